@@ -1,0 +1,1 @@
+"""rabat-kg graph library: ontology, data, validation, queries and engines (no Flask here)."""

@@ -1,0 +1,53 @@
+"""The interface every backend offers to the server, and the result it returns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Lane = Literal["heavy", "light"]
+Form = Literal["select", "ask", "construct", "describe"]
+# A term as in SPARQL JSON results: {"type": "uri"|"literal"|"bnode", "value": ..., ...}
+Term = dict[str, str]
+Row = dict[str, Term]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A complete, serialised answer: never sent before it is whole."""
+
+    body: bytes
+    media_type: str
+    form: Form
+    count: int  # rows (SELECT), 1 (ASK), triples (CONSTRUCT/DESCRIBE)
+    truncated: bool = False
+    elapsed_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What the server needs from a store: run a checked query, answer small lookups."""
+
+    def version(self) -> str:
+        """Identifier of the data release being served (the basis of ETags)."""
+        ...
+
+    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
+                max_rows: int | None = None) -> QueryResult:
+        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`."""
+        ...
+
+    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
+        """Run a SELECT (our own queries: pages, lookups) and return its rows."""
+        ...
+
+    def close(self) -> None:
+        """Release processes, sockets or sessions."""
+        ...
+
+
+def rows_from_json(body: bytes) -> list[Row]:
+    """Rows of a SPARQL JSON results document."""
+    doc = json.loads(body)
+    return list(doc.get("results", {}).get("bindings", []))

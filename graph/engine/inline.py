@@ -1,0 +1,37 @@
+"""An in-process Oxigraph backend: no worker processes, no time limit.
+
+Used by unit tests and by tools that query a release directly (`rabat-kg query`). The
+served endpoint uses the pooled backend, which adds killable workers around the same
+`run_on_store` function.
+"""
+
+from __future__ import annotations
+
+import pyoxigraph as ox
+
+from graph.engine.base import Lane, QueryResult, Row, rows_from_json
+from graph.engine.run import run_on_store
+from graph.namespaces import PREFIXES
+
+
+class InlineBackend:
+    """A pyoxigraph in-memory store loaded from N-Triples bytes."""
+
+    def __init__(self, ntriples: bytes, version: str) -> None:
+        self.store = ox.Store()
+        if ntriples:
+            self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
+        self._version = version
+
+    def version(self) -> str:
+        return self._version
+
+    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
+                max_rows: int | None = None) -> QueryResult:
+        return run_on_store(self.store, query, fmt=fmt, max_rows=max_rows, prefixes=PREFIXES)
+
+    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
+        return rows_from_json(run_on_store(self.store, query, fmt="json", max_rows=None).body)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,56 @@
+"""One table of media types: RDF serialisations and SPARQL result formats.
+
+The loader, the build, the engines and the server all read these tables, so a format is
+named, suffixed and negotiated the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Format:
+    """A serialisation: short key (`?format=`), media type, file suffix and engine names."""
+
+    key: str
+    media_type: str
+    suffix: str
+    rdflib: str  # rdflib parser/serializer name
+    oxigraph: str  # attribute of pyoxigraph.RdfFormat or QueryResultsFormat
+    label: str
+    aliases: tuple[str, ...] = ()
+
+
+RDF_FORMATS: tuple[Format, ...] = (
+    Format("ttl", "text/turtle", ".ttl", "turtle", "TURTLE", "Turtle", ("application/x-turtle",)),
+    Format("jsonld", "application/ld+json", ".jsonld", "json-ld", "JSON_LD", "JSON-LD"),
+    Format("nt", "application/n-triples", ".nt", "nt", "N_TRIPLES", "N-Triples", ("text/plain",)),
+    Format("rdf", "application/rdf+xml", ".rdf", "xml", "RDF_XML", "RDF/XML"),
+)
+
+RESULT_FORMATS: tuple[Format, ...] = (
+    Format("json", "application/sparql-results+json", ".srj", "json", "JSON", "SPARQL JSON",
+           ("application/json",)),
+    Format("xml", "application/sparql-results+xml", ".srx", "xml", "XML", "SPARQL XML",
+           ("application/xml", "text/xml")),
+    Format("csv", "text/csv", ".csv", "csv", "CSV", "CSV"),
+    Format("tsv", "text/tab-separated-values", ".tsv", "tsv", "TSV", "TSV"),
+)
+
+RDF_BY_KEY = {f.key: f for f in RDF_FORMATS}
+RESULTS_BY_KEY = {f.key: f for f in RESULT_FORMATS}
+RDF_BY_SUFFIX = {f.suffix: f for f in RDF_FORMATS}
+HTML = "text/html"
+PROBLEM_JSON = "application/problem+json"
+
+
+def rdf_format_for_path(name: str) -> Format:
+    """The RDF format of a file name, by suffix; unknown suffixes are an error."""
+    for suffix, fmt in RDF_BY_SUFFIX.items():
+        if name.endswith(suffix):
+            return fmt
+    if name.endswith(".n3"):
+        return RDF_BY_KEY["ttl"]
+    known = ", ".join(RDF_BY_SUFFIX)
+    raise ValueError(f"{name}: unknown RDF file suffix (known: {known})")

@@ -1,0 +1,33 @@
+"""rabat-kg web server: the only Flask code. Reaches data only through `graph`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from graph.engine.base import Backend
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *,
+               backend: Backend | None = None) -> Flask:
+    """Application factory: config, the backend, HTTP policies, then the blueprints."""
+    app = Flask(__name__)
+    app.config.from_object("server.config")
+    if test_config is None:
+        app.config.from_prefixed_env("RABAT_KG")
+    else:
+        app.config.from_mapping(test_config)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+
+    from server import dataset, errors, http, pages, sparql, state, stored
+
+    state.init_app(app, backend)
+    http.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(sparql.bp)
+    app.register_blueprint(stored.bp)
+    app.register_blueprint(dataset.bp)
+    app.register_blueprint(pages.bp)
+    return app

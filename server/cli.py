@@ -1,0 +1,151 @@
+"""The `rabat-kg` command: validate, build, query, serve, load, reload."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from graph.errors import KgError
+
+
+def _paths(args: argparse.Namespace) -> list[Path]:
+    from graph.paths import ONTOLOGY_FILE, bundled_sources
+
+    if getattr(args, "data", None):
+        return [ONTOLOGY_FILE, *(Path(p) for p in args.data)]
+    return bundled_sources()
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
+    from graph.release import parse_file
+    from graph.validate import validate_files
+
+    for path in _paths(args):
+        parse_file(path)  # a syntax error names file and line before SHACL runs
+    result = validate_files(_paths(args))
+    print(result.text)
+    return 0 if result.conforms else 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Write the validated graph as Turtle, N-Triples and JSON-LD into --out."""
+    from graph.build import build
+
+    written = build(Path(args.out), sources=_paths(args))
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Run a SPARQL query over the bundled (or --data) graph and print the result."""
+    from graph.engine.inline import InlineBackend
+    from graph.intake import check_query
+    from graph.release import make_release
+
+    text = sys.stdin.read() if args.sparql == "-" else args.sparql
+    checked = check_query(text)
+    release = make_release(_paths(args), validate=False)
+    backend = InlineBackend(release.ntriples, release.version)
+    fmt = args.format
+    if checked.form in ("construct", "describe") and fmt in ("json", "csv", "tsv", "xml"):
+        fmt = "ttl"
+    if checked.form in ("select", "ask") and fmt in ("ttl", "nt", "jsonld", "rdf"):
+        raise KgError(f"--format {fmt} is for CONSTRUCT/DESCRIBE; use json, csv, tsv or xml")
+    result = backend.execute(checked.text, fmt=fmt, max_rows=None)
+    sys.stdout.buffer.write(result.body)
+    if not result.body.endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the endpoint, pages and API with a production WSGI server."""
+    from server.serve import serve
+
+    return serve(args)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Push the validated graph into a remote SPARQL store."""
+    from graph.engine.remote import load_into_store  # type: ignore[import-not-found]
+    from graph.release import make_release
+
+    release = make_release(_paths(args))
+    n = load_into_store(args.store, release, graph=args.graph)
+    print(f"loaded {n} triples into {args.store}")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Ask a running server to build, validate and swap in a new release."""
+    from server.serve import request_reload  # type: ignore[attr-defined]
+
+    return int(request_reload(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rabat-kg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", nargs="+", metavar="FILE",
+                       help="RDF files to use instead of the bundled data (the ontology is kept)")
+
+    p = sub.add_parser("validate", help=cmd_validate.__doc__)
+    data_opt(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("build", help=cmd_build.__doc__)
+    p.add_argument("--out", required=True, metavar="DIR")
+    data_opt(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("query", help=cmd_query.__doc__)
+    p.add_argument("sparql", help="the query text, or - to read it from standard input")
+    p.add_argument("--format", default="json",
+                   choices=["json", "csv", "tsv", "xml", "ttl", "nt", "jsonld", "rdf"])
+    data_opt(p)
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("serve", help=cmd_serve.__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=None, help="default: from the core count")
+    p.add_argument("--store", metavar="URL", help="serve from a remote SPARQL 1.1 endpoint")
+    p.add_argument("--timeout", type=float, default=None, help="query time limit in seconds")
+    data_opt(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("load", help=cmd_load.__doc__)
+    p.add_argument("--store", required=True, metavar="URL")
+    p.add_argument("--graph", default=None, metavar="IRI", help="target named graph (default graph if omitted)")
+    data_opt(p)
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("reload", help=cmd_reload.__doc__)
+    p.add_argument("--port", type=int, default=8000)
+    data_opt(p)
+    p.set_defaults(func=cmd_reload)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KgError as exc:
+        print(f"rabat-kg {args.command}: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

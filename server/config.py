@@ -1,0 +1,23 @@
+"""Server defaults; override with RABAT_KG_* environment variables or a test config."""
+
+from __future__ import annotations
+
+# Data: None means the bundled graph (ontology + graph/data/*.ttl).
+DATA_PATHS: list[str] | None = None
+# Remote SPARQL 1.1 store URL; when set, everything is served from it.
+STORE_URL: str | None = None
+VALIDATE_ON_START = True
+
+# Query limits (issue "Reliability and security").
+QUERY_TIMEOUT_S = 10.0
+MAX_ROWS = 10_000
+MAX_BODY_BYTES = 64 * 1024
+MAX_QUERY_STRING_BYTES = 8 * 1024
+MAX_NESTING = 64
+WORKER_MEMORY_MB = 1024
+
+# HTTP caching of results, pages and dumps (seconds).
+CACHE_MAX_AGE = 300
+
+# UI languages, first is the default.
+LANGUAGES = ["en", "fr"]

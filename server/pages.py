@@ -1,0 +1,7 @@
+"""Blueprint "pages" (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("pages", __name__)
