@@ -100,3 +100,10 @@ class DataError(KgError):
     status = 422
     type = "invalid-data"
     title = "Invalid data"
+
+
+class ParameterError(KgError):
+    """A stored-query parameter is unknown, missing, ill-typed or outside its enumeration."""
+
+    type = "bad-parameter"
+    title = "Bad parameter"

@@ -21,8 +21,9 @@ def _paths(args: argparse.Namespace) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
-    from graph.release import parse_file
     from graph.validate import validate_files
+
+    from graph.release import parse_file
 
     for path in _paths(args):
         parse_file(path)  # a syntax error names file and line before SHACL runs
@@ -73,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     """Push the validated graph into a remote SPARQL store."""
     from graph.engine.remote import load_into_store  # type: ignore[import-not-found]
+
     from graph.release import make_release
 
     release = make_release(_paths(args))

@@ -1,0 +1,1 @@
+"""The benchmark: synthetic MAP-shaped graphs and the script that measures them."""

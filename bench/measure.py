@@ -1,0 +1,205 @@
+"""Timing: in-process floor, HTTP latency, HTTP throughput with concurrent clients, pages."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing as mp
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+
+from bench.client import Client
+from bench.mix import SELECT_JSON, QueryType
+
+# Request numbers are unique over the whole run, so no query text is ever sent twice.
+_numbers = itertools.count(1)
+
+
+@dataclass
+class Stats:
+    """Latency of one thing measured repeatedly."""
+
+    samples: list[float] = field(default_factory=list)  # seconds
+    rows: int | None = None  # result size of the first answer (rows or triples)
+    errors: int = 0
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.samples)
+
+    def pct(self, q: float) -> float | None:
+        """The q-th percentile in milliseconds (nearest rank)."""
+        if not self.samples:
+            return None
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] * 1000
+
+    @property
+    def p50(self) -> float | None:
+        return statistics.median(self.samples) * 1000 if self.samples else None
+
+    @property
+    def p95(self) -> float | None:
+        return self.pct(95)
+
+
+def result_size(body: bytes, media_type: str) -> int:
+    """Rows of a SPARQL JSON result, or triples of a Turtle document."""
+    if media_type.startswith(SELECT_JSON) or media_type.startswith("application/json"):
+        return len(json.loads(body)["results"]["bindings"])
+    return sum(1 for _ in ox.parse(body, format=ox.RdfFormat.TURTLE))
+
+
+def repeat(run_once: Callable[[int], float | None], *, budget_s: float, max_samples: int,
+           min_samples: int = 3, warmup: int = 2) -> Stats:
+    """Call `run_once(i)` (returns seconds, or None on error) within a time budget."""
+    stats = Stats()
+    for i in range(warmup):
+        run_once(-1 - i)
+    started = time.perf_counter()
+    i = 0
+    while i < max_samples and (i < min_samples or time.perf_counter() - started < budget_s):
+        took = run_once(i)
+        if took is None:
+            stats.errors += 1
+            if stats.errors >= 3 and not stats.samples:
+                break
+        else:
+            stats.samples.append(took)
+        i += 1
+    return stats
+
+
+def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: int) -> Stats:
+    """The floor: Store.query plus the engine's own serialisation, no HTTP, no checks."""
+    rows: list[int] = []
+
+    def once(i: int) -> float:
+        text = qt.text(next(_numbers))
+        started = time.perf_counter()
+        answer = store.query(text)
+        if isinstance(answer, ox.QuerySolutions):
+            body = answer.serialize(format=ox.QueryResultsFormat.JSON)
+            media = SELECT_JSON
+        else:
+            body = answer.serialize(format=ox.RdfFormat.TURTLE)
+            media = "text/turtle"
+        took = time.perf_counter() - started
+        if not rows:
+            rows.append(result_size(body, media))
+        return took
+
+    stats = repeat(once, budget_s=budget_s, max_samples=max_samples)
+    stats.rows = rows[0] if rows else None
+    return stats
+
+
+def over_http(client: Client, endpoint: str, qt: QueryType, *, budget_s: float,
+              max_samples: int, warmup: int = 2) -> Stats:
+    """Sequential requests (one client), each a distinct text of the same query."""
+    rows: list[int] = []
+    notes: list[str] = []
+
+    def once(i: int) -> float | None:
+        try:
+            reply = client.query(endpoint, qt.text(next(_numbers)), qt.accept)
+        except (TimeoutError, OSError) as exc:
+            notes.append(str(exc))
+            return None
+        if reply.status != 200:
+            notes.append(f"HTTP {reply.status}: {reply.body[:200].decode(errors='replace')}")
+            return None
+        if not rows:
+            try:
+                rows.append(result_size(reply.body, reply.content_type))
+            except (ValueError, KeyError, SyntaxError) as exc:
+                notes.append(f"unparsable answer ({reply.content_type}): {exc}")
+                return None
+        return reply.seconds
+
+    stats = repeat(once, budget_s=budget_s, max_samples=max_samples, warmup=warmup)
+    stats.rows = rows[0] if rows else None
+    stats.note = notes[0] if notes else ""
+    return stats
+
+
+def pages(client: Client, slugs: Sequence[str], *, budget_s: float, max_samples: int) -> Stats:
+    """GET /doc/activity/<slug> as a browser asks for it (Accept text/html)."""
+    notes: list[str] = []
+
+    def once(i: int) -> float | None:
+        slug = slugs[i % len(slugs)]
+        try:
+            reply = client.get(f"/doc/activity/{slug}", "text/html")
+        except (TimeoutError, OSError) as exc:
+            notes.append(str(exc))
+            return None
+        if reply.status != 200 or not reply.content_type.startswith("text/html"):
+            notes.append(f"HTTP {reply.status} {reply.content_type}")
+            return None
+        return reply.seconds
+
+    stats = repeat(once, budget_s=budget_s, max_samples=max_samples)
+    stats.note = notes[0] if notes else ""
+    return stats
+
+
+@dataclass
+class Throughput:
+    requests_per_s: float
+    ok: int
+    errors: int
+    seconds: float
+    p50_ms: float | None
+    note: str = ""
+
+
+def _client_loop(args: tuple[str, str, QueryType, int, float, float, float]) -> tuple[int, int, list[float], str]:
+    """One concurrent client: distinct texts, rotating parameter values, until the deadline."""
+    base_url, endpoint, qt, worker, start_at, deadline, timeout = args
+    client = Client(base_url, timeout=timeout)
+    ok = errors = 0
+    latencies: list[float] = []
+    note = ""
+    while time.time() < start_at:
+        time.sleep(0.001)
+    i = 0
+    while time.time() < deadline:
+        request = 10_000_000 * (worker + 1) + i
+        try:
+            reply = client.query(endpoint, qt.text(request, value_index=i + worker), qt.accept)
+            if reply.status == 200:
+                ok += 1
+                latencies.append(reply.seconds)
+            else:
+                errors += 1
+                note = note or f"HTTP {reply.status}"
+        except (TimeoutError, OSError) as exc:
+            errors += 1
+            note = note or str(exc)
+        i += 1
+    client.close()
+    return ok, errors, latencies, note
+
+
+def throughput(base_url: str, endpoint: str, qt: QueryType, *, clients: int, duration_s: float,
+               timeout: float) -> Throughput:
+    """`clients` processes send requests back to back for `duration_s`; completed req/s."""
+    start_at = time.time() + 0.5
+    deadline = start_at + duration_s
+    jobs = [(base_url, endpoint, qt, w, start_at, deadline, timeout) for w in range(clients)]
+    with mp.get_context("fork").Pool(clients) as pool:
+        results = pool.map(_client_loop, jobs)
+    elapsed = max(time.time(), deadline) - start_at
+    ok = sum(r[0] for r in results)
+    errors = sum(r[1] for r in results)
+    latencies = [x for r in results for x in r[2]]
+    note = next((r[3] for r in results if r[3]), "")
+    return Throughput(requests_per_s=ok / elapsed if elapsed else 0.0, ok=ok, errors=errors,
+                      seconds=elapsed, p50_ms=statistics.median(latencies) * 1000 if latencies else None,
+                      note=note)

@@ -1,0 +1,117 @@
+"""The fixed query mix, and distinct query texts so no response cache can answer for the engine.
+
+Each query type has a template and a list of values for its one parameter (countries,
+activities, words, funders of the synthetic graph: `bench/generate.py` names them). Every
+text starts with a comment carrying a request number, so no two requests are the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bench.generate import COUNTRIES, FUNDERS, THEMES
+from bench.vocab import term
+from graph.namespaces import STANDARD_PREFIXES, entity_iri
+
+Kind = Literal["lookup", "heavy"]
+SELECT_JSON = "application/sparql-results+json"
+TURTLE = "text/turtle"
+
+PROLOGUE = (f"PREFIX kg: <{term('')}>\n"
+            f"PREFIX rdfs: <{STANDARD_PREFIXES['rdfs']}>\n")
+
+
+@dataclass(frozen=True)
+class QueryType:
+    """One query of the mix."""
+
+    key: str
+    title: str
+    kind: Kind  # "lookup": the >= 5x target; "heavy": the >= 30x target
+    accept: str
+    template: str  # `{value}` is the parameter
+    values: tuple[str, ...]
+
+    def text(self, request: int, value_index: int = 0) -> str:
+        """A query text unique to `request`, with parameter value number `value_index`."""
+        value = self.values[value_index % len(self.values)]
+        return f"# bench request {request}\n{PROLOGUE}{self.template.format(value=value)}"
+
+
+TIMELINE = """SELECT ?activity ?label ?date WHERE {{
+  ?activity kg:inCountry <{value}> ;
+            a kg:Activity ;
+            kg:startDate ?date ;
+            rdfs:label ?label .
+  FILTER(LANG(?label) = "en")
+}}
+ORDER BY ?date ?activity
+"""
+
+PER_DOMAIN = """SELECT ?domain ?label (COUNT(DISTINCT ?activity) AS ?activities) WHERE {{
+  ?activity a kg:Activity ;
+            kg:contributesTo ?action .
+  ?action kg:inDomain ?domain .
+  ?domain rdfs:label ?label .
+  FILTER(LANG(?label) = "en")
+}}
+GROUP BY ?domain ?label
+ORDER BY ?domain
+"""
+
+DESCRIBE = """CONSTRUCT {{
+  <{value}> ?p ?o .
+  ?o rdfs:label ?label .
+}} WHERE {{
+  <{value}> ?p ?o .
+  OPTIONAL {{ ?o rdfs:label ?label }}
+}}
+"""
+
+TEXT_FILTER = """SELECT ?activity ?label WHERE {{
+  ?activity a kg:Activity ;
+            rdfs:label ?label .
+  FILTER(LANG(?label) = "en" && CONTAINS(LCASE(?label), "{value}"))
+}}
+"""
+
+FUNDER_JOIN = """SELECT ?activity ?label ?programme ?countryLabel WHERE {{
+  ?funder rdfs:label "{value}"@en .
+  ?programme kg:fundedBy ?funder .
+  ?activity kg:partOfProgramme ?programme ;
+            kg:inCountry ?country ;
+            rdfs:label ?label .
+  ?country rdfs:label ?countryLabel .
+  FILTER(LANG(?label) = "en" && LANG(?countryLabel) = "en")
+}}
+"""
+
+# One word of each theme that no other label contains (the text filter's search terms).
+WORDS = ("reintegration", "diaspora", "young people", "border", "refugees", "fraud",
+         "trafficking", "remittances", "visa", "data", "voluntary", "minors")
+
+
+def activity_slugs(n_activities: int, count: int = 64) -> list[str]:
+    """Slugs of `count` activities spread over the graph."""
+    step = max(1, n_activities // count)
+    return [f"synthetic-activity-{i:06d}" for i in range(1, n_activities + 1, step)][:count]
+
+
+def query_mix(n_activities: int) -> list[QueryType]:
+    """The five query types for a graph of `n_activities` activities."""
+    assert len(WORDS) == len(THEMES)
+    countries = tuple(entity_iri("country", f"synthetic-country-{i:02d}")
+                      for i in range(1, COUNTRIES + 1))
+    activities = tuple(entity_iri("activity", s) for s in activity_slugs(n_activities))
+    funders = tuple(f"Synthetic funding body {i:02d}" for i in range(1, FUNDERS + 1))
+    return [
+        QueryType("timeline", "a country's timeline", "lookup", SELECT_JSON, TIMELINE, countries),
+        QueryType("describe", "an entity description (CONSTRUCT of one IRI)", "lookup", TURTLE,
+                  DESCRIBE, activities),
+        QueryType("per-domain", "counts per domain", "heavy", SELECT_JSON, PER_DOMAIN, ("",)),
+        QueryType("text-filter", "a label text filter (CONTAINS(LCASE(...)))", "heavy",
+                  SELECT_JSON, TEXT_FILTER, WORDS),
+        QueryType("funder-join", "a funder join (activity, programme, funder, country)", "heavy",
+                  SELECT_JSON, FUNDER_JOIN, funders),
+    ]

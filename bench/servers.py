@@ -1,0 +1,176 @@
+"""The two servers under test, started as subprocesses on free loopback ports.
+
+Ours is `rabat-kg serve --data FILE` (started as the tests start it); the peer is
+rdflib-endpoint on the same file. Each is timed from launch to its first answer, its
+memory is sampled over its whole process tree, and it is always stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import requests
+
+from tests.serverproc import ROOT, free_port
+
+PEER_VENV = Path(os.environ.get("RABAT_KG_PEER_VENV", "/tmp/peer-venv"))
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS and PSS of a process and its children, sampled every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.last_pss = 0
+        self._stop_event = threading.Event()
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        rss = pss = 0
+        for proc in procs:
+            try:
+                info = proc.memory_full_info()
+            except psutil.Error:
+                continue
+            rss += info.rss
+            pss += getattr(info, "pss", info.rss)
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
+        self.last_pss = pss
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+@dataclass
+class Running:
+    """A server under test."""
+
+    name: str
+    url: str  # base URL
+    sparql: str  # endpoint URL
+    proc: subprocess.Popen[bytes]
+    log: Path
+    ready_s: float
+    memory: MemorySampler
+    notes: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.memory.stop()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> float:
+    """Seconds until `url` answers 200; raises if the process dies or time runs out."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise RuntimeError(f"exited with {proc.returncode}:\n{tail}")
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"not ready after {timeout:.0f} s")
+
+
+def launch(name: str, cmd: Sequence[str], ready_path: str, port: int, log_dir: Path,
+           timeout: float, env: dict[str, str] | None = None) -> Running:
+    """Start `cmd`, sample its memory, and wait until `ready_path` answers."""
+    log = log_dir / f"{name}-{port}.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+    memory = MemorySampler(proc.pid)
+    memory.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        ready = wait_ready(proc, url + ready_path, log, timeout)
+    except BaseException:
+        memory.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
+    return Running(name=name, url=url, sparql=url + "/sparql", proc=proc, log=log,
+                   ready_s=ready, memory=memory)
+
+
+def start_ours(data: Path, log_dir: Path, timeout: float, workers: int | None = None) -> Running:
+    """`rabat-kg serve --data FILE` on a free port, ready when /health answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--data", str(data)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    return launch("rabat-kg", cmd, "/health", port, log_dir, timeout)
+
+
+def peer_command() -> list[str]:
+    """How to run rdflib-endpoint: this Python if it has it, else the venv under /tmp."""
+    probe = subprocess.run([sys.executable, "-c", "import rdflib_endpoint, uvicorn"],
+                           capture_output=True)
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "rdflib_endpoint"]
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "rdflib-endpoint", "uvicorn"],
+                       check=True)
+    return [str(python), "-m", "rdflib_endpoint"]
+
+
+def start_peer(data: Path, log_dir: Path, timeout: float) -> Running:
+    """rdflib-endpoint (default rdflib memory store) on the same file, ready on its first answer."""
+    port = free_port()
+    cmd = [*peer_command(), "serve", str(data), "--host", "127.0.0.1", "--port", str(port)]
+    ask = "/sparql?" + urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
+    return launch("rdflib-endpoint", cmd, ask, port, log_dir, timeout)
+
+
+def peer_version() -> str:
+    cmd = peer_command()
+    out = subprocess.run([cmd[0], "-c", "import importlib.metadata as m; "
+                          "print(m.version('rdflib-endpoint'), m.version('rdflib'))"],
+                         capture_output=True, text=True)
+    parts = out.stdout.split()
+    return f"rdflib-endpoint {parts[0]} (rdflib {parts[1]})" if len(parts) == 2 else "unknown"
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)
