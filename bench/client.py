@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ class Client:
                 self.conn.request("GET", self.prefix + path, headers=headers)
                 resp = self.conn.getresponse()
                 body = resp.read()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 self.close()
                 raise TimeoutError(f"no answer within {self.timeout:.0f} s") from None
             except RETRYABLE:

@@ -159,7 +159,10 @@ class Throughput:
     note: str = ""
 
 
-def _client_loop(args: tuple[str, str, QueryType, int, float, float, float]) -> tuple[int, int, list[float], str]:
+ClientJob = tuple[str, str, QueryType, int, float, float, float]
+
+
+def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
     """One concurrent client: distinct texts, rotating parameter values, until the deadline."""
     base_url, endpoint, qt, worker, start_at, deadline, timeout = args
     client = Client(base_url, timeout=timeout)

@@ -40,20 +40,20 @@ class QueryType:
 
 
 TIMELINE = """SELECT ?activity ?label ?date WHERE {{
-  ?activity kg:inCountry <{value}> ;
-            a kg:Activity ;
-            kg:startDate ?date ;
+  ?activity kg:country <{value}> ;
+            a ?type ;
             rdfs:label ?label .
+  ?type rdfs:subClassOf* kg:Activity .
+  OPTIONAL {{ ?activity kg:date|kg:startDate ?date }}
   FILTER(LANG(?label) = "en")
 }}
 ORDER BY ?date ?activity
 """
 
 PER_DOMAIN = """SELECT ?domain ?label (COUNT(DISTINCT ?activity) AS ?activities) WHERE {{
-  ?activity a kg:Activity ;
-            kg:contributesTo ?action .
-  ?action kg:inDomain ?domain .
-  ?domain rdfs:label ?label .
+  ?activity kg:contributesTo/kg:inDomain? ?domain .
+  ?domain a kg:Domain ;
+          rdfs:label ?label .
   FILTER(LANG(?label) = "en")
 }}
 GROUP BY ?domain ?label
@@ -70,8 +70,9 @@ DESCRIBE = """CONSTRUCT {{
 """
 
 TEXT_FILTER = """SELECT ?activity ?label WHERE {{
-  ?activity a kg:Activity ;
+  ?activity a ?type ;
             rdfs:label ?label .
+  ?type rdfs:subClassOf* kg:Activity .
   FILTER(LANG(?label) = "en" && CONTAINS(LCASE(?label), "{value}"))
 }}
 """
@@ -80,7 +81,7 @@ FUNDER_JOIN = """SELECT ?activity ?label ?programme ?countryLabel WHERE {{
   ?funder rdfs:label "{value}"@en .
   ?programme kg:fundedBy ?funder .
   ?activity kg:partOfProgramme ?programme ;
-            kg:inCountry ?country ;
+            kg:country ?country ;
             rdfs:label ?label .
   ?country rdfs:label ?countryLabel .
   FILTER(LANG(?label) = "en" && LANG(?countryLabel) = "en")

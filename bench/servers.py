@@ -8,7 +8,6 @@ memory is sampled over its whole process tree, and it is always stopped.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -71,7 +70,7 @@ class Running:
 
     name: str
     url: str  # base URL
-    sparql: str  # endpoint URL
+    endpoint: str  # path of the SPARQL endpoint
     proc: subprocess.Popen[bytes]
     log: Path
     ready_s: float
@@ -93,25 +92,30 @@ class Running:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> float:
-    """Seconds until `url` answers 200; raises if the process dies or time runs out."""
+def wait_ready(proc: subprocess.Popen[bytes], urls: Sequence[str], log: Path,
+               timeout: float) -> tuple[float, str]:
+    """Seconds until one of `urls` answers 200, and which; raises if the process dies or hangs."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
             raise RuntimeError(f"exited with {proc.returncode}:\n{tail}")
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return time.monotonic() - started
-        except requests.RequestException:
-            pass
+        for url in urls:
+            try:
+                if requests.get(url, timeout=5).status_code == 200:
+                    return time.monotonic() - started, url
+            except requests.RequestException:
+                pass
         time.sleep(0.1)
-    raise TimeoutError(f"not ready after {timeout:.0f} s")
+    raise TimeoutError(f"not ready after {timeout:.0f} s (polled {', '.join(urls)})")
 
 
-def launch(name: str, cmd: Sequence[str], ready_path: str, port: int, log_dir: Path,
+def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log_dir: Path,
            timeout: float, env: dict[str, str] | None = None) -> Running:
-    """Start `cmd`, sample its memory, and wait until `ready_path` answers."""
+    """Start `cmd`, sample its memory, and wait until one of `probes` answers.
+
+    `probes` maps a readiness path to the SPARQL endpoint path it reveals.
+    """
     log = log_dir / f"{name}-{port}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
@@ -120,14 +124,14 @@ def launch(name: str, cmd: Sequence[str], ready_path: str, port: int, log_dir: P
     memory.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        ready = wait_ready(proc, url + ready_path, log, timeout)
+        ready, answered = wait_ready(proc, [url + p for p in probes], log, timeout)
     except BaseException:
         memory.stop()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         raise
-    return Running(name=name, url=url, sparql=url + "/sparql", proc=proc, log=log,
+    return Running(name=name, url=url, endpoint=probes[answered[len(url):]], proc=proc, log=log,
                    ready_s=ready, memory=memory)
 
 
@@ -138,7 +142,7 @@ def start_ours(data: Path, log_dir: Path, timeout: float, workers: int | None = 
            "--data", str(data)]
     if workers:
         cmd += ["--workers", str(workers)]
-    return launch("rabat-kg", cmd, "/health", port, log_dir, timeout)
+    return launch("rabat-kg", cmd, {"/health": "/sparql"}, port, log_dir, timeout)
 
 
 def peer_command() -> list[str]:
@@ -156,11 +160,15 @@ def peer_command() -> list[str]:
 
 
 def start_peer(data: Path, log_dir: Path, timeout: float) -> Running:
-    """rdflib-endpoint (default rdflib memory store) on the same file, ready on its first answer."""
+    """rdflib-endpoint (default rdflib memory store) on the same file, ready on its first answer.
+
+    Its CLI serves the endpoint at `/` in 0.6 and at `/sparql` in older releases: both are tried.
+    """
     port = free_port()
     cmd = [*peer_command(), "serve", str(data), "--host", "127.0.0.1", "--port", str(port)]
-    ask = "/sparql?" + urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
-    return launch("rdflib-endpoint", cmd, ask, port, log_dir, timeout)
+    ask = "?" + urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
+    return launch("rdflib-endpoint", cmd, {f"/{ask}": "/", f"/sparql{ask}": "/sparql"}, port,
+                  log_dir, timeout)
 
 
 def peer_version() -> str:
@@ -171,6 +179,3 @@ def peer_version() -> str:
     parts = out.stdout.split()
     return f"rdflib-endpoint {parts[0]} (rdflib {parts[1]})" if len(parts) == 2 else "unknown"
 
-
-def which(name: str) -> str | None:
-    return shutil.which(name)

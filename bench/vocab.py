@@ -17,12 +17,13 @@ SKOS = STANDARD_PREFIXES["skos"]
 TYPE = RDF + "type"
 LABEL = RDFS + "label"
 
-# Classes and properties of our ontology (ontology/rabat-kg.ttl).
+# Classes and properties of our ontology (ontology/rabat-kg.ttl) that the generator uses.
 CLASSES = ("ActionPlan", "Domain", "Objective", "Action", "Country", "Organisation",
-           "Programme", "Activity", "Document")
-PROPERTIES = ("hasDomain", "inDomain", "underObjective", "referenceCountry", "inCountry",
-              "contributesTo", "partOfProgramme", "fundedBy", "implementedBy", "startDate",
-              "endDate", "quote", "source", "number", "isoCode")
+           "Programme", "Activity", "NationalMeasure", "ProgressPaper", "Quote")
+PROPERTIES = ("hasDomain", "inDomain", "underObjective", "referenceCountry", "country",
+              "contributesTo", "partOfProgramme", "fundedBy", "implementedBy", "involves",
+              "date", "startDate", "endDate", "statedIn", "supports", "about", "number",
+              "iso3166Alpha2", "iso3166Alpha3")
 
 
 def term(name: str) -> str:

@@ -24,6 +24,7 @@ ENTITY_TYPES: tuple[str, ...] = (
     "event",
     "document",
     "finding",
+    "mechanism",
     "quote",
 )
 

@@ -7,6 +7,7 @@ a file with a syntax error or a shape violation never replaces a good release.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,3 +70,23 @@ def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
     count = nt.count(b"\n")
     return Release(version=version, ntriples=nt, triple_count=count,
                    sources=tuple(str(p) for p in paths))
+
+
+def release_file_name(version: str) -> str:
+    """Name of a saved release in a run directory: one file per version."""
+    return f"release-{version}.nt"
+
+
+def save_ntriples(release: Release, directory: Path) -> Path:
+    """Write the release's N-Triples into `directory` atomically (temp, fsync, rename).
+
+    A reader (the zygote loading a reload) sees the whole file or none of it.
+    """
+    path = Path(directory) / release_file_name(release.version)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(release.ntriples)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

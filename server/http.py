@@ -1,9 +1,231 @@
-"""HTTP policies for every route: CORS, security headers, caching, compression."""
+"""HTTP policies for every route: intake limits, CORS, security headers, caching, compression.
+
+They are app-wide hooks, not endpoint code, so the entity pages, dumps and API get the same
+behaviour as `/sparql`:
+
+- intake: a query string over MAX_QUERY_STRING_BYTES is 414 (use POST), a body over
+  MAX_BODY_BYTES is 413, both before any view or parser reads the request;
+- CORS: `Access-Control-Allow-Origin: *` everywhere (the service is read-only and uses no
+  credentials), and the OPTIONS preflight answered for GET, POST and OPTIONS;
+- security headers on every response (CSP, nosniff, Referrer-Policy, frame denial);
+- caching: a strong ETag on GET/HEAD 200s derived from the data version and the request
+  (method, path, sorted arguments, media type, language, content coding), never from the body,
+  so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
+  `public, max-age=CACHE_MAX_AGE` on successes and `no-store` on errors;
+- gzip when the client accepts it and the body is over COMPRESS_MIN_BYTES, deterministic
+  (no timestamp) so equal requests get byte-identical bodies under one ETag.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import gzip
+import hashlib
+import json
+import logging
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
+
+log = logging.getLogger("rabat_kg.http")
+
+CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+COMPRESS_MIN_BYTES = 1024
+PREFLIGHT_MAX_AGE = 86400
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match"
+# Response headers a cross-origin script may read (beyond the CORS-safelisted ones).
+EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-Limit, Result-Count, "
+                  "Content-Language, Content-Length, Vary")
+_COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
+                 "application/sparql-results+json", "application/sparql-results+xml",
+                 "application/rdf+xml", "application/n-triples", "application/xml",
+                 "application/sparql-query", "application/javascript", "image/svg+xml")
 
 
 def init_app(app: Flask) -> None:
-    """Register the response hooks (placeholder until the endpoint issue lands)."""
+    """Register the request and response hooks on the whole app."""
+    app.before_request(check_request_size)
+    app.after_request(apply_policies)
+
+
+def check_request_size() -> None:
+    """414/413 before anything reads the request.
+
+    Raises:
+        RequestURITooLarge: query string over MAX_QUERY_STRING_BYTES (the message says to POST).
+        RequestEntityTooLarge: a declared body over MAX_BODY_BYTES.
+    """
+    from flask import current_app
+
+    limit = int(current_app.config["MAX_QUERY_STRING_BYTES"])
+    if len(request.query_string) > limit:
+        raise RequestURITooLarge(
+            f"the query string is {len(request.query_string)} bytes, over the limit of {limit}; "
+            "send long queries by POST (application/sparql-query or a form body)")
+    body_limit = int(current_app.config["MAX_BODY_BYTES"])
+    if request.content_length is not None and request.content_length > body_limit:
+        raise RequestEntityTooLarge(
+            f"the request body is {request.content_length} bytes, over the limit of {body_limit}")
+
+
+def compressible(media_type: str) -> bool:
+    """True for textual media types worth compressing."""
+    return media_type.startswith(_COMPRESSIBLE)
+
+
+def chosen_coding(media_type: str) -> str:
+    """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
+    if compressible(media_type) and request.accept_encodings["gzip"] > 0:
+        return "gzip"
+    return ""
+
+
+def data_version() -> str | None:
+    """The served release's version, or None if the backend cannot tell right now."""
+    from server.state import get_backend
+
+    try:
+        return get_backend().version()
+    except Exception:  # a remote store may be down; then there is simply no ETag
+        log.debug("no data version for the ETag", exc_info=True)
+        return None
+
+
+def etag_for(media_type: str, language: str | None = None) -> str | None:
+    """The strong ETag of the current GET/HEAD request's representation, from its inputs only.
+
+    Two requests with the same data version, path, arguments and negotiated representation
+    get the same bytes, so the tag can be computed before the body exists.
+    """
+    version = data_version()
+    if version is None:
+        return None
+    args = sorted(request.args.items(multi=True))
+    parts = [version, "GET", request.host, request.path, args, media_type.split(";")[0].strip().lower(),
+             language or "", chosen_coding(media_type)]
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=True).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
+def not_modified(media_type: str, language: str | None = None) -> Response | None:
+    """A 304 if the client already holds this representation; else None (and remember the tag).
+
+    Views call it after negotiation and before running a query, so a revalidation costs no
+    query. The ETag is kept in `g` and set on the response by `apply_policies`.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return None
+    tag = etag_for(media_type, language)
+    if tag is None:
+        return None
+    g.kg_etag = tag
+    g.kg_media_type = media_type
+    if request.if_none_match and request.if_none_match.contains_weak(tag.strip('"')):
+        response = Response(status=304)
+        response.set_etag(tag.strip('"'))
+        return response
+    return None
+
+
+def add_vary(response: Response, *headers: str) -> None:
+    """Add header names to Vary without duplicates."""
+    for header in headers:
+        response.vary.add(header)
+
+
+def apply_policies(response: Response) -> Response:
+    """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
+    set_cors(response)
+    set_security(response)
+    if request.method in ("GET", "HEAD"):
+        add_vary(response, "Accept")
+    if response.status_code >= 400:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.pop("ETag", None)
+        return compress(response)
+    if request.method not in ("GET", "HEAD"):
+        response.headers.setdefault("Cache-Control", "no-store")
+        return compress(response)
+    if response.status_code in (200, 304):
+        response.headers.setdefault("Cache-Control", f"public, max-age={cache_max_age()}")
+    if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
+        response = conditional(response)
+    if response.status_code == 304:
+        response.headers.pop("Content-Type", None)
+        if compressible(getattr(g, "kg_media_type", "") or "text/"):
+            add_vary(response, "Accept-Encoding")
+        return response
+    return compress(response)
+
+
+def cache_max_age() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("CACHE_MAX_AGE", 300))
+
+
+def conditional(response: Response) -> Response:
+    """Set the strong ETag (from `g` or computed now) and turn a matching request into 304."""
+    tag = response.headers.get("ETag")
+    if tag is None:
+        tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "",
+                                                       response.headers.get("Content-Language"))
+        if tag is None:
+            return response
+        response.set_etag(tag.strip('"'))
+    value, _weak = response.get_etag()
+    if value and request.if_none_match and request.if_none_match.contains_weak(value):
+        g.kg_media_type = response.mimetype
+        not_mod = Response(status=304)
+        for name in ("ETag", "Cache-Control", "Vary", "Content-Language", "Content-Location", "Link"):
+            if name in response.headers:
+                not_mod.headers[name] = response.headers[name]
+        for name, val in response.headers.items():
+            if name.lower().startswith(("access-control-", "content-security", "x-", "referrer")):
+                not_mod.headers[name] = val
+        return not_mod
+    return response
+
+
+def compress(response: Response) -> Response:
+    """gzip the body when accepted, compressible and over COMPRESS_MIN_BYTES."""
+    if response.is_streamed or response.direct_passthrough:
+        return response
+    media = response.mimetype or ""
+    if not compressible(media):
+        return response
+    add_vary(response, "Accept-Encoding")
+    if "Content-Encoding" in response.headers:
+        return response
+    if chosen_coding(media) != "gzip":
+        return response
+    body = response.get_data()
+    if len(body) <= COMPRESS_MIN_BYTES:
+        return response
+    response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+    response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def set_cors(response: Response) -> None:
+    """Open read access for any origin, never with credentials; answer preflights."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+    response.headers.pop("Access-Control-Allow-Credentials", None)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
+        response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+        response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+        if response.status_code == 200:
+            response.status_code = 204
+            response.set_data(b"")
+            response.headers.pop("Content-Type", None)
+
+
+def set_security(response: Response) -> None:
+    """Headers every response carries, pages and data alike."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")

@@ -1,8 +1,15 @@
 """Content negotiation, shared by the endpoint, stored queries, entity documents and dumps.
 
-One helper decides the representation: an explicit `?format=` key wins (for links and
-downloads), else the Accept header with q-values and wildcards (Werkzeug's parser, not a
-hand-rolled one), else the first offered type. No match is a 406 that lists what is offered.
+One helper decides the representation: an explicit format parameter wins (`?format=`, also
+`output=` and `results=` as Fuseki and SPARQLWrapper send them; for links and downloads), else
+the Accept header with q-values and wildcards (Werkzeug's parser, not a hand-rolled one), else
+the first offered type. No match is a 406 that lists what is offered.
+
+A format parameter may be a short key (`ttl`), a media type, or a common alias (`turtle`,
+`json-ld`, `rdf+xml`, `n-triples`). Where only graph formats are offered, `xml` means RDF/XML
+and `json` means JSON-LD, which is what clients asking a CONSTRUCT for "xml" or "json" want.
+Clients such as SPARQLWrapper repeat the parameter (`format=tsv&format=text/tab-separated-values`):
+the first value that names an offered format wins.
 """
 
 from __future__ import annotations
@@ -16,6 +23,17 @@ from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
 
 HTML_FORMAT = Format("html", HTML, ".html", "", "", "HTML")
 _ALL = {f.key: f for f in (*RESULT_FORMATS, *RDF_FORMATS, HTML_FORMAT)}
+FORMAT_PARAMS = ("format", "output", "results")
+ALIASES = {"turtle": "ttl", "n3": "ttl", "json-ld": "jsonld", "ld+json": "jsonld", "ntriples": "nt",
+           "n-triples": "nt", "rdf+xml": "rdf", "rdfxml": "rdf", "rdf-xml": "rdf", "xml-rdf": "rdf",
+           "srj": "json", "srx": "xml", "sparql-results+json": "json", "sparql-results+xml": "xml"}
+# Only graph formats offered: what the result-format words mean for a graph.
+GRAPH_ALIASES = {"xml": "rdf", "json": "jsonld"}
+# ... and the generic or result media types, matched after every specific one: a client that
+# asks a CONSTRUCT for SPARQL XML results (roqet always does) gets RDF/XML, not a 406.
+GRAPH_MEDIA_ALIASES = {"application/json": "jsonld", "application/sparql-results+json": "jsonld",
+                       "application/xml": "rdf", "text/xml": "rdf",
+                       "application/sparql-results+xml": "rdf"}
 
 
 class NotAcceptable(KgError):
@@ -26,32 +44,61 @@ class NotAcceptable(KgError):
     title = "Not acceptable"
 
 
-def negotiate(offered: Sequence[Format], *, format_param: str | None = None) -> Format:
+def format_values() -> list[str]:
+    """The format parameter values of this request (query string, then a form body)."""
+    values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
+    return [v for v in values if v.strip()]
+
+
+def by_parameter(offered: Sequence[Format], value: str) -> Format | None:
+    """The offered format a format parameter value names, if any."""
+    keys = {f.key: f for f in offered}
+    word = value.strip().lower()
+    media = word.split(";")[0].strip()
+    graph_only = not any(f in RESULT_FORMATS for f in offered)
+    key = ALIASES.get(word, word)
+    if graph_only:
+        key = GRAPH_ALIASES.get(key, key)
+    if key in keys:
+        return keys[key]
+    return next((f for f in offered if media in (f.media_type, *f.aliases)), None)
+
+
+def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | None = None) -> Format:
     """Pick one of `offered` (first = default) for the current request.
 
     Raises:
-        NotAcceptable: a `format` key or Accept header that matches nothing offered.
+        NotAcceptable: a format parameter or Accept header that matches nothing offered.
     """
-    keys = {f.key: f for f in offered}
     if format_param is None:
-        format_param = request.args.get("format") or request.args.get("output") or None
-    if format_param:
-        fmt = keys.get(format_param.strip().lower())
-        if fmt is None:
-            # `?format=` may also carry a media type, as some clients send.
-            fmt = next((f for f in offered if format_param in (f.media_type, *f.aliases)), None)
-        if fmt is None:
-            raise NotAcceptable(f"format {format_param!r} is not offered here; use one of: "
-                                + ", ".join(f.key for f in offered), offered=_describe(offered))
-        return fmt
+        values = format_values()
+    elif isinstance(format_param, str):
+        values = [format_param] if format_param.strip() else []
+    else:
+        values = [v for v in format_param if v.strip()]
+    if values:
+        for value in values:
+            fmt = by_parameter(offered, value)
+            if fmt is not None:
+                return fmt
+        raise NotAcceptable(f"format {values[0]!r} is not offered here; use one of: "
+                            + ", ".join(f.key for f in offered), offered=_describe(offered))
     accept = request.accept_mimetypes
     if not accept:
         return offered[0]
     by_type: dict[str, Format] = {}
     for f in offered:
         by_type.setdefault(f.media_type, f)
+    for f in offered:
         for alias in f.aliases:
             by_type.setdefault(alias, f)
+    if not any(f in RESULT_FORMATS for f in offered):
+        keys = {f.key: f for f in offered}
+        for media, key in GRAPH_MEDIA_ALIASES.items():
+            if key in keys:
+                by_type.setdefault(media, keys[key])
     best = accept.best_match(list(by_type))
     if best is None or accept[best] <= 0:
         raise NotAcceptable("none of the requested media types is offered; offered: "

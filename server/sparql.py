@@ -1,7 +1,632 @@
-"""Blueprint "sparql" (placeholder until its issue lands)."""
+"""Blueprint "sparql": the SPARQL 1.1 Protocol endpoint, its Service Description and editor.
+
+`/sparql` takes a query by GET (`query=`), by POST form (`application/x-www-form-urlencoded`)
+or by POST direct (`application/sparql-query`, UTF-8). Exactly one query per request; any
+update, by any route, is 403 and reaches no engine. Every query passes `graph.intake` before
+an engine sees it, runs on the backend's "heavy" lane ("light" for ASK), and comes back
+complete (bytes) before a status is chosen, so a failure is never a truncated 200.
+
+Results over the row cap (MAX_ROWS) are cut and say so, in headers on every format
+(`Result-Truncated: true`, `Result-Limit`, a `Link` to the problem type) and in the body
+where the format has room: a top-level `"truncated": true` member (SPARQL JSON), a `<link>`
+in `<head>` (SPARQL XML), a comment line (Turtle, N-Triples, RDF/XML). CSV, TSV and JSON-LD
+have no place for it that a standard parser ignores, so there it is in the headers only.
+
+`GET /sparql` without a query is the SPARQL Service Description for RDF clients and the
+query editor (YASGUI, bundled) for browsers.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import RDF, RDFS, XSD
+
+from graph.engine.base import Form, Lane, QueryResult
+from graph.errors import KgError, QuerySyntaxError, UpdateRefused
+from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
+from graph.intake import CheckedQuery, check_query
+from graph.namespaces import BASE, PREFIXES
+from server import http
+from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
+from server.state import get_backend
 
 bp = Blueprint("sparql", __name__)
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+QUERY_TYPE = "application/sparql-query"
+UPDATE_TYPE = "application/sparql-update"
+DATASET_PARAMS = ("default-graph-uri", "named-graph-uri")
+QUERY_PARAMS = frozenset({"query", *DATASET_PARAMS, *FORMAT_PARAMS})
+# Only the editor page reads this one (the UI language); it never reaches a query.
+PAGE_PARAMS = frozenset({"lang"})
+UPDATE_PARAMS = frozenset({"update", "using-graph-uri", "using-named-graph-uri"})
+TRUNCATED_TYPE = "https://w3id.org/rabat-kg/problems/result-truncated"
+# Names a client may give the one graph this endpoint serves, as `default-graph-uri`.
+SERVED_GRAPH = BASE + "graph"
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+VOID = Namespace("http://rdfs.org/ns/void#")
+FORMATS_NS = "http://www.w3.org/ns/formats/"
+# Terms this service uses to state its limits and behaviour in the Service Description.
+SVC = Namespace(BASE + "service#")
+FORMAT_IRIS = {"json": "SPARQL_Results_JSON", "xml": "SPARQL_Results_XML", "csv": "SPARQL_Results_CSV",
+               "tsv": "SPARQL_Results_TSV", "ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples",
+               "rdf": "RDF_XML"}
+GRAPH_FORMS = ("construct", "describe")
+# Bytes of characters XML 1.0 forbids (in UTF-8 they appear only as themselves).
+_XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class BadProtocolRequest(KgError):
+    """A request the SPARQL Protocol does not allow (two queries, unknown parameters, ...)."""
+
+    type = "bad-request"
+    title = "Bad SPARQL request"
+
+
+class UnsupportedBody(KgError):
+    """A POST body that is neither a form nor a SPARQL query."""
+
+    status = 415
+    type = "unsupported-media-type"
+    title = "Unsupported request body type"
+
+
+class DatasetRefused(KgError):
+    """A dataset parameter naming a graph this endpoint does not serve (it never fetches any)."""
+
+    type = "dataset-refused"
+    title = "Dataset not available"
+
+
+@dataclass
+class ProtocolRequest:
+    """What a request asks for, whatever route it came by."""
+
+    query: str | None
+    default_graphs: list[str] = field(default_factory=list)
+    named_graphs: list[str] = field(default_factory=list)
+
+
+# --- reading a request ---------------------------------------------------------------------
+
+
+def parse_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
+    """`application/x-www-form-urlencoded` pairs, decoded as strict UTF-8.
+
+    Werkzeug replaces bad bytes silently; a query must reach the engine exactly as sent.
+
+    Raises:
+        BadProtocolRequest: bytes that are not UTF-8 after percent-decoding.
+    """
+    pairs = []
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        try:
+            pairs.append((unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
+                          unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")))
+        except UnicodeDecodeError:
+            raise BadProtocolRequest(f"the {where} is not UTF-8 (after percent-decoding)") from None
+    return pairs
+
+
+def check_names(pairs: Iterable[tuple[str, str]], where: str, allowed: frozenset[str]) -> None:
+    """Updates are 403; any other name not in `allowed` is 400 naming it."""
+    names = [name for name, _ in pairs]
+    updates = sorted({n for n in names if n in UPDATE_PARAMS})
+    if updates:
+        raise UpdateRefused(f"{', '.join(updates)} in the {where}: this service is read-only and "
+                            "accepts no SPARQL Update")
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        raise BadProtocolRequest(f"unknown parameter(s) in the {where}: {', '.join(unknown)}; "
+                                 f"allowed: {', '.join(sorted(allowed))}", parameters=unknown)
+
+
+def read_request() -> ProtocolRequest:
+    """The query and dataset of a GET or POST by any of the three Protocol routes.
+
+    Raises:
+        UpdateRefused: `update=`, update parameters, or an `application/sparql-update` body.
+        UnsupportedBody: a POST body of another type (415).
+        BadProtocolRequest: two queries, a query in the URL and the body, bad UTF-8, unknown
+            parameters, a POST without a query.
+    """
+    url_pairs = parse_pairs(request.query_string, "query string")
+    allowed = QUERY_PARAMS | PAGE_PARAMS if request.method == "GET" else QUERY_PARAMS
+    check_names(url_pairs, "query string", allowed)
+    queries = [v for k, v in url_pairs if k == "query"]
+    pairs = list(url_pairs)
+    if request.method == "POST":
+        mimetype = request.mimetype
+        if mimetype == UPDATE_TYPE:
+            raise UpdateRefused("application/sparql-update: this service is read-only and accepts "
+                                "no SPARQL Update")
+        if mimetype == FORM_TYPE:
+            body_pairs = parse_pairs(request.get_data(cache=True), "form body")
+            check_names(body_pairs, "form body", QUERY_PARAMS)
+            body_queries = [v for k, v in body_pairs if k == "query"]
+            if queries and body_queries:
+                raise BadProtocolRequest("a query both in the URL and in the form body: send one")
+            queries += body_queries
+            pairs += body_pairs
+        elif mimetype == QUERY_TYPE:
+            charset = (request.mimetype_params.get("charset") or "utf-8").lower()
+            if charset not in ("utf-8", "utf8"):
+                raise UnsupportedBody(f"charset {charset!r}: a SPARQL query body must be UTF-8")
+            if queries:
+                raise BadProtocolRequest("a query both in the URL and in the request body: send one")
+            try:
+                queries = [request.get_data(cache=True).decode("utf-8")]
+            except UnicodeDecodeError:
+                raise BadProtocolRequest("the request body is not UTF-8") from None
+        else:
+            shown = mimetype or "none"
+            raise UnsupportedBody(
+                f"request body type {shown!r} is not accepted; POST a query as "
+                f"{QUERY_TYPE} or as a {FORM_TYPE} form with query=, or use GET",
+                accepted=[QUERY_TYPE, FORM_TYPE])
+    if len(queries) > 1:
+        raise BadProtocolRequest(f"{len(queries)} queries in one request; send exactly one")
+    if request.method == "POST" and not queries:
+        raise BadProtocolRequest("no query: POST a query as the body or as query= in a form")
+    return ProtocolRequest(query=queries[0] if queries else None,
+                           default_graphs=[v for k, v in pairs if k == "default-graph-uri"],
+                           named_graphs=[v for k, v in pairs if k == "named-graph-uri"])
+
+
+def check_dataset(req: ProtocolRequest) -> None:
+    """The dataset is the served graph: it may be named as the default graph, nothing else.
+
+    Raises:
+        DatasetRefused: a default graph other than the served one, or any named graph.
+    """
+    other = [g for g in req.default_graphs if g not in served_graph_names()]
+    if other:
+        raise DatasetRefused(
+            f"default-graph-uri {other[0]!r}: this endpoint serves one graph, <{SERVED_GRAPH}>, "
+            "and never loads another; name that one or leave the parameter out")
+    if req.named_graphs:
+        raise DatasetRefused(
+            "named-graph-uri: the served dataset has no named graphs and this endpoint never "
+            "loads graphs from elsewhere; leave the parameter out")
+
+
+def served_graph_names() -> set[str]:
+    """IRIs a client may use for the served default graph."""
+    return {SERVED_GRAPH, BASE, dataset_iri()}
+
+
+def dataset_iri() -> str:
+    """The IRI of the served dataset (its VoID description is at /.well-known/void)."""
+    return request.host_url + ".well-known/void#dataset"
+
+
+# --- answering ----------------------------------------------------------------------------
+
+
+def intake(text: str) -> CheckedQuery:
+    """`graph.intake.check_query` with this server's limits; syntax errors carry the query."""
+    try:
+        return check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
+    except QuerySyntaxError as exc:
+        raise with_query(exc, text) from None
+
+
+def with_query(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
+    """The error with a readable detail (line excerpt and caret) and the query as sent."""
+    line, column = exc.line, exc.column
+    detail = exc.detail.split("\n")[0]
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    if line is not None and column is not None:
+        lines = text.split("\n")
+        if 1 <= line <= len(lines):
+            excerpt = lines[line - 1].rstrip("\r")
+            caret = " " * (max(column, 1) - 1) + "^"
+            detail = f"syntax error at line {line}, column {column}: {detail}\n{excerpt}\n{caret}"
+    out = QuerySyntaxError(detail, line=line, column=column)
+    out.extra["query"] = text
+    return out
+
+
+def offered_for(form: Form) -> tuple[Format, ...]:
+    """Result formats for SELECT/ASK, graph formats for CONSTRUCT/DESCRIBE (default first)."""
+    return RDF_FORMATS if form in GRAPH_FORMS else RESULT_FORMATS
+
+
+def answer(text: str, form: Form, *, lane: Lane | None = None,
+           format_param: str | Sequence[str] | None = None) -> Response:
+    """Negotiate, answer 304 if the client is current, else run and respond."""
+    fmt = negotiate(offered_for(form), format_param=format_param)
+    early = http.not_modified(fmt.media_type)
+    if early is not None:
+        return early
+    lane = lane or ("light" if form == "ask" else "heavy")
+    max_rows = int(current_app.config["MAX_ROWS"])
+    try:
+        result = get_backend().execute(text, fmt=fmt.key, lane=lane, max_rows=max_rows)
+    except QuerySyntaxError as exc:
+        raise with_query(exc, text) from None
+    return result_response(result, fmt, max_rows)
+
+
+def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:
+    """The complete result, with the count and, when cut at the cap, the truncation signals.
+
+    Raises:
+        NotAcceptable: an XML format asked for a result holding characters XML 1.0 forbids
+            (control characters in literals); JSON, CSV and TSV can carry them.
+    """
+    body = result.body
+    if fmt.key in ("xml", "rdf") and _XML_FORBIDDEN.search(body):
+        raise NotAcceptable(
+            f"this result holds control characters that {fmt.label} (XML 1.0) cannot carry; "
+            "ask for another format", offered=[{"format": f.key, "mediaType": f.media_type}
+                                               for f in offered_for(result.form) if f.key != fmt.key])
+    response = Response(mimetype=fmt.media_type)
+    response.headers["Result-Count"] = str(result.count)
+    if result.truncated:
+        body = mark_truncated(body, fmt.key, limit)
+        response.headers["Result-Truncated"] = "true"
+        response.headers["Result-Limit"] = str(limit)
+        response.headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
+    response.set_data(body)
+    return response
+
+
+def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
+    """Say in the body, where the format has room, that only the first `limit` items are here."""
+    note = (f"Result truncated: only the first {limit} results are included (the row limit of "
+            f"this endpoint); see {TRUNCATED_TYPE}")
+    if key == "json":
+        at = body.index(b"{") + 1
+        member = b'"truncated":true,"rowLimit":' + str(limit).encode() + b","
+        return body[:at] + member + body[at:]
+    if key == "xml":
+        link = f'<link href="{TRUNCATED_TYPE}"/><!-- {note} -->'.encode()
+        if re.search(rb"<head\s*/>", body):
+            return re.sub(rb"<head\s*/>", b"<head>" + link + b"</head>", body, count=1)
+        at = body.index(b"</head>")
+        return body[:at] + link + body[at:]
+    if key in ("ttl", "nt"):
+        return f"# {note}\n".encode() + body
+    if key == "rdf":
+        comment = f"<!-- {note} -->\n".encode()
+        if body.startswith(b"<?xml"):
+            at = body.index(b"?>") + 2
+            return body[:at] + b"\n" + comment + body[at:].lstrip(b"\n")
+        return comment + body
+    return body  # csv, tsv, jsonld: the headers carry it
+
+
+# --- the endpoint -------------------------------------------------------------------------
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def endpoint() -> Response:
+    """SPARQL 1.1 Protocol query operation; without a query, the SD or the editor.
+
+    Raises:
+        UpdateRefused, UnsupportedBody, BadProtocolRequest, DatasetRefused, NotAcceptable, and
+        whatever intake and the backend raise (syntax 400, timeout 503, ...).
+    """
+    req = read_request()
+    check_dataset(req)
+    if req.query is None:
+        return self_description()
+    checked = intake(req.query)
+    return answer(checked.text, checked.form)
+
+
+def self_description() -> Response:
+    """The query editor for browsers, the Service Description for everyone else."""
+    fmt = negotiate([*RDF_FORMATS, HTML_FORMAT])
+    if fmt.media_type == HTML:
+        return editor_page()
+    early = http.not_modified(fmt.media_type)
+    if early is not None:
+        return early
+    graph = service_description(request.host_url)
+    kwargs = {"format": fmt.rdflib}
+    if fmt.key == "jsonld":
+        kwargs["auto_compact"] = True  # type: ignore[assignment]
+    body = graph.serialize(**kwargs)  # type: ignore[arg-type]
+    return Response(body, mimetype=fmt.media_type)
+
+
+def editor_page() -> Response:
+    from server.i18n import mark_language
+
+    config = {"endpoint": url_for("sparql.endpoint"),
+              "vocabulary": url_for("sparql.vocabulary"),
+              "queries": url_for("stored.list_queries"),
+              "prefixes": PREFIXES}
+    html = render_template("sparql/editor.html", editor_config=json.dumps(config),
+                           default_query=default_query(), data_version=safe_version())
+    return mark_language(Response(html, mimetype=HTML))
+
+
+def safe_version() -> str | None:
+    return http.data_version()
+
+
+def default_query() -> str:
+    """The query a new editor tab starts with: what the graph holds, by class."""
+    used = ("rdf", "rdfs", "kg")
+    prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in used)
+    return (prologue + "\n# What the graph holds: things per class\n"
+            "SELECT ?class ?label (COUNT(?thing) AS ?things) WHERE {\n"
+            "  ?thing rdf:type ?class .\n"
+            "  OPTIONAL { ?class rdfs:label ?label FILTER(lang(?label) = \"en\") }\n"
+            "}\nGROUP BY ?class ?label\nORDER BY DESC(?things)\n")
+
+
+# --- Service Description --------------------------------------------------------------------
+
+_cache: dict[tuple[str, ...], object] = {}
+_cache_lock = threading.Lock()
+
+
+def cached(key: tuple[str, ...], build):  # type: ignore[no-untyped-def]
+    """Derived documents per data version: built once, dropped when the version changes."""
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    value = build()
+    with _cache_lock:
+        for old in [k for k in _cache if k[0] == key[0] and k[1] != key[1]]:
+            del _cache[old]
+        _cache[key] = value
+    return value
+
+
+def service_description(base_url: str) -> Graph:
+    """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
+    version = get_backend().version()
+    return cached(("sd", version, base_url), lambda: build_service_description(base_url))  # type: ignore[no-any-return]
+
+
+def build_service_description(base_url: str) -> Graph:
+    config = current_app.config
+    g = Graph()
+    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat"):
+        g.bind(prefix, PREFIXES[prefix])
+    g.bind("sd", SD)
+    g.bind("formats", FORMATS_NS)
+    g.bind("svc", SVC)
+    endpoint = URIRef(base_url + "sparql")
+    g.add((endpoint, RDF.type, SD.Service))
+    g.add((endpoint, SD.endpoint, endpoint))
+    g.add((endpoint, SD.supportedLanguage, SD.SPARQL11Query))
+    g.add((endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en")))
+    for key in FORMAT_IRIS.values():
+        g.add((endpoint, SD.resultFormat, URIRef(FORMATS_NS + key)))
+    features = {
+        "ReadOnly": "Read-only: any SPARQL Update, by any route, is refused with 403.",
+        "NoFederation": "SERVICE, FROM and FROM NAMED are refused with 400: the endpoint never "
+                        "fetches anything and never reads files.",
+        "ProblemDetails": "Errors are application/problem+json (RFC 9457) with a type IRI; syntax "
+                          "errors carry line, column and the query as sent.",
+        "SignalledTruncation": "Results over the row limit are cut and say so: headers "
+                               "Result-Truncated and Result-Limit on every format, and in the body "
+                               "for SPARQL JSON (\"truncated\": true), SPARQL XML (<link>), "
+                               "Turtle, N-Triples and RDF/XML (a comment). CSV, TSV and JSON-LD "
+                               "carry it in the headers only.",
+        "QueryTimeout": "A query past the time limit is stopped and answered 503 with Retry-After.",
+        "StoredQueries": "Parameterised stored queries at /queries, described by /openapi.json.",
+    }
+    for name, comment in features.items():
+        feature = SVC[name]
+        g.add((endpoint, SD.feature, feature))
+        g.add((feature, RDF.type, SD.Feature))
+        g.add((feature, RDFS.comment, Literal(comment, lang="en")))
+    limits = [
+        (SVC.rowLimit, Literal(int(config["MAX_ROWS"])),
+         "Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer holds."),
+        (SVC.queryTimeoutSeconds, Literal(float(config["QUERY_TIMEOUT_S"]), datatype=XSD.decimal),
+         "Wall-clock limit of one query, in seconds."),
+        (SVC.maxRequestBodyBytes, Literal(int(config["MAX_BODY_BYTES"])),
+         "Largest POST body accepted; larger is 413."),
+        (SVC.maxQueryStringBytes, Literal(int(config["MAX_QUERY_STRING_BYTES"])),
+         "Longest GET query string accepted; longer is 414 (use POST)."),
+        (SVC.maxNesting, Literal(int(config["MAX_NESTING"])),
+         "Deepest bracket nesting a query may have; deeper is 400."),
+    ]
+    for prop, value, comment in limits:
+        g.add((endpoint, prop, value))
+        g.add((prop, RDF.type, RDF.Property))
+        g.add((prop, RDFS.comment, Literal(comment, lang="en")))
+    g.add((endpoint, RDFS.comment, Literal(
+        "The dataset is fixed: the one graph this service serves, as the default graph. "
+        f"default-graph-uri is accepted when it names that graph (<{SERVED_GRAPH}> or the "
+        "dataset IRI); named-graph-uri is refused with 400 since the dataset has no named graphs. "
+        "Nothing is ever loaded from elsewhere.", lang="en")))
+    void_doc = URIRef(base_url + ".well-known/void")
+    g.add((endpoint, RDFS.seeAlso, void_doc))
+    g.add((endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")))
+    dataset = add_dataset(g, base_url)
+    g.add((endpoint, SD.defaultDataset, dataset))
+    g.add((dataset, RDFS.seeAlso, void_doc))
+    default_graph = BNode()
+    g.add((dataset, SD.defaultGraph, default_graph))
+    g.add((default_graph, RDF.type, SD.Graph))
+    for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects):
+        for value in list(g.objects(dataset, prop)):
+            g.add((default_graph, prop, value))
+    return g
+
+
+def add_dataset(g: Graph, base_url: str) -> URIRef | BNode:
+    """The sd:defaultDataset node: H4's VoID description if present, else counted here."""
+    try:
+        from graph.dataset import dataset_description  # type: ignore[import-not-found]
+    except ImportError:
+        dataset_description = None
+    if dataset_description is not None:
+        void = dataset_description(get_backend(), base_url)
+        roots = main_datasets(void)
+        if roots:
+            for triple in void:
+                g.add(triple)
+            root = roots[0]
+            g.add((root, RDF.type, SD.Dataset))
+            return root
+    node = URIRef(base_url + ".well-known/void#dataset")
+    g.add((node, RDF.type, SD.Dataset))
+    g.add((node, RDF.type, VOID.Dataset))
+    for prop, value in dataset_counts().items():
+        g.add((node, VOID[prop], Literal(value)))
+    g.add((node, VOID.sparqlEndpoint, URIRef(base_url + "sparql")))
+    g.add((node, VOID.uriSpace, Literal(BASE + "id/")))
+    return node
+
+
+def main_datasets(void: Graph) -> list[URIRef | BNode]:
+    """void:Dataset nodes that are no other dataset's partition or subset."""
+    parts = {o for p in (VOID.classPartition, VOID.propertyPartition, VOID.subset)
+             for o in void.objects(None, p)}
+    roots = [s for s in void.subjects(RDF.type, VOID.Dataset) if s not in parts]
+    return sorted(roots, key=str)  # type: ignore[arg-type]
+
+
+def dataset_counts() -> dict[str, int]:
+    """VoID statistics of the served graph, by SPARQL on the backend."""
+    row = get_backend().select(
+        "SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?distinctSubjects) "
+        "(COUNT(DISTINCT ?p) AS ?properties) (COUNT(DISTINCT ?o) AS ?distinctObjects) "
+        "WHERE { ?s ?p ?o }")[0]
+    classes = get_backend().select(
+        "SELECT (COUNT(DISTINCT ?c) AS ?classes) WHERE { ?x a ?c }")[0]
+    out = {k: int(v["value"]) for k, v in row.items()}
+    out["classes"] = int(classes["classes"]["value"])
+    return out
+
+
+# --- the editor's autocompletion ------------------------------------------------------------
+
+
+@bp.get("/sparql/vocabulary.json")
+def vocabulary() -> Response:
+    """Classes and properties of the graph (with English labels) and its prefixes, for YASGUI."""
+    if request.args:
+        check_names(request.args.items(multi=True), "query string", frozenset())
+    early = http.not_modified("application/json")
+    if early is not None:
+        return early
+    version = get_backend().version()
+    doc = cached(("vocabulary", version), build_vocabulary)
+    return Response(json.dumps(doc, ensure_ascii=False, sort_keys=True), mimetype="application/json")
+
+
+def build_vocabulary() -> dict[str, object]:
+    backend = get_backend()
+    prologue = ("PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n"
+                "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
+                "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n")
+    label = ('OPTIONAL { ?t rdfs:label ?l FILTER(langMatches(lang(?l), "en") || lang(?l) = "") }')
+    classes = backend.select(prologue + (
+        "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
+        "{ ?t a owl:Class } UNION { ?t a rdfs:Class } UNION { ?x a ?t } "
+        f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t"))
+    properties = backend.select(prologue + (
+        "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
+        "{ ?t a owl:ObjectProperty } UNION { ?t a owl:DatatypeProperty } UNION "
+        "{ ?t a owl:AnnotationProperty } UNION { ?t a rdf:Property } UNION "
+        "{ SELECT DISTINCT ?t WHERE { ?s ?t ?o } } "
+        f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t"))
+
+    def terms(rows: list[dict[str, dict[str, str]]]) -> list[dict[str, str]]:
+        return [{"iri": r["t"]["value"], **({"label": r["label"]["value"]} if "label" in r else {})}
+                for r in rows]
+
+    return {"version": backend.version(), "prefixes": PREFIXES,
+            "classes": terms(classes), "properties": terms(properties)}
+
+
+# --- UI strings (merged into server.i18n at registration) ------------------------------------
+
+UI_STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "sparql.title": "SPARQL query editor",
+        "sparql.intro": "Write SPARQL 1.1 queries against the graph. Results come from this server "
+                        "only; nothing is loaded from the network.",
+        "sparql.examples": "Ready examples (stored queries)",
+        "sparql.examples_hint": "Each opens in a tab of its own, with its example parameters bound.",
+        "sparql.endpoint": "Endpoint",
+        "sparql.sd": "Service description",
+        "sparql.noscript": "The editor needs JavaScript. Without it, send queries to this URL with "
+                           "?query=, or use a stored query.",
+        "sparql.error_at": "Syntax error at line {line}, column {column}",
+        "stored.title": "Stored queries",
+        "stored.intro": "Competency questions kept as SPARQL files. Each is an API call at "
+                        "/queries/{name} with typed parameters, described in OpenAPI.",
+        "stored.parameters": "Parameters",
+        "stored.name": "Name",
+        "stored.type": "Type",
+        "stored.default": "Default",
+        "stored.required": "required",
+        "stored.optional": "optional",
+        "stored.values": "Values",
+        "stored.examples": "Examples",
+        "stored.run": "Run",
+        "stored.source": "SPARQL source",
+        "stored.editor": "Open in the editor",
+        "stored.openapi": "OpenAPI description",
+        "stored.none": "No stored queries yet.",
+        "stored.tags": "Tags",
+        "error.title": "Error",
+        "error.back": "Back to the home page",
+    },
+    "fr": {
+        "sparql.title": "Éditeur de requêtes SPARQL",
+        "sparql.intro": "Écrivez des requêtes SPARQL 1.1 sur le graphe. Les résultats viennent de ce "
+                        "serveur seulement ; rien n'est chargé depuis le réseau.",
+        "sparql.examples": "Exemples prêts à l'emploi (requêtes enregistrées)",
+        "sparql.examples_hint": "Chacune s'ouvre dans son propre onglet, avec ses paramètres d'exemple.",
+        "sparql.endpoint": "Point d'accès",
+        "sparql.sd": "Description du service",
+        "sparql.noscript": "L'éditeur a besoin de JavaScript. Sans lui, envoyez vos requêtes à cette "
+                           "adresse avec ?query=, ou utilisez une requête enregistrée.",
+        "sparql.error_at": "Erreur de syntaxe ligne {line}, colonne {column}",
+        "stored.title": "Requêtes enregistrées",
+        "stored.intro": "Des questions de compétence conservées comme fichiers SPARQL. Chacune est un "
+                        "appel d'API à /queries/{name} avec des paramètres typés, décrit en OpenAPI.",
+        "stored.parameters": "Paramètres",
+        "stored.name": "Nom",
+        "stored.type": "Type",
+        "stored.default": "Par défaut",
+        "stored.required": "obligatoire",
+        "stored.optional": "facultatif",
+        "stored.values": "Valeurs",
+        "stored.examples": "Exemples",
+        "stored.run": "Exécuter",
+        "stored.source": "Source SPARQL",
+        "stored.editor": "Ouvrir dans l'éditeur",
+        "stored.openapi": "Description OpenAPI",
+        "stored.none": "Aucune requête enregistrée pour l'instant.",
+        "stored.tags": "Mots-clés",
+        "error.title": "Erreur",
+        "error.back": "Retour à l'accueil",
+    },
+}
+
+
+@bp.record_once
+def _merge_strings(_state: object) -> None:
+    """Add this blueprint's UI strings to the shared catalogue (never overriding it)."""
+    from server import i18n
+
+    for lang, strings in UI_STRINGS.items():
+        catalogue = i18n.STRINGS.setdefault(lang, {})
+        for key, text in strings.items():
+            catalogue.setdefault(key, text)

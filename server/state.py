@@ -27,11 +27,26 @@ def init_app(app: Flask, backend: Backend | None = None) -> None:
 
 
 def build_backend(config: Any) -> Backend:
-    """The default backend for a config: remote store if STORE_URL, else in-process Oxigraph."""
-    if config.get("STORE_URL"):
-        from graph.engine.remote import RemoteBackend  # type: ignore[import-not-found]
+    """The backend for a config, in order of precedence.
 
-        return RemoteBackend(config["STORE_URL"], timeout=config["QUERY_TIMEOUT_S"])
+    STORE_URL: a remote SPARQL 1.1 store over HTTP. ENGINE_RUN_DIR (set by `rabat-kg serve`):
+    executors of the running zygote, killable and sandboxed. Otherwise an in-process Oxigraph
+    store on the configured data (tests through Flask's client, tools).
+    """
+    timeout = float(config.get("QUERY_TIMEOUT_S", 10.0))
+    if config.get("STORE_URL"):
+        from graph.engine.remote import DATA_GRAPH, RemoteBackend
+
+        return RemoteBackend(config["STORE_URL"], timeout=timeout,
+                             graph=config.get("STORE_GRAPH") or DATA_GRAPH)
+    if config.get("ENGINE_RUN_DIR"):
+        from graph.engine.pool import PooledBackend, PoolSettings
+
+        return PooledBackend(config["ENGINE_RUN_DIR"], PoolSettings(
+            heavy=int(config.get("HEAVY_EXECUTORS", 2)),
+            light=int(config.get("LIGHT_EXECUTORS", 2)),
+            timeout_s=timeout,
+            admission_wait_s=float(config.get("ADMISSION_WAIT_S", 0.75))))
     from pathlib import Path
 
     from graph.engine.inline import InlineBackend

@@ -1,15 +1,23 @@
-"""Shared fixtures: the real server over HTTP, and artifact folders."""
+"""Shared fixtures: the real server over HTTP (on each backend), and artifact folders."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.serverproc import LiveServer, start_server
+from tests.serverproc import ROOT, LiveServer, start_server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+# Every test using live_server / base_url runs once per backend. CI runs both;
+# RABAT_KG_BACKENDS=oxigraph limits a quick local run to the embedded store.
+BACKENDS = [b.strip() for b in os.environ.get("RABAT_KG_BACKENDS", "oxigraph,virtuoso").split(",")
+            if b.strip()]
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +27,40 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[LiveServer]:
-    """`rabat-kg serve` on the embedded store, bundled graph, a free port."""
-    server = start_server()
+def virtuoso_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A private Virtuoso on free loopback ports (tests/virtuoso.py), stopped at the end."""
+    from tests.virtuoso import start_virtuoso
+
+    server = start_virtuoso(tmp_path_factory.mktemp("virtuoso"))
+    yield server
+    server.stop()
+
+
+def load_store(store_url: str, env: dict[str, str], extra_args: list[str] | None = None) -> str:
+    """`rabat-kg load --store URL` as a user runs it; returns its output, fails the test if it fails."""
+    proc = subprocess.run([sys.executable, "-m", "server.cli", "load", "--store", store_url,
+                           *(extra_args or [])], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"rabat-kg load failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """`rabat-kg serve` on a free port: the embedded store, or Virtuoso via `--store`.
+
+    Both serve the bundled graph: for Virtuoso it is pushed first with `rabat-kg load`.
+    """
+    if request.param == "oxigraph":
+        server = start_server()
+    elif request.param == "virtuoso":
+        virtuoso = request.getfixturevalue("virtuoso_server")
+        load_store(virtuoso.sparql_url, virtuoso.load_env())
+        server = start_server(["--store", virtuoso.sparql_url])
+    else:
+        raise ValueError(f"unknown backend {request.param!r} in RABAT_KG_BACKENDS")
+    server.backend = request.param  # type: ignore[attr-defined]
     yield server
     server.stop()
 

@@ -1,13 +1,19 @@
 """Run one query on a pyoxigraph store and serialise it with the engine's own writers.
 
 Row caps are applied without converting terms in Python: results are first written as
-TSV (one line per row, lossless), counted, cut at the cap if needed, and only then
+TSV or N-Triples (one line per row or triple, lossless) into a sink that stops the engine one
+line past the cap, so a capped query never materialises a huge result; only then are they
 re-serialised by the engine into the requested format.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -18,21 +24,101 @@ from graph.formats import RDF_BY_KEY, RESULTS_BY_KEY
 
 def parse_position(message: str) -> tuple[int | None, int | None]:
     """Line and column from an Oxigraph message such as ``error at 2:8: expected ...``."""
-    import re
-
     m = re.search(r"at (\d+):(\d+)", message)
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
 
 
-def _cut_lines(data: bytes, keep: int) -> tuple[bytes, int, bool]:
-    """Keep a header line plus at most `keep` lines; return (data, rows, truncated)."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    rows = len(lines) - 1
-    if rows <= keep:
-        return data, rows, False
-    return b"\n".join(lines[: keep + 1]) + b"\n", keep, True
+class _CapReached(Exception):
+    """Raised from inside the engine's writer to stop evaluation once the cap is passed."""
+
+
+class _LineCappedSink(io.RawIOBase):
+    """A write target that keeps at most `limit` lines, then stops the engine.
+
+    The engine writes in chunks as it evaluates, so a capped query over a huge (or endless)
+    result stops as soon as one line more than the cap exists, instead of materialising
+    everything first.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.lines = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.chunks.append(chunk)
+        self.lines += chunk.count(b"\n")
+        if self.lines > self.limit:
+            raise _CapReached
+        return len(chunk)
+
+
+def _serialize_capped(answer: Any, fmt: Any, header_lines: int,
+                      max_rows: int | None) -> tuple[bytes, int, bool]:
+    """Serialise line-based output (TSV, N-Triples), keeping `header_lines` + `max_rows` lines.
+
+    Returns (data, rows, truncated).
+    """
+    if max_rows is None:
+        data = answer.serialize(format=fmt) or b""
+        return data, data.count(b"\n") - header_lines, False
+    sink = _LineCappedSink(header_lines + max_rows)
+    with contextlib.suppress(_CapReached):
+        answer.serialize(sink, format=fmt)
+    data = b"".join(sink.chunks)
+    keep = header_lines + max_rows
+    if data.count(b"\n") <= keep:
+        return data, data.count(b"\n") - header_lines, False
+    end = -1
+    for _ in range(keep):
+        end = data.index(b"\n", end + 1)
+    return data[: end + 1], max_rows, True
+
+
+class TripleStream:
+    """Triples from anywhere (a remote store's answer) with the engine's `serialize` method."""
+
+    def __init__(self, triples: Iterable[ox.Triple]) -> None:
+        self.triples = triples
+
+    def serialize(self, output: Any = None, format: Any = None) -> bytes | None:
+        return ox.serialize(self.triples, output, format=format)
+
+
+def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
+                     prefixes: dict[str, str] | None = None) -> tuple[bytes, str, str, int, bool]:
+    """Serialise a query answer into format key `fmt`, keeping at most `max_rows` rows/triples.
+
+    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or TripleStream. Returns
+    (body, media type, kind "ask"|"select"|"graph", count, truncated).
+    """
+    if isinstance(answer, ox.QueryBoolean):
+        rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
+        body = answer.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
+        return body or b"", rf.media_type, "ask", 1, False
+    if isinstance(answer, ox.QuerySolutions):
+        rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
+        tsv, count, truncated = _serialize_capped(answer, ox.QueryResultsFormat.TSV, 1, max_rows)
+        if rf.key == "tsv":
+            body = tsv
+        else:
+            parsed = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
+            body = parsed.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
+        return body or b"", rf.media_type, "select", count, truncated
+    gf = RDF_BY_KEY.get(fmt) or RDF_BY_KEY["ttl"]
+    nt, count, truncated = _serialize_capped(answer, ox.RdfFormat.N_TRIPLES, 0, max_rows)
+    if gf.key == "nt":
+        body = nt
+    else:
+        triples = [q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES)]
+        kwargs = {"prefixes": prefixes} if prefixes and gf.key in ("ttl", "rdf") else {}
+        body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph), **kwargs)
+    return body or b"", gf.media_type, "graph", count, truncated
 
 
 def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
@@ -44,37 +130,12 @@ def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
     except SyntaxError as exc:
         line, col = parse_position(str(exc))
         raise QuerySyntaxError(str(exc), line=line, column=col) from None
-    form: Form
-    truncated = False
-    if isinstance(answer, ox.QueryBoolean):
-        rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
-        body = answer.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
-        form, count, media = "ask", 1, rf.media_type
-    elif isinstance(answer, ox.QuerySolutions):
-        rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
-        tsv = answer.serialize(format=ox.QueryResultsFormat.TSV)
-        tsv, count, truncated = _cut_lines(tsv, max_rows if max_rows is not None else 1 << 62)
-        if rf.key == "tsv":
-            body = tsv
-        else:
-            parsed = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
-            body = parsed.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
-        form, media = "select", rf.media_type
-    else:
-        gf = RDF_BY_KEY.get(fmt) or RDF_BY_KEY["ttl"]
-        nt = answer.serialize(format=ox.RdfFormat.N_TRIPLES)
-        # N-Triples has no header line: prepend an empty one so the same cutter applies.
-        cut, count, truncated = _cut_lines(b"\n" + nt, max_rows if max_rows is not None else 1 << 62)
-        nt = cut[1:]
-        if gf.key == "nt":
-            body = nt
-        else:
-            triples = [q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES)]
-            kwargs = {"prefixes": prefixes} if prefixes and gf.key in ("ttl", "rdf") else {}
-            body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph), **kwargs)
-        form, media = ("describe" if query_is_describe(query) else "construct"), gf.media_type
+    body, media, kind, count, truncated = serialize_answer(answer, fmt=fmt, max_rows=max_rows,
+                                                           prefixes=prefixes)
+    form: Form = kind if kind != "graph" else (  # type: ignore[assignment]
+        "describe" if query_is_describe(query) else "construct")
     elapsed = (time.perf_counter() - started) * 1000
-    return QueryResult(body=body or b"", media_type=media, form=form, count=count,
+    return QueryResult(body=body, media_type=media, form=form, count=count,
                        truncated=truncated, elapsed_ms=elapsed)
 
 

@@ -160,7 +160,7 @@ def _audit_hook(roots: tuple[str, ...]) -> Any:
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
-            path, mode, flags = (list(args) + [None, None, None])[:3]
+            path, mode, flags = (*args, None, None, None)[:3]
             if path is None or isinstance(path, int):
                 return  # an already-open descriptor
             text = os.fsdecode(path) if isinstance(path, (str, bytes)) else str(path)
@@ -190,12 +190,15 @@ def address_space_bytes() -> int:
 
 
 def limit_memory(budget_mb: int) -> int:
-    """Cap the address space at its current size + `budget_mb`; return the cap in bytes."""
+    """Cap the address space at its current size + `budget_mb`; return the cap in bytes.
+
+    Soft and hard limit alike, so nothing in the process can raise it again.
+    """
     cap = address_space_bytes() + budget_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     return cap
 
 

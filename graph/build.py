@@ -1,0 +1,80 @@
+"""Dumps of a validated release in Turtle, N-Triples and JSON-LD, byte-identical from run to run.
+
+The graph has no blank nodes (quote selectors and statements are hash IRIs), so sorting the
+canonical N-Triples fixes the order of everything; each writer below keeps that order and
+writes prefixes in sorted order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+from rdflib import Graph
+
+from graph.namespaces import PREFIXES
+from graph.release import Release, make_release
+
+STEM = "rabat-kg"
+
+
+def build(out_dir: Path, *, sources: Sequence[Path]) -> list[Path]:
+    """Validate `sources` as one release and write `rabat-kg.{ttl,nt,jsonld}` into `out_dir`.
+
+    Raises:
+        DataError: the sources do not parse or do not conform to the shapes (nothing is written).
+    """
+    release = make_release(list(sources))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, render in ((".ttl", to_turtle), (".nt", to_ntriples), (".jsonld", to_jsonld)):
+        path = out_dir / f"{STEM}{suffix}"
+        path.write_bytes(render(release))
+        written.append(path)
+    return written
+
+
+def to_ntriples(release: Release) -> bytes:
+    """The release's canonical N-Triples: sorted, one triple a line."""
+    return release.ntriples
+
+
+def _triples(release: Release) -> list[ox.Triple]:
+    return [q.triple for q in ox.parse(release.ntriples, format=ox.RdfFormat.N_TRIPLES)]
+
+
+def to_turtle(release: Release) -> bytes:
+    """Turtle grouped by subject in sorted order, with our prefixes declared in sorted order."""
+    body = ox.serialize(_triples(release), format=ox.RdfFormat.TURTLE, prefixes=PREFIXES).decode()
+    # pyoxigraph declares the prefixes in hash order; drop its lines and write ours sorted.
+    lines = body.splitlines()
+    while lines and lines[0].startswith("@prefix"):
+        lines.pop(0)
+    head = [f"# rabat-kg release {release.version}: {release.triple_count} triples", ""]
+    head += [f"@prefix {p}: <{ns}> ." for p, ns in sorted(PREFIXES.items())]
+    return ("\n".join([*head, "", *lines]) + "\n").encode()
+
+
+def to_jsonld(release: Release) -> bytes:
+    """Compact JSON-LD with our prefixes as the context; nodes and values in a canonical order."""
+    graph = Graph(bind_namespaces="none").parse(data=release.ntriples, format="nt")
+    context = dict(sorted(PREFIXES.items()))
+    doc = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
+    nodes = doc.get("@graph", [doc] if "@id" in doc else [])
+    nodes = sorted((_canonical(n) for n in nodes), key=lambda n: str(n.get("@id", "")))
+    out = {"@context": context, "@graph": nodes}
+    return (json.dumps(out, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
+
+
+def _canonical(value: Any) -> Any:
+    """Sort every list by its JSON text, so set-like values come out in one order."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
+    return value

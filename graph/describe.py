@@ -1,0 +1,384 @@
+"""What the graph says about one entity: the queries behind its data document and page, and
+the page's view of the answer.
+
+One CONSTRUCT builds the whole description (outgoing statements, blank-node closure, labels of
+linked things, the quotes that state facts about the entity with their selectors, documents and
+supported statements, and the incoming links, capped). The entity IRI is always bound through
+`graph.intake.insert_values` after it passed `entity_ref`; nothing from a URL is ever formatted
+into query text. The same N-Triples answer serves the data documents and the HTML page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pyoxigraph as ox
+
+from graph.intake import insert_values
+from graph.namespaces import BASE, ENTITY_TYPES, ID, KG, STANDARD_PREFIXES, entity_iri
+
+RDF = STANDARD_PREFIXES["rdf"]
+RDFS = STANDARD_PREFIXES["rdfs"]
+SKOS = STANDARD_PREFIXES["skos"]
+OA = STANDARD_PREFIXES["oa"]
+XSD = STANDARD_PREFIXES["xsd"]
+FOAF = STANDARD_PREFIXES["foaf"]
+DCTERMS = STANDARD_PREFIXES["dcterms"]
+OWL = STANDARD_PREFIXES["owl"]
+
+TYPE = RDF + "type"
+LABEL_PROPERTIES = (RDFS + "label", SKOS + "prefLabel")
+DATE_TYPES = (XSD + "date", XSD + "gYearMonth", XSD + "gYear", XSD + "dateTime")
+DATE_PROPERTIES = (str(KG) + "date", str(KG) + "startDate", str(KG) + "endDate")
+INCOMING_CAP = 500
+TIMELINE_CAP = 200
+TIMELINE_TYPES = ("country", "action", "domain", "programme")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
+TERM = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
+
+# The one query behind a data document and an entity page. ?e (the entity) and ?doc (the
+# document's canonical IRI) are bound by a VALUES block for the template; each part of the
+# pattern gets its own VALUES block too, so that the incoming links' LIMIT applies to this
+# entity's links only.
+_PROLOGUE = """PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX foaf: <http://xmlns.com/foaf/0.1/>
+PREFIX oa: <http://www.w3.org/ns/oa#>
+PREFIX kg: <https://w3id.org/rabat-kg/def/>
+"""
+# Each part is a subquery bound on its own (Oxigraph would otherwise evaluate a UNION that holds
+# subqueries before joining the top-level VALUES, i.e. for every entity at once).
+_OWN = """SELECT ?s ?p ?o WHERE {
+    { ?e ?p ?o . BIND(?e AS ?s) }
+    UNION { ?e ?p1 ?s . FILTER(isBlank(?s)) ?s ?p ?o }
+    UNION { ?e ?p1 ?b . FILTER(isBlank(?b)) ?b ?p2 ?s . FILTER(isBlank(?s)) ?s ?p ?o }
+    UNION { ?e ?p1 ?s . FILTER(isIRI(?s)) ?s ?p ?o . FILTER(?p IN (rdfs:label, skos:prefLabel, rdf:type)) }
+    UNION {
+      { ?q oa:hasBody ?e } UNION { ?e kg:statedIn ?q } UNION { ?st rdf:subject ?e . ?q kg:supports ?st }
+      { ?q ?p ?o . BIND(?q AS ?s) }
+      UNION { ?q oa:hasTarget ?s . ?s ?p ?o }
+      UNION { ?q oa:hasTarget ?t . ?t oa:hasSelector ?s . ?s ?p ?o }
+      UNION { ?q oa:hasTarget ?t . ?t oa:hasSource ?s . ?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type)) }
+      UNION { ?q kg:supports ?s . ?s ?p ?o }
+    }
+  }"""
+_INCOMING = "SELECT ?in ?inp ?e WHERE { ?in ?inp ?e } LIMIT %d" % INCOMING_CAP
+_INCOMING_COUNT = "SELECT (COUNT(*) AS ?nin) WHERE { ?x ?y ?e }"
+_DESCRIBE = _PROLOGUE + """CONSTRUCT {
+  ?s ?p ?o .
+  ?in ?inp ?e .
+  ?in ?inlp ?inlo .
+  ?doc foaf:primaryTopic ?e .
+  ?doc rdfs:comment ?note .
+} WHERE {
+  { %(own)s }
+  UNION {
+    { %(incoming)s }
+    OPTIONAL { ?in ?inlp ?inlo . FILTER(?inlp IN (rdfs:label, skos:prefLabel, rdf:type)) }
+  }
+  UNION {
+    { %(count)s }
+    FILTER(?nin > %(cap)d)
+    BIND(CONCAT("Incoming links are capped: %(cap)d of ", STR(?nin), " are in this document.") AS ?note)
+  }
+}"""
+
+_TIMELINE = _PROLOGUE + """SELECT DISTINCT ?item ?dp ?date ?label WHERE {
+  { ?item ?p1 ?e } UNION { ?item ?p1 ?m . ?m ?p2 ?e . ?p2 rdfs:subPropertyOf* skos:broader }
+  ?item a ?cls . ?cls rdfs:subClassOf* ?top . VALUES ?top { kg:Activity kg:Event }
+  ?item ?dp ?date . VALUES ?dp { kg:date kg:startDate kg:endDate }
+  OPTIONAL { ?item rdfs:label ?label }
+} ORDER BY STR(?date) ?item LIMIT %d"""
+
+
+@dataclass(frozen=True)
+class EntityRef:
+    """A validated `{type}/{slug}` and its canonical IRIs."""
+
+    type: str
+    slug: str
+
+    @property
+    def iri(self) -> str:
+        return entity_iri(self.type, self.slug)
+
+    @property
+    def path(self) -> str:
+        return f"{self.type}/{self.slug}"
+
+    @property
+    def doc_iri(self) -> str:
+        """The canonical IRI of the document that describes the entity."""
+        return f"{BASE}doc/{self.type}/{self.slug}"
+
+
+def entity_ref(type_: str, slug: str) -> EntityRef | None:
+    """The entity for a URL's type and slug, or None when either is not allowed."""
+    if type_ not in ENTITY_TYPES or not SLUG.fullmatch(slug):
+        return None
+    return EntityRef(type_, slug)
+
+
+def ref_for_iri(iri: str) -> EntityRef | None:
+    """The entity of a canonical IRI under `{BASE}id/`, or None for any other IRI."""
+    if not iri.startswith(ID):
+        return None
+    type_, _, slug = iri[len(ID):].partition("/")
+    return entity_ref(type_, slug)
+
+
+def nt_iri(iri: str) -> str:
+    """An IRI as an N-Triples term, refusing characters that IRIs may not hold."""
+    if not iri or re.search(r'[\x00-\x20<>"{}|^`\\]', iri):
+        raise ValueError(f"not an IRI: {iri!r}")
+    return f"<{iri}>"
+
+
+def describe_query(ref: EntityRef) -> str:
+    """The CONSTRUCT behind the entity's document and page, with the entity bound."""
+    e = nt_iri(ref.iri)
+    text = _DESCRIBE % {"own": insert_values(_OWN, {"e": e}),
+                        "incoming": insert_values(_INCOMING, {"e": e}),
+                        "count": insert_values(_INCOMING_COUNT, {"e": e}), "cap": INCOMING_CAP}
+    return insert_values(text, {"e": e, "doc": nt_iri(ref.doc_iri)})
+
+
+def timeline_query(ref: EntityRef) -> str:
+    """Dated activities and events linked to the entity (directly, or through a narrower
+    plan element, e.g. an activity under an action of a domain), in date order, capped."""
+    return insert_values(_TIMELINE % (TIMELINE_CAP + 1), {"e": nt_iri(ref.iri)})
+
+
+def incoming_counts_query(ref: EntityRef) -> str:
+    """Incoming links per property (only needed when the description was capped)."""
+    text = "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)"
+    return insert_values(text, {"e": nt_iri(ref.iri)})
+
+
+def incoming_list_query(ref: EntityRef, predicate: str) -> str:
+    """Every subject linking to the entity by one property (the "show all" query)."""
+    text = _PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s"
+    return insert_values(text, {"e": nt_iri(ref.iri), "p": nt_iri(predicate)})
+
+
+def exists_query(ref: EntityRef) -> str:
+    """ASK whether the entity occurs as subject or object (unknown IRIs are a 404)."""
+    return insert_values("ASK { { ?e ?p ?o } UNION { ?s ?p ?e } }", {"e": nt_iri(ref.iri)})
+
+
+# --- The page's view of a description ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Value:
+    """An object or subject as a page shows it."""
+
+    kind: str  # "iri" | "bnode" | "literal"
+    value: str
+    lang: str | None = None
+    datatype: str | None = None
+
+    @property
+    def is_iri(self) -> bool:
+        return self.kind == "iri"
+
+
+def value_of(term: object) -> Value:
+    if isinstance(term, ox.NamedNode):
+        return Value("iri", term.value)
+    if isinstance(term, ox.BlankNode):
+        return Value("bnode", term.value)
+    assert isinstance(term, ox.Literal)
+    dt = term.datatype.value if term.datatype is not None else None
+    if term.language or dt in (XSD + "string", RDF + "langString"):
+        dt = None
+    return Value("literal", term.value, term.language or None, dt)
+
+
+@dataclass
+class Quote:
+    """A kg:Quote (Web Annotation) with what it selects and what it supports."""
+
+    node: Value
+    exact: list[Value] = field(default_factory=list)
+    prefix: str | None = None
+    suffix: str | None = None
+    sources: list[str] = field(default_factory=list)
+    supports: list[tuple[str, str, Value]] = field(default_factory=list)  # (s, p, o)
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass
+class Description:
+    """The triples of one CONSTRUCT answer, indexed for a page."""
+
+    iri: str
+    triples: list[ox.Triple]
+    by_subject: dict[str, dict[str, list[Value]]]
+    incoming: dict[str, list[Value]]
+    note: str | None
+
+    def objects(self, subject: str, predicate: str) -> list[Value]:
+        return self.by_subject.get(subject, {}).get(predicate, [])
+
+    def labels(self, iri: str) -> dict[str, list[str]]:
+        """Labels of `iri` by language tag ("" for none)."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for prop in LABEL_PROPERTIES:
+            for v in self.objects(iri, prop):
+                if v.kind == "literal" and v.value not in out[v.lang or ""]:
+                    out[v.lang or ""].append(v.value)
+        return dict(out)
+
+    def types(self, iri: str) -> list[str]:
+        return [v.value for v in self.objects(iri, TYPE) if v.is_iri]
+
+    @property
+    def exists(self) -> bool:
+        """True when the graph holds any triple with the entity as subject or object."""
+        return bool(self.by_subject.get(self.iri)) or bool(self.incoming)
+
+    def quotes(self) -> list[Quote]:
+        """The quotes that state facts about the entity, in a stable order."""
+        found: dict[str, Value] = {}
+        for t in self.triples:
+            s, p, o = t.subject, t.predicate.value, t.object
+            if p == OA + "hasBody" and isinstance(o, ox.NamedNode) and o.value == self.iri:
+                found.setdefault(_key(s), value_of(s))
+            elif (p == str(KG) + "statedIn" and isinstance(s, ox.NamedNode) and s.value == self.iri
+                  and not isinstance(o, ox.Literal)):
+                found.setdefault(_key(o), value_of(o))
+            elif p == str(KG) + "supports":
+                found.setdefault(_key(s), value_of(s))
+        return [self._quote(found[k]) for k in sorted(found)]
+
+    def _quote(self, node: Value) -> Quote:
+        q = Quote(node=node)
+        for target in self.objects(node.value, OA + "hasTarget"):
+            for src in self.objects(target.value, OA + "hasSource"):
+                if src.is_iri and src.value not in q.sources:
+                    q.sources.append(src.value)
+            for sel in self.objects(target.value, OA + "hasSelector"):
+                q.exact.extend(self.objects(sel.value, OA + "exact"))
+                q.prefix = q.prefix or _first_text(self.objects(sel.value, OA + "prefix"))
+                q.suffix = q.suffix or _first_text(self.objects(sel.value, OA + "suffix"))
+                q.start = q.start or _first_text(self.objects(sel.value, OA + "start"))
+                q.end = q.end or _first_text(self.objects(sel.value, OA + "end"))
+        for st in self.objects(node.value, str(KG) + "supports"):
+            subj = self.objects(st.value, RDF + "subject")
+            pred = self.objects(st.value, RDF + "predicate")
+            obj = self.objects(st.value, RDF + "object")
+            if subj and pred and obj:
+                q.supports.append((subj[0].value, pred[0].value, obj[0]))
+        q.supports.sort(key=lambda t: (t[0] != self.iri, t[1], t[2].value))
+        return q
+
+
+def _key(term: object) -> str:
+    return str(term)
+
+
+def _first_text(values: list[Value]) -> str | None:
+    return values[0].value if values else None
+
+
+def parse_description(iri: str, ntriples: bytes) -> Description:
+    """Index a CONSTRUCT answer (N-Triples) for a page."""
+    triples = [q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)] if ntriples else []
+    by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
+    incoming: dict[str, list[Value]] = defaultdict(list)
+    note = None
+    for t in triples:
+        s = t.subject.value
+        p = t.predicate.value
+        o = value_of(t.object)
+        if p == RDFS + "comment" and s.startswith(BASE + "doc/") and o.kind == "literal":
+            note = o.value
+            continue
+        if p == FOAF + "primaryTopic" and s.startswith(BASE + "doc/"):
+            continue
+        if o not in by_subject[s][p]:
+            by_subject[s][p].append(o)
+        if o.is_iri and o.value == iri and s != iri:
+            v = value_of(t.subject)
+            if v not in incoming[p]:
+                incoming[p].append(v)
+    return Description(iri=iri, triples=triples, by_subject=by_subject, incoming=dict(incoming),
+                       note=note)
+
+
+def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
+               fallbacks: Iterable[str] = ("en", "fr", "")) -> tuple[str, str] | None:
+    """(label, language) in `lang`, else the first fallback present, else any label."""
+    for code in (lang, *fallbacks):
+        values = list(labels.get(code, ()))
+        if values:
+            return values[0], code
+    for code in sorted(labels):
+        values = list(labels[code])
+        if values:
+            return values[0], code
+    return None
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """A dated activity or event, its dates exactly as the source gives them."""
+
+    iri: str
+    labels: dict[str, list[str]]
+    date: str | None
+    start: str | None
+    end: str | None
+
+    @property
+    def sort_key(self) -> str:
+        return self.date or self.start or self.end or ""
+
+
+def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[TimelineItem], bool]:
+    """Group timeline rows by item; (items in date order, True when the cap was reached)."""
+    truncated = len(rows) > TIMELINE_CAP
+    rows = rows[:TIMELINE_CAP]
+    dates: dict[str, dict[str, str]] = defaultdict(dict)
+    labels: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    order: list[str] = []
+    for row in rows:
+        item = row["item"]["value"]
+        if item not in dates:
+            order.append(item)
+        prop = row["dp"]["value"].rsplit("/", 1)[-1]
+        dates[item].setdefault(prop, row["date"]["value"])
+        if "label" in row:
+            lab = row["label"]
+            values = labels[item][lab.get("xml:lang", "")]
+            if lab["value"] not in values:
+                values.append(lab["value"])
+    items = [TimelineItem(iri=i, labels=dict(labels[i]), date=dates[i].get("date"),
+                          start=dates[i].get("startDate"), end=dates[i].get("endDate"))
+             for i in order]
+    items.sort(key=lambda it: (it.sort_key, it.iri))
+    return items, truncated
+
+
+def date_precision(datatype: str | None) -> str | None:
+    """"day", "month" or "year" for the XSD date types, else None."""
+    return {XSD + "date": "day", XSD + "gYearMonth": "month", XSD + "gYear": "year",
+            XSD + "dateTime": "time"}.get(datatype or "")
+
+
+def local_name(iri: str) -> str:
+    """The last segment of an IRI (after #, / or :)."""
+    for sep in ("#", "/", ":"):
+        if sep in iri.rstrip(sep):
+            return iri.rstrip(sep).rsplit(sep, 1)[-1]
+    return iri
+
+
+def is_owl_thing(iri: str) -> bool:
+    return iri.startswith(OWL)

@@ -1,0 +1,384 @@
+"""A remote SPARQL 1.1 store (Virtuoso, Fuseki, GraphDB, QLever...) as a backend, over HTTP.
+
+Queries already accepted by the intake are POSTed as a form with ``default-graph-uri`` set
+to the graph we loaded, so the store's own graphs (Virtuoso keeps thousands of system
+triples, and its default graph is the union of all graphs) never appear in answers.
+
+Answers are asked for in lossless formats and re-serialised by Oxigraph: SELECT/ASK as
+SPARQL XML, CONSTRUCT/DESCRIBE as N-Triples. The row cap and every output format then
+behave exactly as with the embedded engine, and a remote store's quirks (Virtuoso's
+``nodeID://`` blank nodes, ``typed-literal``) stop at this module. A store that answers with
+partial results (Virtuoso's "anytime" mode, flagged by ``X-SQL-State``) is treated as a
+timeout: nothing incomplete is passed on.
+
+Failures map to the library errors: unreachable or 5xx -> BackendUnavailable (502), too
+slow -> BackendTimeout (504), 400 -> QuerySyntaxError. Nothing is remembered between
+requests, so service comes back as soon as the store does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyoxigraph as ox
+import requests
+
+from graph.engine.base import Lane, QueryResult, Row, rows_from_json
+from graph.engine.run import TripleStream, serialize_answer
+from graph.errors import BackendTimeout, BackendUnavailable, KgError, QuerySyntaxError
+from graph.namespaces import BASE, PREFIXES
+
+# Where `rabat-kg load` puts the data, and where it records the release version.
+DATA_GRAPH = f"{BASE}graph"
+META_GRAPH = f"{BASE}graph/meta"
+VERSION_PREDICATE = "http://www.w3.org/2002/07/owl#versionInfo"
+
+RESULTS_XML = "application/sparql-results+xml"
+GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
+                "application/rdf+xml;q=0.5, application/ld+json;q=0.4")
+_GRAPH_FORMATS = {
+    "application/n-triples": ox.RdfFormat.N_TRIPLES, "text/plain": ox.RdfFormat.N_TRIPLES,
+    "text/ntriples": ox.RdfFormat.N_TRIPLES, "text/turtle": ox.RdfFormat.TURTLE,
+    "application/x-turtle": ox.RdfFormat.TURTLE, "application/rdf+xml": ox.RdfFormat.RDF_XML,
+    "application/ld+json": ox.RdfFormat.JSON_LD, "application/n-quads": ox.RdfFormat.N_QUADS,
+}
+_BNODE_XML = re.compile(rb"<bnode>([^<]*)</bnode>")
+_BNODE_OK = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_LINE = re.compile(r"line (\d+)")
+
+
+def _safe_bnode(match: re.Match[bytes]) -> bytes:
+    """A blank node label any parser accepts, one-to-one on a store's labels.
+
+    Virtuoso's ``nodeID://b10000`` becomes ``vb10000`` (it uses that form for every blank
+    node); other invalid labels are hex-escaped behind an ``x``.
+    """
+    label = match.group(1)
+    if _BNODE_OK.fullmatch(label) and not label.endswith(b"."):
+        return match.group(0)
+    rest = label.removeprefix(b"nodeID://")
+    if rest != label and _BNODE_OK.fullmatch(rest) and not rest.endswith(b"."):
+        return b"<bnode>v" + rest + b"</bnode>"
+    escaped = b"".join(bytes([c]) if chr(c).isalnum() else b"_%02x" % c for c in label)
+    return b"<bnode>x" + escaped + b"</bnode>"
+
+
+def fix_results_xml(body: bytes) -> bytes:
+    """Rewrite blank node labels such as Virtuoso's ``nodeID://b10000`` into valid ones."""
+    return _BNODE_XML.sub(_safe_bnode, body) if b"<bnode>" in body else body
+
+
+class RemoteBackend:
+    """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread and process."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
+                 connect_timeout_s: float = 3.0, version_ttl_s: float = 5.0,
+                 prefixes: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.timeout = float(timeout)
+        self.graph = graph
+        self.connect_timeout_s = connect_timeout_s
+        self.version_ttl_s = version_ttl_s
+        self.prefixes = dict(PREFIXES) if prefixes is None else prefixes
+        self._local = threading.local()
+        self._version: tuple[float, str] | None = None
+        self._virtuoso = False
+
+    # HTTP.
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None or getattr(self._local, "pid", None) != os.getpid():
+            session = requests.Session()
+            session.headers["User-Agent"] = "rabat-kg"
+            self._local.session, self._local.pid = session, os.getpid()
+        return session
+
+    def _post(self, query: str, accept: str, *, dataset: bool = True) -> requests.Response:
+        data = {"query": query}
+        if dataset and self.graph:
+            data["default-graph-uri"] = self.graph
+        if self._virtuoso:  # Virtuoso stops the query itself (milliseconds)
+            data["timeout"] = str(int(self.timeout * 1000))
+        try:
+            response = self._session().post(
+                self.url, data=data, headers={"Accept": accept},
+                timeout=(self.connect_timeout_s, self.timeout))
+        except requests.Timeout:
+            raise BackendTimeout(
+                f"the SPARQL store at {self.url} did not answer within {self.timeout:g} s",
+                retry_after=5) from None
+        except requests.RequestException as exc:
+            raise BackendUnavailable(
+                f"the SPARQL store at {self.url} cannot be reached ({_reason(exc)})",
+                retry_after=5) from None
+        self._virtuoso = response.headers.get("Server", "").startswith("Virtuoso")
+        if response.headers.get("X-SQL-State"):  # Virtuoso "anytime": partial results
+            raise BackendTimeout(
+                f"the SPARQL store at {self.url} stopped the query at its time limit "
+                f"({response.headers.get('X-SQL-State')}); no partial results are served",
+                retry_after=5)
+        if response.status_code == 400:
+            text = response.text.strip()[:2000]
+            m = _LINE.search(text)
+            line = int(m.group(1)) if m and int(m.group(1)) > 0 else None
+            raise QuerySyntaxError(f"the SPARQL store refused the query: {text}", line=line)
+        if response.status_code != 200:
+            raise BackendUnavailable(
+                f"the SPARQL store at {self.url} answered {response.status_code}: "
+                f"{response.text.strip()[:300]}", retry_after=5)
+        return response
+
+    # Backend interface.
+
+    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
+                max_rows: int | None = None) -> QueryResult:
+        from graph.intake import query_form
+
+        started = time.perf_counter()
+        form = query_form(query) or "select"
+        try:
+            if form in ("select", "ask"):
+                response = self._post(query, RESULTS_XML)
+                answer: Any = ox.parse_query_results(fix_results_xml(response.content),
+                                                     format=ox.QueryResultsFormat.XML)
+            else:
+                response = self._post(query, GRAPH_ACCEPT)
+                answer = TripleStream(self._triples(response))
+            body, media, kind, count, truncated = serialize_answer(
+                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes)
+        except SyntaxError as exc:
+            raise BackendUnavailable(
+                f"the SPARQL store at {self.url} sent an answer that does not parse: {exc}",
+                retry_after=5) from None
+        if kind == "ask":
+            form = "ask"
+        elif kind == "select":
+            form = "select"
+        return QueryResult(body=body, media_type=media, form=form, count=count,
+                           truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
+                           elapsed_ms=(time.perf_counter() - started) * 1000)
+
+    def _triples(self, response: requests.Response) -> Iterator[ox.Triple]:
+        media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        fmt = _GRAPH_FORMATS.get(media)
+        if fmt is None:
+            raise BackendUnavailable(
+                f"the SPARQL store at {self.url} answered a graph query with {media!r}")
+        return (q.triple for q in ox.parse(response.content, format=fmt))
+
+    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
+        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
+
+    def version(self) -> str:
+        """The version `load_into_store` recorded, else a hash of the triple count.
+
+        Cached for a few seconds: it is asked for on every request (ETags).
+        """
+        now = time.monotonic()
+        if self._version and now - self._version[0] < self.version_ttl_s:
+            return self._version[1]
+        response = self._post(
+            f"SELECT ?v WHERE {{ GRAPH <{META_GRAPH}> {{ <{self.graph or DATA_GRAPH}> "
+            f"<{VERSION_PREDICATE}> ?v }} }}", "application/sparql-results+json", dataset=False)
+        rows = rows_from_json(response.content)
+        if rows and "v" in rows[0]:
+            version = rows[0]["v"]["value"]
+        else:
+            response = self._post("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
+                                  "application/sparql-results+json")
+            count = rows_from_json(response.content)[0]["n"]["value"]
+            version = "n" + hashlib.sha256(f"{self.url} {count}".encode()).hexdigest()[:15]
+        self._version = (now, version)
+        return version
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+
+
+def _reason(exc: requests.RequestException) -> str:
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "unknown host"
+    return exc.__class__.__name__
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def _blank_groups(lines: Iterable[str]) -> tuple[list[str], list[list[str]]]:
+    """Split N-Triples lines into those without blank nodes, and groups sharing blank nodes.
+
+    An INSERT request gives its blank nodes fresh identities, so a blank node split across
+    two requests would become two nodes.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    plain: list[str] = []
+    with_bnodes: list[tuple[str, str]] = []
+    for line in lines:
+        labels = re.findall(r"(?:^|\s)(_:[^\s]+)", line)
+        if not labels:
+            plain.append(line)
+            continue
+        root = find(labels[0])
+        for other in labels[1:]:
+            parent[find(other)] = root
+        with_bnodes.append((labels[0], line))
+    groups: dict[str, list[str]] = {}
+    for label, line in with_bnodes:
+        groups.setdefault(find(label), []).append(line)
+    return plain, list(groups.values())
+
+
+def _chunks(groups: list[list[str]], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for group in groups:
+        if chunk and len(chunk) + len(group) > size:
+            yield chunk
+            chunk = []
+        chunk.extend(group)
+    if chunk:
+        yield chunk
+
+
+class _Refused(KgError):
+    """The store refused one request of a load (kept apart: a smaller request may pass)."""
+
+
+class _Loader:
+    """The HTTP requests of one load: SPARQL Update, and Graph Store Protocol if available."""
+
+    def __init__(self, update_url: str, gsp_url: str | None, auth: Any, timeout: float) -> None:
+        self.update_url = update_url
+        self.gsp_url = gsp_url
+        self.auth = auth
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _send(self, url: str, body: bytes, content_type: str,
+              params: dict[str, str] | None = None) -> None:
+        try:
+            response = self.session.post(url, data=body, params=params, auth=self.auth,
+                                         timeout=self.timeout,
+                                         headers={"Content-Type": content_type})
+        except requests.RequestException as exc:
+            raise BackendUnavailable(f"the SPARQL store at {url} cannot be reached "
+                                     f"({_reason(exc)})") from None
+        if response.status_code not in (200, 201, 204):
+            raise _Refused(f"the SPARQL store at {url} refused a request "
+                           f"({response.status_code}): {response.text.strip()[:500]}",
+                           status=response.status_code)
+
+    def update(self, text: str) -> None:
+        self._send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
+
+    def post_triples(self, graph: str, lines: list[str]) -> None:
+        """Graph Store Protocol: add N-Triples to `graph` (blank nodes stay one per request)."""
+        assert self.gsp_url
+        self._send(self.gsp_url, ("\n".join(lines) + "\n").encode(),
+                   "application/n-triples", params={"graph": graph})
+
+    def insert(self, graph: str, groups: list[list[str]], *, data: bool) -> None:
+        """INSERT DATA (or INSERT ... WHERE {} for blank nodes); halve on refusal.
+
+        Stores cap a request in different ways (Virtuoso: the SQL it compiles an update to);
+        a refused request is split until it passes or is a single group.
+        """
+        triples = "\n".join(line for group in groups for line in group)
+        text = (f"INSERT DATA {{ GRAPH <{graph}> {{\n{triples}\n}} }}" if data else
+                f"INSERT {{ GRAPH <{graph}> {{\n{triples}\n}} }} WHERE {{}}")
+        try:
+            self.update(text)
+        except _Refused:
+            if len(groups) < 2:
+                raise
+            half = len(groups) // 2
+            self.insert(graph, groups[:half], data=data)
+            self.insert(graph, groups[half:], data=data)
+
+
+def load_into_store(url: str, release: Any, graph: str | None = None, *,
+                    update_url: str | None = None, gsp_url: str | None = None,
+                    auth: Any = None, chunk_triples: int = 1000,
+                    gsp_chunk_triples: int = 100_000, timeout: float = 300.0) -> int:
+    """Replace graph `graph` (default DATA_GRAPH) in the store with the release; return count.
+
+    The data goes into a staging graph, then replaces the served graph in one SPARQL
+    ``MOVE``, so readers never see a half-loaded graph; the release version is recorded in
+    META_GRAPH (RemoteBackend.version reads it). Transfer: the Graph Store Protocol when a
+    `gsp_url` is given (one POST of N-Triples per 100k triples: about 10x faster), else
+    SPARQL Update in chunks. Blank nodes never straddle two requests.
+
+    Endpoints and credentials: `update_url` (default `url`), `gsp_url`, `auth`, or the
+    environment: RABAT_KG_STORE_UPDATE_URL, RABAT_KG_STORE_GSP_URL, RABAT_KG_STORE_USER and
+    RABAT_KG_STORE_PASSWORD (HTTP digest, as Virtuoso's /sparql-auth and
+    /sparql-graph-crud-auth want).
+    """
+    graph = graph or DATA_GRAPH
+    update_url = update_url or os.environ.get("RABAT_KG_STORE_UPDATE_URL") or url
+    gsp_url = gsp_url or os.environ.get("RABAT_KG_STORE_GSP_URL") or None
+    if auth is None and os.environ.get("RABAT_KG_STORE_USER"):
+        auth = requests.auth.HTTPDigestAuth(os.environ["RABAT_KG_STORE_USER"],
+                                            os.environ.get("RABAT_KG_STORE_PASSWORD", ""))
+    loader = _Loader(update_url, gsp_url, auth, timeout)
+    staging = f"{graph}/staging-{release.version}"
+    plain, bnode_groups = _blank_groups(release.ntriples.decode().splitlines())
+    loader.update(f"DROP SILENT GRAPH <{staging}>")
+    try:
+        if gsp_url:
+            for chunk in _chunks([[line] for line in plain] + bnode_groups, gsp_chunk_triples):
+                loader.post_triples(staging, chunk)
+        else:
+            for chunk in _chunks([[line] for line in plain], chunk_triples):
+                loader.insert(staging, [[line] for line in chunk], data=True)
+            # Virtuoso refuses blank nodes in INSERT DATA: a template with an empty WHERE.
+            groups = _group_chunks(bnode_groups, chunk_triples)
+            for chunk_groups in groups:
+                loader.insert(staging, chunk_groups, data=False)
+        loader.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph}>")
+    except BaseException:
+        with contextlib.suppress(KgError):
+            loader.update(f"DROP SILENT GRAPH <{staging}>")
+        raise
+    loader.update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v }} }}")
+    loader.update(f'INSERT DATA {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> '
+                  f'"{release.version}" }} }}')
+    backend = RemoteBackend(url, graph=graph, timeout=timeout)
+    rows = backend.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    count = int(rows[0]["n"]["value"])
+    if count != release.triple_count:
+        raise KgError(f"the store holds {count} triples in <{graph}> after loading, "
+                      f"expected {release.triple_count}")
+    return count
+
+
+def _group_chunks(groups: list[list[str]], size: int) -> list[list[list[str]]]:
+    """Groups packed into lists of at most `size` lines (a bigger group goes alone)."""
+    packed: list[list[list[str]]] = []
+    lines = 0
+    for group in groups:
+        if packed and lines + len(group) <= size:
+            packed[-1].append(group)
+            lines += len(group)
+        else:
+            packed.append([group])
+            lines = len(group)
+    return packed

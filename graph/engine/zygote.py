@@ -1,0 +1,541 @@
+"""The zygote: one single-threaded process that holds the loaded store and forks executors.
+
+`rabat-kg serve` starts it (``python -m graph.engine.zygote RUN_DIR``) before gunicorn forks
+its workers. It loads the current release into a pyoxigraph Store once, then listens on a
+unix socket in the private run directory. Each connection asking for an executor gets a
+forked child that shares the store copy-on-write (spawn is a few ms), applies the sandbox,
+says hello and answers queries on that socket until the worker hangs up or kills it.
+
+Reloads happen here too: a builder child parses and validates the new files (so the zygote
+never imports the validator and stays responsive), writes canonical N-Triples, and only if
+that succeeded does the zygote load them and point ``current.json`` at the new version.
+Workers stat that file per request and retire executors of older versions.
+
+Forking is safe because this process never starts a thread: pyoxigraph joins the threads
+it uses while loading before `load` returns (tests/test_engine_pool.py checks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from graph.engine import sandbox
+from graph.engine.wire import FD_MARKER, PeerClosed, recv_msg, send_fd, send_msg
+from graph.errors import KgError, QueryResourceLimit
+
+log = logging.getLogger("rabat_kg.zygote")
+
+SOCKET_NAME = "engine.sock"
+CURRENT_NAME = "current.json"
+SETTINGS_NAME = "zygote.json"
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Settings:
+    """How the zygote and its executors run (written by `rabat-kg serve` into the run dir)."""
+
+    memory_mb: int = 1024
+    seccomp: bool = True
+    validate: bool = True
+    sources: list[str] = field(default_factory=list)  # what a reload rebuilds by default
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Settings:
+        path = run_dir / SETTINGS_NAME
+        return cls(**json.loads(path.read_text())) if path.exists() else cls()
+
+    def write(self, run_dir: Path) -> None:
+        write_json(run_dir / SETTINGS_NAME, asdict(self))
+
+
+@dataclass(frozen=True)
+class Current:
+    """The release being served: what ``current.json`` holds."""
+
+    version: str
+    triples: int
+    file: str
+    sources: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Current:
+        doc = json.loads((run_dir / CURRENT_NAME).read_text())
+        return cls(version=doc["version"], triples=doc["triples"], file=doc["file"],
+                   sources=tuple(doc.get("sources", ())))
+
+    def write(self, run_dir: Path) -> None:
+        write_json(run_dir / CURRENT_NAME, asdict(self) | {"sources": list(self.sources)})
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Atomic replace, so a reader sees the old or the new document, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(doc, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """Ask the kernel to send `sig` when our parent exits, so nothing outlives the server."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def load_store(path: str | Path) -> ox.Store:
+    """An in-memory store with the release's canonical N-Triples (already parsed once)."""
+    store = ox.Store()
+    store.bulk_load(path=str(path), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return store
+
+
+# --- the executor (runs in a forked child, never returns) -------------------------------
+
+
+def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: Settings) -> None:
+    """Serve queries on `conn` with the inherited store, inside the sandbox."""
+    code = 0
+    try:
+        set_parent_death_signal(signal.SIGKILL)
+        conn.settimeout(None)
+        pidfd: int | None
+        try:
+            pidfd = os.pidfd_open(os.getpid())
+        except (AttributeError, OSError):
+            pidfd = None
+        report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp)
+        if pidfd is not None:
+            send_fd(conn, pidfd)
+            os.close(pidfd)
+        else:  # no pidfd on this kernel: the worker falls back to the pid
+            conn.sendall(FD_MARKER)
+        send_msg(conn, {"pid": os.getpid(), "version": version, "seccomp": report.seccomp,
+                        "audit_hook": report.audit_hook,
+                        "memory_limit": report.memory_limit_bytes, "note": report.reason})
+        code = _executor_loop(conn, store, settings)
+    except PeerClosed:
+        code = 0
+    except BaseException:  # never let a child fall back into the zygote's loop
+        traceback.print_exc()
+        code = 70
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> int:
+    from graph.engine.run import run_on_store
+
+    while True:
+        header, _ = recv_msg(conn)
+        op = header.get("op")
+        if op == "ping":
+            send_msg(conn, {"ok": True, "pid": os.getpid()})
+            continue
+        if op != "query":
+            send_msg(conn, {"error": "bad-request", "detail": f"unknown operation {op!r}"})
+            continue
+        sandbox.set_cpu_deadline(float(header.get("timeout_s") or 60) + 1)
+        try:
+            result = run_on_store(store, header["query"], fmt=header["fmt"],
+                                  max_rows=header.get("max_rows"),
+                                  prefixes=settings.prefixes or None)
+        except MemoryError:
+            send_msg(conn, error_header(QueryResourceLimit(
+                "the query needed more memory than a query may use")))
+            return 0  # the heap may be fragmented past use: let a fresh executor take over
+        except KgError as exc:
+            send_msg(conn, error_header(exc))
+            continue
+        except sandbox.SandboxViolation as exc:
+            send_msg(conn, {"error": "query-refused", "detail": str(exc)})
+            continue
+        except PermissionError as exc:  # seccomp said no (SERVICE over the network)
+            send_msg(conn, {"error": "query-refused",
+                            "detail": f"the query tried to reach outside the graph: {exc}"})
+            continue
+        except (OSError, RuntimeError, ValueError, TypeError) as exc:
+            send_msg(conn, {"error": "query-failed", "detail": f"query evaluation failed: {exc}"})
+            continue
+        send_msg(conn, {"ok": True, "media_type": result.media_type, "form": result.form,
+                        "count": result.count, "truncated": result.truncated,
+                        "elapsed_ms": result.elapsed_ms}, result.body)
+
+
+def error_header(exc: KgError) -> dict[str, Any]:
+    """The frame header describing a query error (type slug, detail, position if any)."""
+    return {"error": exc.type, "detail": exc.detail,
+            **{k: v for k, v in exc.extra.items() if k in ("line", "column")}}
+
+
+# --- the zygote ----------------------------------------------------------------------------
+
+
+class Zygote:
+    """The store holder: accept, fork, reap, rebuild."""
+
+    def __init__(self, run_dir: Path, settings: Settings) -> None:
+        self.run_dir = run_dir
+        self.settings = settings
+        self.current = Current.read(run_dir)
+        started = time.perf_counter()
+        self.store = load_store(run_dir / self.current.file)
+        log.info("zygote %d: loaded release %s (%d triples) in %.2f s", os.getpid(),
+                 self.current.version, self.current.triples, time.perf_counter() - started)
+        self.children: set[int] = set()
+        self.builder: tuple[int, int] | None = None  # (pid, read end of its pipe)
+        self.waiting: list[socket.socket] = []  # reload requesters awaiting the result
+        self.stopping = False
+        self.sel = selectors.DefaultSelector()
+
+    # Setup and loop.
+
+    def listen(self) -> socket.socket:
+        path = self.run_dir / SOCKET_NAME
+        path.unlink(missing_ok=True)
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o077)
+        try:
+            lsock.bind(str(path))
+        finally:
+            os.umask(old)
+        lsock.listen(128)
+        return lsock
+
+    def serve_forever(self) -> None:
+        lsock = self.listen()
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        signal.set_wakeup_fd(wake_w.fileno())
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.sel.register(lsock, selectors.EVENT_READ, "accept")
+        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
+        self._lsock, self._wake = lsock, (wake_r, wake_w)
+        write_json(self.run_dir / "zygote.pid.json", {"pid": os.getpid()})
+        log.info("zygote %d: listening on %s", os.getpid(), self.run_dir / SOCKET_NAME)
+        while not self.stopping:
+            for key, _ in self.sel.select(timeout=1.0):
+                if key.data == "accept":
+                    self._accept(lsock)
+                elif key.data == "wake":
+                    try:
+                        while wake_r.recv(512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                elif key.data == "builder":
+                    self._finish_build()
+            self._reap()
+        self._shutdown()
+
+    def _stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def _shutdown(self) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._reap()
+        (self.run_dir / SOCKET_NAME).unlink(missing_ok=True)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) not in (signal.SIGKILL, signal.SIGTERM):
+                log.warning("executor %d ended by signal %d", pid, os.WTERMSIG(status))
+
+    # Requests.
+
+    def _accept(self, lsock: socket.socket) -> None:
+        try:
+            conn, _ = lsock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        try:
+            header, _ = recv_msg(conn, deadline=time.monotonic() + 5)
+            op = header.get("op")
+            if op == "executor":
+                self._fork_executor(conn)
+            elif op == "reload":
+                self._start_build(conn, header.get("sources"))
+                return  # the connection stays open until the build ends
+            elif op == "status":
+                send_msg(conn, self.status())
+            else:
+                send_msg(conn, {"error": "bad-request", "detail": f"unknown operation {op!r}"})
+        except (OSError, ValueError) as exc:
+            log.warning("zygote: dropped a request: %s", exc)
+        conn.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "version": self.current.version,
+                "triples": self.current.triples, "executors": sorted(self.children),
+                "building": self.builder is not None, "sources": list(self.current.sources)}
+
+    def _fork_executor(self, conn: socket.socket) -> None:
+        pid = os.fork()
+        if pid == 0:
+            self._become_child()
+            run_executor(conn, self.store, self.current.version, self.settings)
+        self.children.add(pid)
+
+    def _become_child(self) -> None:
+        """Drop everything of the zygote's loop in a fresh child."""
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        self.sel.close()
+        self._lsock.close()
+        for s in self._wake:
+            s.close()
+        for s in self.waiting:
+            s.close()
+        if self.builder is not None:
+            os.close(self.builder[1])
+
+    # Reloads.
+
+    def _start_build(self, conn: socket.socket, sources: list[str] | None) -> None:
+        if self.builder is not None:
+            self.waiting.append(conn)  # one build at a time; this caller gets its result
+            return
+        sources = list(sources or self.current.sources or self.settings.sources)
+        if not sources:
+            send_msg(conn, {"error": "invalid-data", "detail": "no data files to reload from"})
+            conn.close()
+            return
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            self._become_child()
+            os.close(read_fd)
+            build_release(self.run_dir, sources, self.settings.validate, write_fd)
+        os.close(write_fd)
+        self.children.add(pid)
+        self.builder = (pid, read_fd)
+        self.waiting.append(conn)
+        self.sel.register(read_fd, selectors.EVENT_READ, "builder")
+        log.info("zygote: building a release from %s (builder %d)", ", ".join(sources), pid)
+
+    def _finish_build(self) -> None:
+        assert self.builder is not None
+        _pid, read_fd = self.builder
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+        self.sel.unregister(read_fd)
+        os.close(read_fd)
+        self.builder = None
+        try:
+            outcome = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            outcome = {}
+        if not outcome:
+            outcome = {"error": "invalid-data", "detail": "the release builder died"}
+        if outcome.get("ok"):
+            outcome = self._swap(outcome)
+        else:
+            log.error("reload refused, still serving %s:\n%s", self.current.version,
+                      outcome.get("detail"))
+        for conn in self.waiting:
+            with contextlib.suppress(OSError):
+                send_msg(conn, outcome)
+            conn.close()
+        self.waiting = []
+
+    def _swap(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        new = Current(version=outcome["version"], triples=outcome["triples"], file=outcome["file"],
+                      sources=tuple(outcome["sources"]))
+        if new.version == self.current.version:
+            log.info("reload: same data, still serving %s", new.version)
+            return outcome | {"changed": False}
+        started = time.perf_counter()
+        try:
+            store = load_store(self.run_dir / new.file)
+        except (OSError, SyntaxError, MemoryError) as exc:
+            log.error("reload: cannot load %s: %s", new.file, exc)
+            return {"error": "invalid-data", "detail": f"cannot load the new release: {exc}"}
+        old = self.current
+        self.store, self.current = store, new
+        new.write(self.run_dir)  # workers notice this and retire old executors
+        if old.file != new.file:
+            (self.run_dir / old.file).unlink(missing_ok=True)
+        log.info("reload: now serving %s (%d triples, loaded in %.2f s), was %s", new.version,
+                 new.triples, time.perf_counter() - started, old.version)
+        return outcome | {"changed": True, "previous": old.version}
+
+
+def build_release(run_dir: Path, sources: list[str], validate: bool, out_fd: int) -> None:
+    """In a builder child: make the release, write it, report through `out_fd`; never returns."""
+    code = 0
+    try:
+        from graph.release import make_release, save_ntriples
+
+        try:
+            release = make_release([Path(s) for s in sources], validate=validate)
+            path = save_ntriples(release, run_dir)
+            outcome: dict[str, Any] = {"ok": True, "version": release.version,
+                                       "triples": release.triple_count, "file": path.name,
+                                       "sources": list(sources)}
+        except KgError as exc:
+            outcome = {"error": exc.type, "detail": exc.detail,
+                       **{k: v for k, v in exc.extra.items() if isinstance(v, (str, int))}}
+        except Exception as exc:
+            outcome = {"error": "invalid-data", "detail": f"release build failed: {exc!r}"}
+        data = json.dumps(outcome).encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out_fd, view):]
+    except BaseException:
+        traceback.print_exc()
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m graph.engine.zygote RUN_DIR", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
+    set_parent_death_signal(signal.SIGTERM)
+    run_dir = Path(args[0])
+    # Everything an executor needs is imported now, before any fork: imports after the
+    # sandbox is up would be refused, and would cost every executor again.
+    import graph.engine.run
+    import graph.intake  # noqa: F401
+
+    zygote = Zygote(run_dir, Settings.read(run_dir))
+    zygote.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# --- the parent's side: start, ask, stop ----------------------------------------------------
+
+
+def request(run_dir: Path, header: dict[str, Any], *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Send one control request (status, reload) to the zygote and return its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(str(run_dir / SOCKET_NAME))
+        send_msg(sock, header)
+        answer, _ = recv_msg(sock, deadline=time.monotonic() + timeout_s)
+        return answer
+
+
+class ZygoteProcess:
+    """A zygote started from a validated release, in a private run directory it owns."""
+
+    def __init__(self, run_dir: Path, proc: Any) -> None:
+        self.run_dir = run_dir
+        self.proc = proc
+        self.owner = os.getpid()  # forked copies (gunicorn workers) must not stop or restart it
+
+    @property
+    def socket_path(self) -> Path:
+        return self.run_dir / SOCKET_NAME
+
+    @classmethod
+    def start(cls, release: Any, settings: Settings, *, run_dir: Path | None = None,
+              wait_s: float = 120.0) -> ZygoteProcess:
+        """Write the release and settings into a fresh 0700 run dir, start, wait until ready."""
+        import subprocess
+        import tempfile
+
+        from graph.release import save_ntriples
+
+        if run_dir is None:
+            run_dir = Path(tempfile.mkdtemp(prefix="rabat-kg-"))
+        run_dir.chmod(0o700)
+        if len(str(run_dir / SOCKET_NAME)) > 100:
+            raise RuntimeError(f"run directory path too long for a unix socket: {run_dir}")
+        settings.write(run_dir)
+        path = save_ntriples(release, run_dir)
+        Current(version=release.version, triples=release.triple_count, file=path.name,
+                sources=tuple(release.sources)).write(run_dir)
+        proc = subprocess.Popen([sys.executable, "-m", "graph.engine.zygote", str(run_dir)],
+                                stdin=subprocess.DEVNULL, close_fds=True)
+        zygote = cls(run_dir, proc)
+        zygote.wait_ready(wait_s)
+        return zygote
+
+    def wait_ready(self, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the query engine exited with status {self.proc.returncode}")
+            try:
+                request(self.run_dir, {"op": "status"}, timeout_s=2)
+                return
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        self.proc.kill()
+        raise RuntimeError(f"the query engine did not start within {wait_s:.0f} s")
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def restart_if_dead(self) -> bool:
+        """Start a new zygote on the current release if this one died; True if it did."""
+        if os.getpid() != self.owner or self.running():
+            return False
+        import subprocess
+
+        log.error("query engine (zygote %d) died with status %s; restarting it", self.proc.pid,
+                  self.proc.returncode)
+        self.proc = subprocess.Popen([sys.executable, "-m", "graph.engine.zygote",
+                                      str(self.run_dir)], stdin=subprocess.DEVNULL, close_fds=True)
+        self.wait_ready(120.0)
+        return True
+
+    def stop(self, *, remove: bool = True) -> None:
+        """Terminate the zygote (its executors follow) and remove the run directory."""
+        if os.getpid() != self.owner:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+        if remove:
+            import shutil
+
+            shutil.rmtree(self.run_dir, ignore_errors=True)

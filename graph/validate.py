@@ -1,0 +1,189 @@
+"""SHACL validation of a release: the shapes file over ontology + data, with a report people can read.
+
+pySHACL gets Graph objects only (never a path or a URL, and the shapes have no owl:imports), so
+validation never fetches anything. The shapes and the ontology are parsed once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyshacl
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.namespace import RDF, SH
+from rdflib.term import Node
+
+from graph.namespaces import PREFIXES, bind
+from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One SHACL result, every field rendered as text (prefixed names where a prefix is known)."""
+
+    focus: str
+    path: str
+    value: str
+    message: str
+    severity: str
+    shape: str
+    component: str
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome: `conforms` is False as soon as one result has severity sh:Violation."""
+
+    conforms: bool
+    violations: list[Violation] = field(default_factory=list)
+    text: str = ""
+    report_turtle: str = ""
+
+
+@functools.cache
+def shapes_graph() -> Graph:
+    """The parsed shapes file (cached: parsing it is most of the fixed cost of a validation)."""
+    return bind(Graph(bind_namespaces="none").parse(SHAPES_FILE, format="turtle"))
+
+
+@functools.cache
+def ontology_graph() -> Graph:
+    """The parsed ontology, given to pySHACL as the ontology graph (class hierarchy for sh:class)."""
+    return Graph(bind_namespaces="none").parse(ONTOLOGY_FILE, format="turtle")
+
+
+def validate_ntriples(nt: bytes) -> ValidationResult:
+    """Validate a graph given as N-Triples (a release's canonical bytes)."""
+    data = Graph(bind_namespaces="none")
+    if nt:
+        data.parse(data=nt, format="nt")
+    return validate_graph(data)
+
+
+def validate_files(paths: Sequence[Path]) -> ValidationResult:
+    """Parse `paths` with the engine's parser (syntax errors name file and line) and validate."""
+    from graph.release import canonical_ntriples, parse_file
+
+    triples = [t for path in paths for t in parse_file(Path(path))]
+    return validate_ntriples(canonical_ntriples(triples))
+
+
+def validate_graph(data: Graph) -> ValidationResult:
+    """Validate an rdflib graph in place (the ontology's class hierarchy is added to it)."""
+    _conforms, report, _text = pyshacl.validate(
+        data,
+        shacl_graph=shapes_graph(),
+        ont_graph=ontology_graph(),
+        inference="none",
+        inplace=True,
+        allow_warnings=True,
+        allow_infos=True,
+        advanced=False,
+        js=False,
+        meta_shacl=False,
+    )
+    assert isinstance(report, Graph)
+    violations = sorted(_results(report, shapes_graph()),
+                        key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
+    conforms = not any(v.severity == "Violation" for v in violations)
+    bind(report)
+    return ValidationResult(
+        conforms=conforms,
+        violations=violations,
+        text=render_text(violations),
+        report_turtle=report.serialize(format="turtle"),
+    )
+
+
+def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
+    for result in report.subjects(RDF.type, SH.ValidationResult):
+        messages = list(report.objects(result, SH.resultMessage))
+        yield Violation(
+            focus=_show(report.value(result, SH.focusNode)),
+            path=_show_path(report, report.value(result, SH.resultPath))
+            or _show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
+            value=_show(report.value(result, SH.value)),
+            message=_pick_message(messages),
+            severity=_local(report.value(result, SH.resultSeverity)),
+            shape=_show(report.value(result, SH.sourceShape)),
+            component=_show(report.value(result, SH.sourceConstraintComponent)),
+        )
+
+
+def _pick_message(messages: list[Node]) -> str:
+    """The English message if there is one, else any; our shapes carry English and French."""
+    for lang in ("en", None):
+        for m in messages:
+            if isinstance(m, Literal) and (lang is None or m.language == lang):
+                return str(m)
+    return ""
+
+
+def _local(node: Node | None) -> str:
+    return "" if node is None else str(node).rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+
+
+def _show(node: Node | None) -> str:
+    """A term as short text: a prefixed name, <iri>, or the literal's N3 form."""
+    if node is None:
+        return ""
+    if isinstance(node, URIRef):
+        iri = str(node)
+        best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
+        if best is not None:
+            prefix = next(p for p, ns in PREFIXES.items() if ns == best)
+            local = iri[len(best):]
+            if local and all(c.isalnum() or c in "-_." for c in local):
+                return f"{prefix}:{local}"
+        return f"<{iri}>"
+    if isinstance(node, Literal):
+        return node.n3()
+    return "[]"
+
+
+def _show_path(graph: Graph, path: Node | None) -> str:
+    """A SHACL property path in SPARQL property-path syntax."""
+    if path is None:
+        return ""
+    if isinstance(path, URIRef):
+        return _show(path)
+    if isinstance(path, BNode):
+        inverse = graph.value(path, SH.inversePath)
+        if inverse is not None:
+            return "^" + _show_path(graph, inverse)
+        alternative = graph.value(path, SH.alternativePath)
+        if alternative is not None:
+            return "(" + " | ".join(_show_path(graph, p) for p in Collection(graph, alternative)) + ")"
+        if graph.value(path, RDF.first) is not None:
+            return "/".join(_show_path(graph, p) for p in Collection(graph, path))
+        for key, mark in ((SH.zeroOrMorePath, "*"), (SH.oneOrMorePath, "+"), (SH.zeroOrOnePath, "?")):
+            inner = graph.value(path, key)
+            if inner is not None:
+                return f"({_show_path(graph, inner)}){mark}"
+    return _show(path)
+
+
+def render_text(violations: Sequence[Violation]) -> str:
+    """The readable report: one block per focus node, then per path its value, message and shape."""
+    errors = sum(v.severity == "Violation" for v in violations)
+    others = len(violations) - errors
+    focus_nodes = sorted({v.focus for v in violations})
+    if not violations:
+        return "Conforms: the graph satisfies every shape (0 violations)."
+    head = ("Conforms" if errors == 0 else "Does not conform") + (
+        f": {errors} violation(s), {others} warning(s)/info(s) on {len(focus_nodes)} focus node(s)."
+    )
+    lines = [head]
+    for focus in focus_nodes:
+        lines.append("")
+        lines.append(f"Focus node {focus}")
+        for v in (v for v in violations if v.focus == focus):
+            value = f" = {v.value}" if v.value else " (no value)"
+            lines.append(f"  path {v.path or '(the node itself)'}{value}")
+            lines.append(f"    {v.severity}: {v.message}")
+            lines.append(f"    shape {v.shape} ({v.component})")
+    return "\n".join(lines)

@@ -1,0 +1,283 @@
+"""`rabat-kg serve` as a real process tree: gunicorn master, zygote, workers, executors.
+
+Checked over HTTP and through /proc: the data is validated before anything is served (fails
+closed), workers run queries in sandboxed executors, a timeout frees the CPU, a heavy lane
+full of slow queries leaves light requests fast, a crashed engine is restarted, SIGTERM
+leaves nothing behind, and with `--store` a down or slow store gives 502/504 and recovers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from graph.paths import data_files
+from tests.serverproc import ROOT, LiveServer, free_port, start_server
+
+HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid`, with its command line."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                try:
+                    found[child] = (Path(f"/proc/{child}/cmdline").read_bytes()
+                                    .replace(b"\0", b" ").decode())
+                except OSError:
+                    continue
+                frontier.append(child)
+    return found
+
+
+def zygote_pid(server: LiveServer) -> int:
+    procs = descendants(server.proc.pid)
+    zygotes = [p for p, cmd in procs.items() if "graph.engine.zygote" in cmd
+               and int((Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+               == server.proc.pid]
+    assert len(zygotes) == 1, procs
+    return zygotes[0]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def sparql(url: str, query: str, timeout: float = 30) -> requests.Response:
+    return requests.get(url + "/sparql", params={"query": query},
+                        headers={"Accept": "application/sparql-results+json"}, timeout=timeout)
+
+
+def run_serve(args: list[str], env: dict[str, str] | None = None,
+              wait_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """`rabat-kg serve` expected to exit by itself (invalid data): its status and output."""
+    port = free_port()
+    return subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=wait_s,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The embedded engine with small limits: 1 heavy and 1 light executor per worker, 3 s."""
+    s = start_server(["--workers", "2", "--timeout", "3"],
+                     env={"RABAT_KG_HEAVY_EXECUTORS": "1", "RABAT_KG_LIGHT_EXECUTORS": "1",
+                          "RABAT_KG_ADMISSION_WAIT_S": "0.3"},
+                     log_dir=tmp_path_factory.mktemp("serve"))
+    yield s
+    s.stop()
+
+
+def test_invalid_data_fails_closed(tmp_path: Path) -> None:
+    bad = tmp_path / "atlantis.ttl"
+    bad.write_text("@prefix kg: <https://w3id.org/rabat-kg/def/> .\n"
+                   "<https://w3id.org/rabat-kg/id/country/atlantis> a kg:Country .\n")
+    proc = run_serve(["--data", *map(str, data_files()), str(bad)])
+    assert proc.returncode == 1
+    assert "atlantis" in proc.stderr and "Every country needs" in proc.stderr
+    assert "Listening at" not in proc.stderr + proc.stdout
+
+
+def test_syntax_error_fails_closed_naming_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.ttl"
+    bad.write_text('@prefix ex: <http://example.org/> .\nex:a ex:b "ok" .\nex:a ex:b "open .\n')
+    proc = run_serve(["--data", str(bad)])
+    assert proc.returncode == 1
+    assert "broken.ttl" in proc.stderr and "line 3" in proc.stderr
+    assert "Listening at" not in proc.stderr + proc.stdout
+
+
+def test_process_tree_and_sandboxed_executors(server: LiveServer) -> None:
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
+    zygote = zygote_pid(server)
+    assert os.listdir(f"/proc/{zygote}/task") == [str(zygote)]  # single-threaded: fork-safe
+    deadline = time.monotonic() + 15  # the second worker may still be warming up
+    while True:
+        procs = descendants(server.proc.pid)
+        workers = [p for p, cmd in procs.items() if "server.cli serve" in cmd]
+        executors = list(descendants(zygote))
+        if (len(workers) == 2 and len(executors) >= 4) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(workers) == 2
+    assert len(executors) >= 4  # warmed up: 2 lanes x 2 workers
+    for pid in executors:
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert "\nSeccomp:\t2" in status, f"executor {pid} has no seccomp filter"
+        assert "\nNoNewPrivs:\t1" in status
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        row = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+        assert row.split()[3:5] != ["unlimited", "unlimited"] and "unlimited" not in row
+
+
+def test_timeout_is_503_and_the_cpu_comes_back(server: LiveServer) -> None:
+    zygote = zygote_pid(server)
+    started = time.monotonic()
+    response = sparql(server.url, HEAVY)
+    assert response.status_code == 503
+    assert 2.5 < time.monotonic() - started < 6
+    assert response.headers["Retry-After"].isdigit()
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert "limit" in response.json()["detail"]
+    time.sleep(0.5)
+    executors = list(descendants(zygote))
+    before = cpu_seconds(executors)
+    time.sleep(1.0)
+    assert cpu_seconds(executors) - before < 0.2, "an executor is still burning CPU"
+
+
+def test_heavy_queries_cannot_starve_light_requests(server: LiveServer) -> None:
+    statuses: list[int] = []
+
+    def heavy() -> None:
+        statuses.append(sparql(server.url, HEAVY).status_code)
+
+    threads = [threading.Thread(target=heavy) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.8)
+    light = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        r = requests.get(server.url + "/health", timeout=10)
+        light.append((r.status_code, time.monotonic() - t0))
+    for t in threads:
+        t.join(20)
+    assert all(code == 200 for code, _ in light)
+    assert max(elapsed for _, elapsed in light) < 1.0, light
+    # 2 heavy slots in all: the others are refused at once, never queued for the whole limit.
+    assert sorted(set(statuses)) == [503] and len(statuses) == 6
+
+
+def test_overloaded_answer_is_503_with_retry_after(server: LiveServer) -> None:
+    answers: list[requests.Response] = []
+    threads = [threading.Thread(target=lambda: answers.append(sparql(server.url, HEAVY)))
+               for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    kinds = {r.json()["type"].rsplit("/", 1)[1] for r in answers}
+    assert kinds == {"query-timeout", "overloaded"}
+    assert all(r.headers.get("Retry-After") for r in answers)
+
+
+def test_a_crashed_engine_is_restarted(server: LiveServer) -> None:
+    old = zygote_pid(server)
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    codes = []
+    while time.monotonic() < deadline:
+        r = sparql(server.url, "ASK { ?s ?p ?o }", timeout=10)
+        codes.append(r.status_code)
+        if r.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert codes[-1] == 200, codes
+    assert set(codes) <= {200, 502, 503}
+    assert zygote_pid(server) != old
+
+
+def test_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
+    s = start_server(["--workers", "1"], log_dir=tmp_path)
+    try:
+        procs = descendants(s.proc.pid)
+        run_dir = Path(json.loads(
+            (Path(os.environ.get("TMPDIR", "/tmp")) / f"rabat-kg-{os.getuid()}" /
+             f"serve-{s.port}.json").read_text())["run_dir"])
+        assert run_dir.is_dir() and len(procs) >= 4
+    finally:
+        s.proc.send_signal(signal.SIGTERM)
+        s.proc.wait(30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in procs):
+        time.sleep(0.1)
+    assert not [p for p in procs if Path(f"/proc/{p}").exists()]
+    assert not run_dir.exists()
+
+
+# --- the remote backend -------------------------------------------------------------------
+
+
+def start_unhealthy(args: list[str], log_dir: Path) -> LiveServer:
+    """Start `rabat-kg serve` and wait for any HTTP answer (the store may be down)."""
+    port = free_port()
+    log = log_dir / f"serve-{port}.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+                                 "--workers", "1", *args], cwd=ROOT, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    server = LiveServer(url=f"http://127.0.0.1:{port}", port=port, proc=proc, log=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(server.url + "/health", timeout=5)
+            return server
+        except requests.RequestException:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(log.read_text())
+
+
+@pytest.mark.virtuoso
+def test_store_down_is_502_slow_is_504_and_both_recover(tmp_path: Path) -> None:
+    from tests.conftest import load_store
+    from tests.virtuoso import start_virtuoso
+
+    http_port = free_port()
+    url = f"http://127.0.0.1:{http_port}/sparql"
+    server = start_unhealthy(["--store", url, "--timeout", "2"], tmp_path)
+    virtuoso = None
+    try:
+        down = sparql(server.url, "ASK { ?s ?p ?o }")
+        assert down.status_code == 502
+        assert "cannot be reached" in down.json()["detail"]
+        virtuoso = start_virtuoso(tmp_path / "virtuoso", http_port=http_port)
+        load_store(url, virtuoso.load_env())
+        up = sparql(server.url, "ASK { ?s ?p ?o }")
+        assert up.status_code == 200 and up.json()["boolean"] is True
+        virtuoso.pause()
+        try:
+            t0 = time.monotonic()
+            slow = sparql(server.url, "ASK { ?s ?p ?o . FILTER(?o != 1) }")
+            assert slow.status_code == 504 and time.monotonic() - t0 < 6
+            assert "did not answer" in slow.json()["detail"]
+        finally:
+            virtuoso.resume()
+        again = sparql(server.url, "ASK { ?s ?p ?o . FILTER(?o != 2) }")
+        assert again.status_code == 200
+    finally:
+        server.stop()
+        if virtuoso is not None:
+            virtuoso.stop()
+            shutil.rmtree(virtuoso.dir, ignore_errors=True)
