@@ -51,20 +51,33 @@ class Stats:
 def result_size(body: bytes, media_type: str) -> int:
     """Rows of a SPARQL JSON result, or triples of a Turtle document."""
     if media_type.startswith(SELECT_JSON) or media_type.startswith("application/json"):
-        return len(json.loads(body)["results"]["bindings"])
+        doc = json.loads(body)
+        return 1 if "boolean" in doc else len(doc["results"]["bindings"])
     return sum(1 for _ in ox.parse(body, format=ox.RdfFormat.TURTLE))
+
+
+class GiveUp(Exception):
+    """A request timed out: more samples would only wait for the same limit again."""
 
 
 def repeat(run_once: Callable[[int], float | None], *, budget_s: float, max_samples: int,
            min_samples: int = 3, warmup: int = 2) -> Stats:
     """Call `run_once(i)` (returns seconds, or None on error) within a time budget."""
     stats = Stats()
-    for i in range(warmup):
-        run_once(-1 - i)
+    try:
+        for i in range(warmup):
+            run_once(-1 - i)
+    except GiveUp:
+        stats.errors += 1
+        return stats
     started = time.perf_counter()
     i = 0
     while i < max_samples and (i < min_samples or time.perf_counter() - started < budget_s):
-        took = run_once(i)
+        try:
+            took = run_once(i)
+        except GiveUp:
+            stats.errors += 1
+            break
         if took is None:
             stats.errors += 1
             if stats.errors >= 3 and not stats.samples:
@@ -78,12 +91,17 @@ def repeat(run_once: Callable[[int], float | None], *, budget_s: float, max_samp
 def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: int) -> Stats:
     """The floor: Store.query plus the engine's own serialisation, no HTTP, no checks."""
     rows: list[int] = []
+    notes: list[str] = []
 
-    def once(i: int) -> float:
+    def once(i: int) -> float | None:
         text = qt.text(next(_numbers))
         started = time.perf_counter()
-        answer = store.query(text)
-        if isinstance(answer, ox.QuerySolutions):
+        try:
+            answer = store.query(text)
+        except (SyntaxError, OSError, ValueError) as exc:
+            notes.append(f"{type(exc).__name__}: {exc}")
+            return None
+        if isinstance(answer, ox.QuerySolutions | ox.QueryBoolean):
             body = answer.serialize(format=ox.QueryResultsFormat.JSON)
             media = SELECT_JSON
         else:
@@ -91,11 +109,12 @@ def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: i
             media = "text/turtle"
         took = time.perf_counter() - started
         if not rows:
-            rows.append(result_size(body, media))
+            rows.append(result_size(body or b"", media))
         return took
 
     stats = repeat(once, budget_s=budget_s, max_samples=max_samples)
     stats.rows = rows[0] if rows else None
+    stats.note = notes[0] if notes else ""
     return stats
 
 
@@ -108,7 +127,10 @@ def over_http(client: Client, endpoint: str, qt: QueryType, *, budget_s: float,
     def once(i: int) -> float | None:
         try:
             reply = client.query(endpoint, qt.text(next(_numbers)), qt.accept)
-        except (TimeoutError, OSError) as exc:
+        except TimeoutError as exc:
+            notes.append(str(exc))
+            raise GiveUp from None
+        except OSError as exc:
             notes.append(str(exc))
             return None
         if reply.status != 200:

@@ -14,7 +14,7 @@ from bench.generate import COUNTRIES, FUNDERS, THEMES
 from bench.vocab import term
 from graph.namespaces import STANDARD_PREFIXES, entity_iri
 
-Kind = Literal["lookup", "heavy"]
+Kind = Literal["lookup", "heavy", "probe"]
 SELECT_JSON = "application/sparql-results+json"
 TURTLE = "text/turtle"
 
@@ -28,7 +28,7 @@ class QueryType:
 
     key: str
     title: str
-    kind: Kind  # "lookup": the >= 5x target; "heavy": the >= 30x target
+    kind: Kind  # "lookup": the >= 5x target; "heavy": the >= 30x target; "probe": diagnostic
     accept: str
     template: str  # `{value}` is the parameter
     values: tuple[str, ...]
@@ -87,6 +87,10 @@ FUNDER_JOIN = """SELECT ?activity ?label ?programme ?countryLabel WHERE {{
   FILTER(LANG(?label) = "en" && LANG(?countryLabel) = "en")
 }}
 """
+
+# Not in the mix: the cheapest query there is, to show what HTTP and the server add to any query.
+ROUND_TRIP = QueryType("round-trip", "round trip: ASK {} (overhead probe, not a target)", "probe",
+                       SELECT_JSON, "ASK {{}}\n", ("",))
 
 # One word of each theme that no other label contains (the text filter's search terms).
 WORDS = ("reintegration", "diaspora", "young people", "border", "refugees", "fraud",

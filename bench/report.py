@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bench.mix import query_mix
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.mix import ROUND_TRIP, query_mix
 
 LOOKUPS = ("timeline", "describe")
 HEAVY = ("per-domain", "text-filter", "funder-join")
@@ -51,11 +57,16 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def times(x: float | None) -> str:
+    """A ratio as text: `12.3x`, or a dash."""
+    return f"{x:,.1f}x" if x is not None else "—"
+
+
 def throughput_target(size: dict[str, Any], keys: tuple[str, ...], factor: float,
                       what: str) -> Target:
     ours, peer = size["servers"].get("ours", {}), size["servers"].get("peer", {})
     ratios = {k: ratio(rps(ours, k), rps(peer, k)) for k in keys}
-    measured = ", ".join(f"{k} {num(r, 1)}x" for k, r in ratios.items())
+    measured = ", ".join(f"{k} {times(r)}" for k, r in ratios.items())
     met = None if any(r is None for r in ratios.values()) else all(
         r >= factor for r in ratios.values() if r is not None)
     return Target(f"HTTP throughput >= {factor:g}x rdflib-endpoint on {what}, at "
@@ -178,7 +189,7 @@ def latency_section(size: dict[str, Any], titles: dict[str, str]) -> list[str]:
 
         lines.append(f"| {title} | {rows_text} | {pair(f)} | {pair(o)} | "
                      f"{'+' + num(over) + ' ms' if over is not None else '—'} | {pair(p)} | "
-                     f"{num(ratio(p.get('p50_ms'), o.get('p50_ms')), 1)}x |")
+                     f"{times(ratio(p.get('p50_ms'), o.get('p50_ms')))} |")
     return lines
 
 
@@ -195,7 +206,7 @@ def throughput_section(size: dict[str, Any], titles: dict[str, str], clients: st
             return num(v, 1) if v is not None else flat(x.get("note") or "—", 80)
 
         lines.append(f"| {title} | {cell(o)} | {cell(p)} | "
-                     f"{num(ratio(rps(ours, key), rps(peer, key)), 1)}x | "
+                     f"{times(ratio(rps(ours, key), rps(peer, key)))} | "
                      f"{o.get('errors', '—')} / {p.get('errors', '—')} |")
     return lines
 
@@ -205,6 +216,7 @@ def render(raw: dict[str, Any]) -> str:
     settings = raw["settings"]
     v = m["versions"]
     titles = {q.key: q.title for q in query_mix(1)}
+    latency_titles = {ROUND_TRIP.key: ROUND_TRIP.title, **titles}
     out = [
         "# Benchmark results",
         "",
@@ -235,7 +247,7 @@ def render(raw: dict[str, Any]) -> str:
                 f"{size['file_mb']:.1f} MB of N-Triples)", "",
                 "### Load and memory", "", *load_section(size), "",
                 "### Latency (one client, sequential, distinct query texts)", "",
-                *latency_section(size, titles), "",
+                *latency_section(size, latency_titles), "",
                 "### Throughput", "", *throughput_section(size, titles, str(settings["clients"])), ""]
         page = size["servers"].get("ours", {}).get("page")
         if page is not None:
@@ -252,3 +264,17 @@ def render(raw: dict[str, Any]) -> str:
              f"({b['triples']:,} triples, peak +{b['peak_delta_mb']:.0f} MB)." if b.get("ok")
              else f"Failed: {str(b.get('error'))[:600]}"), ""]
     return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    """Re-render a report from the raw JSON a run left in its work dir."""
+    if len(argv) != 2:
+        print("usage: python bench/report.py RAW.json OUT.md", file=sys.stderr)
+        return 2
+    raw = json.loads(Path(argv[0]).read_text())
+    Path(argv[1]).write_text(render(raw))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -49,7 +49,7 @@ def _triples(release: Release) -> list[ox.Triple]:
 
 def to_turtle(release: Release) -> bytes:
     """Turtle grouped by subject in sorted order, with our prefixes declared in sorted order."""
-    body = ox.serialize(_triples(release), format=ox.RdfFormat.TURTLE, prefixes=PREFIXES).decode()
+    body = (ox.serialize(_triples(release), format=ox.RdfFormat.TURTLE, prefixes=PREFIXES) or b"").decode()
     # pyoxigraph declares the prefixes in hash order; drop its lines and write ours sorted.
     lines = body.splitlines()
     while lines and lines[0].startswith("@prefix"):

@@ -42,7 +42,7 @@ _TOKEN = re.compile(
   | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
   | (?P<number>[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>\^\^|&&|\|\||!=|<=|>=|[{}()\[\].,;*/|^!=<>+\-])
+  | (?P<punct>\^\^|&&|\|\||!=|<=|>=|[{}()\[\].,;*/|^!=<>+\-?])
     """,
     re.VERBOSE,
 )
@@ -78,12 +78,32 @@ def decode_escapes(text: str) -> str:
     >>> decode_escapes(r"\u0053ERVICE")
     'SERVICE'
     """
+    return decode_with_offsets(text)[0]
 
-    def repl(m: re.Match[str]) -> str:
+
+def decode_with_offsets(text: str) -> tuple[str, list[int]]:
+    r"""The decoded text, and for each of its characters the offset it came from in `text`.
+
+    Errors found in the decoded text must point into the query as sent.
+
+    >>> decode_with_offsets(r"a\u0062c")
+    ('abc', [0, 1, 7, 8])
+    """
+    out: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for m in _ESCAPE.finditer(text):
         code = int(m.group(1) or m.group(2), 16)
-        return chr(code) if code < 0x110000 and not 0xD800 <= code <= 0xDFFF else m.group(0)
-
-    return _ESCAPE.sub(repl, text)
+        if code >= 0x110000 or 0xD800 <= code <= 0xDFFF:
+            continue
+        out.append(text[pos:m.start()])
+        offsets.extend(range(pos, m.start()))
+        out.append(chr(code))
+        offsets.append(m.start())
+        pos = m.end()
+    out.append(text[pos:])
+    offsets.extend(range(pos, len(text) + 1))  # one past the end, for errors at the end
+    return "".join(out), offsets
 
 
 def tokens(text: str) -> Iterator[Token]:
@@ -118,28 +138,50 @@ def check_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
     """
     if not text.strip():
         raise QuerySyntaxError("the query is empty", line=1, column=1)
-    decoded = decode_escapes(text)
+    decoded, offsets = decode_with_offsets(text)
     form: Form | None = None
-    deepest = 0
-    for tok in tokens(decoded):
-        deepest = max(deepest, tok.depth + (tok.text in _OPEN and tok.kind == "punct"))
-        if deepest > max_nesting:
-            line, col = position(decoded, tok.start)
-            raise QueryTooComplex(
-                f"brackets are nested more than {max_nesting} deep (at line {line}, column {col})")
-        if tok.kind != "word":
-            continue
-        word = tok.text.upper()
-        if word in UPDATE_WORDS:
-            raise UpdateRefused(f"{word} is a SPARQL Update operation; this service is read-only")
-        if word in OUTSIDE_WORDS:
-            raise QueryRefused(OUTSIDE_WORDS[word])
-        if form is None and tok.depth == 0 and word in FORMS:
-            form = FORMS[word]
+    try:
+        for tok in _checked_tokens(decoded, offsets, text, max_nesting):
+            if tok.kind != "word":
+                continue
+            word = tok.text.upper()
+            if word in UPDATE_WORDS:
+                raise UpdateRefused(f"{word} is a SPARQL Update operation; this service is read-only")
+            if word in OUTSIDE_WORDS:
+                raise QueryRefused(OUTSIDE_WORDS[word])
+            if form is None and tok.depth == 0 and word in FORMS:
+                form = FORMS[word]
+    except QuerySyntaxError as exc:
+        if exc.line is None or exc.column is None or decoded == text:
+            raise
+        line, col = position(text, offsets[_offset(decoded, exc.line, exc.column)])
+        raise QuerySyntaxError(exc.detail.replace(f"line {exc.line}, column {exc.column}",
+                                                  f"line {line}, column {col}"),
+                               line=line, column=col) from None
     if form is None:
         raise QuerySyntaxError("no query form: a query starts (after PREFIX/BASE) with SELECT, "
                                "ASK, CONSTRUCT or DESCRIBE", line=1, column=1)
     return CheckedQuery(text=text, form=form)
+
+
+def _checked_tokens(decoded: str, offsets: list[int], text: str, max_nesting: int) -> Iterator[Token]:
+    """The tokens of the decoded text, refusing brackets nested deeper than `max_nesting`."""
+    deepest = 0
+    for tok in tokens(decoded):
+        deepest = max(deepest, tok.depth + (tok.text in _OPEN and tok.kind == "punct"))
+        if deepest > max_nesting:
+            line, col = position(text, offsets[tok.start])
+            raise QueryTooComplex(
+                f"brackets are nested more than {max_nesting} deep (at line {line}, column {col})")
+        yield tok
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    """Character offset of a 1-based line and column."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.index("\n", start) + 1
+    return min(start + column - 1, len(text))
 
 
 def query_form(text: str) -> Form | None:
@@ -194,7 +236,23 @@ def insert_values(text: str, values: Mapping[str, str]) -> str:
     """
     if not values:
         return text
-    at = where_offset(text)
     names = " ".join(f"?{k}" for k in values)
     row = " ".join(values.values())
+    if is_short_construct(text):
+        # CONSTRUCT WHERE { triples } allows no VALUES inside: a trailing VALUES clause joins
+        # the same way (there is no aggregation to come before it). A newline first, in case
+        # the query ends with a comment.
+        return f"{text.rstrip()}\nVALUES ({names}) {{ ({row}) }}\n"
+    at = where_offset(text)
     return f"{text[:at]} VALUES ({names}) {{ ({row}) }}{text[at:]}"
+
+
+def is_short_construct(text: str) -> bool:
+    """True for the short form `CONSTRUCT WHERE { ... }` (the pattern is the template)."""
+    toks = iter(tokens(text))
+    for tok in toks:
+        if tok.kind == "word" and tok.depth == 0 and tok.text.upper() in FORMS:
+            following = next(toks, None)
+            return (tok.text.upper() == "CONSTRUCT" and following is not None
+                    and following.kind == "word" and following.text.upper() == "WHERE")
+    return False

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.engine.base import Form
-from graph.errors import ParameterError, QuerySyntaxError
-from graph.intake import check_query, insert_values
+from graph.errors import KgError, ParameterError, QuerySyntaxError
+from graph.intake import check_query, insert_values, tokens
 from graph.paths import QUERIES_DIR
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -38,6 +38,7 @@ _LEXICAL = {
     "boolean": re.compile(r"^(true|false)$"),
     "gYear": re.compile(r"^-?\d{4}$"),
     "gYearMonth": re.compile(r"^-?\d{4}-(0[1-9]|1[0-2])$"),
+    "date": re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"),
 }
 
 
@@ -116,8 +117,7 @@ def parse_stored_query(path: Path) -> StoredQuery:
         if key == "param":
             params.append(parse_param(value, where))
         elif key == "example":
-            pairs = [kv.split("=", 1) for kv in value.split("&") if kv.strip()]
-            examples.append({k.strip(): v.strip() for k, v in pairs})
+            examples.append(parse_example(value, where))
         elif key in ("summary", "description", "tags"):
             meta.setdefault(key, []).append(value)
         else:
@@ -126,12 +126,55 @@ def parse_stored_query(path: Path) -> StoredQuery:
         raise ValueError(f"{path}: the header has no '#+ summary:' line")
     try:
         form = check_query(text).form
-    except QuerySyntaxError as exc:
+    except KgError as exc:  # a syntax error, or SERVICE, FROM, an update...
         raise ValueError(f"{path}: {exc.detail}") from None
+    check_params(path, text, params, examples)
     tags = tuple(t.strip() for v in meta.get("tags", []) for t in v.split(",") if t.strip())
     return StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(meta["summary"]),
                        description=" ".join(meta.get("description", [])), tags=tags,
                        params=tuple(params), examples=tuple(examples), form=form)
+
+
+def parse_example(value: str, where: str) -> dict[str, str]:
+    """`name=value&name=value` (values are taken literally, not percent-decoded)."""
+    example: dict[str, str] = {}
+    for item in value.split("&"):
+        if not item.strip():
+            continue
+        name, sep, val = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{where}: example item {item.strip()!r} is not name=value")
+        example[name.strip()] = val.strip()
+    return example
+
+
+def check_params(path: Path, text: str, params: list[Param], examples: list[dict[str, str]]) -> None:
+    """What the header declares must fit the query: a bad default is the file's error, not the user's.
+
+    Raises:
+        ValueError: a parameter declared twice or binding no variable of the query, a default or
+            enumeration value of the wrong type, an example that does not bind.
+    """
+    seen: set[str] = set()
+    variables = {tok.text[1:] for tok in tokens(text) if tok.kind == "var"}
+    for param in params:
+        if param.name in seen:
+            raise ValueError(f"{path}: parameter {param.name!r} is declared twice")
+        seen.add(param.name)
+        if param.name not in variables:
+            raise ValueError(f"{path}: parameter {param.name!r} binds no variable ?{param.name} "
+                             "of the query")
+        try:
+            for value in (*param.enum, *([param.default] if param.default is not None else [])):
+                to_term(param, value)
+        except ParameterError as exc:
+            raise ValueError(f"{path}: {exc.detail}") from None
+    for example in examples:
+        try:
+            bind_query(StoredQuery(name=path.stem, path=path, text=text, summary="",
+                                   params=tuple(params)), example)
+        except (ParameterError, QuerySyntaxError) as exc:
+            raise ValueError(f"{path}: example {example}: {exc.detail}") from None
 
 
 def load_queries(directory: Path = QUERIES_DIR) -> dict[str, StoredQuery]:
@@ -165,9 +208,8 @@ def to_term(param: Param, value: str) -> str:
                                  "1000 characters", parameter=param.name)
         return _literal(value)
     if param.type == "date":
-        try:
-            dt.date.fromisoformat(value)
-            ok = len(value) == 10
+        try:  # the xsd:date lexical form only (fromisoformat also takes 20210630, 2021-W01-1)
+            ok = bool(_LEXICAL["date"].match(value)) and bool(dt.date.fromisoformat(value))
         except ValueError:
             ok = False
     else:

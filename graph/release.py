@@ -39,10 +39,38 @@ def parse_file(path: Path) -> list[ox.Triple]:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
 
 
+def file_ntriples(path: Path) -> bytes:
+    """One RDF file as N-Triples, written by the engine straight from its parser.
+
+    No Python object per triple: this is the fast path of `make_release` (about 2x faster
+    than parse_file + canonical_ntriples at 700k triples).
+    """
+    try:
+        fmt = rdf_format_for_path(path.name)
+    except ValueError as exc:
+        raise DataError(str(exc), file=str(path)) from None
+    try:
+        return ox.serialize(ox.parse(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph)),
+                            format=ox.RdfFormat.N_TRIPLES) or b""
+    except SyntaxError as exc:
+        raise DataError(f"{path}: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+
+
+def canonical_lines(chunks: Sequence[bytes]) -> bytes:
+    """Sorted, de-duplicated N-Triples lines (UTF-8 byte order is code point order)."""
+    lines: set[bytes] = set()
+    for chunk in chunks:
+        if chunk and not chunk.endswith(b"\n"):
+            chunk += b"\n"
+        lines.update(chunk.splitlines(keepends=True))
+    return b"".join(sorted(lines))
+
+
 def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
     """Sorted, de-duplicated N-Triples: byte-identical for the same graph without blank nodes."""
-    lines = sorted({str(t) + " .\n" for t in triples})
-    return "".join(lines).encode()
+    return canonical_lines([ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""])
 
 
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
@@ -52,10 +80,7 @@ def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,
             path and message, in `extra["report"]`).
     """
-    triples: list[ox.Triple] = []
-    for path in paths:
-        triples.extend(parse_file(Path(path)))
-    nt = canonical_ntriples(triples)
+    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
     if validate:
         from graph.validate import validate_ntriples
 

@@ -73,7 +73,13 @@ def validate_files(paths: Sequence[Path]) -> ValidationResult:
 
 
 def validate_graph(data: Graph) -> ValidationResult:
-    """Validate an rdflib graph in place (the ontology's class hierarchy is added to it)."""
+    """Validate an rdflib graph in place.
+
+    The ontology is part of every release, so it is added to the data whole (a no-op when the
+    data already holds it): pySHACL's own mixing of `ont_graph` copies only part of each term,
+    which would make the shape on ontology terms report missing definitions.
+    """
+    data += ontology_graph()
     _conforms, report, _text = pyshacl.validate(
         data,
         shacl_graph=shapes_graph(),

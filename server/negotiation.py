@@ -29,11 +29,8 @@ ALIASES = {"turtle": "ttl", "n3": "ttl", "json-ld": "jsonld", "ld+json": "jsonld
            "srj": "json", "srx": "xml", "sparql-results+json": "json", "sparql-results+xml": "xml"}
 # Only graph formats offered: what the result-format words mean for a graph.
 GRAPH_ALIASES = {"xml": "rdf", "json": "jsonld"}
-# ... and the generic or result media types, matched after every specific one: a client that
-# asks a CONSTRUCT for SPARQL XML results (roqet always does) gets RDF/XML, not a 406.
-GRAPH_MEDIA_ALIASES = {"application/json": "jsonld", "application/sparql-results+json": "jsonld",
-                       "application/xml": "rdf", "text/xml": "rdf",
-                       "application/sparql-results+xml": "rdf"}
+# ... and the generic media types, matched after every specific one.
+GRAPH_MEDIA_ALIASES = {"application/json": "jsonld", "application/xml": "rdf", "text/xml": "rdf"}
 
 
 class NotAcceptable(KgError):

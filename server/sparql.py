@@ -60,6 +60,12 @@ FORMAT_IRIS = {"json": "SPARQL_Results_JSON", "xml": "SPARQL_Results_XML", "csv"
                "tsv": "SPARQL_Results_TSV", "ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples",
                "rdf": "RDF_XML"}
 GRAPH_FORMS = ("construct", "describe")
+# YASR's result table (its column-resizer) adds two fixed <style> elements at run time; the
+# editor page allows exactly those by hash (sha256 of the CSS text in the bundled
+# yasgui.min.js), no other inline style. The browser test fails if the bundle changes them.
+EDITOR_STYLE_HASHES = ("'sha256-zCK2EVMoPc04mRF/g5CotUvxbJPWS+8V0b+s9ptqQIk='",
+                       "'sha256-c0O6TmFAkgpNbHxKAa1BrveWHHopjEtC47i0PzMudxg='")
+EDITOR_CSP = f"{http.CSP}; style-src 'self' {' '.join(EDITOR_STYLE_HASHES)}"
 # Bytes of characters XML 1.0 forbids (in UTF-8 they appear only as themselves).
 _XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -142,7 +148,9 @@ def read_request() -> ProtocolRequest:
             parameters, a POST without a query.
     """
     url_pairs = parse_pairs(request.query_string, "query string")
-    allowed = QUERY_PARAMS | PAGE_PARAMS if request.method == "GET" else QUERY_PARAMS
+    # `lang` is the editor's UI language; YASGUI copies the page's own URL parameters into
+    # every query it sends, so it is tolerated (and ignored) wherever a query may come.
+    allowed = QUERY_PARAMS | PAGE_PARAMS
     check_names(url_pairs, "query string", allowed)
     queries = [v for k, v in url_pairs if k == "query"]
     pairs = list(url_pairs)
@@ -153,7 +161,7 @@ def read_request() -> ProtocolRequest:
                                 "no SPARQL Update")
         if mimetype == FORM_TYPE:
             body_pairs = parse_pairs(request.get_data(cache=True), "form body")
-            check_names(body_pairs, "form body", QUERY_PARAMS)
+            check_names(body_pairs, "form body", allowed)
             body_queries = [v for k, v in body_pairs if k == "query"]
             if queries and body_queries:
                 raise BadProtocolRequest("a query both in the URL and in the form body: send one")
@@ -225,15 +233,22 @@ def intake(text: str) -> CheckedQuery:
 def with_query(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
     """The error with a readable detail (line excerpt and caret) and the query as sent."""
     line, column = exc.line, exc.column
-    detail = exc.detail.split("\n")[0]
+    # Engine messages repeat the position ("error at 2:20: expected ...") and may list
+    # hundreds of expected characters: keep the gist.
+    detail = re.sub(r"^error at \d+:\d+:\s*", "", exc.detail.split("\n")[0])
     if len(detail) > 160:
         detail = detail[:157] + "..."
     if line is not None and column is not None:
         lines = text.split("\n")
         if 1 <= line <= len(lines):
             excerpt = lines[line - 1].rstrip("\r")
+            near = excerpt[column - 1:].split()[0] if excerpt[column - 1:].strip() else ""
+            where = f"near {near[:20]!r}" if near else "at the end of the line"
+            if line == len(lines) and not excerpt[column - 1:].strip() and not text[-1:].strip():
+                where = "at the end of the query"
             caret = " " * (max(column, 1) - 1) + "^"
-            detail = f"syntax error at line {line}, column {column}: {detail}\n{excerpt}\n{caret}"
+            detail = (f"syntax error at line {line}, column {column}, {where}: {detail}\n"
+                      f"{excerpt}\n{caret}")
     out = QuerySyntaxError(detail, line=line, column=column)
     out.extra["query"] = text
     return out
@@ -353,7 +368,9 @@ def editor_page() -> Response:
               "prefixes": PREFIXES}
     html = render_template("sparql/editor.html", editor_config=json.dumps(config),
                            default_query=default_query(), data_version=safe_version())
-    return mark_language(Response(html, mimetype=HTML))
+    response = Response(html, mimetype=HTML)
+    response.headers["Content-Security-Policy"] = EDITOR_CSP
+    return mark_language(response)
 
 
 def safe_version() -> str | None:
@@ -567,6 +584,7 @@ UI_STRINGS: dict[str, dict[str, str]] = {
         "sparql.noscript": "The editor needs JavaScript. Without it, send queries to this URL with "
                            "?query=, or use a stored query.",
         "sparql.error_at": "Syntax error at line {line}, column {column}",
+        "sparql.query_as_sent": "The query as sent",
         "stored.title": "Stored queries",
         "stored.intro": "Competency questions kept as SPARQL files. Each is an API call at "
                         "/queries/{name} with typed parameters, described in OpenAPI.",
@@ -598,6 +616,7 @@ UI_STRINGS: dict[str, dict[str, str]] = {
         "sparql.noscript": "L'éditeur a besoin de JavaScript. Sans lui, envoyez vos requêtes à cette "
                            "adresse avec ?query=, ou utilisez une requête enregistrée.",
         "sparql.error_at": "Erreur de syntaxe ligne {line}, colonne {column}",
+        "sparql.query_as_sent": "La requête telle qu'envoyée",
         "stored.title": "Requêtes enregistrées",
         "stored.intro": "Des questions de compétence conservées comme fichiers SPARQL. Chacune est un "
                         "appel d'API à /queries/{name} avec des paramètres typés, décrit en OpenAPI.",

@@ -297,3 +297,65 @@ def test_every_entity_has_an_english_label(graph: Graph) -> None:
     for s in {s for s in graph.subjects() if str(s).startswith(ID) and "#" not in str(s)}:
         english = [lbl for lbl in graph.objects(s, RDFS.label) if getattr(lbl, "language", None) == "en"]
         assert len(english) == 1, f"{s}: {english}"
+
+
+def test_instances_carry_all_their_kg_classes(graph: Graph) -> None:
+    """The store has no reasoner: a national measure is also typed kg:Activity, and so on."""
+    kg_classes = {c for c in graph.subjects(RDF.type, OWL.Class) if str(c).startswith(str(KG))}
+    missing = []
+    for s, cls in graph.subject_objects(RDF.type):
+        if cls not in kg_classes or not str(s).startswith(ID):
+            continue
+        for sup in graph.transitive_objects(cls, RDFS.subClassOf):
+            if sup in kg_classes and (s, RDF.type, sup) not in graph:
+                missing.append((str(s), str(sup)))
+    assert not missing, f"instances missing a kg: superclass type: {sorted(missing)}"
+
+
+# --- The validation report ----------------------------------------------------------------------
+
+BROKEN_NT = (
+    b"<https://w3id.org/rabat-kg/id/country/atlantis> "
+    b"<http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <https://w3id.org/rabat-kg/def/Country> .\n"
+    b"<https://w3id.org/rabat-kg/id/country/atlantis> "
+    b"<https://w3id.org/rabat-kg/def/iso3166Alpha2> \"at\" .\n"
+)
+
+
+def test_validate_ntriples_reports_each_violation() -> None:
+    from graph.validate import validate_ntriples
+
+    result = validate_ntriples(BROKEN_NT)
+    assert not result.conforms
+    by_shape = {v.shape: v for v in result.violations}
+    iso = by_shape["kgsh:Country-iso3166Alpha2"]
+    assert (iso.focus, iso.path, iso.value, iso.severity) == (
+        "country:atlantis", "kg:iso3166Alpha2", '"at"', "Violation")
+    assert iso.component == "sh:PatternConstraintComponent"
+    assert iso.message.startswith("A country needs exactly one ISO 3166-1 alpha-2 code")
+    assert {"kgsh:Country-label", "kgsh:Country-source", "kgsh:Country-iso3166Alpha3"} <= set(by_shape)
+    report = Graph().parse(data=result.report_turtle, format="turtle")
+    shacl = "http://www.w3.org/ns/shacl#"
+    assert (None, RDF.type, URIRef(shacl + "ValidationReport")) in report
+    assert (None, URIRef(shacl + "conforms"), Literal(False)) in report
+
+
+def test_validation_text_is_grouped_by_focus_node() -> None:
+    from graph.validate import validate_ntriples
+
+    text = validate_ntriples(BROKEN_NT).text
+    lines = text.splitlines()
+    assert lines[0].startswith("Does not conform: ")
+    assert lines.count("Focus node country:atlantis") == 1
+    start = lines.index("Focus node country:atlantis")
+    block = lines[start + 1:]
+    assert block[0].startswith("  path ")
+    assert "  path kg:iso3166Alpha2 = \"at\"" in block
+    assert any(ln.strip().startswith("shape kgsh:Country-iso3166Alpha2") for ln in block)
+
+
+def test_empty_graph_conforms() -> None:
+    """Only the ontology: its own terms satisfy the term shape."""
+    from graph.validate import validate_ntriples
+
+    assert validate_ntriples(b"").conforms

@@ -223,9 +223,9 @@ def test_version_change_retires_old_executors(zygote: ZygoteProcess) -> None:
         current = zygote.run_dir / "current.json"
         saved = current.read_text()
         try:
-            from graph.engine.zygote import write_json
-
             import json
+
+            from graph.engine.zygote import write_json
 
             write_json(current, json.loads(saved) | {"version": "other"})
             assert b.version() == "other"

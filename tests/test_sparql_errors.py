@@ -8,9 +8,13 @@ queries, wrong body types, oversized bodies and query strings.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 
 import pytest
 import requests
+
+from tests.serverproc import LiveServer, start_server
 
 PROBLEM = "application/problem+json"
 PROBLEMS = "https://w3id.org/rabat-kg/problems/"
@@ -148,9 +152,9 @@ def updates(base_url: str) -> list[requests.Response]:
         requests.post(ep, data={"query": COUNT, "using-graph-uri": "urn:x"}, timeout=30),
         requests.post(ep, data=INSERT.encode(), headers={"Content-Type": "application/sparql-update"},
                       timeout=30),
-        requests.post(ep, data="DROP ALL".encode(), headers={"Content-Type": "application/sparql-query"},
+        requests.post(ep, data=b"DROP ALL", headers={"Content-Type": "application/sparql-query"},
                       timeout=30),
-        requests.post(ep, data="delete where { ?s ?p ?o }".encode(),
+        requests.post(ep, data=b"delete where { ?s ?p ?o }",
                       headers={"Content-Type": "application/sparql-query"}, timeout=30),
     ]
 
@@ -252,3 +256,26 @@ def test_http_errors_are_problem_documents(base_url: str) -> None:
     plain = requests.get(base_url + "/no/such/page", headers={"Accept": "text/plain"}, timeout=30)
     assert plain.status_code == 404
     assert plain.headers["Content-Type"].startswith("text/plain")
+
+
+# --- limits that answer 503 ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def impatient() -> Iterator[LiveServer]:
+    """A server with a 1 s query time limit."""
+    server = start_server(["--timeout", "1"])
+    yield server
+    server.stop()
+
+
+def test_timeout_is_503_with_retry_after_and_the_server_recovers(impatient: LiveServer) -> None:
+    cartesian = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    started = time.monotonic()
+    response = get(impatient.url, cartesian)
+    assert time.monotonic() - started < 1 + 5
+    doc = problem(response, 503, "query-timeout")
+    assert int(response.headers["Retry-After"]) > 0
+    assert "limit" in str(doc["detail"])
+    assert "retry_after" not in doc
+    assert get(impatient.url, "ASK { ?s ?p ?o }").json()["boolean"] is True

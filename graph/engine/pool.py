@@ -221,6 +221,10 @@ class PooledBackend:
         except (PeerClosed, OSError, ValueError):
             ex.kill(wait_s=0.5)
             self._release(slots)
+            if not self._engine_alive():
+                raise errors.BackendUnavailable(
+                    "the query engine stopped while answering; it is being restarted",
+                    retry_after=self.settings.retry_after_s) from None
             raise errors.QueryResourceLimit(
                 "the query process stopped before answering: the query exceeded its memory "
                 "limit or crashed the engine", retry_after=self.settings.retry_after_s) from None
@@ -245,7 +249,7 @@ class PooledBackend:
                 f"all {slots.size} {slots.name} query slots of this server process are busy; "
                 "retry in a moment", retry_after=self.settings.retry_after_s)
         try:
-            return slots.take_idle(self.version()) or self._spawn()
+            return slots.take_idle(self.version()) or self._spawn(slots.name)
         except BaseException:
             slots.slots.release()
             raise
@@ -260,14 +264,23 @@ class PooledBackend:
     def _release(self, slots: LaneSlots) -> None:
         slots.slots.release()
 
-    def _spawn(self) -> Executor:
-        """Ask the zygote for a new executor (a fork: a few ms)."""
+    def _engine_alive(self) -> bool:
+        """Whether the zygote answers (asked only after an executor died mid-query)."""
+        from graph.engine.zygote import request
+
+        try:
+            return bool(request(self.run_dir, {"op": "status"}, timeout_s=2).get("ok"))
+        except (OSError, ValueError):
+            return False
+
+    def _spawn(self, lane: str) -> Executor:
+        """Ask the zygote for a new executor of `lane` (a fork: a few ms)."""
         deadline = time.monotonic() + self.settings.spawn_timeout_s
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self.settings.spawn_timeout_s)
             sock.connect(str(self.run_dir / SOCKET_NAME))
-            send_msg(sock, {"op": "executor"})
+            send_msg(sock, {"op": "executor", "lane": lane})
             pidfd = recv_fd(sock, deadline=deadline)
             hello, _ = recv_msg(sock, deadline=deadline)
         except (OSError, ValueError) as exc:

@@ -115,9 +115,9 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
     if gf.key == "nt":
         body = nt
     else:
-        triples = [q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES)]
-        kwargs = {"prefixes": prefixes} if prefixes and gf.key in ("ttl", "rdf") else {}
-        body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph), **kwargs)
+        triples = (q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES))
+        body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph),
+                            prefixes=prefixes if prefixes and gf.key in ("ttl", "rdf") else None)
     return body or b"", gf.media_type, "graph", count, truncated
 
 

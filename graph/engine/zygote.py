@@ -55,6 +55,7 @@ class Settings:
     validate: bool = True
     sources: list[str] = field(default_factory=list)  # what a reload rebuilds by default
     prefixes: dict[str, str] = field(default_factory=dict)
+    heavy_nice: int = 10  # CPU priority offset of heavy-lane executors
 
     @classmethod
     def read(cls, run_dir: Path) -> Settings:
@@ -111,11 +112,18 @@ def load_store(path: str | Path) -> ox.Store:
 # --- the executor (runs in a forked child, never returns) -------------------------------
 
 
-def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: Settings) -> None:
-    """Serve queries on `conn` with the inherited store, inside the sandbox."""
+def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: Settings,
+                 *, lane: str = "heavy") -> None:
+    """Serve queries on `conn` with the inherited store, inside the sandbox.
+
+    Heavy-lane executors run at a lower CPU priority, so page views and lookups (the light
+    lane) stay fast while a user's heavy query keeps every core busy.
+    """
     code = 0
     try:
         set_parent_death_signal(signal.SIGKILL)
+        if lane == "heavy" and settings.heavy_nice:
+            os.nice(settings.heavy_nice)
         conn.settimeout(None)
         pidfd: int | None
         try:
@@ -128,7 +136,8 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
             os.close(pidfd)
         else:  # no pidfd on this kernel: the worker falls back to the pid
             conn.sendall(FD_MARKER)
-        send_msg(conn, {"pid": os.getpid(), "version": version, "seccomp": report.seccomp,
+        send_msg(conn, {"pid": os.getpid(), "version": version, "lane": lane,
+                        "seccomp": report.seccomp,
                         "audit_hook": report.audit_hook,
                         "memory_limit": report.memory_limit_bytes, "note": report.reason})
         code = _executor_loop(conn, store, settings)
@@ -230,8 +239,11 @@ class Zygote:
         wake_w.setblocking(False)
         signal.set_wakeup_fd(wake_w.fileno())
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        # A terminal's Ctrl-C or a service manager's SIGTERM reaches the whole process group;
+        # the zygote and its executors let the server finish its requests, and stop when the
+        # server says so ("stop") or dies (parent-death signal).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.sel.register(lsock, selectors.EVENT_READ, "accept")
         self.sel.register(wake_r, selectors.EVENT_READ, "wake")
         self._lsock, self._wake = lsock, (wake_r, wake_w)
@@ -251,9 +263,6 @@ class Zygote:
                     self._finish_build()
             self._reap()
         self._shutdown()
-
-    def _stop(self, *_: Any) -> None:
-        self.stopping = True
 
     def _shutdown(self) -> None:
         for pid in list(self.children):
@@ -285,12 +294,15 @@ class Zygote:
             header, _ = recv_msg(conn, deadline=time.monotonic() + 5)
             op = header.get("op")
             if op == "executor":
-                self._fork_executor(conn)
+                self._fork_executor(conn, str(header.get("lane") or "heavy"))
             elif op == "reload":
                 self._start_build(conn, header.get("sources"))
                 return  # the connection stays open until the build ends
             elif op == "status":
                 send_msg(conn, self.status())
+            elif op == "stop":
+                self.stopping = True
+                send_msg(conn, {"ok": True})
             else:
                 send_msg(conn, {"error": "bad-request", "detail": f"unknown operation {op!r}"})
         except (OSError, ValueError) as exc:
@@ -302,17 +314,17 @@ class Zygote:
                 "triples": self.current.triples, "executors": sorted(self.children),
                 "building": self.builder is not None, "sources": list(self.current.sources)}
 
-    def _fork_executor(self, conn: socket.socket) -> None:
+    def _fork_executor(self, conn: socket.socket, lane: str) -> None:
         pid = os.fork()
         if pid == 0:
             self._become_child()
-            run_executor(conn, self.store, self.current.version, self.settings)
+            run_executor(conn, self.store, self.current.version, self.settings, lane=lane)
         self.children.add(pid)
 
     def _become_child(self) -> None:
         """Drop everything of the zygote's loop in a fresh child."""
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         self.sel.close()
         self._lsock.close()
@@ -430,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
-    set_parent_death_signal(signal.SIGTERM)
+    set_parent_death_signal(signal.SIGKILL)
     run_dir = Path(args[0])
     # Everything an executor needs is imported now, before any fork: imports after the
     # sandbox is up would be refused, and would cost every executor again.
@@ -529,7 +541,8 @@ class ZygoteProcess:
         if os.getpid() != self.owner:
             return
         if self.proc.poll() is None:
-            self.proc.terminate()
+            with contextlib.suppress(OSError, ValueError):
+                request(self.run_dir, {"op": "stop"}, timeout_s=5)
             try:
                 self.proc.wait(timeout=10)
             except Exception:

@@ -113,11 +113,13 @@
   function showProblem(yasqe, problem) {
     clearMarks(yasqe);
     if (!errorBox) { return; }
-    var text = problem.title + ": " + String(problem.detail).split("\n")[0];
+    var first = String(problem.detail).split("\n")[0];
+    var text = problem.title + ": " + first;
     if (problem.line) {
       var where = (errorBox.getAttribute("data-template") || "line {line}, column {column}")
         .replace("{line}", problem.line).replace("{column}", problem.column || 1);
-      text = where + " — " + String(problem.detail).split("\n")[0];
+      // The detail starts with its own position: show it once, in the reader's language.
+      text = where + " — " + first.replace(/^syntax error at line \d+, column \d+,?\s*/, "");
       var doc = yasqe.getDoc();
       var line = Math.min(Math.max(problem.line - 1, 0), doc.lastLine());
       var length = doc.getLine(line).length;
