@@ -54,9 +54,12 @@ PREFIX kg: <https://w3id.org/rabat-kg/def/>
 # subqueries before joining the top-level VALUES, i.e. for every entity at once).
 _OWN = """SELECT ?s ?p ?o WHERE {
     { ?e ?p ?o . BIND(?e AS ?s) }
-    UNION { ?e ?p1 ?s . FILTER(isBlank(?s)) ?s ?p ?o }
-    UNION { ?e ?p1 ?b . FILTER(isBlank(?b)) ?b ?p2 ?s . FILTER(isBlank(?s)) ?s ?p ?o }
+    UNION { ?e ?p1 ?s . FILTER(isBlank(?s) || STRSTARTS(STR(?s), CONCAT(STR(?e), "#"))) ?s ?p ?o }
+    UNION { ?e ?p1 ?b . FILTER(isBlank(?b) || STRSTARTS(STR(?b), CONCAT(STR(?e), "#")))
+            ?b ?p2 ?s . FILTER(isBlank(?s) || STRSTARTS(STR(?s), CONCAT(STR(?e), "#"))) ?s ?p ?o }
     UNION { ?e ?p1 ?s . FILTER(isIRI(?s)) ?s ?p ?o . FILTER(?p IN (rdfs:label, skos:prefLabel, rdf:type)) }
+    UNION { ?e ?p1 ?b . FILTER(isBlank(?b) || STRSTARTS(STR(?b), CONCAT(STR(?e), "#")))
+            ?b ?p2 ?s . FILTER(isIRI(?s)) ?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type)) }
     UNION {
       { ?q oa:hasBody ?e } UNION { ?e kg:statedIn ?q } UNION { ?st rdf:subject ?e . ?q kg:supports ?st }
       { ?q ?p ?o . BIND(?q AS ?s) }

@@ -54,6 +54,13 @@ class QueryTooComplex(KgError):
     title = "Query too complex"
 
 
+class QueryEvaluationError(KgError):
+    """The engine could not evaluate an accepted query (e.g. a type error it reports)."""
+
+    type = "query-failed"
+    title = "Query evaluation failed"
+
+
 class QueryTimeout(KgError):
     """The query ran past its time limit and was stopped."""
 

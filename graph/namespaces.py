@@ -8,6 +8,9 @@ BASE = "https://w3id.org/rabat-kg/"
 KG = Namespace(BASE + "def/")
 KGSH = Namespace(BASE + "shapes/")
 ID = BASE + "id/"
+# Named graphs a remote store holds: the data, and our bookkeeping (release version).
+DATA_GRAPH = BASE + "graph"
+META_GRAPH = BASE + "graph/meta"
 
 # Entity types used in `{BASE}id/{type}/{slug}`; each also gets a prefix of its own name.
 ENTITY_TYPES: tuple[str, ...] = (

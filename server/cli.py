@@ -21,9 +21,8 @@ def _paths(args: argparse.Namespace) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
-    from graph.validate import validate_files
-
     from graph.release import parse_file
+    from graph.validate import validate_files
 
     for path in _paths(args):
         parse_file(path)  # a syntax error names file and line before SHACL runs
@@ -73,8 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Push the validated graph into a remote SPARQL store."""
-    from graph.engine.remote import load_into_store  # type: ignore[import-not-found]
-
+    from graph.engine.remote import load_into_store
     from graph.release import make_release
 
     release = make_release(_paths(args))
@@ -85,7 +83,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     """Ask a running server to build, validate and swap in a new release."""
-    from server.serve import request_reload  # type: ignore[attr-defined]
+    from server.serve import request_reload
 
     return int(request_reload(args))
 
@@ -125,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("load", help=cmd_load.__doc__)
     p.add_argument("--store", required=True, metavar="URL")
-    p.add_argument("--graph", default=None, metavar="IRI", help="target named graph (default graph if omitted)")
+    p.add_argument("--graph", default=None, metavar="IRI",
+                   help="target named graph (default: the one serve --store reads)")
     data_opt(p)
     p.set_defaults(func=cmd_load)
 

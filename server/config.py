@@ -15,6 +15,14 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_STRING_BYTES = 8 * 1024
 MAX_NESTING = 64
 WORKER_MEMORY_MB = 1024
+# Executor processes per gunicorn worker and lane; how long a request waits for one (then 503).
+HEAVY_EXECUTORS = 2
+LIGHT_EXECUTORS = 2
+ADMISSION_WAIT_S = 0.75
+# Second guard in executors: seccomp filter refusing non-local sockets.
+ENGINE_SECCOMP = True
+# Named graph a remote store serves the data from (None: graph.namespaces.DATA_GRAPH).
+STORE_GRAPH: str | None = None
 
 # HTTP caching of results, pages and dumps (seconds).
 CACHE_MAX_AGE = 300

@@ -54,7 +54,7 @@ def handle_kg_error(exc: KgError) -> Response:
         retry_after = DEFAULT_RETRY_AFTER_S
     response = problem(exc.status, exc.type, exc.title, exc.detail, **extra)
     if retry_after is not None:
-        response.headers["Retry-After"] = str(int(retry_after))
+        response.headers["Retry-After"] = str(max(1, round(float(str(retry_after)))))
     return response
 
 

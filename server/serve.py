@@ -121,15 +121,19 @@ class _App(BaseApplication):  # type: ignore[misc]
 
 
 def warm_worker(worker: Any) -> None:
-    """gunicorn post_worker_init: executors forked and one real request answered, then traffic."""
+    """gunicorn post_worker_init: executors forked and one real request answered, then traffic.
+
+    Only for the embedded engine: a remote store that hangs must not stall a worker's boot.
+    """
     app = worker.wsgi
     started = time.perf_counter()
     try:
         from server.state import EXTENSION
 
         backend = app.extensions[EXTENSION].backend
-        if hasattr(backend, "warm_up"):
-            backend.warm_up()
+        if not hasattr(backend, "warm_up"):
+            return
+        backend.warm_up()
         status = app.test_client().get("/health").status_code
         worker.log.info("worker %d warm in %.0f ms (/health %d)", os.getpid(),
                         (time.perf_counter() - started) * 1000, status)
@@ -193,7 +197,11 @@ def serve(args: argparse.Namespace) -> int:
     config = server_config(args)
     zygote = None
     if not config.get("STORE_URL"):
-        zygote = start_engine(config)  # DataError -> the CLI prints it and exits 1
+        try:
+            zygote = start_engine(config)  # DataError -> the CLI prints it and exits 1
+        except RuntimeError as exc:
+            print(f"rabat-kg serve: the query engine did not start: {exc}", file=sys.stderr)
+            return 1
         config["ENGINE_RUN_DIR"] = str(zygote.run_dir)
     heavy = int(config.get("HEAVY_EXECUTORS", 2))
     light = int(config.get("LIGHT_EXECUTORS", 2))

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -210,13 +211,10 @@ def check_dataset(req: ProtocolRequest) -> None:
 
 
 def served_graph_names() -> set[str]:
-    """IRIs a client may use for the served default graph."""
-    return {SERVED_GRAPH, BASE, dataset_iri()}
-
-
-def dataset_iri() -> str:
-    """The IRI of the served dataset (its VoID description is at /.well-known/void)."""
-    return request.host_url + ".well-known/void#dataset"
+    """IRIs a client may use for the served default graph: ours, and the SD's dataset IRI."""
+    sd = service_description(request.host_url)
+    datasets = {str(o) for o in sd.objects(None, SD.defaultDataset) if isinstance(o, URIRef)}
+    return {SERVED_GRAPH, BASE, *datasets}
 
 
 # --- answering ----------------------------------------------------------------------------
@@ -351,12 +349,18 @@ def self_description() -> Response:
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
-    graph = service_description(request.host_url)
-    kwargs = {"format": fmt.rdflib}
-    if fmt.key == "jsonld":
-        kwargs["auto_compact"] = True  # type: ignore[assignment]
-    body = graph.serialize(**kwargs)  # type: ignore[arg-type]
+    base_url = request.host_url
+    version = get_backend().version()
+    body = cached(("sd", version, base_url, fmt.key),
+                  lambda: serialize(service_description(base_url), fmt))
     return Response(body, mimetype=fmt.media_type)
+
+
+def serialize(graph: Graph, fmt: Format) -> bytes:
+    """A graph in one of the RDF formats (JSON-LD compacted with the graph's prefixes)."""
+    if fmt.key == "jsonld":
+        return graph.serialize(format="json-ld", auto_compact=True, encoding="utf-8")
+    return graph.serialize(format=fmt.rdflib, encoding="utf-8")
 
 
 def editor_page() -> Response:
@@ -390,19 +394,23 @@ def default_query() -> str:
 
 # --- Service Description --------------------------------------------------------------------
 
-_cache: dict[tuple[str, ...], object] = {}
+_cache: dict[tuple[str, ...], Any] = {}
 _cache_lock = threading.Lock()
+CACHE_ENTRIES = 64  # keys hold the Host: bounded, so odd Host headers cannot fill memory
+T = TypeVar("T")
 
 
-def cached(key: tuple[str, ...], build):  # type: ignore[no-untyped-def]
-    """Derived documents per data version: built once, dropped when the version changes."""
+def cached(key: tuple[str, ...], build: Callable[[], T]) -> T:
+    """Derived documents per data version (key[1]): built once, dropped when it changes."""
     with _cache_lock:
         if key in _cache:
-            return _cache[key]
+            return _cache[key]  # type: ignore[no-any-return]
     value = build()
     with _cache_lock:
         for old in [k for k in _cache if k[0] == key[0] and k[1] != key[1]]:
             del _cache[old]
+        while len(_cache) >= CACHE_ENTRIES:
+            del _cache[next(iter(_cache))]
         _cache[key] = value
     return value
 
@@ -410,7 +418,7 @@ def cached(key: tuple[str, ...], build):  # type: ignore[no-untyped-def]
 def service_description(base_url: str) -> Graph:
     """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
     version = get_backend().version()
-    return cached(("sd", version, base_url), lambda: build_service_description(base_url))  # type: ignore[no-any-return]
+    return cached(("sd-graph", version, base_url), lambda: build_service_description(base_url))
 
 
 def build_service_description(base_url: str) -> Graph:
@@ -429,7 +437,8 @@ def build_service_description(base_url: str) -> Graph:
     for key in FORMAT_IRIS.values():
         g.add((endpoint, SD.resultFormat, URIRef(FORMATS_NS + key)))
     features = {
-        "ReadOnly": "Read-only: any SPARQL Update, by any route, is refused with 403.",
+        "ReadOnly": "Read-only: any SPARQL Update, by any route (update=, an update in query=, "
+                    "an application/sparql-update body), is refused with 403.",
         "NoFederation": "SERVICE, FROM and FROM NAMED are refused with 400: the endpoint never "
                         "fetches anything and never reads files.",
         "ProblemDetails": "Errors are application/problem+json (RFC 9457) with a type IRI; syntax "
@@ -478,8 +487,8 @@ def build_service_description(base_url: str) -> Graph:
     g.add((dataset, SD.defaultGraph, default_graph))
     g.add((default_graph, RDF.type, SD.Graph))
     for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects):
-        for value in list(g.objects(dataset, prop)):
-            g.add((default_graph, prop, value))
+        for count in list(g.objects(dataset, prop)):
+            g.add((default_graph, prop, count))
     return g
 
 
@@ -586,8 +595,8 @@ UI_STRINGS: dict[str, dict[str, str]] = {
         "sparql.error_at": "Syntax error at line {line}, column {column}",
         "sparql.query_as_sent": "The query as sent",
         "stored.title": "Stored queries",
-        "stored.intro": "Competency questions kept as SPARQL files. Each is an API call at "
-                        "/queries/{name} with typed parameters, described in OpenAPI.",
+        "stored.intro": "Competency questions kept as SPARQL files. Each one is also an API call "
+                        "with typed parameters, described in OpenAPI; run it in any format below.",
         "stored.parameters": "Parameters",
         "stored.name": "Name",
         "stored.type": "Type",
@@ -618,8 +627,9 @@ UI_STRINGS: dict[str, dict[str, str]] = {
         "sparql.error_at": "Erreur de syntaxe ligne {line}, colonne {column}",
         "sparql.query_as_sent": "La requête telle qu'envoyée",
         "stored.title": "Requêtes enregistrées",
-        "stored.intro": "Des questions de compétence conservées comme fichiers SPARQL. Chacune est un "
-                        "appel d'API à /queries/{name} avec des paramètres typés, décrit en OpenAPI.",
+        "stored.intro": "Des questions de compétence conservées comme fichiers SPARQL. Chacune est aussi "
+                        "un appel d'API aux paramètres typés, décrit en OpenAPI ; exécutez-la dans "
+                        "le format de votre choix ci-dessous.",
         "stored.parameters": "Paramètres",
         "stored.name": "Nom",
         "stored.type": "Type",

@@ -16,7 +16,7 @@ import importlib.metadata
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -169,9 +169,20 @@ def describe(query: StoredQuery) -> dict[str, Any]:
         "examples": examples,
         "formats": [f.key for f in formats_of(query)],
         "links": {"run": path, "sparql": path + ".rq",
-                  "editor": url_for("sparql.endpoint") + "#" + urlencode({"query": query.text}),
+                  "editor": url_for("sparql.endpoint") + "#" + urlencode({"query": editor_text(query)},
+                                                                          quote_via=quote),
                   "openapi": url_for("stored.openapi") + "#/paths/" + json_pointer(path)},
     }
+
+
+def editor_text(query: StoredQuery) -> str:
+    """What "open in the editor" opens: the query bound with its first example, or defaults."""
+    for values in (*query.examples[:1], {}):
+        try:
+            return bind_query(query, values)
+        except ParameterError:
+            continue
+    return query.text
 
 
 def describe_param(param: Param) -> dict[str, Any]:

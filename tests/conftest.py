@@ -60,7 +60,7 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
         server = start_server(["--store", virtuoso.sparql_url])
     else:
         raise ValueError(f"unknown backend {request.param!r} in RABAT_KG_BACKENDS")
-    server.backend = request.param  # type: ignore[attr-defined]
+    server.backend = request.param
     yield server
     server.stop()
 

@@ -19,7 +19,7 @@ from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, POST, TSV, TURTLE, XML, SPARQLWrapper
 
 LABELS = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label LIMIT 25")
+          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s STR(?label) LANG(?label) LIMIT 25")
 CONSTRUCT = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
              "CONSTRUCT { ?s rdfs:label ?label } WHERE { ?s rdfs:label ?label }")
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
@@ -150,7 +150,7 @@ def test_roqet_select(base_url: str, results: str) -> None:
     so SELECT is what it can check.
     """
     query = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
-             "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label LIMIT 10")
+             "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s STR(?label) LANG(?label) LIMIT 10")
     proc = subprocess.run(["roqet", "-q", "-i", "sparql11-query", "-p", base_url + "/sparql", "-r",
                            results, "-e", query], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

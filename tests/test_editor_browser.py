@@ -161,3 +161,20 @@ def test_the_editor_page_in_french(driver: Any, base_url: str) -> None:
     open_editor(driver, base_url, lang="fr")
     assert driver.find_element(By.TAG_NAME, "h1").text == "Éditeur de requêtes SPARQL"
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+
+
+def test_open_in_editor_links_fill_the_editor(driver: Any, base_url: str) -> None:
+    """`/sparql#query=...` (the stored-query list's "open in the editor") opens that query."""
+    listed = requests.get(base_url + "/queries", headers={"Accept": "application/json"},
+                          timeout=30).json()["queries"]
+    query = listed[-1]
+    driver.get("about:blank")
+    driver.get(base_url + query["links"]["editor"])
+    wait_for(lambda: driver.execute_script(
+        "return !!(window.kgYasgui && window.kgYasgui.getTab() && window.kgYasgui.getTab().getYasqe())"),
+        what="YASGUI to start")
+    text = driver.execute_script("return window.kgYasgui.getTab().getYasqe().getValue();")
+    params = query["examples"][0]["values"] if query["examples"] else {}
+    expected = requests.get(f"{base_url}/queries/{query['name']}.rq", params=params, timeout=30).text
+    assert text == expected
+    assert_offline_and_clean(driver, base_url)

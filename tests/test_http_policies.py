@@ -14,7 +14,7 @@ import pytest
 import requests
 
 LABELS = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label LIMIT 200")
+          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s STR(?label) LANG(?label) LIMIT 200")
 CSP_PARTS = ("default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'")
 
 

@@ -151,7 +151,8 @@ def test_tokens_track_depth_and_kinds() -> None:
     ("ASK { ?x ?p ?o }", "ASK { VALUES (?p) { (<http://e/p>) } ?x ?p ?o }"),
     ("CONSTRUCT { ?x ?p ?o } WHERE { ?x ?p ?o }",
      "CONSTRUCT { ?x ?p ?o } WHERE { VALUES (?p) { (<http://e/p>) } ?x ?p ?o }"),
-    ("CONSTRUCT WHERE { ?x ?p ?o } # end", "CONSTRUCT WHERE { ?x ?p ?o } # end\nVALUES (?p) { (<http://e/p>) }\n"),
+    ("CONSTRUCT WHERE { ?x ?p ?o } # end",
+     "CONSTRUCT WHERE { ?x ?p ?o } # end\nVALUES (?p) { (<http://e/p>) }\n"),
     ("SELECT ?x (COUNT(*) AS ?n) WHERE { { SELECT ?x WHERE { ?x ?p ?o } } } GROUP BY ?x",
      "SELECT ?x (COUNT(*) AS ?n) WHERE { VALUES (?p) { (<http://e/p>) } { SELECT ?x WHERE { ?x ?p ?o } } }"
      " GROUP BY ?x"),

@@ -204,3 +204,28 @@ def test_cpu_deadline_stops_a_process_nobody_kills() -> None:
     out = in_child(probe)
     assert out.get("signal") in (signal.SIGXCPU, signal.SIGKILL)
     assert time.monotonic() - started < 5
+
+
+def test_a_real_executor_cannot_reach_the_canary(canary: Canary) -> None:
+    """The same probe through the pool: a query process forked by the zygote, sandboxed."""
+    from graph import errors
+    from graph.engine.pool import PooledBackend, PoolSettings
+    from graph.engine.zygote import Settings, ZygoteProcess
+    from tests.test_engine_pool import make_release
+
+    zygote = ZygoteProcess.start(make_release(10), Settings(memory_mb=256))
+    backend = PooledBackend(zygote.run_dir, PoolSettings(heavy=1, light=1))
+    try:
+        backend.warm_up()
+        hello = backend.lanes["heavy"].idle[0].hello
+        assert hello["seccomp"] is True and hello["audit_hook"] is True
+        assert hello["memory_limit"] > 0
+        with pytest.raises(errors.QueryRefused):
+            backend.execute(SERVICE_QUERY.format(port=canary.port), fmt="json")
+        time.sleep(0.3)
+        assert canary.hits == []
+        # The executor is still usable after the refusal.
+        assert backend.execute("ASK { ?s ?p ?o }", fmt="json").count == 1
+    finally:
+        backend.close()
+        zygote.stop()

@@ -232,6 +232,21 @@ def test_probe_13_oversized_body_is_413_before_parsing(base_url: str) -> None:
     problem(form, 413)
 
 
+def test_oversized_chunked_body_is_413(base_url: str) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        yield b"ASK { "
+        for _ in range(2000):
+            yield b"?s ?p ?o . " * 10
+        yield b"}"
+
+    response = requests.post(base_url + "/sparql", data=chunks(), timeout=30,
+                             headers={"Content-Type": "application/sparql-query"})
+    problem(response, 413, "request-too-large")
+    small = requests.post(base_url + "/sparql", data=iter([b"ASK ", b"{ }"]), timeout=30,
+                          headers={"Content-Type": "application/sparql-query"})
+    assert small.status_code == 200
+
+
 def test_probe_14_long_query_string_is_414_with_a_hint_to_post(base_url: str) -> None:
     query = "ASK { " + " " * 16_000 + "}"
     response = requests.get(base_url + "/sparql", params={"query": query}, timeout=30)

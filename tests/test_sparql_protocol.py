@@ -28,9 +28,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 LABELS = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label LIMIT 7")
+          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s STR(?label) LANG(?label) LIMIT 7")
 CONSTRUCT = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-             "CONSTRUCT { ?s rdfs:label ?label } WHERE { ?s rdfs:label ?label } ORDER BY ?s ?label LIMIT 12")
+             "CONSTRUCT { ?s rdfs:label ?label } WHERE { ?s rdfs:label ?label }\n"
+             "ORDER BY ?s STR(?label) LANG(?label) LIMIT 12")
 ASK_TRUE = "ASK { ?s ?p ?o }"
 ASK_FALSE = "ASK { <urn:rabat-kg:test:nothing> ?p ?o }"
 

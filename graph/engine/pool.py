@@ -28,7 +28,7 @@ from typing import Any
 from graph import errors
 from graph.engine.base import Lane, QueryResult, Row, rows_from_json
 from graph.engine.wire import PeerClosed, recv_fd, recv_msg, send_msg
-from graph.engine.zygote import CURRENT_NAME, SOCKET_NAME
+from graph.engine.zygote import CURRENT_NAME, SOCKET_NAME, request
 
 log = logging.getLogger("rabat_kg.pool")
 
@@ -198,10 +198,19 @@ class PooledBackend:
         """Fork every executor this worker may use and run a query on each, before traffic."""
         for name in ("light", "heavy"):
             slots = self._lane(name)
-            taken = [self._checkout(slots) for _ in range(slots.size)]
-            for ex in taken:
-                ex.call({"op": "ping"}, time.monotonic() + self.settings.spawn_timeout_s)
-                self._checkin(slots, ex, self.version())
+            taken: list[Executor] = []
+            try:
+                for _ in range(slots.size):
+                    taken.append(self._checkout(slots))
+            finally:
+                for ex in taken:
+                    try:
+                        ex.call({"op": "ping"}, time.monotonic() + self.settings.spawn_timeout_s)
+                    except (OSError, ValueError):
+                        ex.kill(wait_s=0.5)
+                        self._release(slots)
+                    else:
+                        self._checkin(slots, ex, self._current_or(ex.version))
 
     def _run(self, lane: str, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         slots = self._lane(lane)
@@ -237,11 +246,17 @@ class PooledBackend:
                 ex.close()  # it exits after a MemoryError
                 self._release(slots)
             else:
-                self._checkin(slots, ex, self.version())
+                self._checkin(slots, ex, self._current_or(ex.version))
             raise error_from(answer, self.settings.retry_after_s)
         answer["version"], answer["pid"] = ex.version, ex.pid
-        self._checkin(slots, ex, self.version())
+        self._checkin(slots, ex, self._current_or(ex.version))
         return answer, body
+
+    def _current_or(self, default: str) -> str:
+        try:
+            return self.version()
+        except errors.KgError:
+            return default
 
     def _checkout(self, slots: LaneSlots) -> Executor:
         if not slots.slots.acquire(timeout=self.settings.admission_wait_s):
@@ -255,19 +270,19 @@ class PooledBackend:
             raise
 
     def _checkin(self, slots: LaneSlots, ex: Executor, version: str) -> None:
-        if ex.version == version and ex.uses < self.settings.max_uses:
-            slots.put_idle(ex)
-        else:
-            ex.close()  # retired: an older release, or used enough
-        slots.slots.release()
+        try:
+            if ex.version == version and ex.uses < self.settings.max_uses:
+                slots.put_idle(ex)
+            else:
+                ex.close()  # retired: an older release, or used enough
+        finally:
+            slots.slots.release()
 
     def _release(self, slots: LaneSlots) -> None:
         slots.slots.release()
 
     def _engine_alive(self) -> bool:
         """Whether the zygote answers (asked only after an executor died mid-query)."""
-        from graph.engine.zygote import request
-
         try:
             return bool(request(self.run_dir, {"op": "status"}, timeout_s=2).get("ok"))
         except (OSError, ValueError):

@@ -33,11 +33,9 @@ import requests
 from graph.engine.base import Lane, QueryResult, Row, rows_from_json
 from graph.engine.run import TripleStream, serialize_answer
 from graph.errors import BackendTimeout, BackendUnavailable, KgError, QuerySyntaxError
-from graph.namespaces import BASE, PREFIXES
+from graph.namespaces import DATA_GRAPH, META_GRAPH, PREFIXES
 
 # Where `rabat-kg load` puts the data, and where it records the release version.
-DATA_GRAPH = f"{BASE}graph"
-META_GRAPH = f"{BASE}graph/meta"
 VERSION_PREDICATE = "http://www.w3.org/2002/07/owl#versionInfo"
 
 RESULTS_XML = "application/sparql-results+xml"

@@ -504,7 +504,11 @@ class ZygoteProcess:
         proc = subprocess.Popen([sys.executable, "-m", "graph.engine.zygote", str(run_dir)],
                                 stdin=subprocess.DEVNULL, close_fds=True)
         zygote = cls(run_dir, proc)
-        zygote.wait_ready(wait_s)
+        try:
+            zygote.wait_ready(wait_s)
+        except RuntimeError:
+            zygote.stop()
+            raise
         return zygote
 
     def wait_ready(self, wait_s: float) -> None:
