@@ -32,7 +32,7 @@ XSD = "http://www.w3.org/2001/XMLSchema#"
 PARAM_TYPES = ("iri", "string", "integer", "decimal", "boolean", "date", "gYear", "gYearMonth")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^<>\"{}|^`\\\x00-\x20]*$")
-_LEXICAL = {
+LEXICAL = {
     "integer": re.compile(r"^[+-]?\d{1,18}$"),
     "decimal": re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$"),
     "boolean": re.compile(r"^(true|false)$"),
@@ -209,11 +209,11 @@ def to_term(param: Param, value: str) -> str:
         return _literal(value)
     if param.type == "date":
         try:  # the xsd:date lexical form only (fromisoformat also takes 20210630, 2021-W01-1)
-            ok = bool(_LEXICAL["date"].match(value)) and bool(dt.date.fromisoformat(value))
+            ok = bool(LEXICAL["date"].match(value)) and bool(dt.date.fromisoformat(value))
         except ValueError:
             ok = False
     else:
-        ok = bool(_LEXICAL[param.type].match(value))
+        ok = bool(LEXICAL[param.type].match(value))
     if not ok:
         raise ParameterError(f"parameter {param.name!r}: {value!r} is not a valid xsd:{param.type}",
                              parameter=param.name)

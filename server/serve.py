@@ -211,7 +211,7 @@ def serve(args: argparse.Namespace) -> int:
         "threads": heavy + light + 2, "preload_app": True, "accesslog": None,
         "timeout": max(30, int(float(config["QUERY_TIMEOUT_S"]) * 3)), "graceful_timeout": 15,
         "post_worker_init": warm_worker, "worker_exit": close_worker,
-        "limit_request_line": 4094,
+        "limit_request_line": 0,  # the app answers 414 with a hint to POST (MAX_QUERY_STRING_BYTES)
         "control_socket_disable": True,  # one fixed socket path would clash between servers
     }
     owner = os.getpid()

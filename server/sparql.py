@@ -34,7 +34,7 @@ from graph.engine.base import Form, Lane, QueryResult
 from graph.errors import KgError, QuerySyntaxError, UpdateRefused
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
 from graph.intake import CheckedQuery, check_query
-from graph.namespaces import BASE, PREFIXES
+from graph.namespaces import BASE, DATA_GRAPH, PREFIXES
 from server import http
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
 from server.state import get_backend
@@ -51,7 +51,7 @@ PAGE_PARAMS = frozenset({"lang"})
 UPDATE_PARAMS = frozenset({"update", "using-graph-uri", "using-named-graph-uri"})
 TRUNCATED_TYPE = "https://w3id.org/rabat-kg/problems/result-truncated"
 # Names a client may give the one graph this endpoint serves, as `default-graph-uri`.
-SERVED_GRAPH = BASE + "graph"
+SERVED_GRAPH = DATA_GRAPH
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 VOID = Namespace("http://rdfs.org/ns/void#")
 FORMATS_NS = "http://www.w3.org/ns/formats/"

@@ -35,7 +35,8 @@ def build_backend(config: Any) -> Backend:
     """
     timeout = float(config.get("QUERY_TIMEOUT_S", 10.0))
     if config.get("STORE_URL"):
-        from graph.engine.remote import DATA_GRAPH, RemoteBackend
+        from graph.engine.remote import RemoteBackend
+        from graph.namespaces import DATA_GRAPH
 
         return RemoteBackend(config["STORE_URL"], timeout=timeout,
                              graph=config.get("STORE_GRAPH") or DATA_GRAPH)

@@ -126,6 +126,14 @@ def test_default_graph_uri_naming_the_served_graph_is_accepted(base_url: str, gr
     assert form.status_code == 200
 
 
+def test_default_graph_uri_may_name_the_dataset_of_the_service_description(base_url: str) -> None:
+    graph = parse_graph(requests.get(base_url + "/sparql", timeout=30).content, "ttl")
+    dataset = graph.value(URIRef(base_url + "/sparql"), SD.defaultDataset)
+    assert isinstance(dataset, URIRef)
+    response = sparql(base_url, COUNT, **{"default-graph-uri": str(dataset)})
+    assert response.status_code == 200, response.text
+
+
 def test_other_graphs_are_refused_and_never_fetched(base_url: str) -> None:
     other = sparql(base_url, COUNT, **{"default-graph-uri": "http://127.0.0.1:9/elsewhere"})
     assert other.status_code == 400
