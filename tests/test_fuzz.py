@@ -121,20 +121,106 @@ def token_soup(draw: st.DrawFn, canary_url: str) -> str:
 
 @st.composite
 def mutated_query(draw: st.DrawFn, canary_url: str) -> str:
-    """A valid query with a few random edits: insertions, deletions, duplications."""
-    text = draw(st.sampled_from(BASE_QUERIES))
+    """A valid query with one to three token edits: insert, delete, duplicate or replace."""
+    tokens = draw(st.sampled_from([*BASE_QUERIES, draw(grammar_query(canary_url))])).split(" ")
     vocabulary = KEYWORDS + FUNCTIONS + PUNCT + terms(canary_url)
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, len(text)))
-        kind = draw(st.sampled_from(["insert", "delete", "duplicate", "text"]))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(tokens)))
+        kind = draw(st.sampled_from(["insert", "delete", "duplicate", "replace"]))
         if kind == "insert":
-            text = text[:at] + " " + draw(st.sampled_from(vocabulary)) + " " + text[at:]
+            tokens.insert(at, draw(st.sampled_from(vocabulary)))
         elif kind == "delete":
-            text = text[:at] + text[at + draw(st.integers(1, 12)):]
+            del tokens[at:at + 1]
         elif kind == "duplicate":
-            text = text[:at] + text[at:at + draw(st.integers(1, 20))] + text[at:]
+            tokens[at:at] = tokens[at:at + draw(st.integers(1, 4))]
         else:
-            text = text[:at] + draw(st.text(max_size=6)) + text[at:]
+            tokens[at:at + 1] = [draw(st.one_of(st.sampled_from(vocabulary), st.text(max_size=6)))]
+    return " ".join(tokens)
+
+
+VARS = ["?s", "?p", "?o", "?x"]
+IRIS = [f"<{KG}def/Country>", f"<{KG}id/country/togo>", "<http://www.w3.org/2000/01/rdf-schema#label>",
+        "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>", "<urn:x>"]
+LITERALS = ['"Togo"@en', '"2021"^^<http://www.w3.org/2001/XMLSchema#gYear>', "3", "2.5", "true", '""',
+            '"a\\u0001b"', '"\\uD800"', '"(a+)+$"', '"<script>"']
+
+
+@st.composite
+def expression(draw: st.DrawFn, depth: int = 0) -> str:
+    leaf = st.sampled_from(VARS + LITERALS + IRIS)
+    if depth >= 3 or draw(st.integers(0, 2)) == 0:
+        return draw(leaf)
+    kind = draw(st.sampled_from(["call", "binary", "not", "exists"]))
+    if kind == "call":
+        name = draw(st.sampled_from(["STR", "LANG", "STRLEN", "UCASE", "CONCAT", "REGEX", "REPLACE", "SUBSTR",
+                                     "IF", "COALESCE", "isIRI", "DATATYPE", "ENCODE_FOR_URI", "MD5",
+                                     "CONTAINS", "STRSTARTS", "YEAR", "ABS", "ROUND", "sameTerm", "IRI"]))
+        args = [draw(expression(depth + 1)) for _ in range(draw(st.integers(1, 3)))]
+        return f"{name}({', '.join(args)})"
+    if kind == "binary":
+        op = draw(st.sampled_from(["=", "!=", "<", ">=", "&&", "||", "+", "*", "/", "-"]))
+        return f"({draw(expression(depth + 1))} {op} {draw(expression(depth + 1))})"
+    if kind == "not":
+        return f"!({draw(expression(depth + 1))})"
+    return f"EXISTS {{ {draw(triple())} }}"
+
+
+@st.composite
+def triple(draw: st.DrawFn) -> str:
+    subject = draw(st.sampled_from(VARS + IRIS[1:2]))
+    predicate = draw(st.sampled_from(VARS + IRIS[2:4] + ["a", "<urn:p>+", "(<urn:p>|!<urn:p>)?",
+                                                          "^<http://www.w3.org/2000/01/rdf-schema#label>"]))
+    obj = draw(st.sampled_from(VARS + IRIS + LITERALS[:2]))
+    return f"{subject} {predicate} {obj} ."
+
+
+@st.composite
+def group(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = [draw(triple())]
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["triple", "filter", "optional", "union", "bind", "values", "minus"]
+                                    if depth < 2 else ["triple", "filter", "bind"]))
+        if kind == "triple":
+            parts.append(draw(triple()))
+        elif kind == "filter":
+            parts.append(f"FILTER({draw(expression())})")
+        elif kind == "optional":
+            parts.append(f"OPTIONAL {{ {draw(group(depth + 1))} }}")
+        elif kind == "union":
+            parts.append(f"{{ {draw(group(depth + 1))} }} UNION {{ {draw(group(depth + 1))} }}")
+        elif kind == "bind":
+            parts.append(f"BIND({draw(expression())} AS ?b{depth}{len(parts)})")
+        elif kind == "values":
+            values = draw(st.lists(st.sampled_from(IRIS + LITERALS), max_size=3))
+            parts.append(f"VALUES ?x {{ {' '.join(values)} }}")
+        else:
+            parts.append(f"MINUS {{ {draw(group(depth + 1))} }}")
+    return " ".join(parts)
+
+
+@st.composite
+def grammar_query(draw: st.DrawFn, canary_url: str) -> str:
+    """A query built from the grammar: mostly valid, some refused (SERVICE, FROM), some wrong."""
+    where = draw(group())
+    if draw(st.integers(0, 9)) == 0:
+        where += f" SERVICE <{canary_url}/g> {{ ?s ?p ?o }}"
+    form = draw(st.sampled_from(["select", "select", "ask", "construct", "describe"]))
+    modifiers = ""
+    if form == "select":
+        head = draw(st.sampled_from(["*", "?s", "DISTINCT ?s ?o", "(COUNT(*) AS ?n)", "?x (STR(?o) AS ?t)"]))
+        if "COUNT" not in head and draw(st.booleans()):
+            modifiers += f" ORDER BY {draw(st.sampled_from([*VARS, 'DESC(?o)', 'STR(?s)']))}"
+        modifiers += f" LIMIT {draw(st.integers(0, 2000))}" if draw(st.booleans()) else ""
+        modifiers += f" OFFSET {draw(st.integers(0, 50))}" if draw(st.integers(0, 3)) == 0 else ""
+        text = f"SELECT {head} WHERE {{ {where} }}{modifiers}"
+    elif form == "ask":
+        text = f"ASK {{ {where} }}"
+    elif form == "construct":
+        text = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {where} }} LIMIT {draw(st.integers(0, 500))}"
+    else:
+        text = f"DESCRIBE ?s WHERE {{ {where} }} LIMIT 5"
+    if draw(st.integers(0, 9)) == 0:
+        text = f"SELECT * FROM <{canary_url}/from> WHERE {{ {where} }}"
     return text
 
 
@@ -200,6 +286,16 @@ HOW = st.sampled_from(["get", "form", "direct"])
 def test_token_soup_never_5xx(server: LiveServer, canary: Canary, data_file: Path) -> None:
     @FUZZ
     @given(query=token_soup(canary.url), how=HOW)
+    def prop(query: str, how: str) -> None:
+        check_answer(send(server, query, how), data_file, query)
+        assert server.proc.poll() is None
+
+    prop()
+
+
+def test_grammar_queries_never_5xx(server: LiveServer, canary: Canary, data_file: Path) -> None:
+    @FUZZ
+    @given(query=grammar_query(canary.url), how=HOW)
     def prop(query: str, how: str) -> None:
         check_answer(send(server, query, how), data_file, query)
         assert server.proc.poll() is None
