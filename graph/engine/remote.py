@@ -32,7 +32,13 @@ import requests
 
 from graph.engine.base import Lane, QueryResult, Row, rows_from_json
 from graph.engine.run import TripleStream, serialize_answer
-from graph.errors import BackendTimeout, BackendUnavailable, KgError, QuerySyntaxError
+from graph.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    KgError,
+    QueryEvaluationError,
+    QuerySyntaxError,
+)
 from graph.namespaces import DATA_GRAPH, META_GRAPH, PREFIXES
 
 # Where `rabat-kg load` puts the data, and where it records the release version.
@@ -50,6 +56,29 @@ _GRAPH_FORMATS = {
 _BNODE_XML = re.compile(rb"<bnode>([^<]*)</bnode>")
 _BNODE_OK = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _LINE = re.compile(r"line (\d+)")
+_NEAR = re.compile(r"at '([^']{1,80})'")
+_CLIENT_STATE = re.compile(r"\b(22\d\d\d|37000)\b|\bSR098\b")
+
+
+def locate_error(query: str, message: str) -> tuple[int | None, int | None]:
+    """Line and column of a store's syntax error in the query as sent.
+
+    Virtuoso names the line and the token it stopped at (`line 5: syntax error at '?x'`);
+    the column is where that token first appears on that line, else the line's start.
+
+    >>> locate_error("SELECT * WHERE { ?s ?p ?o ?x }", "line 1: syntax error at '?x' before '}'")
+    (1, 27)
+    """
+    m = _LINE.search(message)
+    if not m or int(m.group(1)) <= 0:
+        return None, None
+    line = int(m.group(1))
+    lines = query.split("\n")
+    if line > len(lines):
+        return len(lines), len(lines[-1]) + 1
+    near = _NEAR.search(message)
+    col = lines[line - 1].find(near.group(1)) + 1 if near else 0
+    return line, col if col > 0 else 1
 
 
 def _safe_bnode(match: re.Match[bytes]) -> bytes:
@@ -125,9 +154,14 @@ class RemoteBackend:
                 retry_after=5)
         if response.status_code == 400:
             text = response.text.strip()[:2000]
-            m = _LINE.search(text)
-            line = int(m.group(1)) if m and int(m.group(1)) > 0 else None
-            raise QuerySyntaxError(f"the SPARQL store refused the query: {text}", line=line)
+            line, column = locate_error(query, text)
+            raise QuerySyntaxError(f"the SPARQL store refused the query: {text}", line=line,
+                                   column=column)
+        if response.status_code != 200 and _CLIENT_STATE.search(response.text[:2000]):
+            # Virtuoso reports data exceptions (SQL state class 22, e.g. SR098, a regular
+            # expression that does not compile) as 500: they are the query's fault, not ours.
+            raise QueryEvaluationError(
+                f"the SPARQL store could not evaluate the query: {response.text.strip()[:500]}")
         if response.status_code != 200:
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} answered {response.status_code}: "
@@ -153,6 +187,12 @@ class RemoteBackend:
             body, media, kind, count, truncated = serialize_answer(
                 answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes)
         except SyntaxError as exc:
+            if "UTF-8" in str(exc):
+                # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that
+                # are not UTF-8: the query asked for a value no result format can carry.
+                raise QueryEvaluationError(
+                    "the query produced a string that is not valid Unicode (a lone surrogate?)"
+                ) from None
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} sent an answer that does not parse: {exc}",
                 retry_after=5) from None
