@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from tests.serverproc import free_port
+from tests.serverproc import _die_with_parent, free_port
 
 VIRTUOSO = shutil.which("virtuoso-t") or "/usr/bin/virtuoso-t"
 # A fresh database's administrator; the server listens on 127.0.0.1 only.
@@ -166,7 +166,7 @@ def start_virtuoso(directory: Path, *, wait_s: float = 120.0,
     with (directory / "stdout.log").open("ab") as out:
         proc = subprocess.Popen([VIRTUOSO, "+foreground", "+configfile", str(ini)],
                                 cwd=directory, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     server = VirtuosoServer(dir=directory, sql_port=sql_port, http_port=http_port, proc=proc)
     try:
         wait_ready(server.sparql_url, proc, wait_s)
