@@ -26,8 +26,11 @@ class Target:
 
 
 def flat(text: Any, limit: int = 300) -> str:
-    """Text safe in one Markdown table cell."""
-    return " ".join(str(text).split())[:limit].replace("|", "\\|")
+    """Text safe in one Markdown table cell; long text keeps its end (where errors say what)."""
+    one_line = " ".join(str(text).split())
+    if len(one_line) > limit:
+        one_line = "…" + one_line[-limit:]
+    return one_line.replace("|", "\\|")
 
 
 def num(x: Any, digits: int = 2) -> str:
@@ -111,6 +114,7 @@ def targets(raw: dict[str, Any]) -> list[Target]:
     bundled = raw.get("bundled", {})
     out.append(Target("bundled graph loads and validates in <= 2 s",
                       f"{num(bundled.get('seconds'))} s" if bundled.get("ok")
+                      else flat(bundled.get("error"), 160) if bundled.get("error") == "not run (--steps)"
                       else f"failed: {flat(bundled.get('error'), 160)}",
                       bundled["seconds"] <= 2 if bundled.get("ok") else None))
 
@@ -118,15 +122,20 @@ def targets(raw: dict[str, Any]) -> list[Target]:
     if bare.get("ok") and serve.get("ok"):
         t = serve["seconds"] / bare["seconds"]
         m = serve["peak_delta_mb"] / bare["peak_delta_mb"]
+        measured = f"{serve['seconds']:.2f} s vs {bare['seconds']:.2f} s = {t:.2f}x"
+        release = large["load"].get("release", {})
+        if release.get("ok"):
+            measured += (f" (without SHACL: {release['seconds']:.2f} s = "
+                         f"{release['seconds'] / bare['seconds']:.2f}x)")
         out.append(Target(f"a {size_label(large)}-triple file loads in <= 2x pyoxigraph's bulk load",
-                          f"{serve['seconds']:.2f} s vs {bare['seconds']:.2f} s = {t:.2f}x", t <= 2))
+                          measured, t <= 2))
         out.append(Target("load memory (peak) <= 2x the engine's own",
                           f"{serve['peak_delta_mb']:.0f} MB vs {bare['peak_delta_mb']:.0f} MB = {m:.2f}x",
                           m <= 2))
     else:
-        why = flat(serve.get("error") or bare.get("error"), 200)
+        why = flat(serve.get("error") or bare.get("error") or "the load step was not run", 200)
         out.append(Target(f"a {size_label(large)}-triple file loads in <= 2x pyoxigraph's bulk load",
-                          f"failed: {why}", None))
+                          why if not (serve or bare) else f"failed: {why}", None))
         out.append(Target("load memory (peak) <= 2x the engine's own", "not measured", None))
     return out
 
@@ -149,7 +158,9 @@ def load_section(size: dict[str, Any]) -> list[str]:
              "release": "… of which without SHACL (`make_release(validate=False)` + engine)"}
     for key, name in names.items():
         r = size["load"].get(key, {})
-        if r.get("ok"):
+        if not r:
+            lines.append(f"| {name} | not run | | | |")
+        elif r.get("ok"):
             runs = r.get("runs", [])
             lines.append(f"| {name} | {r['seconds']:.2f} s | {r['peak_delta_mb']:.0f} MB "
                          f"| {r['retained_delta_mb']:.0f} MB | runs {runs}, {r['triples']:,} triples |")
@@ -257,7 +268,9 @@ def render(raw: dict[str, Any]) -> str:
         for key in ("ours", "peer"):
             err = size["servers"].get(key, {}).get("error")
             if err:
-                out += [f"{'Our server' if key == 'ours' else 'rdflib-endpoint'}: {err[:600]}", ""]
+                tail = "\n".join(err.splitlines()[-12:])
+                out += [f"{'Our server' if key == 'ours' else 'rdflib-endpoint'}:", "",
+                        "```text", tail, "```", ""]
     b = raw.get("bundled", {})
     out += ["## Bundled graph", "",
             (f"Loaded and validated as at server start in {b['seconds']:.2f} s "

@@ -30,6 +30,7 @@ from graph.paths import ONTOLOGY_FILE
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROBE = BENCH_DIR / "loadprobe.py"
+STEPS = frozenset({"load", "inprocess", "ours", "peer", "bundled"})
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Settings:
     seed: int
     workdir: Path
     out: Path
+    steps: frozenset[str] = STEPS
 
 
 @dataclass
@@ -172,7 +174,8 @@ def measure_inprocess(file: Path, n: int, s: Settings) -> dict[str, dict[str, An
     for qt in [ROUND_TRIP, *query_mix(n)]:
         st = measure.inprocess(store, qt, budget_s=s.latency_budget_s, max_samples=s.max_samples)
         out[qt.key] = stats_dict(st)
-        log(f"  in-process {qt.key}: p50 {st.p50} ms, {st.rows} rows {st.note[:120]}")
+        p50 = f"{st.p50:.2f}" if st.p50 is not None else "—"
+        log(f"  in-process {qt.key}: p50 {p50} ms, {st.rows} rows {st.note[:120]}")
     del store
     gc.collect()
     return out
@@ -195,7 +198,7 @@ def measure_server(server: Running, n: int, s: Settings, *, peer: bool,
         st = measure.over_http(client, server.endpoint, qt, budget_s=s.latency_budget_s,
                                max_samples=s.max_samples, warmup=1 if peer else 2)
         result["latency"][qt.key] = stats_dict(st)
-        log(f"  {server.name} {qt.key}: p50 {st.p50 if st.p50 is None else round(st.p50, 2)} ms,"
+        log(f"  {server.name} {qt.key}: p50 {'—' if st.p50 is None else round(st.p50, 2)} ms,"
             f" rows {st.rows}, errors {st.errors} {st.note[:120]}")
         if qt.kind == "probe":
             continue
@@ -257,11 +260,16 @@ def bench_size(target: int, s: Settings) -> SizeResult:
     res = SizeResult(target_triples=target, activities=n, triples=ds.triples, file=str(ds.full),
                      file_mb=ds.full.stat().st_size / 2**20)
     log(f"size {ds.triples} triples ({n} activities)")
-    res.load = measure_loads(ds, s)
-    res.inprocess = measure_inprocess(ds.full, n, s)
-    log("  our server")
-    res.servers["ours"] = run_server("ours", ds.data, n, s)
-    if ds.triples <= s.peer_max_triples:
+    if "load" in s.steps:
+        res.load = measure_loads(ds, s)
+    if "inprocess" in s.steps:
+        res.inprocess = measure_inprocess(ds.full, n, s)
+    if "ours" in s.steps:
+        log("  our server")
+        res.servers["ours"] = run_server("ours", ds.data, n, s)
+    if "peer" not in s.steps:
+        res.servers["peer"] = {"error": "not run (--steps)"}
+    elif ds.triples <= s.peer_max_triples:
         log("  rdflib-endpoint")
         res.servers["peer"] = run_server("peer", ds.full, n, s)
     else:
@@ -282,11 +290,16 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--peer-load-timeout", type=float, default=300.0)
     p.add_argument("--peer-budget", type=float, help="seconds for all peer measurements of a size")
     p.add_argument("--server-timeout", type=float, default=600.0, help="our server's start limit")
+    p.add_argument("--steps", default=",".join(sorted(STEPS)),
+                   help="what to run, comma-separated (default: all of them)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/rabat-kg-bench"))
     p.add_argument("--out", type=Path, help="report file (default bench/RESULTS.md; "
                                             "with --quick, WORKDIR/RESULTS-quick.md)")
     a = p.parse_args(argv)
+    steps = frozenset(x.strip() for x in a.steps.split(",") if x.strip())
+    if not steps <= STEPS:
+        p.error(f"unknown --steps {', '.join(sorted(steps - STEPS))}; known: {', '.join(sorted(STEPS))}")
     quick = a.quick
     sizes = ([int(x) for x in a.sizes.split(",")] if a.sizes
              else [7_000, 20_000] if quick else [7_000, 700_000])
@@ -307,6 +320,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         seed=a.seed,
         workdir=a.workdir,
         out=a.out or (a.workdir / "RESULTS-quick.md" if quick else BENCH_DIR / "RESULTS.md"),
+        steps=steps,
     )
 
 
@@ -321,8 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     if vocab_gaps:
         log(f"note: generator terms not in the ontology: {vocab_gaps}")
     sizes = [bench_size(t, s) for t in s.sizes]
-    log("bundled graph: load and validate")
-    bundled = median_probe("bundled", None, s.load_reps, s.server_timeout_s)
+    bundled: dict[str, Any] = {"ok": False, "error": "not run (--steps)"}
+    if "bundled" in s.steps:
+        log("bundled graph: load and validate")
+        bundled = median_probe("bundled", None, s.load_reps, s.server_timeout_s)
     info["loadavg_end"] = machine.loadavg()
     info["elapsed_s"] = time.monotonic() - started
     raw = {"machine": info, "settings": {k: str(v) for k, v in asdict(s).items()},

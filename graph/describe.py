@@ -10,6 +10,7 @@ into query text. The same N-Triples answer serves the data documents and the HTM
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -67,35 +68,44 @@ _OWN = """SELECT ?s ?p ?o WHERE {
       UNION { ?q oa:hasTarget ?t . ?t oa:hasSelector ?s . ?s ?p ?o }
       UNION { ?q oa:hasTarget ?t . ?t oa:hasSource ?s . ?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type)) }
       UNION { ?q kg:supports ?s . ?s ?p ?o }
+      UNION { ?q kg:supports ?st2 . ?st2 rdf:subject|rdf:object ?s . FILTER(isIRI(?s))
+              ?s ?p ?o . FILTER(?p IN (rdfs:label, skos:prefLabel)) }
     }
   }"""
-_INCOMING = "SELECT ?in ?inp ?e WHERE { ?in ?inp ?e } LIMIT %d" % INCOMING_CAP
+_INCOMING = f"SELECT ?in ?inp ?e WHERE {{ ?in ?inp ?e }} LIMIT {INCOMING_CAP}"
 _INCOMING_COUNT = "SELECT (COUNT(*) AS ?nin) WHERE { ?x ?y ?e }"
 _DESCRIBE = _PROLOGUE + """CONSTRUCT {
   ?s ?p ?o .
   ?in ?inp ?e .
   ?in ?inlp ?inlo .
+  ?qq kg:supports ?in .
+  ?qq rdfs:label ?ql .
   ?doc foaf:primaryTopic ?e .
   ?doc rdfs:comment ?note .
 } WHERE {
-  { %(own)s }
+  { OWN_PART }
   UNION {
-    { %(incoming)s }
+    { INCOMING_PART }
     OPTIONAL { ?in ?inlp ?inlo . FILTER(?inlp IN (rdfs:label, skos:prefLabel, rdf:type)) }
+    OPTIONAL { ?qq kg:supports ?in . ?qq rdfs:label ?ql }
   }
   UNION {
-    { %(count)s }
-    FILTER(?nin > %(cap)d)
-    BIND(CONCAT("Incoming links are capped: %(cap)d of ", STR(?nin), " are in this document.") AS ?note)
+    { COUNT_PART }
+    FILTER(?nin > CAP)
+    BIND(CONCAT("Incoming links are capped: CAP of ", STR(?nin), " are in this document.") AS ?note)
   }
-}"""
+}""".replace("CAP", str(INCOMING_CAP))
 
+# Dated activities and events linked to the entity, directly or through an action of a domain.
+# Flat patterns (no subquery) so the engine starts from the bound entity. The classes are our
+# ontology's Activity and Event and their subclasses (tests check the list against the ontology).
+TIMELINE_CLASSES = ("Activity", "NationalMeasure", "Event")
 _TIMELINE = _PROLOGUE + """SELECT DISTINCT ?item ?dp ?date ?label WHERE {
-  { ?item ?p1 ?e } UNION { ?item ?p1 ?m . ?m ?p2 ?e . ?p2 rdfs:subPropertyOf* skos:broader }
-  ?item a ?cls . ?cls rdfs:subClassOf* ?top . VALUES ?top { kg:Activity kg:Event }
-  ?item ?dp ?date . VALUES ?dp { kg:date kg:startDate kg:endDate }
+  { ?item ?p1 ?e } UNION { ?m kg:inDomain ?e . ?item ?p2 ?m }
+  ?item a ?cls . FILTER(?cls IN (%(classes)s))
+  ?item ?dp ?date . FILTER(?dp IN (kg:date, kg:startDate, kg:endDate))
   OPTIONAL { ?item rdfs:label ?label }
-} ORDER BY STR(?date) ?item LIMIT %d"""
+} ORDER BY STR(?date) ?item LIMIT %(limit)d"""
 
 
 @dataclass(frozen=True)
@@ -141,19 +151,31 @@ def nt_iri(iri: str) -> str:
     return f"<{iri}>"
 
 
+@functools.lru_cache(maxsize=4096)
 def describe_query(ref: EntityRef) -> str:
-    """The CONSTRUCT behind the entity's document and page, with the entity bound."""
+    """The CONSTRUCT behind the entity's document and page, with the entity bound.
+
+    Each part is bound by `insert_values` on its own text; the bound parts then fill the
+    placeholders of the (bound) outer query.
+    """
     e = nt_iri(ref.iri)
-    text = _DESCRIBE % {"own": insert_values(_OWN, {"e": e}),
-                        "incoming": insert_values(_INCOMING, {"e": e}),
-                        "count": insert_values(_INCOMING_COUNT, {"e": e}), "cap": INCOMING_CAP}
-    return insert_values(text, {"e": e, "doc": nt_iri(ref.doc_iri)})
+    outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(ref.doc_iri)})
+    parts = {"OWN_PART": insert_values(_OWN, {"e": e}),
+             "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
+             "COUNT_PART": insert_values(_INCOMING_COUNT, {"e": e})}
+    for name, part in parts.items():
+        head, sep, tail = outer.partition(name)
+        assert sep, name
+        outer = head + part + tail
+    return outer
 
 
 def timeline_query(ref: EntityRef) -> str:
     """Dated activities and events linked to the entity (directly, or through a narrower
     plan element, e.g. an activity under an action of a domain), in date order, capped."""
-    return insert_values(_TIMELINE % (TIMELINE_CAP + 1), {"e": nt_iri(ref.iri)})
+    classes = ", ".join(f"kg:{c}" for c in TIMELINE_CLASSES)
+    return insert_values(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1},
+                         {"e": nt_iri(ref.iri)})
 
 
 def incoming_counts_query(ref: EntityRef) -> str:
@@ -164,7 +186,8 @@ def incoming_counts_query(ref: EntityRef) -> str:
 
 def incoming_list_query(ref: EntityRef, predicate: str) -> str:
     """Every subject linking to the entity by one property (the "show all" query)."""
-    text = _PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s"
+    text = (_PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n"
+            "  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s")
     return insert_values(text, {"e": nt_iri(ref.iri), "p": nt_iri(predicate)})
 
 
@@ -196,7 +219,7 @@ def value_of(term: object) -> Value:
     if isinstance(term, ox.BlankNode):
         return Value("bnode", term.value)
     assert isinstance(term, ox.Literal)
-    dt = term.datatype.value if term.datatype is not None else None
+    dt: str | None = term.datatype.value if term.datatype is not None else None
     if term.language or dt in (XSD + "string", RDF + "langString"):
         dt = None
     return Value("literal", term.value, term.language or None, dt)
@@ -225,6 +248,7 @@ class Description:
     by_subject: dict[str, dict[str, list[Value]]]
     incoming: dict[str, list[Value]]
     note: str | None
+    supported_by: dict[str, str] = field(default_factory=dict)
 
     def objects(self, subject: str, predicate: str) -> list[Value]:
         return self.by_subject.get(subject, {}).get(predicate, [])
@@ -237,6 +261,10 @@ class Description:
                 if v.kind == "literal" and v.value not in out[v.lang or ""]:
                     out[v.lang or ""].append(v.value)
         return dict(out)
+
+    def quote_of_statement(self, iri: str) -> str | None:
+        """The quote that supports a reified statement node, when the description has it."""
+        return self.supported_by.get(iri)
 
     def types(self, iri: str) -> list[str]:
         return [v.value for v in self.objects(iri, TYPE) if v.is_iri]
@@ -256,8 +284,11 @@ class Description:
             elif (p == str(KG) + "statedIn" and isinstance(s, ox.NamedNode) and s.value == self.iri
                   and not isinstance(o, ox.Literal)):
                 found.setdefault(_key(o), value_of(o))
-            elif p == str(KG) + "supports":
+            elif p == str(KG) + "supports" and isinstance(o, ox.NamedNode | ox.BlankNode) and any(
+                    v.value == self.iri for v in self.objects(_node_key(o), RDF + "subject")):
                 found.setdefault(_key(s), value_of(s))
+        if str(KG) + "Quote" in self.types(self.iri):
+            found.setdefault(self.iri, Value("iri", self.iri))
         return [self._quote(found[k]) for k in sorted(found)]
 
     def _quote(self, node: Value) -> Quote:
@@ -286,6 +317,11 @@ def _key(term: object) -> str:
     return str(term)
 
 
+def _node_key(term: ox.NamedNode | ox.BlankNode) -> str:
+    """The key of a node in `by_subject` (its value, as for subjects)."""
+    return term.value
+
+
 def _first_text(values: list[Value]) -> str | None:
     return values[0].value if values else None
 
@@ -296,23 +332,29 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
     by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     incoming: dict[str, list[Value]] = defaultdict(list)
     note = None
+    doc_prefix = BASE + "doc/"
+    seen: set[ox.Triple] = set()
+    supported_by: dict[str, str] = {}
     for t in triples:
+        if t in seen:  # engines may repeat a constructed triple
+            continue
+        seen.add(t)
         s = t.subject.value
         p = t.predicate.value
+        if s.startswith(doc_prefix) and p in (RDFS + "comment", FOAF + "primaryTopic"):
+            if p == RDFS + "comment":
+                note = t.object.value
+            continue
         o = value_of(t.object)
-        if p == RDFS + "comment" and s.startswith(BASE + "doc/") and o.kind == "literal":
-            note = o.value
-            continue
-        if p == FOAF + "primaryTopic" and s.startswith(BASE + "doc/"):
-            continue
-        if o not in by_subject[s][p]:
-            by_subject[s][p].append(o)
-        if o.is_iri and o.value == iri and s != iri:
-            v = value_of(t.subject)
-            if v not in incoming[p]:
-                incoming[p].append(v)
-    return Description(iri=iri, triples=triples, by_subject=by_subject, incoming=dict(incoming),
-                       note=note)
+        by_subject[s][p].append(o)
+        if p == str(KG) + "supports" and o.kind != "literal":
+            supported_by.setdefault(o.value, s)
+        if o.kind == "iri" and o.value == iri and s != iri:
+            incoming[p].append(value_of(t.subject))
+    for subjects in incoming.values():
+        subjects.sort(key=lambda v: v.value)
+    return Description(iri=iri, triples=list(seen), by_subject=by_subject, incoming=dict(incoming),
+                       note=note, supported_by=supported_by)
 
 
 def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
@@ -385,3 +427,175 @@ def local_name(iri: str) -> str:
 
 def is_owl_thing(iri: str) -> bool:
     return iri.startswith(OWL)
+
+
+# --- Search and browse ----------------------------------------------------------------------------
+
+_SEARCH = _PROLOGUE + """SELECT ?s ?label ?type WHERE {
+  ?s rdfs:label ?hit .
+  FILTER(isIRI(?s) && STRSTARTS(STR(?s), "%(id)s") && CONTAINS(LCASE(STR(?hit)), LCASE(STR(?q))))
+  %(cls)s
+  ?s rdfs:label ?label .
+  OPTIONAL { ?s a ?type }
+} LIMIT %(limit)d"""
+
+_BROWSE_IDS = "SELECT DISTINCT ?s WHERE { ?s a ?cls } ORDER BY ?s LIMIT %d OFFSET %d"
+_BROWSE = _PROLOGUE + """SELECT ?s ?label ?type WHERE {
+  { %(ids)s }
+  OPTIONAL { ?s rdfs:label ?label }
+  OPTIONAL { ?s a ?type }
+}"""
+
+
+def nt_literal(text: str) -> str:
+    """A plain string as an N-Triples literal (escapes per the N-Triples grammar)."""
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r"))
+    return f'"{escaped}"'
+
+
+def search_query(text: str, cls: str | None, limit: int) -> str:
+    """Entities whose label (any language) contains `text`, case-insensitively; `text` and
+    `cls` are bound as terms, never written into the query."""
+    values = {"q": nt_literal(text)}
+    if cls is not None:
+        values["cls"] = nt_iri(cls)
+    # The row limit counts label/type rows; each entity has a few, so allow for them.
+    query = _SEARCH % {"id": ID, "cls": "?s a ?cls ." if cls else "", "limit": limit * 8}
+    return insert_values(query, values)
+
+
+def browse_query(cls: str, limit: int, offset: int) -> str:
+    """One page of the members of a class, in IRI order, with their labels and types."""
+    ids = insert_values(_BROWSE_IDS % (limit, offset), {"cls": nt_iri(cls)})
+    return _BROWSE % {"ids": ids}
+
+
+@dataclass
+class Hit:
+    """One entity of a search or browse answer."""
+
+    iri: str
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    types: list[str] = field(default_factory=list)
+
+
+def search_hits(rows: list[dict[str, dict[str, str]]]) -> list[Hit]:
+    """Group rows by entity, keeping the engine's order of first appearance."""
+    hits: dict[str, Hit] = {}
+    for row in rows:
+        iri = row["s"]["value"]
+        hit = hits.setdefault(iri, Hit(iri))
+        if "label" in row:
+            values = hit.labels.setdefault(row["label"].get("xml:lang", ""), [])
+            if row["label"]["value"] not in values:
+                values.append(row["label"]["value"])
+        if "type" in row and row["type"]["value"] not in hit.types:
+            hit.types.append(row["type"]["value"])
+    return list(hits.values())
+
+
+# --- The ontology and the shapes as documents -------------------------------------------------------
+
+CLASS_TYPES = (OWL + "Class", RDFS + "Class")
+PROPERTY_TYPES = (OWL + "ObjectProperty", OWL + "DatatypeProperty", OWL + "AnnotationProperty",
+                  RDF + "Property")
+
+
+@dataclass
+class Term:
+    """A class or property of the ontology, with everything its documentation shows."""
+
+    iri: str
+    name: str
+    kinds: list[str] = field(default_factory=list)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    definitions: dict[str, list[str]] = field(default_factory=dict)
+    comments: dict[str, list[str]] = field(default_factory=dict)
+    supers: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
+    inverse: list[str] = field(default_factory=list)
+    other: list[tuple[str, Value]] = field(default_factory=list)
+
+    @property
+    def is_class(self) -> bool:
+        return any(k in CLASS_TYPES for k in self.kinds)
+
+    @property
+    def is_property(self) -> bool:
+        return any(k in PROPERTY_TYPES for k in self.kinds)
+
+
+@dataclass
+class Ontology:
+    """The ontology file, indexed: header and terms of our namespace."""
+
+    iri: str
+    header: dict[str, list[Value]]
+    terms: dict[str, Term]
+
+    @property
+    def classes(self) -> dict[str, Term]:
+        return {i: t for i, t in self.terms.items() if t.is_class}
+
+    @property
+    def properties(self) -> dict[str, Term]:
+        return {i: t for i, t in self.terms.items() if t.is_property}
+
+    def label(self, iri: str, lang: str) -> str | None:
+        term = self.terms.get(iri)
+        if term is None:
+            return None
+        picked = pick_label(term.labels, lang)
+        return picked[0] if picked else None
+
+
+def _add_lang(target: dict[str, list[str]], value: Value) -> None:
+    values = target.setdefault(value.lang or "", [])
+    if value.value not in values:
+        values.append(value.value)
+
+
+def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
+    """Index the ontology's triples: terms of our namespace and the owl:Ontology header."""
+    by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
+    for t in triples:
+        if isinstance(t.subject, ox.NamedNode):
+            by_subject[t.subject.value][t.predicate.value].append(value_of(t.object))
+    header_iri = next((s for s, props in by_subject.items()
+                       if any(v.value == OWL + "Ontology" for v in props.get(TYPE, []))), BASE + "def")
+    terms: dict[str, Term] = {}
+    for s, props in by_subject.items():
+        if not s.startswith(str(KG)) or not TERM.fullmatch(s[len(str(KG)):]):
+            continue
+        term = Term(iri=s, name=s[len(str(KG)):])
+        for p, values in props.items():
+            for v in values:
+                if p == TYPE:
+                    term.kinds.append(v.value)
+                elif p == RDFS + "label":
+                    _add_lang(term.labels, v)
+                elif p == SKOS + "definition":
+                    _add_lang(term.definitions, v)
+                elif p == RDFS + "comment":
+                    _add_lang(term.comments, v)
+                elif p in (RDFS + "subClassOf", RDFS + "subPropertyOf"):
+                    term.supers.append(v.value)
+                elif p == RDFS + "domain":
+                    term.domains.append(v.value)
+                elif p == RDFS + "range":
+                    term.ranges.append(v.value)
+                elif p == OWL + "inverseOf":
+                    term.inverse.append(v.value)
+                elif p != RDFS + "isDefinedBy":
+                    term.other.append((p, v))
+        for lst in (term.supers, term.domains, term.ranges, term.inverse, term.kinds):
+            lst.sort()
+        terms[s] = term
+    return Ontology(iri=header_iri, header=dict(by_subject.get(header_iri, {})), terms=terms)
+
+
+def parse_turtle_file(path: str) -> list[ox.Triple]:
+    """The triples of a Turtle file (our own ontology or shapes), with the engine's parser."""
+    return [q.triple for q in ox.parse(path=path, format=ox.RdfFormat.TURTLE)]

@@ -1,17 +1,91 @@
-"""Blueprint "dataset" (placeholder until its issue lands)."""
+"""Blueprint "dataset": the VoID/DCAT description, whole-graph dumps and the health check.
+
+Dumps are made once per data version by the engine (CONSTRUCT of everything, engine-native
+writers), kept in a private cache folder shared by the workers, and sent as attachments with a
+fixed file name; no part of a request's path ever names a file.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import fcntl
+import os
+
+from flask import Blueprint, Response, abort, current_app, request, send_file
+
+from graph.dataset import DUMPS, dataset_description
+from graph.formats import RDF_BY_KEY
+from server.negotiation import negotiate
+from server.site import cache_dir, not_modified
+from server.state import get_backend
 
 bp = Blueprint("dataset", __name__)
 
+DUMP_FORMATS = {path: RDF_BY_KEY[key] for key, path, _media in DUMPS}
+DUMP_NAME = "rabat-kg"  # the attachment's fixed file name stem
 
-@bp.get("/health")
+
+def public_base_url() -> str:
+    """Where the dumps and the endpoint are: PUBLIC_URL when configured, else the serving host."""
+    configured = current_app.config.get("PUBLIC_URL")
+    return str(configured).rstrip("/") + "/" if configured else request.host_url
+
+
+@bp.get("/health", merge_slashes=False)
 def health() -> tuple[dict[str, object], int]:
     """GET /health: 200 with the release version when a real query answers."""
-    from server.state import get_backend
-
     backend = get_backend()
     rows = backend.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
     return {"status": "ok", "version": backend.version(), "triples": int(rows[0]["n"]["value"])}, 200
+
+
+@bp.get("/.well-known/void", merge_slashes=False)
+def void() -> Response:
+    """The dataset description (VoID + DCAT), Turtle unless another RDF syntax is asked for."""
+    fmt = negotiate(tuple(RDF_BY_KEY.values()))
+    cached = not_modified(fmt.media_type)
+    if cached is not None:
+        return cached
+    graph = dataset_description(get_backend(), public_base_url())
+    body = graph.serialize(format=fmt.rdflib, encoding="utf-8")
+    response = Response(body, mimetype=fmt.media_type)
+    response.vary.add("Accept")
+    return response
+
+
+@bp.get("/dataset", merge_slashes=False)
+def dataset() -> Response:
+    """The dataset's own IRI (https://w3id.org/rabat-kg/dataset) is described by the VoID."""
+    response = Response(status=303, headers={"Location": "/.well-known/void"})
+    response.vary.add("Accept")
+    return response
+
+
+@bp.get("/dump.<suffix>", merge_slashes=False)
+def dump(suffix: str) -> Response:
+    """The whole graph in one syntax, as a download."""
+    fmt = DUMP_FORMATS.get(f"dump.{suffix}")
+    if fmt is None:
+        abort(404, description="dumps: " + ", ".join("/" + p for p in DUMP_FORMATS))
+    backend = get_backend()
+    version = backend.version()
+    path = cache_dir() / f"dump-{_safe(version)}{fmt.suffix}"
+    if not path.exists():
+        with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                result = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=fmt.key, lane="heavy",
+                                         max_rows=None)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(result.body)
+                os.replace(tmp, path)
+    response = send_file(path, mimetype=fmt.media_type, as_attachment=True,
+                         download_name=f"{DUMP_NAME}{fmt.suffix}", conditional=True,
+                         etag=f"{version}{fmt.suffix}")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _safe(version: str) -> str:
+    if not version or not all(c.isalnum() or c in "-_" for c in version):
+        abort(500)
+    return version

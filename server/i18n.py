@@ -69,10 +69,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity.incoming_more": "{shown} of {total} shown.",
         "entity.incoming_capped": "Incoming links are capped at {n}.",
         "entity.show_all": "Show all",
+        "entity.quoted_as_object": "Quotes whose statements name this as object",
+        "entity.quoted_as_subject": "Quotes whose statements are about this",
         "entity.provenance": "Where this comes from",
         "entity.quote": "Quote",
         "entity.source": "Source",
-        "entity.supports": "Supports the statement",
+        "entity.supports": "Supports the statements",
+        "entity.this": "this",
         "entity.in_document": "in",
         "entity.ref_source": "Reference source",
         "entity.timeline": "Timeline",
@@ -121,7 +124,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "dumps.title": "Data dumps",
         "error.title": "Error",
         "error.not_found": "Not found",
-        "error.not_found_text": "There is nothing here. The address may be mistyped, or the thing is not in this graph.",
+        "error.not_found_text": "There is nothing here. The address may be mistyped, "
+                                "or the thing is not in this graph.",
         "error.back": "Back to the home page",
     },
     "fr": {
@@ -180,10 +184,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity.incoming_more": "{shown} sur {total} affichés.",
         "entity.incoming_capped": "Les liens entrants sont limités à {n}.",
         "entity.show_all": "Tout afficher",
+        "entity.quoted_as_object": "Citations dont les énoncés désignent cet élément comme objet",
+        "entity.quoted_as_subject": "Citations dont les énoncés portent sur cet élément",
         "entity.provenance": "D'où cela vient",
         "entity.quote": "Citation",
         "entity.source": "Source",
-        "entity.supports": "Appuie l'affirmation",
+        "entity.supports": "Fonde les énoncés",
+        "entity.this": "ceci",
         "entity.in_document": "dans",
         "entity.ref_source": "Source de référence",
         "entity.timeline": "Chronologie",
@@ -232,9 +239,64 @@ STRINGS: dict[str, dict[str, str]] = {
         "dumps.title": "Téléchargements",
         "error.title": "Erreur",
         "error.not_found": "Introuvable",
-        "error.not_found_text": "Il n'y a rien ici. L'adresse est peut-être mal saisie, ou l'élément n'est pas dans ce graphe.",
+        "error.not_found_text": "Il n'y a rien ici. L'adresse est peut-être mal saisie, "
+                                "ou l'élément n'est pas dans ce graphe.",
         "error.back": "Retour à l'accueil",
     },
+}
+
+# Labels of the standard terms our pages show often (our own terms take theirs from the ontology).
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+_OWL = "http://www.w3.org/2002/07/owl#"
+_SKOS = "http://www.w3.org/2004/02/skos/core#"
+_DCT = "http://purl.org/dc/terms/"
+_OA = "http://www.w3.org/ns/oa#"
+_SCHEMA = "https://schema.org/"
+_PROV = "http://www.w3.org/ns/prov#"
+STANDARD_LABELS: dict[str, tuple[str, str]] = {
+    _RDF + "type": ("type", "type"),
+    _RDF + "Statement": ("statement", "énoncé"),
+    _RDF + "subject": ("subject", "sujet"),
+    _RDF + "predicate": ("predicate", "prédicat"),
+    _RDF + "object": ("object", "objet"),
+    _RDFS + "label": ("label", "libellé"),
+    _RDFS + "comment": ("comment", "commentaire"),
+    _RDFS + "seeAlso": ("see also", "voir aussi"),
+    _OWL + "sameAs": ("same as", "identique à"),
+    _SKOS + "prefLabel": ("preferred label", "libellé préféré"),
+    _SKOS + "altLabel": ("alternative label", "autre libellé"),
+    _SKOS + "definition": ("definition", "définition"),
+    _SKOS + "editorialNote": ("editorial note", "note éditoriale"),
+    _SKOS + "note": ("note", "note"),
+    _SKOS + "inScheme": ("in scheme", "dans le schéma"),
+    _SKOS + "notation": ("notation", "notation"),
+    _DCT + "source": ("source", "source"),
+    _DCT + "title": ("title", "titre"),
+    _DCT + "date": ("date", "date"),
+    _DCT + "issued": ("issued", "publié le"),
+    _DCT + "modified": ("modified", "modifié le"),
+    _DCT + "created": ("created", "créé le"),
+    _DCT + "license": ("licence", "licence"),
+    _DCT + "publisher": ("publisher", "éditeur"),
+    _DCT + "creator": ("creator", "auteur"),
+    _DCT + "language": ("language", "langue"),
+    _DCT + "identifier": ("identifier", "identifiant"),
+    _DCT + "description": ("description", "description"),
+    _OA + "hasBody": ("annotation body", "corps de l'annotation"),
+    _OA + "hasTarget": ("annotation target", "cible de l'annotation"),
+    _OA + "hasSource": ("source document", "document source"),
+    _OA + "hasSelector": ("selector", "sélecteur"),
+    _OA + "exact": ("exact text", "texte exact"),
+    _OA + "prefix": ("text before", "texte avant"),
+    _OA + "suffix": ("text after", "texte après"),
+    _OA + "motivatedBy": ("motivation", "motivation"),
+    _OA + "describing": ("describing", "description"),
+    _OA + "SpecificResource": ("specific resource", "ressource spécifique"),
+    _OA + "TextQuoteSelector": ("text quote selector", "sélecteur de citation textuelle"),
+    _SCHEMA + "sameAs": ("same as", "identique à"),
+    _SCHEMA + "url": ("web address", "adresse web"),
+    _PROV + "wasDerivedFrom": ("derived from", "dérivé de"),
 }
 
 LANGUAGE_NAMES: dict[str, dict[str, str]] = {
@@ -257,10 +319,7 @@ def choose_language() -> str:
         return str(g.kg_lang)
     offered = [lang for lang in languages() if lang in STRINGS]
     asked = (request.args.get("lang") or "").strip().lower()
-    if asked in offered:
-        lang = asked
-    else:
-        lang = request.accept_languages.best_match(offered) or DEFAULT_LANGUAGE
+    lang = asked if asked in offered else (request.accept_languages.best_match(offered) or DEFAULT_LANGUAGE)
     g.kg_lang = lang
     return lang
 
@@ -275,6 +334,23 @@ def translate(key: str, lang: str | None = None, **values: object) -> str:
 def language_name(code: str, lang: str | None = None) -> str:
     """A language code's name in the UI language (the code itself when unknown)."""
     return LANGUAGE_NAMES.get(lang or choose_language(), {}).get(code, code)
+
+
+def standard_label(iri: str, lang: str | None = None) -> str | None:
+    """The label of a standard term in the UI language, or None."""
+    pair = STANDARD_LABELS.get(iri)
+    if pair is None:
+        return None
+    return pair[1] if (lang or choose_language()) == "fr" else pair[0]
+
+
+def register_strings(strings: dict[str, dict[str, str]]) -> None:
+    """Add UI strings from another module (e.g. the query editor's), one dict per language;
+    keys already defined here win, so a module cannot silently change another's wording."""
+    for lang, table in strings.items():
+        target = STRINGS.setdefault(lang, {})
+        for key, text in table.items():
+            target.setdefault(key, text)
 
 
 def mark_language(response: Response) -> Response:
@@ -293,5 +369,13 @@ def lang_url(code: str) -> str:
 
 def template_context() -> dict[str, object]:
     """What every template gets: the translator, the language and the switch links."""
-    return {"t": translate, "lang": choose_language(), "ui_languages": languages(),
+    lang = choose_language()
+    table = STRINGS.get(lang, {})
+    fallback = STRINGS[DEFAULT_LANGUAGE]
+
+    def t(key: str, **values: object) -> str:  # translate() with the language fixed (hot path)
+        text = table.get(key) or fallback.get(key) or key
+        return text.format(**values) if values else text
+
+    return {"t": t, "lang": lang, "ui_languages": languages(),
             "language_name": language_name, "lang_url": lang_url}

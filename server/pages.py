@@ -1,10 +1,559 @@
-"""Blueprint "pages": the HTML front of the graph (work in progress)."""
+"""Blueprint "pages": dereferenceable IRIs, entity pages and data documents, search, the
+ontology, the shapes and the live validation report.
+
+URI design (W3C "Cool URIs", 303 flavour): `/id/{type}/{slug}` names the thing and answers
+303 See Other to `/doc/{type}/{slug}` (HTML) or `/doc/{type}/{slug}.{ttl,jsonld,nt,rdf}`. Every
+`Location` is a path on the serving host, built from the validated type and slug only (never from
+the Host header or a full IRI in the path), so no redirect can leave the site. The data keeps the
+canonical base https://w3id.org/rabat-kg/; HTML links stay on the host that served the page.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import dataclasses
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlencode
 
-from server import i18n
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from werkzeug.utils import redirect as _redirect
+
+from graph import describe as d
+from graph.engine.base import QueryResult
+from graph.errors import QueryEvaluationError
+from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format
+from graph.namespaces import KG
+from server import conformance, i18n, site
+from server.negotiation import HTML_FORMAT, negotiate
+from server.site import local_href, prefixed
+from server.state import get_backend
 
 bp = Blueprint("pages", __name__)
 bp.app_context_processor(i18n.template_context)
+bp.app_context_processor(site.template_context)
+
+
+@bp.app_template_filter("capfirst")
+def capfirst(text: str) -> str:
+    """Upper-case the first letter only (ontology labels are lower-case by convention)."""
+    return text[:1].upper() + text[1:] if text else text
+
+# JSON-LD also answers clients that ask for plain JSON.
+JSONLD = dataclasses.replace(RDF_BY_KEY["jsonld"], aliases=("application/json",))
+DATA_FORMATS: tuple[Format, ...] = tuple(JSONLD if f.key == "jsonld" else f for f in RDF_FORMATS)
+PAGE_FORMATS: tuple[Format, ...] = (HTML_FORMAT, *DATA_FORMATS)
+JSON_FORMAT = Format("json", "application/json", ".json", "json", "JSON", "JSON")
+SEARCH_FORMATS: tuple[Format, ...] = (HTML_FORMAT, JSON_FORMAT)
+INCOMING_SHOWN = 25  # links shown per incoming group on a page
+SEARCH_MAX_LEN = 200
+SEARCH_LIMIT = 100
+BROWSE_PAGE = 100
+EDITOR_URL_MAX = 3500  # gunicorn refuses request lines over 4094 bytes
+
+
+# --- Dereferencing ---------------------------------------------------------------------------------
+
+
+@bp.get("/id/<type_>/<slug>", merge_slashes=False)
+def identify(type_: str, slug: str) -> Response:
+    """303 See Other to the document in the negotiated representation (HTML for browsers)."""
+    ref = _ref_or_404(type_, slug)
+    fmt = negotiate(PAGE_FORMATS)
+    if not _exists(ref):
+        abort(404, description=f"nothing in this graph is called {ref.iri}")
+    target = doc_path(ref, fmt)
+    lang = request.args.get("lang", "")
+    if fmt.key == "html" and lang in i18n.languages():
+        target += "?" + urlencode({"lang": lang})
+    response = redirect(target, code=303)
+    response.headers["Link"] = alternates_header(ref, describedby=target)
+    response.vary.add("Accept")
+    return response
+
+
+@bp.get("/doc/<type_>/<name>", merge_slashes=False)
+def document(type_: str, name: str) -> Response:
+    """The description of one entity: an HTML page or a data document (suffix or conneg)."""
+    slug, dot, suffix = name.partition(".")
+    ref = _ref_or_404(type_, slug)
+    if dot:
+        fmt = RDF_BY_SUFFIX.get("." + suffix)
+        if fmt is None:
+            abort(404, description=f"no representation with suffix .{suffix}; use one of "
+                  + ", ".join(RDF_BY_SUFFIX))
+    else:
+        fmt = negotiate(PAGE_FORMATS)
+    if fmt.key == "html":
+        return entity_page(ref)
+    return entity_data(ref, fmt, negotiated=not dot)
+
+
+@bp.get("/def", merge_slashes=False)
+@bp.get("/def/", merge_slashes=False)
+@bp.get("/def/<term>", merge_slashes=False)
+def define(term: str | None = None) -> Response:
+    """Ontology IRIs: 303 to the ontology page's anchor (HTML) or to the ontology document."""
+    onto = site.ontology()
+    if term is not None and (not d.TERM.fullmatch(term) or f"{KG}{term}" not in onto.terms):
+        abort(404, description=f"the ontology has no term {term!r}")
+    fmt = negotiate(PAGE_FORMATS)
+    target = ("/ontology" + (f"#{term}" if term else "")) if fmt.key == "html" else f"/ontology.{fmt.key}"
+    response = redirect(target, code=303)
+    response.vary.add("Accept")
+    return response
+
+
+def redirect(location: str, code: int = 303) -> Response:
+    """A redirect to a local path (Location is exactly `location`: never made absolute)."""
+    response = _redirect(location, code=code, Response=Response)
+    assert isinstance(response, Response)
+    return response
+
+
+def _ref_or_404(type_: str, slug: str) -> d.EntityRef:
+    ref = d.entity_ref(type_, slug)
+    if ref is None:
+        abort(404, description="not an entity address: the type must be one of "
+              + ", ".join(d.ENTITY_TYPES) + " and the name lower-case letters, digits and '-'")
+    return ref
+
+
+def _exists(ref: d.EntityRef) -> bool:
+    rows = get_backend().execute(d.exists_query(ref), fmt="json", lane="light", max_rows=None)
+    return b"true" in rows.body
+
+
+def run_description(ref: d.EntityRef, fmt: str) -> QueryResult:
+    """The entity's CONSTRUCT in format `fmt`; 404 when the entity is unknown.
+
+    Some stores (Virtuoso) fail on this query when the IRI is nowhere in the data, rather than
+    answering nothing: a failure is then checked with an ASK and turned into the 404 it means.
+    """
+    try:
+        return get_backend().execute(d.describe_query(ref), fmt=fmt, lane="light", max_rows=None)
+    except QueryEvaluationError:
+        if not _exists(ref):
+            abort(404, description=f"nothing in this graph is called {ref.iri}")
+        raise
+
+
+def doc_path(ref: d.EntityRef, fmt: Format) -> str:
+    """The local path of the entity's document in one representation."""
+    base = f"/doc/{ref.type}/{ref.slug}"
+    return base if fmt.key == "html" else base + fmt.suffix
+
+
+def alternates_header(ref: d.EntityRef, describedby: str | None = None) -> str:
+    """A `Link` header value: every representation of the document (and where it is described)."""
+    links = [f'<{doc_path(ref, HTML_FORMAT)}>; rel="alternate"; type="text/html"']
+    links += [f'<{doc_path(ref, f)}>; rel="alternate"; type="{f.media_type}"' for f in DATA_FORMATS]
+    if describedby:
+        links.insert(0, f'<{describedby}>; rel="describedby"')
+    return ", ".join(links)
+
+
+def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
+    """A data document: the one CONSTRUCT, serialised by the engine."""
+    cached = site.not_modified(fmt.media_type)
+    if cached is not None:
+        return cached
+    result = run_description(ref, fmt.key)
+    if result.count == 0:
+        abort(404, description=f"nothing in this graph is called {ref.iri}")
+    response = Response(result.body, mimetype=fmt.media_type)
+    response.headers["Link"] = alternates_header(ref)
+    if negotiated:
+        response.headers["Content-Location"] = doc_path(ref, fmt)
+        response.vary.add("Accept")
+    return response
+
+
+# --- Entity pages ----------------------------------------------------------------------------------
+
+
+def entity_page(ref: d.EntityRef) -> Response:
+    """The HTML page of one entity, built from the same CONSTRUCT as its data documents."""
+    lang = i18n.choose_language()
+    cached = site.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    backend = get_backend()
+    query = d.describe_query(ref)
+    result = run_description(ref, "nt")
+    desc = d.parse_description(ref.iri, result.body)
+    if not desc.exists:
+        abort(404, description=f"nothing in this graph is called {ref.iri}")
+    view = EntityView(ref, desc, lang)
+    timeline = site.timeline(ref) if ref.type in d.TIMELINE_TYPES else None
+    counts = site.incoming_counts(ref) if desc.note else None
+    html = render_template(
+        "entity.html", ref=ref, view=view, lang=lang,
+        labels=view.all_labels(), label=view.label(ref.iri), fallback=view.fallback(),
+        types=view.types(), rows=view.statements(), quotes=view.quotes(),
+        incoming=view.incoming(counts), note=desc.note,
+        timeline=view.timeline(timeline) if timeline is not None else None,
+        timeline_truncated=bool(timeline and timeline[1]),
+        downloads=[(f, doc_path(ref, f)) for f in DATA_FORMATS],
+        editor_link=editor_link(query), page_query=query,
+        timeline_query=d.timeline_query(ref) if timeline is not None else None,
+        timeline_editor=editor_link(d.timeline_query(ref)) if timeline is not None else None,
+        conformance=conformance.status_for(ref.iri),
+        data_version=backend.version(), data_date=site.data_date(),
+        licence=site.DATA_LICENCE,
+    )
+    response = Response(html, mimetype=HTML)
+    response.headers["Link"] = alternates_header(ref)
+    response.vary.add("Accept")
+    return i18n.mark_language(response)
+
+
+@functools.lru_cache(maxsize=4096)
+def editor_link(query: str) -> str:
+    """A link that opens `query` in the query editor (whitespace collapsed to stay short)."""
+    compact = re.sub(r"\s+", " ", query).strip()
+    url = "/sparql?" + urlencode({"query": compact})
+    if len(url) > EDITOR_URL_MAX:  # too long for a request line: hand it over in the fragment
+        url = "/sparql#" + urlencode({"query": compact})
+    return url
+
+
+@dataclasses.dataclass
+class EntityView:
+    """Everything the entity template shows, in the reader's language."""
+
+    ref: d.EntityRef
+    desc: d.Description
+    lang: str
+
+    def label(self, iri: str) -> str:
+        """The display label of any IRI: its label in the graph, the ontology's, or a short name."""
+        picked = d.pick_label(self.desc.labels(iri), self.lang)
+        if picked:
+            return picked[0]
+        return site.term_label(iri, self.lang) or prefixed(iri)
+
+    def fallback(self) -> dict[str, str] | None:
+        """The language the title is shown in, when it is not the reader's."""
+        picked = d.pick_label(self.desc.labels(self.ref.iri), self.lang)
+        if picked is None:
+            return {"want": i18n.language_name(self.lang), "got": ""}
+        if picked[1] != self.lang:
+            return {"want": i18n.language_name(self.lang),
+                    "got": i18n.language_name(picked[1]) if picked[1] else "?"}
+        return None
+
+    def all_labels(self) -> list[dict[str, Any]]:
+        labels = self.desc.labels(self.ref.iri)
+        return [{"lang": code, "name": i18n.language_name(code) if code else "", "texts": vals}
+                for code, vals in sorted(labels.items(), key=lambda kv: (kv[0] != self.lang, kv[0]))]
+
+    def types(self) -> list[dict[str, Any]]:
+        return [self.link(t) for t in sorted(self.desc.types(self.ref.iri))]
+
+    def link(self, iri: str) -> dict[str, Any]:
+        return {"iri": iri, "href": local_href(iri), "text": self.label(iri)}
+
+    def value(self, v: d.Value) -> dict[str, Any]:
+        """A value cell: a link (http(s) or local only), or text with its language/datatype."""
+        if v.kind == "iri":
+            out = self.link(v.value)
+            out["kind"] = "iri"
+            return out
+        if v.kind == "bnode":
+            return {"kind": "bnode", "text": "_:" + v.value, "href": None}
+        return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
+                "datatype": prefixed(v.datatype) if v.datatype else None,
+                "precision": d.date_precision(v.datatype)}
+
+    def statements(self) -> list[dict[str, Any]]:
+        """Outgoing statements grouped by property, with the quotes that support each value."""
+        support = self._support_index()
+        props = self.desc.by_subject.get(self.ref.iri, {})
+        hidden = {d.TYPE, *d.LABEL_PROPERTIES, str(KG) + "statedIn"}
+        rows = []
+        for p, values in props.items():
+            if p in hidden:
+                continue
+            cells = []
+            for v in sorted(values, key=lambda v: (v.lang or "", v.value)):
+                cell = self.value(v)
+                cell["quotes"] = support.get((p, v), [])
+                cells.append(cell)
+            rows.append({"property": self.link(p), "cells": cells, "sort": self.label(p).lower()})
+        rows.sort(key=lambda r: str(r["sort"]))
+        return rows
+
+    def _support_index(self) -> dict[tuple[str, d.Value], list[int]]:
+        index: dict[tuple[str, d.Value], list[int]] = {}
+        for n, q in enumerate(self.desc.quotes(), 1):
+            for s, p, o in q.supports:
+                if s == self.ref.iri:
+                    index.setdefault((p, o), []).append(n)
+        return index
+
+    def quotes(self) -> list[dict[str, Any]]:
+        out = []
+        for n, q in enumerate(self.desc.quotes(), 1):
+            out.append({
+                "n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
+                "exact": [e.value for e in q.exact], "prefix": q.prefix, "suffix": q.suffix,
+                "sources": [self.link(s) for s in q.sources],
+                "supports": [{"subject": self.link(s), "property": self.link(p), "object": self.value(o)}
+                             for s, p, o in q.supports],
+            })
+        return out
+
+    def incoming(self, counts: dict[str, int] | None) -> list[dict[str, Any]]:
+        """Incoming links grouped by property, with counts (exact when the document was capped)."""
+        groups = []
+        for p, subjects in self.desc.incoming.items():
+            total = (counts or {}).get(p, len(subjects))
+            if p in (d.RDF + "subject", d.RDF + "object"):
+                groups.append(self._quoted_statements(p, subjects, total))
+                continue
+            groups.append({
+                "property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
+                "subjects": [self.link(s.value) if s.is_iri else {"text": "_:" + s.value, "href": None}
+                             for s in subjects[:INCOMING_SHOWN]],
+                "all_query": editor_link(d.incoming_list_query(self.ref, p))
+                if total > INCOMING_SHOWN else None,
+            })
+        if counts:  # properties whose links all fell past the cap
+            seen = {g["property"]["iri"] for g in groups}
+            for p, total in counts.items():
+                if p not in seen:
+                    groups.append({"property": self.link(p), "total": total, "shown": 0, "subjects": [],
+                                   "all_query": editor_link(d.incoming_list_query(self.ref, p))})
+        groups.sort(key=lambda g: (-g["total"], g["property"]["text"].lower()))
+        return groups
+
+    def _quoted_statements(self, p: str, statements: list[d.Value], total: int) -> dict[str, Any]:
+        """Reified statements naming the entity, shown as the quotes that support them."""
+        quotes: dict[str, dict[str, Any]] = {}
+        for st in statements:
+            q = self.desc.quote_of_statement(st.value)
+            key = q or st.value
+            if key not in quotes:
+                quotes[key] = self.link(key)
+        links = sorted(quotes.values(), key=lambda link: link["text"].lower())
+        key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
+        all_query = editor_link(d.incoming_list_query(self.ref, p)) if total > INCOMING_SHOWN else None
+        return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
+                "shown": min(len(links), INCOMING_SHOWN), "subjects": links[:INCOMING_SHOWN],
+                "all_query": all_query}
+
+    def timeline(self, data: tuple[list[d.TimelineItem], bool]) -> list[dict[str, Any]]:
+        items, _truncated = data
+        out = []
+        for it in items:
+            picked = d.pick_label(it.labels, self.lang)
+            out.append({"href": local_href(it.iri), "text": picked[0] if picked else prefixed(it.iri),
+                        "date": it.date, "start": it.start, "end": it.end})
+        return out
+
+
+# --- Home, search and browse -----------------------------------------------------------------------
+
+
+@bp.get("/", merge_slashes=False)
+def home() -> Response:
+    lang = i18n.choose_language()
+    cached = site.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    stats = site.class_counts()
+    classes = [{"iri": c, "name": c[len(str(KG)):], "label": site.term_label(c, lang) or prefixed(c),
+                "count": n} for c, n in stats.items() if c.startswith(str(KG))]
+    classes.sort(key=lambda c: str(c["label"]).lower())
+    html = render_template("home.html", classes=classes, triples=site.triple_count(),
+                           dumps=site.DUMPS, data_version=get_backend().version(),
+                           data_date=site.data_date(), licence=site.DATA_LICENCE)
+    return i18n.mark_language(Response(html, mimetype=HTML))
+
+
+@bp.get("/search", merge_slashes=False)
+def search() -> Response:
+    """Labels in any language containing `q` (case-insensitive), optionally of one class;
+    or, with `class` alone, every member of the class (paged)."""
+    fmt = _search_format()
+    lang = i18n.choose_language()
+    q = request.args.get("q", "").strip()
+    cls_name = request.args.get("class", "").strip()
+    cls = None
+    if cls_name:
+        if not d.TERM.fullmatch(cls_name) or f"{KG}{cls_name}" not in site.ontology().classes:
+            abort(400, description=f"unknown class {cls_name!r}; use a class of the ontology, e.g. Country")
+        cls = f"{KG}{cls_name}"
+    if len(q) > SEARCH_MAX_LEN:
+        abort(400, description=f"the search text is longer than {SEARCH_MAX_LEN} characters")
+    if any(ord(c) < 0x20 for c in q):
+        abort(400, description="the search text holds control characters")
+    if not q and cls is None:
+        abort(400, description="give a search text (?q=...) or a class (?class=...)")
+    page = _page_number()
+    cached = site.not_modified(fmt.media_type, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    if q:
+        rows = get_backend().select(d.search_query(q, cls, SEARCH_LIMIT + 1), lane="light")
+        truncated_at = SEARCH_LIMIT
+    else:
+        assert cls is not None
+        rows = get_backend().select(d.browse_query(cls, BROWSE_PAGE + 1, (page - 1) * BROWSE_PAGE),
+                                    lane="light")
+        truncated_at = BROWSE_PAGE
+    hits = d.search_hits(rows)
+    more = len(hits) > truncated_at
+    hits = hits[:truncated_at]
+    results: list[dict[str, Any]] = []
+    for h in hits:
+        picked = d.pick_label(h.labels, lang)
+        results.append({"iri": h.iri, "href": local_href(h.iri),
+                        "label": picked[0] if picked else prefixed(h.iri),
+                        "label_lang": picked[1] if picked else None, "labels": h.labels,
+                        "types": [{"iri": t, "label": site.term_label(t, lang) or prefixed(t),
+                                   "href": local_href(t)} for t in h.types]})
+    if fmt.key == "json":
+        response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page,
+                            "results": [{"iri": r["iri"], "page": r["href"], "label": r["label"],
+                                         "labels": r["labels"], "types": [t["iri"] for t in r["types"]]}
+                                        for r in results],
+                            "more": more})
+        response.vary.add("Accept")
+        return i18n.mark_language(response)
+    html = render_template(
+        "search.html", q=q, cls=cls, cls_name=cls_name,
+        cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
+        page=page, limit=truncated_at,
+        classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c) for c in site.ontology().classes),
+                       key=lambda c: c[1].lower()),
+        next_url=_page_url(page + 1) if more and not q else None,
+        prev_url=_page_url(page - 1) if page > 1 and not q else None,
+        data_version=get_backend().version())
+    response = Response(html, mimetype=HTML)
+    response.vary.add("Accept")
+    return i18n.mark_language(response)
+
+
+def _search_format() -> Format:
+    """HTML or JSON: `?format=html|json`, else the Accept header."""
+    asked = request.args.get("format", "").strip().lower()
+    if asked:
+        return negotiate(SEARCH_FORMATS, format_param="application/json" if asked == "json" else asked)
+    return negotiate(SEARCH_FORMATS)
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        abort(400, description="page must be a whole number from 1")
+    return int(raw)
+
+
+def _page_url(page: int) -> str:
+    args = request.args.to_dict()
+    args["page"] = str(page)
+    return "/search?" + urlencode(args)
+
+
+# --- Ontology, shapes, validation --------------------------------------------------------------------
+
+
+@bp.get("/ontology", merge_slashes=False)
+@bp.get("/ontology.<suffix>", merge_slashes=False)
+def ontology(suffix: str | None = None) -> Response:
+    """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
+    fmt = _fixed_or_negotiated(suffix)
+    lang = i18n.choose_language()
+    if fmt.key != "html":
+        return _rdf_file_response(site.ontology_bytes(fmt), fmt, negotiated=suffix is None,
+                                  base="/ontology")
+    cached = site.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    html = render_template("ontology.html", onto=site.ontology_view(lang),
+                           downloads=[(f, f"/ontology{f.suffix}") for f in DATA_FORMATS],
+                           data_version=get_backend().version())
+    return _html(html, "/ontology")
+
+
+@bp.get("/shapes", merge_slashes=False)
+@bp.get("/shapes.<suffix>", merge_slashes=False)
+def shapes(suffix: str | None = None) -> Response:
+    """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
+    fmt = _fixed_or_negotiated(suffix)
+    lang = i18n.choose_language()
+    if fmt.key != "html":
+        return _rdf_file_response(site.shapes_bytes(fmt), fmt, negotiated=suffix is None,
+                                  base="/shapes")
+    cached = site.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    html = render_template("shapes.html", shapes=site.shapes_view(lang),
+                           downloads=[(f, f"/shapes{f.suffix}") for f in DATA_FORMATS],
+                           data_version=get_backend().version())
+    return _html(html, "/shapes")
+
+
+@bp.get("/validation", merge_slashes=False)
+@bp.get("/validation.<suffix>", merge_slashes=False)
+def validation(suffix: str | None = None) -> Response:
+    """The live SHACL report of the served release: HTML grouped by focus node, or Turtle."""
+    if suffix is not None and suffix != "ttl":
+        abort(404, description="the report is offered as /validation (HTML) and /validation.ttl")
+    offered = (HTML_FORMAT, RDF_BY_KEY["ttl"])
+    fmt = RDF_BY_KEY["ttl"] if suffix else negotiate(offered)
+    report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
+    if report is None:
+        state = conformance.state()
+        abort(503, description=state.reason or "the validation report is being computed; retry shortly")
+    if fmt.key == "ttl":
+        response = Response(report.report_turtle, mimetype=fmt.media_type)
+        if suffix is None:
+            response.headers["Content-Location"] = "/validation.ttl"
+        response.vary.add("Accept")
+        return response
+    groups = conformance.grouped(report)
+    html = render_template("validation.html", report=report, groups=groups,
+                           data_version=get_backend().version(), focus_href=_focus_href)
+    return _html(html, "/validation", alternates=((RDF_BY_KEY["ttl"], "/validation.ttl"),))
+
+
+def _focus_href(focus: str) -> str | None:
+    iri = conformance.expand(focus)
+    return local_href(iri) if iri else None
+
+
+def _fixed_or_negotiated(suffix: str | None) -> Format:
+    if suffix is None:
+        return negotiate(PAGE_FORMATS)
+    fmt = RDF_BY_SUFFIX.get("." + suffix)
+    if fmt is None:
+        abort(404, description="offered suffixes: " + ", ".join(RDF_BY_SUFFIX))
+    return fmt
+
+
+def _rdf_file_response(body: bytes, fmt: Format, *, negotiated: bool, base: str) -> Response:
+    response = Response(body, mimetype=fmt.media_type)
+    if negotiated:
+        response.headers["Content-Location"] = base + fmt.suffix
+    response.vary.add("Accept")
+    response.headers["Link"] = ", ".join(
+        f'<{base}{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in DATA_FORMATS)
+    return response
+
+
+def _html(html: str, base: str, alternates: Iterable[tuple[Format, str]] | None = None) -> Response:
+    response = Response(html, mimetype=HTML)
+    alts: Sequence[tuple[Format, str]] = list(alternates) if alternates is not None else [
+        (f, base + f.suffix) for f in DATA_FORMATS]
+    response.headers["Link"] = ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"'
+                                         for f, path in alts)
+    response.vary.add("Accept")
+    return i18n.mark_language(response)
+
+
+def config_flag(name: str, default: bool = False) -> bool:
+    return bool(current_app.config.get(name, default))

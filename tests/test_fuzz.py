@@ -237,7 +237,7 @@ def truly_heavy(query: str, data_file: Path) -> bool:
               "print(time.monotonic() - t)\n")
     try:
         proc = subprocess.run([sys.executable, "-c", script, str(data_file)], input=query, text=True,
-                              capture_output=True, timeout=TIMEOUT_S * 3 + 10)
+                              capture_output=True, timeout=TIMEOUT_S * 2 + 3)
     except subprocess.TimeoutExpired:
         return True
     if proc.returncode != 0:  # killed by its own allocation, say: heavy enough

@@ -1,0 +1,650 @@
+"""SHACL validation run by the Oxigraph engine: each constraint of the shapes becomes a SPARQL query.
+
+Why: pySHACL needs an rdflib copy of the whole graph (minutes and gigabytes at 700k triples),
+while a release is loaded into a pyoxigraph Store anyway. So `compile_shapes` turns every
+(shape, constraint) of `ontology/shapes.ttl` into one SELECT that returns the focus nodes (and
+values) violating it, and `validate_store` runs them on the store that is then served. The
+results are the same `ValidationResult`/`Violation` objects as `graph.validate` builds from
+pySHACL's report; tests/test_shacl_engine.py proves both engines agree, result for result.
+
+Only the part of SHACL Core our shapes use is supported. Anything else (a component, a target
+kind, a path form, a datatype without a known lexical check) makes the compiler raise
+`UnsupportedShape` naming the shape and the component: a constraint is never silently ignored.
+Semantics follow the SHACL spec, as pySHACL implements them, with one deliberate difference:
+`sh:datatype` requires a well-formed lexical form for every XSD type checked here (pySHACL does
+not check xsd:gYear and xsd:gYearMonth at all and accepts whatever Python's int() or
+date.fromisoformat() take, e.g. "1_000" or "2020-W01-1"), so the release gate is stricter.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+
+import pyoxigraph as ox
+
+from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
+from graph.validate import ValidationResult, Violation, render_text
+
+SH = "http://www.w3.org/ns/shacl#"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+TYPE = f"<{RDF}type>"
+SUBCLASS_OF = f"<{RDFS}subClassOf>"
+VALIDATION_GRAPH = ox.NamedNode("urn:rabat-kg:validation:ontology")
+
+# XSD types whose lexical form the engine checks by casting STR(value) (it errors when ill-formed).
+CASTABLE = frozenset(XSD + t for t in (
+    "boolean", "integer", "decimal", "float", "double", "date", "dateTime", "time", "gYear",
+    "gYearMonth", "gMonthDay", "gMonth", "gDay", "duration", "dayTimeDuration",
+    "yearMonthDuration"))
+NODE_KINDS = {
+    "IRI": "isIRI({v})", "BlankNode": "isBlank({v})", "Literal": "isLiteral({v})",
+    "BlankNodeOrIRI": "(isBlank({v}) || isIRI({v}))",
+    "BlankNodeOrLiteral": "(isBlank({v}) || isLiteral({v}))",
+    "IRIOrLiteral": "(isIRI({v}) || isLiteral({v}))",
+}
+# Predicates of a shape that say nothing about conformance.
+DESCRIPTIVE = frozenset(SH + p for p in ("name", "description", "order", "group", "message",
+                                         "severity", "deactivated", "defaultValue"))
+# Node-level constraints: a test of one term, usable per value node and inside sh:or/sh:not.
+TERM_PARAMS = frozenset(SH + p for p in ("class", "datatype", "nodeKind", "languageIn", "pattern",
+                                         "in", "minLength", "minInclusive", "hasValue", "or",
+                                         "not", "node"))
+COUNT_PARAMS = frozenset(SH + p for p in ("minCount", "maxCount", "uniqueLang",
+                                          "qualifiedValueShape", "qualifiedMinCount"))
+STRUCTURE = frozenset(SH + p for p in ("targetClass", "property", "path"))
+COMPONENTS = {  # parameter -> its constraint component
+    **{SH + p: f"{SH}{p[0].upper()}{p[1:]}ConstraintComponent" for p in (
+        "class", "datatype", "nodeKind", "languageIn", "pattern", "in", "minLength",
+        "minInclusive", "hasValue", "or", "not", "node", "minCount", "maxCount", "uniqueLang",
+        "qualifiedMinCount")},
+}
+
+
+class UnsupportedShape(ValueError):
+    """The shapes use SHACL this compiler does not implement (named: shape and component)."""
+
+
+# --- The shapes graph ------------------------------------------------------------------------
+
+
+class ShapesGraph:
+    """A small read-only index of the parsed shapes (a few thousand triples)."""
+
+    def __init__(self, triples: Iterable[ox.Triple]) -> None:
+        self.spo: dict[ox.Term, dict[str, list[ox.Term]]] = defaultdict(lambda: defaultdict(list))
+        self.pos: dict[str, dict[ox.Term, list[ox.Term]]] = defaultdict(lambda: defaultdict(list))
+        for t in triples:
+            self.spo[t.subject][t.predicate.value].append(t.object)
+            self.pos[t.predicate.value][t.object].append(t.subject)
+
+    def objects(self, s: ox.Term, p: str) -> list[ox.Term]:
+        return list(self.spo.get(s, {}).get(p, ()))
+
+    def value(self, s: ox.Term, p: str) -> ox.Term | None:
+        values = self.objects(s, p)
+        if len(values) > 1:
+            raise UnsupportedShape(f"{show(s)}: more than one {show_iri(p)}")
+        return values[0] if values else None
+
+    def subjects(self, p: str, o: ox.Term | None = None) -> list[ox.Term]:
+        by_object = self.pos.get(p, {})
+        if o is not None:
+            return list(by_object.get(o, ()))
+        return [s for subjects in by_object.values() for s in subjects]
+
+    def predicates(self, s: ox.Term) -> list[str]:
+        return list(self.spo.get(s, {}))
+
+    def items(self, head: ox.Term) -> list[ox.Term]:
+        """The members of an RDF list."""
+        out: list[ox.Term] = []
+        node = head
+        while node != ox.NamedNode(RDF + "nil"):
+            first, rest = self.value(node, RDF + "first"), self.value(node, RDF + "rest")
+            if first is None or rest is None or len(out) > 10_000:
+                raise UnsupportedShape(f"{show(head)}: not a well-formed RDF list")
+            out.append(first)
+            node = rest
+        return out
+
+
+def show(term: ox.Term | None) -> str:
+    return "" if term is None else str(term)
+
+
+def show_iri(iri: str) -> str:
+    return f"<{iri}>"
+
+
+# --- Paths -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Path:
+    """A SHACL property path: an IRI, or an inverse, alternative or sequence of paths."""
+
+    kind: str  # "iri" | "inverse" | "alternative" | "sequence"
+    iri: str = ""
+    parts: tuple[Path, ...] = ()
+
+    def sparql(self) -> str:
+        if self.kind == "iri":
+            return show_iri(self.iri)
+        if self.kind == "inverse":
+            return f"^({self.parts[0].sparql()})"
+        glue = "|" if self.kind == "alternative" else "/"
+        return "(" + glue.join(p.sparql() for p in self.parts) + ")"
+
+    def text(self) -> str:
+        """The path as graph.validate renders a report's sh:resultPath (prefixed names)."""
+        from rdflib import URIRef
+
+        from graph.validate import _show
+
+        if self.kind == "iri":
+            return _show(URIRef(self.iri))
+        if self.kind == "inverse":
+            return "^" + self.parts[0].text()
+        if self.kind == "alternative":
+            return "(" + " | ".join(p.text() for p in self.parts) + ")"
+        return "/".join(p.text() for p in self.parts)
+
+    def triples(self) -> tuple[ox.NamedNode | ox.BlankNode, list[ox.Triple]]:
+        """The path as RDF (fresh blank nodes), for a report's sh:resultPath."""
+        if self.kind == "iri":
+            return ox.NamedNode(self.iri), []
+        if self.kind == "inverse":
+            inner, triples = self.parts[0].triples()
+            node = ox.BlankNode()
+            return node, [ox.Triple(node, ox.NamedNode(SH + "inversePath"), inner), *triples]
+        heads, triples = [], []
+        for part in self.parts:
+            head, more = part.triples()
+            heads.append(head)
+            triples.extend(more)
+        first, list_triples = rdf_list(heads)
+        if self.kind == "sequence":
+            return first, list_triples + triples
+        node = ox.BlankNode()
+        return node, [ox.Triple(node, ox.NamedNode(SH + "alternativePath"), first),
+                      *list_triples, *triples]
+
+
+def rdf_list(items: Sequence[ox.Term]) -> tuple[ox.NamedNode | ox.BlankNode, list[ox.Triple]]:
+    nodes = [ox.BlankNode() for _ in items]
+    triples = []
+    for i, (node, item) in enumerate(zip(nodes, items, strict=True)):
+        rest = nodes[i + 1] if i + 1 < len(nodes) else ox.NamedNode(RDF + "nil")
+        triples += [ox.Triple(node, ox.NamedNode(RDF + "first"), item),
+                    ox.Triple(node, ox.NamedNode(RDF + "rest"), rest)]
+    return (nodes[0] if nodes else ox.NamedNode(RDF + "nil")), triples
+
+
+def read_path(g: ShapesGraph, node: ox.Term, shape: ox.Term) -> Path:
+    if isinstance(node, ox.NamedNode):
+        return Path("iri", iri=node.value)
+    if isinstance(node, ox.BlankNode):
+        keys = g.predicates(node)
+        if keys == [SH + "inversePath"]:
+            return Path("inverse", parts=(read_path(g, g.objects(node, SH + "inversePath")[0], shape),))
+        if keys == [SH + "alternativePath"]:
+            members = g.items(g.objects(node, SH + "alternativePath")[0])
+            return Path("alternative", parts=tuple(read_path(g, m, shape) for m in members))
+        if sorted(keys) == [RDF + "first", RDF + "rest"]:
+            return Path("sequence", parts=tuple(read_path(g, m, shape) for m in g.items(node)))
+        raise UnsupportedShape(f"{show(shape)}: sh:path of the form {', '.join(keys)} is not supported")
+    raise UnsupportedShape(f"{show(shape)}: sh:path {show(node)} is not a path")
+
+
+# --- Checks ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One (shape, constraint) as a SELECT whose rows are its violations.
+
+    Rows bind ?focus, and ?value when the result has an sh:value; a uniqueLang check binds
+    ?lang instead (one result per language used twice, without a value, as pySHACL does).
+    """
+
+    shape: str
+    component: str
+    path: Path | None
+    severity: str
+    messages: tuple[ox.Literal, ...]
+    query: str
+
+
+@dataclass
+class Compiler:
+    """Turns the shapes graph into checks; `term_test` turns value shapes into expressions."""
+
+    g: ShapesGraph
+    checks: list[Check] = field(default_factory=list)
+    _expanding: set[ox.Term] = field(default_factory=set)
+
+    def compile(self) -> list[Check]:
+        for shape in self.all_shapes():
+            self.refuse_unknown(shape)
+        for shape in sorted(self.targeted(), key=str):
+            if self.deactivated(shape):
+                continue
+            focus = self.focus_pattern(shape)
+            self.node_level(shape, focus)
+            for prop in self.g.objects(shape, SH + "property"):
+                if not self.deactivated(prop):
+                    self.property_level(prop, focus)
+        return self.checks
+
+    # Which shapes, which focus nodes.
+
+    def all_shapes(self) -> set[ox.Term]:
+        shapes = set(self.g.subjects(RDF + "type", ox.NamedNode(SH + "NodeShape")))
+        shapes |= set(self.g.subjects(RDF + "type", ox.NamedNode(SH + "PropertyShape")))
+        shapes |= set(self.g.subjects(SH + "targetClass"))
+        shapes |= set(self.g.subjects(SH + "path"))
+        for p in ("property", "node", "not", "qualifiedValueShape"):
+            shapes |= {o for s in self.g.subjects(SH + p) for o in self.g.objects(s, SH + p)}
+        for s in self.g.subjects(SH + "or"):
+            for head in self.g.objects(s, SH + "or"):
+                shapes |= set(self.g.items(head))
+        return shapes
+
+    def targeted(self) -> list[ox.Term]:
+        return list({*self.g.subjects(SH + "targetClass")})
+
+    def deactivated(self, shape: ox.Term) -> bool:
+        flag = self.g.value(shape, SH + "deactivated")
+        return isinstance(flag, ox.Literal) and flag.value == "true"
+
+    def refuse_unknown(self, shape: ox.Term) -> None:
+        """Every sh: predicate on a shape must be one this compiler evaluates."""
+        known = DESCRIPTIVE | TERM_PARAMS | COUNT_PARAMS | STRUCTURE
+        for p in self.g.predicates(shape):
+            if p.startswith(SH) and p not in known:
+                raise UnsupportedShape(
+                    f"shape {show(shape)}: {show_iri(p)} is not supported by the engine validator")
+        for cls in (RDFS + "Class", "http://www.w3.org/2002/07/owl#Class"):
+            if ox.NamedNode(cls) in self.g.objects(shape, RDF + "type"):
+                raise UnsupportedShape(f"shape {show(shape)}: implicit class targets are not supported")
+        if self.g.objects(shape, SH + "path") and self.g.objects(shape, SH + "targetClass"):
+            raise UnsupportedShape(f"shape {show(shape)}: targets on a property shape are not supported")
+        if self.g.objects(shape, SH + "qualifiedValueShape") and \
+                not self.g.objects(shape, SH + "qualifiedMinCount"):
+            raise UnsupportedShape(f"shape {show(shape)}: sh:qualifiedValueShape needs "
+                                   "sh:qualifiedMinCount (sh:qualifiedMaxCount is not supported)")
+
+    def focus_pattern(self, shape: ox.Term) -> str:
+        """A group graph pattern binding ?focus to each focus node (SHACL instances)."""
+        classes = self.g.objects(shape, SH + "targetClass")
+        for c in classes:
+            if not isinstance(c, ox.NamedNode):
+                raise UnsupportedShape(f"shape {show(shape)}: sh:targetClass {show(c)} is not an IRI")
+        return " UNION ".join(f"{{ ?focus {TYPE}/{SUBCLASS_OF}* {c} }}" for c in sorted(classes, key=str))
+
+    # Constraints.
+
+    def base(self, shape: ox.Term) -> dict[str, object]:
+        severity = self.g.value(shape, SH + "severity") or ox.NamedNode(SH + "Violation")
+        messages = tuple(m for m in self.g.objects(shape, SH + "message") if isinstance(m, ox.Literal))
+        return {"shape": shape.value, "severity": severity.value, "messages": messages}
+
+    def add(self, shape: ox.Term, param: str, path: Path | None, query: str) -> None:
+        self.checks.append(Check(component=COMPONENTS[param], path=path, query=" ".join(query.split()),
+                                 **self.base(shape)))  # type: ignore[arg-type]
+
+    def node_level(self, shape: ox.Term, focus: str) -> None:
+        """Constraints of a targeted node shape: the value node is the focus node itself."""
+        if self.g.objects(shape, SH + "path"):
+            raise UnsupportedShape(f"shape {show(shape)}: a targeted property shape")
+        for p in self.g.predicates(shape):
+            if p in COUNT_PARAMS:
+                raise UnsupportedShape(f"shape {show(shape)}: {show_iri(p)} on a node shape")
+            if p in TERM_PARAMS:
+                for arg in self.g.objects(shape, p):
+                    test = self.term_test(shape, p, arg, "?value")
+                    self.add(shape, p, None, f"""SELECT DISTINCT ?focus ?value WHERE {{
+                        {focus} BIND(?focus AS ?value) FILTER(!{test}) }}""")
+
+    def property_level(self, prop: ox.Term, focus: str) -> None:
+        path_node = self.g.value(prop, SH + "path")
+        if path_node is None:
+            raise UnsupportedShape(f"shape {show(prop)}: a property shape without sh:path")
+        if self.g.objects(prop, SH + "property"):
+            raise UnsupportedShape(f"shape {show(prop)}: nested sh:property is not supported")
+        path = read_path(self.g, path_node, prop)
+        p_sparql = path.sparql()
+        in_focus = f"FILTER EXISTS {{ {focus} }}"
+        for p in self.g.predicates(prop):
+            for arg in self.g.objects(prop, p):
+                if p == SH + "class":
+                    # MINUS: one hash anti-join over all values, not a type lookup per value.
+                    self.add(prop, p, path, f"""SELECT DISTINCT ?focus ?value WHERE {{
+                        {{ ?focus {p_sparql} ?value MINUS {{ ?value {TYPE}/{SUBCLASS_OF}* {arg} }} }}
+                        {in_focus} }}""")
+                elif p in TERM_PARAMS:
+                    test = self.term_test(prop, p, arg, "?value")
+                    self.add(prop, p, path, f"""SELECT DISTINCT ?focus ?value WHERE {{
+                        ?focus {p_sparql} ?value FILTER(!{test}) {in_focus} }}""")
+                elif p == SH + "minCount":
+                    self.min_count(prop, p, path, focus, self.count(prop, p, arg), "true")
+                elif p == SH + "qualifiedMinCount":
+                    value_shape = self.g.value(prop, SH + "qualifiedValueShape")
+                    assert value_shape is not None
+                    test = self.shape_test(value_shape, "?value")
+                    self.min_count(prop, p, path, focus, self.count(prop, p, arg), test)
+                elif p == SH + "maxCount":
+                    self.add(prop, p, path, f"""SELECT ?focus WHERE {{
+                        {{ SELECT ?focus WHERE {{ ?focus {p_sparql} ?value }} GROUP BY ?focus
+                           HAVING (COUNT(DISTINCT ?value) > {self.count(prop, p, arg)}) }}
+                        {in_focus} }}""")
+                elif p == SH + "uniqueLang":
+                    if not self.boolean(prop, p, arg):
+                        continue
+                    self.add(prop, p, path, f"""SELECT ?focus ?lang WHERE {{
+                        {{ SELECT ?focus ?lang WHERE {{ ?focus {p_sparql} ?value
+                             BIND(LCASE(LANG(?value)) AS ?lang) FILTER(?lang != "") }}
+                           GROUP BY ?focus ?lang HAVING (COUNT(DISTINCT ?value) > 1) }}
+                        {in_focus} }}""")
+
+    def min_count(self, prop: ox.Term, param: str, path: Path, focus: str, n: int, test: str) -> None:
+        """Fewer than `n` value nodes (passing `test`): one result per focus node, no value."""
+        if n == 0:
+            return
+        p_sparql = path.sparql()
+        if n == 1:
+            query = f"""SELECT DISTINCT ?focus WHERE {{ {{ {focus} }}
+                FILTER NOT EXISTS {{ ?focus {p_sparql} ?value FILTER({test}) }} }}"""
+        else:
+            query = f"""SELECT ?focus WHERE {{ {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }}
+                OPTIONAL {{ ?focus {p_sparql} ?value FILTER({test}) }} }}
+                GROUP BY ?focus HAVING (COUNT(DISTINCT ?value) < {n})"""
+        self.add(prop, param, path, query)
+
+    def count(self, shape: ox.Term, param: str, arg: ox.Term) -> int:
+        if isinstance(arg, ox.Literal) and arg.datatype.value == XSD + "integer" and arg.value.isdigit():
+            return int(arg.value)
+        raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a count")
+
+    def boolean(self, shape: ox.Term, param: str, arg: ox.Term) -> bool:
+        if isinstance(arg, ox.Literal) and arg.datatype.value == XSD + "boolean" \
+                and arg.value in ("true", "false"):
+            return arg.value == "true"
+        raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a boolean")
+
+    # Tests of one term: SPARQL expressions that are true or false, never an error.
+
+    def shape_test(self, shape: ox.Term, v: str) -> str:
+        """True when the term `v` conforms to the value shape `shape` (its node-level constraints)."""
+        if self.deactivated(shape):
+            return "true"
+        if shape in self._expanding:
+            raise UnsupportedShape(f"shape {show(shape)}: recursive shapes are not supported")
+        for p in ("path", "property"):
+            if self.g.objects(shape, SH + p):
+                raise UnsupportedShape(f"shape {show(shape)}: sh:{p} in a value shape "
+                                       "(sh:or, sh:not, sh:node, sh:qualifiedValueShape)")
+        self._expanding.add(shape)
+        try:
+            tests = [self.term_test(shape, p, arg, v) for p in self.g.predicates(shape)
+                     if p in TERM_PARAMS for arg in self.g.objects(shape, p)]
+        finally:
+            self._expanding.discard(shape)
+        return "(" + " && ".join(tests) + ")" if tests else "true"
+
+    def term_test(self, shape: ox.Term, param: str, arg: ox.Term, v: str) -> str:
+        """The expression for one node-level constraint on `v`, wrapped so errors mean false."""
+        name = param[len(SH):]
+        if name == "class":
+            test = f"EXISTS {{ {v} {TYPE}/{SUBCLASS_OF}* {arg} }}"
+        elif name == "datatype":
+            test = self.datatype_test(shape, arg, v)
+        elif name == "nodeKind":
+            kind = arg.value[len(SH):] if isinstance(arg, ox.NamedNode) else ""
+            if kind not in NODE_KINDS:
+                raise UnsupportedShape(f"shape {show(shape)}: sh:nodeKind {show(arg)}")
+            test = NODE_KINDS[kind].format(v=v)
+        elif name == "languageIn":
+            ranges = [self.string(shape, param, r) for r in self.g.items(arg)]
+            test = "(" + " || ".join(f"langMatches(LANG({v}), {r})" for r in ranges) + ")" \
+                if ranges else "false"
+        elif name == "pattern":
+            if self.g.objects(shape, SH + "flags"):
+                raise UnsupportedShape(f"shape {show(shape)}: sh:flags is not supported")
+            test = f"(!isBlank({v}) && REGEX(STR({v}), {self.string(shape, param, arg)}))"
+        elif name == "in":
+            members = self.g.items(arg)
+            test = "(" + " || ".join(f"sameTerm({v}, {m})" for m in members) + ")" \
+                if members else "false"
+        elif name == "minLength":
+            n = self.count(shape, param, arg)
+            test = f"(!isBlank({v}) && STRLEN(STR({v})) >= {n})" if n else "true"
+        elif name == "minInclusive":
+            if not isinstance(arg, ox.Literal):
+                raise UnsupportedShape(f"shape {show(shape)}: sh:minInclusive {show(arg)}")
+            test = f"(isLiteral({v}) && {v} >= {arg})"
+        elif name == "hasValue":
+            test = f"sameTerm({v}, {arg})"
+        elif name == "or":
+            test = "(" + " || ".join(self.shape_test(s, v) for s in self.g.items(arg)) + ")"
+        elif name == "not":
+            test = f"!{self.shape_test(arg, v)}"
+        elif name == "node":
+            test = self.shape_test(arg, v)
+        else:  # pragma: no cover - TERM_PARAMS and this list are kept together
+            raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)}")
+        return f"COALESCE({test}, false)"
+
+    def datatype_test(self, shape: ox.Term, dt: ox.Term, v: str) -> str:
+        if not isinstance(dt, ox.NamedNode):
+            raise UnsupportedShape(f"shape {show(shape)}: sh:datatype {show(dt)}")
+        if dt.value == RDF + "langString":
+            return f"(isLiteral({v}) && LANG({v}) != \"\")"
+        same = f"(isLiteral({v}) && sameTerm(DATATYPE({v}), {dt})"
+        if dt.value == XSD + "string":
+            return same + ")"
+        if dt.value in CASTABLE:
+            return same + f" && isLiteral({dt}(STR({v}))))"
+        raise UnsupportedShape(f"shape {show(shape)}: sh:datatype {show(dt)} "
+                               "(no lexical check for this datatype)")
+
+    def string(self, shape: ox.Term, param: str, arg: ox.Term) -> str:
+        if isinstance(arg, ox.Literal) and arg.language is None \
+                and arg.datatype.value == XSD + "string":
+            return str(arg)
+        raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a string")
+
+
+def compile_shapes(source: FilePath | str | bytes = SHAPES_FILE) -> tuple[Check, ...]:
+    """The checks for a shapes graph (a Turtle file, or Turtle text/bytes)."""
+    if isinstance(source, FilePath):
+        triples = [q.triple for q in ox.parse(path=str(source), format=ox.RdfFormat.TURTLE)]
+    else:
+        data = source.encode() if isinstance(source, str) else source
+        triples = [q.triple for q in ox.parse(data, format=ox.RdfFormat.TURTLE)]
+    return tuple(Compiler(ShapesGraph(triples)).compile())
+
+
+@functools.cache
+def bundled_checks() -> tuple[Check, ...]:
+    """The checks of ontology/shapes.ttl (compiled once per process: a few ms)."""
+    return compile_shapes(SHAPES_FILE)
+
+
+@functools.cache
+def ontology_triples() -> tuple[ox.Triple, ...]:
+    return tuple(q.triple for q in ox.parse(path=str(ONTOLOGY_FILE), format=ox.RdfFormat.TURTLE))
+
+
+# --- Running the checks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """One violation found by a check, as engine terms."""
+
+    check: Check
+    focus: ox.Term
+    value: ox.Term | None
+
+
+def run_checks(store: ox.Store, checks: Sequence[Check], *,
+               default_graph: list[ox.NamedNode | ox.DefaultGraph] | None = None) -> list[Result]:
+    """Every violation, once (a focus node reached twice by a check still gives one result)."""
+    results: dict[tuple[int, ox.Term, ox.Term | None], Result] = {}
+    for i, check in enumerate(checks):
+        for row in store.query(check.query, default_graph=default_graph):  # type: ignore[union-attr]
+            focus, value, lang = row["focus"], row["value"], row["lang"]
+            key = (i, focus, value if lang is None else lang)
+            if key not in results:
+                results[key] = Result(check, focus, value)
+    return list(results.values())
+
+
+def validate_store(store: ox.Store, *, checks: Sequence[Check] | None = None,
+                   with_ontology: bool = True) -> ValidationResult:
+    """Validate the store's default graph (plus the ontology, which every release contains).
+
+    When the ontology is not all in the store, its missing triples go to a private named
+    graph for the duration of the validation (the queries see both), then are removed again,
+    so the store holds exactly what it held before.
+    """
+    checks = bundled_checks() if checks is None else checks
+    added = False
+    if with_ontology:
+        missing = [t for t in ontology_triples()
+                   if ox.Quad(t.subject, t.predicate, t.object) not in store]
+        if missing:
+            store.extend(ox.Quad(t.subject, t.predicate, t.object, VALIDATION_GRAPH) for t in missing)
+            added = True
+    try:
+        results = run_checks(store, checks, default_graph=(
+            [ox.DefaultGraph(), VALIDATION_GRAPH] if added else None))
+    finally:
+        if added:
+            store.remove_graph(VALIDATION_GRAPH)
+    return build_result(results)
+
+
+def validate_ntriples(nt: bytes, *, checks: Sequence[Check] | None = None) -> ValidationResult:
+    """Validate N-Triples bytes in a temporary store (tools and tests; servers use validate_store)."""
+    store = ox.Store()
+    if nt:
+        store.bulk_load(nt, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return validate_store(store, checks=checks)
+
+
+# --- The outcome -----------------------------------------------------------------------------
+
+
+def build_result(results: Sequence[Result]) -> ValidationResult:
+    """The same objects graph.validate builds from pySHACL: violations, text and a report."""
+    violations = sorted((violation(r) for r in results),
+                        key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
+    conforms = not any(v.severity == "Violation" for v in violations)
+    return ValidationResult(conforms=conforms, violations=violations,
+                            text=render_text(violations), report_turtle=report_turtle(results, conforms))
+
+
+def violation(result: Result) -> Violation:
+    from rdflib import URIRef
+
+    from graph.validate import _local, _pick_message, _show
+
+    check = result.check
+    return Violation(
+        focus=_show(to_rdflib(result.focus)),
+        path=check.path.text() if check.path else "",
+        value=_show(to_rdflib(result.value)) if result.value is not None else "",
+        message=_pick_message([to_rdflib(m) for m in check.messages]),
+        severity=_local(URIRef(check.severity)),
+        shape=_show(URIRef(check.shape)),
+        component=_show(URIRef(check.component)),
+    )
+
+
+def to_rdflib(term: ox.Term) -> object:
+    """An engine term as the rdflib term pySHACL would report (same text through validate._show)."""
+    from rdflib import BNode, Literal, URIRef
+
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        dt = term.datatype.value
+        return Literal(term.value, datatype=None if dt == XSD + "string" else URIRef(dt))
+    raise TypeError(f"unexpected term {term!r}")
+
+
+def report_turtle(results: Sequence[Result], conforms: bool) -> str:
+    """An sh:ValidationReport in Turtle, with the properties pySHACL gives each result."""
+    from graph.namespaces import PREFIXES
+
+    def sh(name: str) -> ox.NamedNode:
+        return ox.NamedNode(SH + name)
+
+    report = ox.BlankNode()
+    triples = [ox.Triple(report, ox.NamedNode(RDF + "type"), sh("ValidationReport")),
+               ox.Triple(report, sh("conforms"),
+                         ox.Literal("true" if conforms else "false",
+                                    datatype=ox.NamedNode(XSD + "boolean")))]
+    for r in results:
+        node = ox.BlankNode()
+        c = r.check
+        triples += [ox.Triple(report, sh("result"), node),
+                    ox.Triple(node, ox.NamedNode(RDF + "type"), sh("ValidationResult")),
+                    ox.Triple(node, sh("focusNode"), r.focus),
+                    ox.Triple(node, sh("resultSeverity"), ox.NamedNode(c.severity)),
+                    ox.Triple(node, sh("sourceShape"), ox.NamedNode(c.shape)),
+                    ox.Triple(node, sh("sourceConstraintComponent"), ox.NamedNode(c.component))]
+        triples += [ox.Triple(node, sh("resultMessage"), m) for m in c.messages]
+        if r.value is not None:
+            triples.append(ox.Triple(node, sh("value"), r.value))
+        if c.path is not None:
+            head, path_triples = c.path.triples()
+            triples += [ox.Triple(node, sh("resultPath"), head), *path_triples]
+    return (ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=PREFIXES) or b"").decode()
+
+
+# --- Command line: print the queries, or time them on a file --------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m graph.shacl` prints every check; `... FILE.nt` times each check on FILE."""
+    import time
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    checks = bundled_checks()
+    if not args:
+        for c in checks:
+            print(f"# {c.shape} {c.component.rsplit('#', 1)[-1]}\n{c.query}\n")
+        return 0
+    store = ox.Store()
+    for path in args:
+        store.bulk_load(path=path, format=ox.RdfFormat.N_TRIPLES if path.endswith(".nt")
+                        else ox.RdfFormat.TURTLE)
+    timings = []
+    started = time.perf_counter()
+    for c in checks:
+        t = time.perf_counter()
+        n = len(run_checks(store, [c]))
+        timings.append((time.perf_counter() - t, n, c))
+    for seconds, n, c in sorted(timings, key=lambda x: x[0], reverse=True)[:25]:
+        print(f"{seconds * 1000:8.1f} ms {n:6d}  {c.shape.rsplit('/', 1)[-1]} "
+              f"{c.component.rsplit('#', 1)[-1]}")
+    print(f"{len(checks)} checks in {time.perf_counter() - started:.2f} s on {len(store)} triples")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

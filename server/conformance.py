@@ -1,0 +1,195 @@
+"""The SHACL report of the served release, computed once per data version and shared.
+
+Validation (pySHACL) is slow and holds the GIL, so it never runs in a request: the first page
+that needs the report starts a background thread, which takes a file lock (one computation per
+machine, whatever the number of server workers), fetches the whole graph from the backend, and
+runs `graph.validate.validate_ntriples` in a child process. The result is kept in memory and in
+a private cache file named by the version. Until it is ready, pages say "pending". Graphs over
+LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the bundled engine
+was validated when it was loaded; pages say so).
+
+Run as `python -m server.conformance` it is that child: N-Triples on stdin, the result as JSON
+on stdout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from graph.engine.base import Backend
+from graph.namespaces import PREFIXES
+from graph.validate import ValidationResult, Violation
+
+log = logging.getLogger("rabat_kg.conformance")
+
+PAGE_WAIT_S = 20.0  # how long /validation waits for a report being computed
+DEFAULT_MAX_TRIPLES = 200_000
+DEFAULT_TIMEOUT_S = 600.0
+
+
+@dataclass
+class State:
+    """Where the report of one version stands."""
+
+    version: str
+    done: threading.Event = field(default_factory=threading.Event)
+    report: ValidationResult | None = None
+    reason: str | None = None  # why there is no report (too large, failed)
+    validated_at_load: bool = False
+    by_focus: dict[str, list[Violation]] = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_states: dict[str, State] = {}
+
+
+def state() -> State:
+    """The state for the served version, starting the computation on first use."""
+    from server.site import cache_dir, triple_count
+    from server.state import get_backend
+
+    backend = get_backend()
+    version = backend.version()
+    with _lock:
+        current = _states.get(version)
+        if current is not None:
+            return current
+        for old in list(_states):
+            del _states[old]
+        current = _states[version] = State(version=version)
+    config = current_app.config
+    current.validated_at_load = bool(config.get("VALIDATE_ON_START", True)) and not config.get("STORE_URL")
+    limit = int(config.get("LIVE_VALIDATION_MAX_TRIPLES", DEFAULT_MAX_TRIPLES))
+    count = triple_count()
+    if count > limit:
+        current.reason = (f"live validation is not run on graphs of more than {limit} triples "
+                          f"(this one has {count})")
+        current.done.set()
+        return current
+    timeout = float(config.get("VALIDATION_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+    thread = threading.Thread(target=_compute, args=(current, backend, cache_dir(), timeout),
+                              name=f"validate-{version}", daemon=True)
+    thread.start()
+    return current
+
+
+def report(wait_s: float = 0.0) -> ValidationResult | None:
+    """The report of the served version (waiting up to `wait_s` for it), or None."""
+    st = state()
+    if wait_s > 0:
+        st.done.wait(wait_s)
+    return st.report
+
+
+def status_for(iri: str) -> dict[str, Any]:
+    """The entity's conformance for its page: conforms / violations / pending / unknown."""
+    try:
+        st = state()
+    except Exception:  # the page must render even if the report cannot be had
+        log.warning("no conformance state", exc_info=True)
+        return {"state": "unknown", "reason": None, "results": []}
+    if st.report is None:
+        if not st.done.is_set():
+            return {"state": "pending", "reason": None, "results": []}
+        if st.validated_at_load:
+            return {"state": "conforms-at-load", "reason": st.reason, "results": []}
+        return {"state": "unknown", "reason": st.reason, "results": []}
+    results = [v for focus, vs in st.by_focus.items() if focus == iri or focus.startswith(iri + "#")
+               for v in vs]
+    violations = [v for v in results if v.severity == "Violation"]
+    return {"state": "violations" if violations else "conforms", "reason": None, "results": results}
+
+
+def expand(shown: str) -> str | None:
+    """The IRI of a term as the report shows it (prefixed name or <iri>); None for literals."""
+    if shown.startswith("<") and shown.endswith(">"):
+        return shown[1:-1]
+    prefix, sep, local = shown.partition(":")
+    if sep and prefix in PREFIXES and not shown.startswith(('"', "_:")):
+        return PREFIXES[prefix] + local
+    return None
+
+
+def grouped(result: ValidationResult) -> list[dict[str, Any]]:
+    """Results grouped by focus node (in report order)."""
+    groups: dict[str, list[Violation]] = {}
+    for v in result.violations:
+        groups.setdefault(v.focus, []).append(v)
+    return [{"focus": focus, "iri": expand(focus), "results": vs} for focus, vs in groups.items()]
+
+
+def _index(result: ValidationResult) -> dict[str, list[Violation]]:
+    out: dict[str, list[Violation]] = {}
+    for v in result.violations:
+        iri = expand(v.focus)
+        if iri:
+            out.setdefault(iri, []).append(v)
+    return out
+
+
+def _compute(st: State, backend: Backend, directory: Path, timeout_s: float) -> None:
+    try:
+        result = _cached_or_run(st.version, backend, directory, timeout_s)
+        st.by_focus = _index(result)
+        st.report = result
+    except Exception as exc:  # never let a failed validation break the pages
+        log.error("validation of release %s failed: %s", st.version, exc)
+        st.reason = f"the validation report could not be computed: {exc}"
+    finally:
+        st.done.set()
+
+
+def _cached_or_run(version: str, backend: Backend, directory: Path, timeout_s: float) -> ValidationResult:
+    if not version.replace("-", "").isalnum():
+        raise ValueError(f"unexpected version {version!r}")
+    path = directory / f"validation-{version}.json"
+    lock = directory / f"validation-{version}.lock"
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # another worker may be computing it: wait for it
+        if path.exists():
+            return from_json(json.loads(path.read_text()))
+        nt = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt="nt", lane="light", max_rows=None).body
+        proc = subprocess.run([sys.executable, "-m", "server.conformance"], input=nt,
+                              capture_output=True, timeout=timeout_s, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or "failed")
+        doc = json.loads(proc.stdout)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+        return from_json(doc)
+
+
+def to_json(result: ValidationResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def from_json(doc: dict[str, Any]) -> ValidationResult:
+    return ValidationResult(conforms=bool(doc["conforms"]),
+                            violations=[Violation(**v) for v in doc["violations"]],
+                            text=doc.get("text", ""), report_turtle=doc.get("report_turtle", ""))
+
+
+def main() -> int:
+    """The child process: validate N-Triples from stdin, print the result as JSON."""
+    from graph.validate import validate_ntriples
+
+    result = validate_ntriples(sys.stdin.buffer.read())
+    sys.stdout.write(json.dumps(to_json(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Headless Chromium on the real server: the home page, an entity page in English and French, and
+a reader going from the home page to an activity and its quote. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser import chromium
+
+pytestmark = pytest.mark.browser
+
+TOGO = "/id/country/togo"
+
+
+def test_home_page(base_url: str, artifacts: Path) -> None:
+    with chromium(lang="en") as d:
+        d.get(base_url + "/")
+        assert d.find_element(By.TAG_NAME, "h1").text == "Rabat Process Knowledge Graph"
+        cards = d.find_elements(By.CSS_SELECTOR, "#covers a.card")
+        assert len(cards) > 5
+        assert d.find_element(By.CSS_SELECTOR, "form.search input[type=search]").is_displayed()
+        d.save_screenshot(str(artifacts / "home.png"))
+
+
+def test_entity_page_in_english_and_french(base_url: str, artifacts: Path) -> None:
+    with chromium(lang="en", height=1400) as d:
+        d.get(base_url + TOGO)
+        assert d.current_url.endswith("/doc/country/togo")
+        assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        assert d.find_element(By.ID, "title").text == "Togo"
+        button = d.find_element(By.CSS_SELECTOR, "button.copy")
+        assert button.is_displayed()  # site.js shows it (hidden without JavaScript)
+        assert button.get_attribute("data-copy") == "https://w3id.org/rabat-kg/id/country/togo"
+        assert d.find_element(By.ID, "timeline").is_displayed()
+        assert d.find_element(By.CSS_SELECTOR, "#download a").text == "Turtle"
+        d.save_screenshot(str(artifacts / "entity-en.png"))
+    with chromium(lang="fr", height=1400) as d:
+        d.get(base_url + TOGO)
+        assert d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+        assert d.find_element(By.CSS_SELECTOR, "#statements h2").text == "Affirmations"
+        assert d.find_element(By.CSS_SELECTOR, "#timeline h2").text == "Chronologie"
+        d.save_screenshot(str(artifacts / "entity-fr.png"))
+
+
+def test_from_home_to_an_activity_and_its_quote(base_url: str, artifacts: Path) -> None:
+    with chromium(lang="en", height=2000) as d:
+        wait = WebDriverWait(d, 15)
+        d.get(base_url + "/")
+        d.find_element(By.XPATH, "//a[contains(@class,'card')][strong[text()='Activity']]").click()
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "ol.results a")))
+        first = d.find_element(By.CSS_SELECTOR, "ol.results a")
+        name = first.text
+        first.click()
+        wait.until(ec.presence_of_element_located((By.ID, "provenance")))
+        assert d.find_element(By.ID, "title").text == name
+        quote = d.find_element(By.CSS_SELECTOR, "#provenance blockquote.quote")
+        assert quote.text.strip()
+        source = d.find_element(By.CSS_SELECTOR, "#provenance a.source")
+        assert source.get_attribute("href").startswith(base_url + "/id/document/")
+        marker = d.find_element(By.CSS_SELECTOR, "a.quote-ref")
+        marker.click()  # the [n] next to a statement jumps to its quote
+        assert d.current_url.split("#", 1)[1] == marker.get_attribute("href").split("#", 1)[1]
+        d.execute_script("window.scrollTo(0, 0)")  # the activity's title and its quotes together
+        d.save_screenshot(str(artifacts / "activity-provenance.png"))
