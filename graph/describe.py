@@ -40,10 +40,11 @@ TIMELINE_TYPES = ("country", "action", "domain", "programme")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
 TERM = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 
-# The one query behind a data document and an entity page. ?e (the entity) and ?doc (the
-# document's canonical IRI) are bound by a VALUES block for the template; each part of the
-# pattern gets its own VALUES block too, so that the incoming links' LIMIT applies to this
-# entity's links only.
+# The one query behind a data document and an entity page: a UNION of parts, each a subquery
+# that binds the entity (?e) in its own VALUES block. Self-bound parts keep Oxigraph from
+# evaluating a part for every entity before joining, make the incoming links' LIMIT apply to this
+# entity's links only, and avoid UNIONs nested inside subqueries (Virtuoso 7 fails on a UNION of
+# subqueries that themselves contain a UNION: "SQ142 Different number of ... columns").
 _PROLOGUE = """PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
@@ -51,27 +52,27 @@ PREFIX foaf: <http://xmlns.com/foaf/0.1/>
 PREFIX oa: <http://www.w3.org/ns/oa#>
 PREFIX kg: <https://w3id.org/rabat-kg/def/>
 """
-# Each part is a subquery bound on its own (Oxigraph would otherwise evaluate a UNION that holds
-# subqueries before joining the top-level VALUES, i.e. for every entity at once).
-_OWN = """SELECT ?s ?p ?o WHERE {
-    { ?e ?p ?o . BIND(?e AS ?s) }
-    UNION { ?e ?p1 ?s . FILTER(isBlank(?s) || STRSTARTS(STR(?s), CONCAT(STR(?e), "#"))) ?s ?p ?o }
-    UNION { ?e ?p1 ?b . FILTER(isBlank(?b) || STRSTARTS(STR(?b), CONCAT(STR(?e), "#")))
-            ?b ?p2 ?s . FILTER(isBlank(?s) || STRSTARTS(STR(?s), CONCAT(STR(?e), "#"))) ?s ?p ?o }
-    UNION { ?e ?p1 ?s . FILTER(isIRI(?s)) ?s ?p ?o . FILTER(?p IN (rdfs:label, skos:prefLabel, rdf:type)) }
-    UNION { ?e ?p1 ?b . FILTER(isBlank(?b) || STRSTARTS(STR(?b), CONCAT(STR(?e), "#")))
-            ?b ?p2 ?s . FILTER(isIRI(?s)) ?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type)) }
-    UNION {
-      { ?q oa:hasBody ?e } UNION { ?e kg:statedIn ?q } UNION { ?st rdf:subject ?e . ?q kg:supports ?st }
-      { ?q ?p ?o . BIND(?q AS ?s) }
-      UNION { ?q oa:hasTarget ?s . ?s ?p ?o }
-      UNION { ?q oa:hasTarget ?t . ?t oa:hasSelector ?s . ?s ?p ?o }
-      UNION { ?q oa:hasTarget ?t . ?t oa:hasSource ?s . ?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type)) }
-      UNION { ?q kg:supports ?s . ?s ?p ?o }
-      UNION { ?q kg:supports ?st2 . ?st2 rdf:subject|rdf:object ?s . FILTER(isIRI(?s))
-              ?s ?p ?o . FILTER(?p IN (rdfs:label, skos:prefLabel)) }
-    }
-  }"""
+_HASH = 'isBlank({v}) || STRSTARTS(STR({v}), CONCAT(STR(?e), "#"))'  # the entity's own nodes
+_QUOTE = "?e ^oa:hasBody|kg:statedIn|^rdf:subject/^kg:supports ?q ."  # quotes about the entity
+_PARTS: tuple[str, ...] = (
+    # its statements, and those of its blank nodes and hash IRIs (two levels deep)
+    "?e ?p ?o . BIND(?e AS ?s)",
+    f"?e ?p1 ?s . FILTER({_HASH.format(v='?s')}) ?s ?p ?o",
+    f"?e ?p1 ?b . FILTER({_HASH.format(v='?b')}) ?b ?p2 ?s . FILTER({_HASH.format(v='?s')}) ?s ?p ?o",
+    # labels and types of what it links to
+    "?e ?p1 ?s . FILTER(isIRI(?s)) ?s ?p ?o . FILTER(?p IN (rdfs:label, skos:prefLabel, rdf:type))",
+    f"?e ?p1 ?b . FILTER({_HASH.format(v='?b')}) ?b ?p2 ?s . FILTER(isIRI(?s)) ?s ?p ?o . "
+    "FILTER(?p IN (rdfs:label, rdf:type))",
+    # provenance: the quotes, their target, selector and document, the statements they support
+    _QUOTE + " ?q ?p ?o . BIND(?q AS ?s)",
+    _QUOTE + " ?q oa:hasTarget ?s . ?s ?p ?o",
+    _QUOTE + " ?q oa:hasTarget/oa:hasSelector ?s . ?s ?p ?o",
+    _QUOTE + " ?q oa:hasTarget/oa:hasSource ?s . ?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type))",
+    _QUOTE + " ?q kg:supports ?s . ?s ?p ?o",
+    _QUOTE + " ?q kg:supports/(rdf:subject|rdf:object) ?s . FILTER(isIRI(?s)) ?s ?p ?o . "
+    "FILTER(?p IN (rdfs:label, skos:prefLabel))",
+)
+_PART = "SELECT ?s ?p ?o WHERE { %s }"
 _INCOMING = f"SELECT ?in ?inp ?e WHERE {{ ?in ?inp ?e }} LIMIT {INCOMING_CAP}"
 _INCOMING_COUNT = "SELECT (COUNT(*) AS ?nin) WHERE { ?x ?y ?e }"
 _DESCRIBE = _PROLOGUE + """CONSTRUCT {
@@ -83,7 +84,7 @@ _DESCRIBE = _PROLOGUE + """CONSTRUCT {
   ?doc foaf:primaryTopic ?e .
   ?doc rdfs:comment ?note .
 } WHERE {
-  { OWN_PART }
+  OWN_PARTS
   UNION {
     { INCOMING_PART }
     OPTIONAL { ?in ?inlp ?inlo . FILTER(?inlp IN (rdfs:label, skos:prefLabel, rdf:type)) }
@@ -160,7 +161,8 @@ def describe_query(ref: EntityRef) -> str:
     """
     e = nt_iri(ref.iri)
     outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(ref.doc_iri)})
-    parts = {"OWN_PART": insert_values(_OWN, {"e": e}),
+    own = "\n  UNION ".join("{ " + insert_values(_PART % body, {"e": e}) + " }" for body in _PARTS)
+    parts = {"OWN_PARTS": own,
              "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
              "COUNT_PART": insert_values(_INCOMING_COUNT, {"e": e})}
     for name, part in parts.items():

@@ -14,6 +14,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
                backend: Backend | None = None) -> Flask:
     """Application factory: config, the backend, HTTP policies, then the blueprints."""
     app = Flask(__name__)
+    # Never answer `//x` with a 308 whose Location is built from the Host header.
+    app.url_map.merge_slashes = False
     app.config.from_object("server.config")
     if test_config is None:
         app.config.from_prefixed_env("RABAT_KG")

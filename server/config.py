@@ -24,6 +24,14 @@ ENGINE_SECCOMP = True
 # Named graph a remote store serves the data from (None: graph.namespaces.DATA_GRAPH).
 STORE_GRAPH: str | None = None
 
+# Public base URL of this server for absolute links in VoID/DCAT (dumps, endpoint);
+# None: the host that served the request. Data IRIs always stay https://w3id.org/rabat-kg/.
+PUBLIC_URL: str | None = None
+# The live SHACL report (/validation, conformance badges) is computed per release by a child
+# process; above this size it is skipped and the page says why.
+LIVE_VALIDATION_MAX_TRIPLES = 200_000
+VALIDATION_TIMEOUT_S = 600.0
+
 # HTTP caching of results, pages and dumps (seconds).
 CACHE_MAX_AGE = 300
 

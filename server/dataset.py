@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, current_app, request, send_file
 from graph.dataset import DUMPS, dataset_description
 from graph.formats import RDF_BY_KEY
 from server.negotiation import negotiate
-from server.site import cache_dir, not_modified
+from server.site import cache_dir, not_modified, prune_cache
 from server.state import get_backend
 
 bp = Blueprint("dataset", __name__)
@@ -78,6 +78,7 @@ def dump(suffix: str) -> Response:
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
                 tmp.write_bytes(result.body)
                 os.replace(tmp, path)
+                prune_cache(version)
     response = send_file(path, mimetype=fmt.media_type, as_attachment=True,
                          download_name=f"{DUMP_NAME}{fmt.suffix}", conditional=True,
                          etag=f"{version}{fmt.suffix}")

@@ -79,6 +79,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity.in_document": "in",
         "entity.ref_source": "Reference source",
         "entity.timeline": "Timeline",
+        "entity.timeline_query": "Open the timeline's query in the editor",
         "entity.date": "Date",
         "entity.activity": "Activity",
         "entity.download": "Download this description",
@@ -121,6 +122,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "validation.component": "Constraint",
         "validation.download": "Download the report",
         "validation.version": "Report for data version",
+        "validation.validated_at_load": "This release was validated against the shapes when it was loaded, "
+                                        "and conforms.",
         "dumps.title": "Data dumps",
         "error.title": "Error",
         "error.not_found": "Not found",
@@ -194,6 +197,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity.in_document": "dans",
         "entity.ref_source": "Source de référence",
         "entity.timeline": "Chronologie",
+        "entity.timeline_query": "Ouvrir la requête de la chronologie dans l'éditeur",
         "entity.date": "Date",
         "entity.activity": "Activité",
         "entity.download": "Télécharger cette description",
@@ -236,6 +240,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "validation.component": "Contrainte",
         "validation.download": "Télécharger le rapport",
         "validation.version": "Rapport pour la version des données",
+        "validation.validated_at_load": "Cette version a été validée par les formes à son chargement "
+                                        "et elle est conforme.",
         "dumps.title": "Téléchargements",
         "error.title": "Erreur",
         "error.not_found": "Introuvable",
@@ -334,6 +340,19 @@ def translate(key: str, lang: str | None = None, **values: object) -> str:
 def language_name(code: str, lang: str | None = None) -> str:
     """A language code's name in the UI language (the code itself when unknown)."""
     return LANGUAGE_NAMES.get(lang or choose_language(), {}).get(code, code)
+
+
+def keep_language(href: str | None) -> str | None:
+    """`href` with ?lang= added when it is a local path and this request chose its language by
+    ?lang= (Accept-Language needs no help: the browser sends it with every request)."""
+    if not href or not href.startswith("/") or href.startswith("//"):
+        return href
+    asked = (request.args.get("lang") or "").strip().lower()
+    if asked not in languages() or "lang=" in href:
+        return href
+    path, hash_, fragment = href.partition("#")
+    path += ("&" if "?" in path else "?") + "lang=" + asked
+    return path + hash_ + fragment
 
 
 def standard_label(iri: str, lang: str | None = None) -> str | None:

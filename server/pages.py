@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +21,7 @@ from werkzeug.utils import redirect as _redirect
 
 from graph import describe as d
 from graph.engine.base import QueryResult
-from graph.errors import QueryEvaluationError
+from graph.errors import KgError, QueryEvaluationError
 from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format
 from graph.namespaces import KG
 from server import conformance, i18n, site
@@ -33,6 +32,12 @@ from server.state import get_backend
 bp = Blueprint("pages", __name__)
 bp.app_context_processor(i18n.template_context)
 bp.app_context_processor(site.template_context)
+
+
+@bp.app_template_filter("with_lang")
+def with_lang(href: str | None) -> str | None:
+    """A local link that keeps the language the reader chose with ?lang= (external links as is)."""
+    return i18n.keep_language(href)
 
 
 @bp.app_template_filter("capfirst")
@@ -50,7 +55,6 @@ INCOMING_SHOWN = 25  # links shown per incoming group on a page
 SEARCH_MAX_LEN = 200
 SEARCH_LIMIT = 100
 BROWSE_PAGE = 100
-EDITOR_URL_MAX = 3500  # gunicorn refuses request lines over 4094 bytes
 
 
 # --- Dereferencing ---------------------------------------------------------------------------------
@@ -211,12 +215,9 @@ def entity_page(ref: d.EntityRef) -> Response:
 
 @functools.lru_cache(maxsize=4096)
 def editor_link(query: str) -> str:
-    """A link that opens `query` in the query editor (whitespace collapsed to stay short)."""
-    compact = re.sub(r"\s+", " ", query).strip()
-    url = "/sparql?" + urlencode({"query": compact})
-    if len(url) > EDITOR_URL_MAX:  # too long for a request line: hand it over in the fragment
-        url = "/sparql#" + urlencode({"query": compact})
-    return url
+    """A link that opens `query` in the query editor: YASGUI fills a tab from `#query=` (the
+    fragment never reaches the server, so the request line stays short however long the query)."""
+    return "/sparql#" + urlencode({"query": query.strip()})
 
 
 @dataclasses.dataclass
@@ -338,6 +339,8 @@ class EntityView:
             if key not in quotes:
                 quotes[key] = self.link(key)
         links = sorted(quotes.values(), key=lambda link: link["text"].lower())
+        if total == len(statements):  # not capped: count the quotes shown, not their statements
+            total = len(links)
         key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
         all_query = editor_link(d.incoming_list_query(self.ref, p)) if total > INCOMING_SHOWN else None
         return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
@@ -508,7 +511,15 @@ def validation(suffix: str | None = None) -> Response:
     report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
     if report is None:
         state = conformance.state()
-        abort(503, description=state.reason or "the validation report is being computed; retry shortly")
+        if not state.done.is_set():
+            raise ReportPending("the validation report of this release is being computed; retry shortly",
+                                retry_after=5)
+        if fmt.key == "ttl":
+            abort(404, description=state.reason or "no validation report for this release")
+        html = render_template("validation.html", report=None, groups=[], reason=state.reason,
+                               validated_at_load=state.validated_at_load,
+                               data_version=get_backend().version(), focus_href=_focus_href)
+        return _html(html, "/validation", alternates=())
     if fmt.key == "ttl":
         response = Response(report.report_turtle, mimetype=fmt.media_type)
         if suffix is None:
@@ -519,6 +530,14 @@ def validation(suffix: str | None = None) -> Response:
     html = render_template("validation.html", report=report, groups=groups,
                            data_version=get_backend().version(), focus_href=_focus_href)
     return _html(html, "/validation", alternates=((RDF_BY_KEY["ttl"], "/validation.ttl"),))
+
+
+class ReportPending(KgError):
+    """The SHACL report of the served release is still being computed."""
+
+    status = 503
+    type = "report-pending"
+    title = "Validation report not ready"
 
 
 def _focus_href(focus: str) -> str | None:
@@ -549,8 +568,9 @@ def _html(html: str, base: str, alternates: Iterable[tuple[Format, str]] | None 
     response = Response(html, mimetype=HTML)
     alts: Sequence[tuple[Format, str]] = list(alternates) if alternates is not None else [
         (f, base + f.suffix) for f in DATA_FORMATS]
-    response.headers["Link"] = ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"'
-                                         for f, path in alts)
+    if alts:
+        response.headers["Link"] = ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"'
+                                             for f, path in alts)
     response.vary.add("Accept")
     return i18n.mark_language(response)
 

@@ -7,6 +7,7 @@ next request and nothing is read from disk per request.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -79,6 +80,14 @@ def cache_dir() -> Path:
     if path.is_symlink() or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise RuntimeError(f"{path} is not a private directory of this user")
     return path
+
+
+def prune_cache(keep_version: str) -> None:
+    """Remove cached files of other data versions (older releases' dumps and reports)."""
+    for path in cache_dir().iterdir():
+        if keep_version not in path.name and path.name.startswith(("dump-", "validation-")):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def not_modified(media_type: str, language: str | None = None) -> Response | None:

@@ -67,3 +67,15 @@ def test_from_home_to_an_activity_and_its_quote(base_url: str, artifacts: Path) 
         assert d.current_url.split("#", 1)[1] == marker.get_attribute("href").split("#", 1)[1]
         d.execute_script("window.scrollTo(0, 0)")  # the activity's title and its quotes together
         d.save_screenshot(str(artifacts / "activity-provenance.png"))
+
+
+def test_open_the_query_behind_a_page_in_the_editor(base_url: str, artifacts: Path) -> None:
+    with chromium(lang="en", height=1300) as d:
+        d.get(base_url + TOGO)
+        d.find_element(By.ID, "open-in-editor").click()
+        WebDriverWait(d, 20).until(lambda drv: drv.execute_script(
+            "var cm = document.querySelector('.CodeMirror');"
+            "return cm && cm.CodeMirror && cm.CodeMirror.getValue().length > 0;"))
+        text = d.execute_script("return document.querySelector('.CodeMirror').CodeMirror.getValue();")
+        assert "CONSTRUCT" in text and "<https://w3id.org/rabat-kg/id/country/togo>" in text
+        d.save_screenshot(str(artifacts / "entity-query.png"))

@@ -188,3 +188,17 @@ def test_error_pages_do_not_reflect_markup(unsafe: LiveServer) -> None:
     assert r.status_code == 404 and "<script>alert(1)" not in r.text
     r = html(unsafe.url + "/search?class=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
     assert r.status_code == 400 and "<script>alert(1)" not in r.text
+
+
+def test_validation_page_when_the_graph_is_too_large_for_live_validation() -> None:
+    server = start_server(["--data", str(FIXTURE)], env={"RABAT_KG_VALIDATE_ON_START": "false",
+                                                         "RABAT_KG_LIVE_VALIDATION_MAX_TRIPLES": "10"})
+    try:
+        r = html(server.url + "/validation")
+        assert r.status_code == 200
+        assert "live validation is not run on graphs of more than 10 triples" in r.text
+        assert requests.get(server.url + "/validation.ttl", timeout=30).status_code == 404
+        entity = Page(html(server.url + "/id/country/xss-land").text)
+        assert "…" not in entity.ids["conformance"] and "✓" not in entity.ids["conformance"]
+    finally:
+        server.stop()
