@@ -30,6 +30,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
 
+from graph.dataset import dataset_description
 from graph.engine.base import Form, Lane, QueryResult
 from graph.errors import KgError, QuerySyntaxError, UpdateRefused
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
@@ -493,28 +494,13 @@ def build_service_description(base_url: str) -> Graph:
 
 
 def add_dataset(g: Graph, base_url: str) -> URIRef | BNode:
-    """The sd:defaultDataset node: H4's VoID description if present, else counted here."""
-    try:
-        from graph.dataset import dataset_description  # type: ignore[import-not-found]
-    except ImportError:
-        dataset_description = None
-    if dataset_description is not None:
-        void = dataset_description(get_backend(), base_url)
-        roots = main_datasets(void)
-        if roots:
-            for triple in void:
-                g.add(triple)
-            root = roots[0]
-            g.add((root, RDF.type, SD.Dataset))
-            return root
-    node = URIRef(base_url + ".well-known/void#dataset")
-    g.add((node, RDF.type, SD.Dataset))
-    g.add((node, RDF.type, VOID.Dataset))
-    for prop, value in dataset_counts().items():
-        g.add((node, VOID[prop], Literal(value)))
-    g.add((node, VOID.sparqlEndpoint, URIRef(base_url + "sparql")))
-    g.add((node, VOID.uriSpace, Literal(BASE + "id/")))
-    return node
+    """The sd:defaultDataset node: the same VoID/DCAT description /.well-known/void serves."""
+    void = dataset_description(get_backend(), base_url)
+    for triple in void:
+        g.add(triple)
+    root = main_datasets(void)[0]
+    g.add((root, RDF.type, SD.Dataset))
+    return root
 
 
 def main_datasets(void: Graph) -> list[URIRef | BNode]:
@@ -523,19 +509,6 @@ def main_datasets(void: Graph) -> list[URIRef | BNode]:
              for o in void.objects(None, p)}
     roots = [s for s in void.subjects(RDF.type, VOID.Dataset) if s not in parts]
     return sorted(roots, key=str)  # type: ignore[arg-type]
-
-
-def dataset_counts() -> dict[str, int]:
-    """VoID statistics of the served graph, by SPARQL on the backend."""
-    row = get_backend().select(
-        "SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?distinctSubjects) "
-        "(COUNT(DISTINCT ?p) AS ?properties) (COUNT(DISTINCT ?o) AS ?distinctObjects) "
-        "WHERE { ?s ?p ?o }")[0]
-    classes = get_backend().select(
-        "SELECT (COUNT(DISTINCT ?c) AS ?classes) WHERE { ?x a ?c }")[0]
-    out = {k: int(v["value"]) for k, v in row.items()}
-    out["classes"] = int(classes["classes"]["value"])
-    return out
 
 
 # --- the editor's autocompletion ------------------------------------------------------------

@@ -22,8 +22,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 
 from graph.errors import KgError, ParameterError
 from graph.formats import HTML, PROBLEM_JSON, RDF_FORMATS, RESULT_FORMATS, Format
-from graph.queries import LEXICAL
-from graph.queries import Param, StoredQuery, bind_query, load_queries
+from graph.queries import LEXICAL, Param, StoredQuery, bind_query, load_queries
 from server import http
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
 from server.sparql import (
