@@ -30,7 +30,7 @@ def public_base_url() -> str:
     return str(configured).rstrip("/") + "/" if configured else request.host_url
 
 
-@bp.get("/health", merge_slashes=False)
+@bp.get("/health")
 def health() -> tuple[dict[str, object], int]:
     """GET /health: 200 with the release version when a real query answers."""
     backend = get_backend()
@@ -38,7 +38,7 @@ def health() -> tuple[dict[str, object], int]:
     return {"status": "ok", "version": backend.version(), "triples": int(rows[0]["n"]["value"])}, 200
 
 
-@bp.get("/.well-known/void", merge_slashes=False)
+@bp.get("/.well-known/void")
 def void() -> Response:
     """The dataset description (VoID + DCAT), Turtle unless another RDF syntax is asked for."""
     fmt = negotiate(tuple(RDF_BY_KEY.values()))
@@ -52,7 +52,7 @@ def void() -> Response:
     return response
 
 
-@bp.get("/dataset", merge_slashes=False)
+@bp.get("/dataset")
 def dataset() -> Response:
     """The dataset's own IRI (https://w3id.org/rabat-kg/dataset) is described by the VoID."""
     response = Response(status=303, headers={"Location": "/.well-known/void"})
@@ -60,7 +60,7 @@ def dataset() -> Response:
     return response
 
 
-@bp.get("/dump.<suffix>", merge_slashes=False)
+@bp.get("/dump.<suffix>")
 def dump(suffix: str) -> Response:
     """The whole graph in one syntax, as a download."""
     fmt = DUMP_FORMATS.get(f"dump.{suffix}")

@@ -60,7 +60,7 @@ BROWSE_PAGE = 100
 # --- Dereferencing ---------------------------------------------------------------------------------
 
 
-@bp.get("/id/<type_>/<slug>", merge_slashes=False)
+@bp.get("/id/<type_>/<slug>")
 def identify(type_: str, slug: str) -> Response:
     """303 See Other to the document in the negotiated representation (HTML for browsers)."""
     ref = _ref_or_404(type_, slug)
@@ -77,7 +77,7 @@ def identify(type_: str, slug: str) -> Response:
     return response
 
 
-@bp.get("/doc/<type_>/<name>", merge_slashes=False)
+@bp.get("/doc/<type_>/<name>")
 def document(type_: str, name: str) -> Response:
     """The description of one entity: an HTML page or a data document (suffix or conneg)."""
     slug, dot, suffix = name.partition(".")
@@ -94,9 +94,9 @@ def document(type_: str, name: str) -> Response:
     return entity_data(ref, fmt, negotiated=not dot)
 
 
-@bp.get("/def", merge_slashes=False)
-@bp.get("/def/", merge_slashes=False)
-@bp.get("/def/<term>", merge_slashes=False)
+@bp.get("/def")
+@bp.get("/def/")
+@bp.get("/def/<term>")
 def define(term: str | None = None) -> Response:
     """Ontology IRIs: 303 to the ontology page's anchor (HTML) or to the ontology document."""
     onto = site.ontology()
@@ -360,7 +360,7 @@ class EntityView:
 # --- Home, search and browse -----------------------------------------------------------------------
 
 
-@bp.get("/", merge_slashes=False)
+@bp.get("/")
 def home() -> Response:
     lang = i18n.choose_language()
     cached = site.not_modified(HTML, lang)
@@ -376,7 +376,7 @@ def home() -> Response:
     return i18n.mark_language(Response(html, mimetype=HTML))
 
 
-@bp.get("/search", merge_slashes=False)
+@bp.get("/search")
 def search() -> Response:
     """Labels in any language containing `q` (case-insensitive), optionally of one class;
     or, with `class` alone, every member of the class (paged)."""
@@ -464,8 +464,8 @@ def _page_url(page: int) -> str:
 # --- Ontology, shapes, validation --------------------------------------------------------------------
 
 
-@bp.get("/ontology", merge_slashes=False)
-@bp.get("/ontology.<suffix>", merge_slashes=False)
+@bp.get("/ontology")
+@bp.get("/ontology.<suffix>")
 def ontology(suffix: str | None = None) -> Response:
     """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
     fmt = _fixed_or_negotiated(suffix)
@@ -482,8 +482,8 @@ def ontology(suffix: str | None = None) -> Response:
     return _html(html, "/ontology")
 
 
-@bp.get("/shapes", merge_slashes=False)
-@bp.get("/shapes.<suffix>", merge_slashes=False)
+@bp.get("/shapes")
+@bp.get("/shapes.<suffix>")
 def shapes(suffix: str | None = None) -> Response:
     """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
     fmt = _fixed_or_negotiated(suffix)
@@ -500,8 +500,8 @@ def shapes(suffix: str | None = None) -> Response:
     return _html(html, "/shapes")
 
 
-@bp.get("/validation", merge_slashes=False)
-@bp.get("/validation.<suffix>", merge_slashes=False)
+@bp.get("/validation")
+@bp.get("/validation.<suffix>")
 def validation(suffix: str | None = None) -> Response:
     """The live SHACL report of the served release: HTML grouped by focus node, or Turtle."""
     if suffix is not None and suffix != "ttl":
