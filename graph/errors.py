@@ -114,3 +114,11 @@ class ParameterError(KgError):
 
     type = "bad-parameter"
     title = "Bad parameter"
+
+
+class RateLimited(KgError):
+    """One client sent more queries than its budget; retry after the given delay."""
+
+    status = 429
+    type = "too-many-requests"
+    title = "Too many requests"

@@ -19,11 +19,13 @@ date.fromisoformat() take, e.g. "1_000" or "2020-W01-1"), so the release gate is
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
+from typing import Optional, Union
 
 import pyoxigraph as ox
 
@@ -36,6 +38,7 @@ RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 TYPE = f"<{RDF}type>"
 SUBCLASS_OF = f"<{RDFS}subClassOf>"
+Term = Union[ox.NamedNode, ox.BlankNode, ox.Literal]  # noqa: UP007 - a runtime alias
 VALIDATION_GRAPH = ox.NamedNode("urn:rabat-kg:validation:ontology")
 
 # XSD types whose lexical form the engine checks by casting STR(value) (it errors when ill-formed).
@@ -59,12 +62,9 @@ TERM_PARAMS = frozenset(SH + p for p in ("class", "datatype", "nodeKind", "langu
 COUNT_PARAMS = frozenset(SH + p for p in ("minCount", "maxCount", "uniqueLang",
                                           "qualifiedValueShape", "qualifiedMinCount"))
 STRUCTURE = frozenset(SH + p for p in ("targetClass", "property", "path"))
-COMPONENTS = {  # parameter -> its constraint component
-    **{SH + p: f"{SH}{p[0].upper()}{p[1:]}ConstraintComponent" for p in (
-        "class", "datatype", "nodeKind", "languageIn", "pattern", "in", "minLength",
-        "minInclusive", "hasValue", "or", "not", "node", "minCount", "maxCount", "uniqueLang",
-        "qualifiedMinCount")},
-}
+COMPONENTS = {SH + p: f"{SH}{p[0].upper()}{p[1:]}ConstraintComponent" for p in (
+    "class", "datatype", "nodeKind", "languageIn", "pattern", "in", "minLength", "minInclusive",
+    "hasValue", "or", "not", "node", "minCount", "maxCount", "uniqueLang", "qualifiedMinCount")}
 
 
 class UnsupportedShape(ValueError):
@@ -78,33 +78,33 @@ class ShapesGraph:
     """A small read-only index of the parsed shapes (a few thousand triples)."""
 
     def __init__(self, triples: Iterable[ox.Triple]) -> None:
-        self.spo: dict[ox.Term, dict[str, list[ox.Term]]] = defaultdict(lambda: defaultdict(list))
-        self.pos: dict[str, dict[ox.Term, list[ox.Term]]] = defaultdict(lambda: defaultdict(list))
+        self.spo: dict[Term, dict[str, list[Term]]] = defaultdict(lambda: defaultdict(list))
+        self.pos: dict[str, dict[Term, list[Term]]] = defaultdict(lambda: defaultdict(list))
         for t in triples:
             self.spo[t.subject][t.predicate.value].append(t.object)
             self.pos[t.predicate.value][t.object].append(t.subject)
 
-    def objects(self, s: ox.Term, p: str) -> list[ox.Term]:
+    def objects(self, s: Term, p: str) -> list[Term]:
         return list(self.spo.get(s, {}).get(p, ()))
 
-    def value(self, s: ox.Term, p: str) -> ox.Term | None:
+    def value(self, s: Term, p: str) -> Term | None:
         values = self.objects(s, p)
         if len(values) > 1:
             raise UnsupportedShape(f"{show(s)}: more than one {show_iri(p)}")
         return values[0] if values else None
 
-    def subjects(self, p: str, o: ox.Term | None = None) -> list[ox.Term]:
+    def subjects(self, p: str, o: Term | None = None) -> list[Term]:
         by_object = self.pos.get(p, {})
         if o is not None:
             return list(by_object.get(o, ()))
         return [s for subjects in by_object.values() for s in subjects]
 
-    def predicates(self, s: ox.Term) -> list[str]:
+    def predicates(self, s: Term) -> list[str]:
         return list(self.spo.get(s, {}))
 
-    def items(self, head: ox.Term) -> list[ox.Term]:
+    def items(self, head: Term) -> list[Term]:
         """The members of an RDF list."""
-        out: list[ox.Term] = []
+        out: list[Term] = []
         node = head
         while node != ox.NamedNode(RDF + "nil"):
             first, rest = self.value(node, RDF + "first"), self.value(node, RDF + "rest")
@@ -115,7 +115,7 @@ class ShapesGraph:
         return out
 
 
-def show(term: ox.Term | None) -> str:
+def show(term: Term | None) -> str:
     return "" if term is None else str(term)
 
 
@@ -134,13 +134,40 @@ class Path:
     iri: str = ""
     parts: tuple[Path, ...] = ()
 
-    def sparql(self) -> str:
+    def steps(self) -> tuple[tuple[str, bool], ...] | None:
+        """The path as (predicate, inverse) steps, when it is a chain of predicates."""
         if self.kind == "iri":
-            return show_iri(self.iri)
+            return ((self.iri, False),)
+        if self.kind == "inverse" and self.parts[0].kind == "iri":
+            return ((self.parts[0].iri, True),)
+        if self.kind == "sequence":
+            steps = [p.steps() for p in self.parts]
+            return None if None in steps else tuple(s for part in steps for s in part)  # type: ignore[union-attr]
+        return None
+
+    def starts_with(self, iri: str) -> bool:
+        steps = self.steps()
+        return bool(steps) and steps[0] == (iri, False)  # type: ignore[index]
+
+    def has_sequence(self) -> bool:
+        return self.kind == "sequence" or any(p.has_sequence() for p in self.parts)
+
+    def pattern(self, s: str, o: str, prefix: str = "?_p") -> str:
+        """A graph pattern linking `s` to `o` by this path.
+
+        Triple patterns and UNIONs rather than a SPARQL property path: the engine evaluates a
+        sequence path inside NOT EXISTS from both ends at once (quadratic at scale).
+        """
+        if self.kind == "iri":
+            return f"{s} {show_iri(self.iri)} {o} ."
         if self.kind == "inverse":
-            return f"^({self.parts[0].sparql()})"
-        glue = "|" if self.kind == "alternative" else "/"
-        return "(" + glue.join(p.sparql() for p in self.parts) + ")"
+            return self.parts[0].pattern(o, s, prefix)
+        if self.kind == "alternative":
+            return " UNION ".join(f"{{ {p.pattern(s, o, f'{prefix}{i}_')} }}"
+                                  for i, p in enumerate(self.parts))
+        links = [s, *(f"{prefix}{i}" for i in range(1, len(self.parts))), o]
+        return " ".join(f"{{ {p.pattern(links[i], links[i + 1], f'{prefix}{i}_')} }}"
+                        for i, p in enumerate(self.parts))
 
     def text(self) -> str:
         """The path as graph.validate renders a report's sh:resultPath (prefixed names)."""
@@ -177,7 +204,7 @@ class Path:
                       *list_triples, *triples]
 
 
-def rdf_list(items: Sequence[ox.Term]) -> tuple[ox.NamedNode | ox.BlankNode, list[ox.Triple]]:
+def rdf_list(items: Sequence[Term]) -> tuple[ox.NamedNode | ox.BlankNode, list[ox.Triple]]:
     nodes = [ox.BlankNode() for _ in items]
     triples = []
     for i, (node, item) in enumerate(zip(nodes, items, strict=True)):
@@ -187,7 +214,21 @@ def rdf_list(items: Sequence[ox.Term]) -> tuple[ox.NamedNode | ox.BlankNode, lis
     return (nodes[0] if nodes else ox.NamedNode(RDF + "nil")), triples
 
 
-def read_path(g: ShapesGraph, node: ox.Term, shape: ox.Term) -> Path:
+def chain_pattern(steps: Sequence[tuple[str, bool]], last: str, s: str = "?focus", depth: int = 1) -> str:
+    """A chain of predicates as nested one-pattern EXISTS filters, ending at ?value.
+
+    The engine evaluates a one-pattern EXISTS by lookup from the bound subject, but a join
+    inside EXISTS from scratch for every row; nesting keeps each level to one pattern.
+    """
+    (iri, inverse), rest = steps[0], steps[1:]
+    o = "?value" if not rest else f"?_c{depth}"
+    triple = f"{o} {show_iri(iri)} {s} ." if inverse else f"{s} {show_iri(iri)} {o} ."
+    if not rest:
+        return f"{triple} {last}"
+    return f"{triple} FILTER EXISTS {{ {chain_pattern(rest, last, o, depth + 1)} }}"
+
+
+def read_path(g: ShapesGraph, node: Term, shape: Term) -> Path:
     if isinstance(node, ox.NamedNode):
         return Path("iri", iri=node.value)
     if isinstance(node, ox.BlankNode):
@@ -208,10 +249,20 @@ def read_path(g: ShapesGraph, node: ox.Term, shape: ox.Term) -> Path:
 
 @dataclass(frozen=True)
 class Check:
-    """One (shape, constraint) as a SELECT whose rows are its violations.
+    """One (shape, constraint): `query` is a SELECT whose rows are its violations.
 
     Rows bind ?focus, and ?value when the result has an sh:value; a uniqueLang check binds
     ?lang instead (one result per language used twice, without a value, as pySHACL does).
+    The parts let the runner share work between checks (see `run_checks`):
+
+    - kind "value": `pattern` is the SELECT of the violations among all the subjects of the
+      path whatever their class (the same for every label check, every source check...);
+      `focus` then keeps the focus nodes of the shape.
+    - kind "absent": a focus node violates when `pattern` has no match for it (minCount 1,
+      qualifiedMinCount 1, hasValue).
+    - kind "max", "lang" (maxCount, uniqueLang): `pattern` is the query, run only when cheap
+      counts (`screens`) cannot prove there is no violation.
+    - kind "whole": `pattern` is the query itself.
     """
 
     shape: str
@@ -219,7 +270,18 @@ class Check:
     path: Path | None
     severity: str
     messages: tuple[ox.Literal, ...]
-    query: str
+    focus: str  # a group graph pattern binding ?focus to each focus node of the shape
+    kind: str
+    pattern: str
+    max_count: int = 0
+
+    @property
+    def query(self) -> str:
+        if self.kind in ("whole", "max", "lang"):
+            return self.pattern
+        if self.kind == "absent":
+            return f"SELECT DISTINCT ?focus WHERE {{ {{ {self.focus} }} FILTER NOT EXISTS {{ {self.pattern} }} }}"
+        return f"SELECT * WHERE {{ {{ {self.pattern} }} FILTER EXISTS {{ {self.focus} }} }}"
 
 
 @dataclass
@@ -228,7 +290,7 @@ class Compiler:
 
     g: ShapesGraph
     checks: list[Check] = field(default_factory=list)
-    _expanding: set[ox.Term] = field(default_factory=set)
+    _expanding: set[Term] = field(default_factory=set)
 
     def compile(self) -> list[Check]:
         for shape in self.all_shapes():
@@ -245,7 +307,7 @@ class Compiler:
 
     # Which shapes, which focus nodes.
 
-    def all_shapes(self) -> set[ox.Term]:
+    def all_shapes(self) -> set[Term]:
         shapes = set(self.g.subjects(RDF + "type", ox.NamedNode(SH + "NodeShape")))
         shapes |= set(self.g.subjects(RDF + "type", ox.NamedNode(SH + "PropertyShape")))
         shapes |= set(self.g.subjects(SH + "targetClass"))
@@ -257,14 +319,14 @@ class Compiler:
                 shapes |= set(self.g.items(head))
         return shapes
 
-    def targeted(self) -> list[ox.Term]:
+    def targeted(self) -> list[Term]:
         return list({*self.g.subjects(SH + "targetClass")})
 
-    def deactivated(self, shape: ox.Term) -> bool:
+    def deactivated(self, shape: Term) -> bool:
         flag = self.g.value(shape, SH + "deactivated")
         return isinstance(flag, ox.Literal) and flag.value == "true"
 
-    def refuse_unknown(self, shape: ox.Term) -> None:
+    def refuse_unknown(self, shape: Term) -> None:
         """Every sh: predicate on a shape must be one this compiler evaluates."""
         known = DESCRIPTIVE | TERM_PARAMS | COUNT_PARAMS | STRUCTURE
         for p in self.g.predicates(shape):
@@ -281,7 +343,7 @@ class Compiler:
             raise UnsupportedShape(f"shape {show(shape)}: sh:qualifiedValueShape needs "
                                    "sh:qualifiedMinCount (sh:qualifiedMaxCount is not supported)")
 
-    def focus_pattern(self, shape: ox.Term) -> str:
+    def focus_pattern(self, shape: Term) -> str:
         """A group graph pattern binding ?focus to each focus node (SHACL instances)."""
         classes = self.g.objects(shape, SH + "targetClass")
         for c in classes:
@@ -291,16 +353,18 @@ class Compiler:
 
     # Constraints.
 
-    def base(self, shape: ox.Term) -> dict[str, object]:
+    def base(self, shape: Term) -> dict[str, object]:
         severity = self.g.value(shape, SH + "severity") or ox.NamedNode(SH + "Violation")
         messages = tuple(m for m in self.g.objects(shape, SH + "message") if isinstance(m, ox.Literal))
         return {"shape": shape.value, "severity": severity.value, "messages": messages}
 
-    def add(self, shape: ox.Term, param: str, path: Path | None, query: str) -> None:
-        self.checks.append(Check(component=COMPONENTS[param], path=path, query=" ".join(query.split()),
+    def add(self, shape: Term, param: str, path: Path | None, focus: str, kind: str,
+            pattern: str, max_count: int = 0) -> None:
+        self.checks.append(Check(component=COMPONENTS[param], path=path, focus=focus, kind=kind,
+                                 pattern=" ".join(pattern.split()), max_count=max_count,
                                  **self.base(shape)))  # type: ignore[arg-type]
 
-    def node_level(self, shape: ox.Term, focus: str) -> None:
+    def node_level(self, shape: Term, focus: str) -> None:
         """Constraints of a targeted node shape: the value node is the focus node itself."""
         if self.g.objects(shape, SH + "path"):
             raise UnsupportedShape(f"shape {show(shape)}: a targeted property shape")
@@ -310,29 +374,34 @@ class Compiler:
             if p in TERM_PARAMS:
                 for arg in self.g.objects(shape, p):
                     test = self.term_test(shape, p, arg, "?value")
-                    self.add(shape, p, None, f"""SELECT DISTINCT ?focus ?value WHERE {{
-                        {focus} BIND(?focus AS ?value) FILTER(!{test}) }}""")
+                    self.add(shape, p, None, focus, "whole", f"""SELECT DISTINCT ?focus ?value
+                        WHERE {{ {focus} BIND(?focus AS ?value) FILTER(!{test}) }}""")
 
-    def property_level(self, prop: ox.Term, focus: str) -> None:
+    def property_level(self, prop: Term, focus: str) -> None:
         path_node = self.g.value(prop, SH + "path")
         if path_node is None:
             raise UnsupportedShape(f"shape {show(prop)}: a property shape without sh:path")
         if self.g.objects(prop, SH + "property"):
             raise UnsupportedShape(f"shape {show(prop)}: nested sh:property is not supported")
         path = read_path(self.g, path_node, prop)
-        p_sparql = path.sparql()
-        in_focus = f"FILTER EXISTS {{ {focus} }}"
+        values = path.pattern("?focus", "?value")
         for p in self.g.predicates(prop):
             for arg in self.g.objects(prop, p):
                 if p == SH + "class":
                     # MINUS: one hash anti-join over all values, not a type lookup per value.
-                    self.add(prop, p, path, f"""SELECT DISTINCT ?focus ?value WHERE {{
-                        {{ ?focus {p_sparql} ?value MINUS {{ ?value {TYPE}/{SUBCLASS_OF}* {arg} }} }}
-                        {in_focus} }}""")
+                    self.add(prop, p, path, focus, "value", f"""SELECT ?focus ?value WHERE {{
+                        {values} MINUS {{ ?value {TYPE}/{SUBCLASS_OF}* {arg} }} }}""")
+                elif p == SH + "hasValue":
+                    self.min_count(prop, p, path, focus, 1, f"sameTerm(?value, {arg})")
+                elif p in TERM_PARAMS and path.starts_with(RDF + "type"):
+                    # Every node has a type: start from the (few) focus nodes, not all types.
+                    test = self.term_test(prop, p, arg, "?value")
+                    self.add(prop, p, path, focus, "whole", f"""SELECT DISTINCT ?focus ?value WHERE {{
+                        {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }} {values} FILTER(!{test}) }}""")
                 elif p in TERM_PARAMS:
                     test = self.term_test(prop, p, arg, "?value")
-                    self.add(prop, p, path, f"""SELECT DISTINCT ?focus ?value WHERE {{
-                        ?focus {p_sparql} ?value FILTER(!{test}) {in_focus} }}""")
+                    self.add(prop, p, path, focus, "value", f"""SELECT ?focus ?value WHERE {{
+                        {values} FILTER(!{test}) }}""")
                 elif p == SH + "minCount":
                     self.min_count(prop, p, path, focus, self.count(prop, p, arg), "true")
                 elif p == SH + "qualifiedMinCount":
@@ -341,39 +410,40 @@ class Compiler:
                     test = self.shape_test(value_shape, "?value")
                     self.min_count(prop, p, path, focus, self.count(prop, p, arg), test)
                 elif p == SH + "maxCount":
-                    self.add(prop, p, path, f"""SELECT ?focus WHERE {{
-                        {{ SELECT ?focus WHERE {{ ?focus {p_sparql} ?value }} GROUP BY ?focus
-                           HAVING (COUNT(DISTINCT ?value) > {self.count(prop, p, arg)}) }}
-                        {in_focus} }}""")
-                elif p == SH + "uniqueLang":
-                    if not self.boolean(prop, p, arg):
-                        continue
-                    self.add(prop, p, path, f"""SELECT ?focus ?lang WHERE {{
-                        {{ SELECT ?focus ?lang WHERE {{ ?focus {p_sparql} ?value
-                             BIND(LCASE(LANG(?value)) AS ?lang) FILTER(?lang != "") }}
-                           GROUP BY ?focus ?lang HAVING (COUNT(DISTINCT ?value) > 1) }}
-                        {in_focus} }}""")
+                    n = self.count(prop, p, arg)
+                    self.add(prop, p, path, focus, "max", f"""SELECT ?focus WHERE {{
+                        {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }} {values} }}
+                        GROUP BY ?focus HAVING (COUNT(DISTINCT ?value) > {n})""", max_count=n)
+                elif p == SH + "uniqueLang" and self.boolean(prop, p, arg):
+                    self.add(prop, p, path, focus, "lang", f"""SELECT ?focus ?lang WHERE {{
+                        {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }} {values}
+                        BIND(LCASE(LANG(?value)) AS ?lang) FILTER(?lang != "") }}
+                        GROUP BY ?focus ?lang HAVING (COUNT(DISTINCT ?value) > 1)""")
 
-    def min_count(self, prop: ox.Term, param: str, path: Path, focus: str, n: int, test: str) -> None:
-        """Fewer than `n` value nodes (passing `test`): one result per focus node, no value."""
+    def min_count(self, prop: Term, param: str, path: Path, focus: str, n: int, test: str) -> None:
+        """Fewer than `n` value nodes passing `test`: one result per focus node, no value."""
         if n == 0:
             return
-        p_sparql = path.sparql()
-        if n == 1:
-            query = f"""SELECT DISTINCT ?focus WHERE {{ {{ {focus} }}
-                FILTER NOT EXISTS {{ ?focus {p_sparql} ?value FILTER({test}) }} }}"""
+        values = path.pattern("?focus", "?value")
+        qualified = "" if test == "true" else f"FILTER({test})"
+        if n == 1 and not path.has_sequence():
+            self.add(prop, param, path, focus, "absent", f"{values} {qualified}")
+        elif n == 1 and path.steps():
+            self.add(prop, param, path, focus, "absent", chain_pattern(path.steps() or (), qualified))
+        elif n == 1:  # the engine re-evaluates a join inside NOT EXISTS per row: anti-join instead
+            self.add(prop, param, path, focus, "whole", f"""SELECT DISTINCT ?focus WHERE {{
+                {{ {focus} }} MINUS {{ {{ {focus} }} {values} {qualified} }} }}""")
         else:
-            query = f"""SELECT ?focus WHERE {{ {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }}
-                OPTIONAL {{ ?focus {p_sparql} ?value FILTER({test}) }} }}
-                GROUP BY ?focus HAVING (COUNT(DISTINCT ?value) < {n})"""
-        self.add(prop, param, path, query)
+            self.add(prop, param, path, focus, "whole", f"""SELECT ?focus WHERE {{
+                {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }} OPTIONAL {{ {values} {qualified} }} }}
+                GROUP BY ?focus HAVING (COUNT(DISTINCT ?value) < {n})""")
 
-    def count(self, shape: ox.Term, param: str, arg: ox.Term) -> int:
+    def count(self, shape: Term, param: str, arg: Term) -> int:
         if isinstance(arg, ox.Literal) and arg.datatype.value == XSD + "integer" and arg.value.isdigit():
             return int(arg.value)
         raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a count")
 
-    def boolean(self, shape: ox.Term, param: str, arg: ox.Term) -> bool:
+    def boolean(self, shape: Term, param: str, arg: Term) -> bool:
         if isinstance(arg, ox.Literal) and arg.datatype.value == XSD + "boolean" \
                 and arg.value in ("true", "false"):
             return arg.value == "true"
@@ -381,7 +451,7 @@ class Compiler:
 
     # Tests of one term: SPARQL expressions that are true or false, never an error.
 
-    def shape_test(self, shape: ox.Term, v: str) -> str:
+    def shape_test(self, shape: Term, v: str) -> str:
         """True when the term `v` conforms to the value shape `shape` (its node-level constraints)."""
         if self.deactivated(shape):
             return "true"
@@ -399,7 +469,7 @@ class Compiler:
             self._expanding.discard(shape)
         return "(" + " && ".join(tests) + ")" if tests else "true"
 
-    def term_test(self, shape: ox.Term, param: str, arg: ox.Term, v: str) -> str:
+    def term_test(self, shape: Term, param: str, arg: Term, v: str) -> str:
         """The expression for one node-level constraint on `v`, wrapped so errors mean false."""
         name = param[len(SH):]
         if name == "class":
@@ -442,7 +512,7 @@ class Compiler:
             raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)}")
         return f"COALESCE({test}, false)"
 
-    def datatype_test(self, shape: ox.Term, dt: ox.Term, v: str) -> str:
+    def datatype_test(self, shape: Term, dt: Term, v: str) -> str:
         if not isinstance(dt, ox.NamedNode):
             raise UnsupportedShape(f"shape {show(shape)}: sh:datatype {show(dt)}")
         if dt.value == RDF + "langString":
@@ -455,7 +525,7 @@ class Compiler:
         raise UnsupportedShape(f"shape {show(shape)}: sh:datatype {show(dt)} "
                                "(no lexical check for this datatype)")
 
-    def string(self, shape: ox.Term, param: str, arg: ox.Term) -> str:
+    def string(self, shape: Term, param: str, arg: Term) -> str:
         if isinstance(arg, ox.Literal) and arg.language is None \
                 and arg.datatype.value == XSD + "string":
             return str(arg)
@@ -491,21 +561,143 @@ class Result:
     """One violation found by a check, as engine terms."""
 
     check: Check
-    focus: ox.Term
-    value: ox.Term | None
+    focus: Term
+    value: Term | None
 
 
-def run_checks(store: ox.Store, checks: Sequence[Check], *,
+Row = tuple[Optional[Term], ...]
+FOCUS_VALUES_MAX = 1000  # more candidate focus nodes than this: list the shape's focus nodes
+
+
+class Runner:
+    """Runs SELECT queries on one store, several at a time (the engine releases the GIL).
+
+    The worker threads live only inside `many` and are joined before it returns: the zygote
+    forks executors afterwards and must have no other thread then.
+    """
+
+    def __init__(self, store: ox.Store, default_graph: list[ox.NamedNode | ox.DefaultGraph] | None,
+                 workers: int) -> None:
+        self.store, self.default_graph, self.workers = store, default_graph, workers
+
+    def select(self, query: str, names: Sequence[str] = ("focus", "value", "lang")) -> list[Row]:
+        solutions = self.store.query(query, default_graph=self.default_graph)  # type: ignore[arg-type]
+        return [tuple(row[n] for n in names) for row in solutions]  # type: ignore[union-attr]
+
+    def many(self, queries: Iterable[tuple[str, Sequence[str]]]) -> dict[str, list[Row]]:
+        todo = dict(queries)
+        if self.workers <= 1 or len(todo) <= 1:
+            return {q: self.select(q, names) for q, names in todo.items()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = {q: pool.submit(self.select, q, names) for q, names in todo.items()}
+            return {q: f.result() for q, f in futures.items()}
+
+
+def run_checks(store: ox.Store, checks: Sequence[Check], *, shared: bool = True,
+               workers: int | None = None,
                default_graph: list[ox.NamedNode | ox.DefaultGraph] | None = None) -> list[Result]:
-    """Every violation, once (a focus node reached twice by a check still gives one result)."""
-    results: dict[tuple[int, ox.Term, ox.Term | None], Result] = {}
-    for i, check in enumerate(checks):
-        for row in store.query(check.query, default_graph=default_graph):  # type: ignore[union-attr]
-            focus, value, lang = row["focus"], row["value"], row["lang"]
-            key = (i, focus, value if lang is None else lang)
-            if key not in results:
-                results[key] = Result(check, focus, value)
-    return list(results.values())
+    """Every violation, once (a focus node reached twice by a check still gives one result).
+
+    With `shared` (the default) the work is shared: each distinct candidates query runs once
+    for all the checks that have it and only its few rows are tested against each shape's
+    focus nodes; the "absent" checks of a shape run as one query; maxCount and uniqueLang
+    group the values only when cheap counts show some subject could violate them. Without it
+    every check runs as its own whole query; the tests check both ways agree.
+    """
+    workers = workers or min(4, os.cpu_count() or 1)
+    run = Runner(store, default_graph, workers)
+    found: dict[tuple[int, Term, Term | None], Result] = {}
+
+    def collect(i: int, rows: Iterable[Row]) -> None:
+        for focus, value, lang in rows:
+            assert focus is not None
+            found.setdefault((i, focus, value if lang is None else lang), Result(checks[i], focus, value))
+
+    if not shared:
+        answers = run.many((c.query, ("focus", "value", "lang")) for c in checks)
+        for i, c in enumerate(checks):
+            collect(i, answers[c.query])
+        return list(found.values())
+
+    batches: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(checks):
+        if c.kind == "absent":
+            batches[c.focus].append(i)
+    batch_queries = {focus: absent_batch(focus, [checks[i] for i in ids]) for focus, ids in batches.items()}
+    counts = {q for c in checks for q in screens(c)}
+    first = [(c.pattern, ("focus", "value", "lang")) for c in checks if c.kind in ("value", "whole")]
+    first += [(q, ("focus", *(f"m{k}" for k in range(len(batches[f]))))) for f, q in batch_queries.items()]
+    first += [(q, ("a", "b")) for q in counts]
+    answers = run.many(first)
+
+    for focus, ids in batches.items():
+        for row in answers[batch_queries[focus]]:
+            for k, i in enumerate(ids):
+                flag = row[k + 1]
+                if isinstance(flag, ox.Literal) and flag.value == "true":
+                    collect(i, [(row[0], None, None)])
+    for i, c in enumerate(checks):
+        if c.kind == "whole":
+            collect(i, answers[c.pattern])
+    grouped = [c for c in checks if c.kind in ("max", "lang")
+               and not screened_out(c, answers)]
+    answers.update(run.many((c.pattern, ("focus", "value", "lang")) for c in grouped))
+
+    for c in grouped:
+        collect(checks.index(c), answers[c.pattern])
+    candidates = [(i, c) for i, c in enumerate(checks) if c.kind == "value" and answers.get(c.pattern)]
+    focus_sets = run.many(focus_filter(c, {r[0] for r in answers[c.pattern]}) for _, c in candidates)
+    for i, c in candidates:
+        inside = {r[0] for r in focus_sets[focus_filter(c, {r[0] for r in answers[c.pattern]})[0]]}
+        collect(i, (r for r in answers[c.pattern] if r[0] in inside))
+    return list(found.values())
+
+
+def absent_batch(focus: str, checks: Sequence[Check]) -> str:
+    """One query for all the "absent" checks of a focus pattern: a flag per check."""
+    binds = " ".join(f"BIND(NOT EXISTS {{ {c.pattern} }} AS ?m{k})" for k, c in enumerate(checks))
+    flags = " || ".join(f"?m{k}" for k in range(len(checks)))
+    names = " ".join(f"?m{k}" for k in range(len(checks)))
+    return f"SELECT ?focus {names} WHERE {{ {{ {focus} }} {binds} FILTER({flags}) }}"
+
+
+def screens(check: Check) -> list[str]:
+    """Count queries that can prove a maxCount or uniqueLang check has no violation at all.
+
+    maxCount n >= 1 on a chain of predicates: when each step is functional in its direction
+    (as many triples as distinct subjects, or objects for an inverse step), every focus node
+    has at most one value. uniqueLang on one predicate: when each language tag has as many
+    values as distinct subjects, no subject uses a tag twice.
+    """
+    path = check.path
+    if path is None:
+        return []
+    if check.kind == "max" and check.max_count >= 1 and path.steps():
+        return [f"SELECT (COUNT(*) AS ?a) (COUNT(DISTINCT ?{'o' if inverse else 's'}) AS ?b) "
+                f"WHERE {{ ?s {show_iri(iri)} ?o }}" for iri, inverse in path.steps() or ()]
+    if check.kind == "lang" and path.kind == "iri":
+        return [f"SELECT (COUNT(*) AS ?a) (COUNT(DISTINCT ?s) AS ?b) WHERE {{ ?s {show_iri(path.iri)} "
+                f"?v BIND(LCASE(LANG(?v)) AS ?l) FILTER(?l != \"\") }} GROUP BY ?l"]
+    return []
+
+
+def screened_out(check: Check, answers: dict[str, list[Row]]) -> bool:
+    """True when the check's screens ran and their counts prove it has no violation."""
+    queries = screens(check)
+    return bool(queries) and all(
+        isinstance(a, ox.Literal) and isinstance(b, ox.Literal) and a.value == b.value
+        for q in queries for a, b in answers[q])
+
+
+def focus_filter(check: Check, terms: set[Term | None]) -> tuple[str, tuple[str, ...]]:
+    """The query telling which of `terms` are focus nodes of the check's shape."""
+    if len(terms) > FOCUS_VALUES_MAX or any(not isinstance(t, (ox.NamedNode, ox.Literal)) for t in terms):
+        # Blank nodes cannot be named in a query; many candidates: list all focus nodes once.
+        return f"SELECT DISTINCT ?focus WHERE {{ {check.focus} }}", ("focus",)
+    listed = " ".join(sorted(str(t) for t in terms))
+    return f"SELECT ?focus WHERE {{ VALUES ?focus {{ {listed} }} FILTER EXISTS {{ {check.focus} }} }}", ("focus",)
 
 
 def validate_store(store: ox.Store, *, checks: Sequence[Check] | None = None,
@@ -570,7 +762,7 @@ def violation(result: Result) -> Violation:
     )
 
 
-def to_rdflib(term: ox.Term) -> object:
+def to_rdflib(term: Term) -> object:
     """An engine term as the rdflib term pySHACL would report (same text through validate._show)."""
     from rdflib import BNode, Literal, URIRef
 

@@ -23,10 +23,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
 
-    from server import dataset, errors, http, pages, sparql, state, stored
+    from server import dataset, errors, http, pages, ratelimit, sparql, state, stored
 
     state.init_app(app, backend)
     http.init_app(app)
+    ratelimit.init_app(app)
     errors.init_app(app)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(stored.bp)

@@ -32,6 +32,10 @@ PUBLIC_URL: str | None = None
 LIVE_VALIDATION_MAX_TRIPLES = 200_000
 VALIDATION_TIMEOUT_S = 600.0
 
+# Per-client budget on the query routes (429 + Retry-After past it); 0 turns it off.
+RATE_LIMIT_PER_S = 20.0
+RATE_LIMIT_BURST = 40.0
+
 # HTTP caching of results, pages and dumps (seconds).
 CACHE_MAX_AGE = 300
 

@@ -16,6 +16,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Test clients all come from 127.0.0.1 and send far more than one person would: the
+# per-client budget is off unless a test turns it on (the rate-limit probe does).
+NO_RATE_LIMIT = {"RABAT_KG_RATE_LIMIT_PER_S": "0"}
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM if the test process dies, so no server outlives a killed run."""
     import ctypes
@@ -64,7 +69,8 @@ def start_server(extra_args: Sequence[str] = (), *, env: dict[str, str] | None =
            *extra_args]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
+                                env={**os.environ, **NO_RATE_LIMIT, **(env or {})},
+                                preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

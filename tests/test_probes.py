@@ -760,7 +760,19 @@ def test_probe_24_cors_and_caching_headers(server: LiveServer) -> None:
 # --- 18 last: a rate limiter, if it trips, must not disturb the probes above -------------------
 
 
-def test_probe_18_rate_limit_answers_429_with_retry_after(server: LiveServer) -> None:
+@pytest.fixture()
+def rate_limited_server(workdir: Path) -> Iterator[LiveServer]:
+    """The bundled graph with the production per-client budget (other probes run without it)."""
+    from server import config
+
+    s = start_server(env={"RABAT_KG_RATE_LIMIT_PER_S": str(config.RATE_LIMIT_PER_S)},
+                     log_dir=workdir)
+    yield s
+    s.stop()
+
+
+def test_probe_18_rate_limit_answers_429_with_retry_after(rate_limited_server: LiveServer) -> None:
+    server = rate_limited_server
     session = requests.Session()
     statuses: list[requests.Response] = []
     lock = threading.Lock()
