@@ -1,7 +1,9 @@
 """A data release: files parsed, validated with SHACL, canonicalised, and given a version.
 
 A release is what a server serves. It is built completely before anything swaps to it, so
-a file with a syntax error or a shape violation never replaces a good release.
+a file with a syntax error or a shape violation never replaces a good release. Validation
+runs on a pyoxigraph store (graph/shacl.py): ideally the very store that is then served
+(`load_release`, and the zygote, which loads a release once and validates it before serving).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -26,6 +28,7 @@ class Release:
     ntriples: bytes
     triple_count: int
     sources: tuple[str, ...] = field(default=())
+    validated: bool = False  # True once the SHACL shapes accepted it
 
 
 def parse_file(path: Path) -> list[ox.Triple]:
@@ -76,25 +79,66 @@ def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
     """Parse `paths`, validate them against the shapes, and return the release.
 
+    Validation loads the data into a temporary store; to validate the store you then serve,
+    use `load_release`, or give the unvalidated release to the zygote (it validates on load).
+
     Raises:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,
             path and message, in `extra["report"]`).
     """
-    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
+    release = build_release(paths)
     if validate:
-        from graph.validate import validate_ntriples
+        check_store(load_store(release.ntriples))
+        release = replace(release, validated=True)
+    return release
 
-        result = validate_ntriples(nt)
-        if not result.conforms:
-            raise DataError(
-                f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
-                + result.text,
-                report=result.text,
-            )
+
+def build_release(paths: Sequence[Path]) -> Release:
+    """Parse and canonicalise `paths` (syntax errors name file and line); no validation."""
+    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
     version = hashlib.sha256(nt).hexdigest()[:16]
     count = nt.count(b"\n")
     return Release(version=version, ntriples=nt, triple_count=count,
                    sources=tuple(str(p) for p in paths))
+
+
+def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Release, ox.Store]:
+    """The release and the store holding it, validated on that store: one copy of the data."""
+    release = build_release(paths)
+    store = load_store(release.ntriples)
+    if validate:
+        check_store(store)
+        release = replace(release, validated=True)
+    return release, store
+
+
+def load_store(source: bytes | Path) -> ox.Store:
+    """An in-memory store with canonical N-Triples (bytes or a file), already parsed once."""
+    store = ox.Store()
+    if isinstance(source, bytes):
+        if source:
+            store.bulk_load(source, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    else:
+        store.bulk_load(path=str(source), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return store
+
+
+def check_store(store: ox.Store) -> None:
+    """Validate the store against the shapes (with the ontology); refuse it with the report.
+
+    Raises:
+        DataError: the data violates a shape; the detail and `extra["report"]` hold the
+            report grouped by focus node (path, value, message, shape).
+    """
+    from graph.shacl import validate_store
+
+    result = validate_store(store)
+    if not result.conforms:
+        raise DataError(
+            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
+            + result.text,
+            report=result.text,
+        )
 
 
 def release_file_name(version: str) -> str:

@@ -10,27 +10,32 @@ pySHACL's report; tests/test_shacl_engine.py proves both engines agree, result f
 Only the part of SHACL Core our shapes use is supported. Anything else (a component, a target
 kind, a path form, a datatype without a known lexical check) makes the compiler raise
 `UnsupportedShape` naming the shape and the component: a constraint is never silently ignored.
-Semantics follow the SHACL spec, as pySHACL implements them, with one deliberate difference:
-`sh:datatype` requires a well-formed lexical form for every XSD type checked here (pySHACL does
-not check xsd:gYear and xsd:gYearMonth at all and accepts whatever Python's int() or
-date.fromisoformat() take, e.g. "1_000" or "2020-W01-1"), so the release gate is stricter.
+
+Semantics follow the SHACL spec as pySHACL implements it, except where pySHACL leans on Python
+and is more lenient than the spec: `sh:datatype` here requires the XSD lexical form (pySHACL
+does not check xsd:gYear or xsd:gYearMonth at all and takes what int() or date.fromisoformat()
+take: "1_000", "2020-W01-1"), and `sh:pattern` uses XPath regex, where "$" does not match before
+a final newline as Python's does. So the release gate is stricter, never more lenient.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Optional, Union
+from typing import Union
 
 import pyoxigraph as ox
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node
 
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
-from graph.validate import ValidationResult, Violation, render_text
+from graph.validate import ValidationResult, Violation, local_name, pick_message, render_text, show_term
 
 SH = "http://www.w3.org/ns/shacl#"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -38,7 +43,7 @@ RDFS = "http://www.w3.org/2000/01/rdf-schema#"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 TYPE = f"<{RDF}type>"
 SUBCLASS_OF = f"<{RDFS}subClassOf>"
-Term = Union[ox.NamedNode, ox.BlankNode, ox.Literal]  # noqa: UP007 - a runtime alias
+Term = Union[ox.NamedNode, ox.BlankNode, ox.Literal, ox.Triple]  # noqa: UP007 - a runtime alias
 VALIDATION_GRAPH = ox.NamedNode("urn:rabat-kg:validation:ontology")
 
 # XSD types whose lexical form the engine checks by casting STR(value) (it errors when ill-formed).
@@ -90,7 +95,7 @@ class ShapesGraph:
     def value(self, s: Term, p: str) -> Term | None:
         values = self.objects(s, p)
         if len(values) > 1:
-            raise UnsupportedShape(f"{show(s)}: more than one {show_iri(p)}")
+            raise UnsupportedShape(f"{show(s)}: more than one {show_param(p)}")
         return values[0] if values else None
 
     def subjects(self, p: str, o: Term | None = None) -> list[Term]:
@@ -121,6 +126,11 @@ def show(term: Term | None) -> str:
 
 def show_iri(iri: str) -> str:
     return f"<{iri}>"
+
+
+def show_param(iri: str) -> str:
+    """A SHACL parameter as people write it (sh:minCount), for error messages."""
+    return "sh:" + iri[len(SH):] if iri.startswith(SH) else show_iri(iri)
 
 
 # --- Paths -----------------------------------------------------------------------------------
@@ -171,12 +181,8 @@ class Path:
 
     def text(self) -> str:
         """The path as graph.validate renders a report's sh:resultPath (prefixed names)."""
-        from rdflib import URIRef
-
-        from graph.validate import _show
-
         if self.kind == "iri":
-            return _show(URIRef(self.iri))
+            return show_term(URIRef(self.iri))
         if self.kind == "inverse":
             return "^" + self.parts[0].text()
         if self.kind == "alternative":
@@ -280,7 +286,8 @@ class Check:
         if self.kind in ("whole", "max", "lang"):
             return self.pattern
         if self.kind == "absent":
-            return f"SELECT DISTINCT ?focus WHERE {{ {{ {self.focus} }} FILTER NOT EXISTS {{ {self.pattern} }} }}"
+            return (f"SELECT DISTINCT ?focus WHERE {{ {{ {self.focus} }} "
+                    f"FILTER NOT EXISTS {{ {self.pattern} }} }}")
         return f"SELECT * WHERE {{ {{ {self.pattern} }} FILTER EXISTS {{ {self.focus} }} }}"
 
 
@@ -332,7 +339,7 @@ class Compiler:
         for p in self.g.predicates(shape):
             if p.startswith(SH) and p not in known:
                 raise UnsupportedShape(
-                    f"shape {show(shape)}: {show_iri(p)} is not supported by the engine validator")
+                    f"shape {show(shape)}: {show_param(p)} is not supported by the engine validator")
         for cls in (RDFS + "Class", "http://www.w3.org/2002/07/owl#Class"):
             if ox.NamedNode(cls) in self.g.objects(shape, RDF + "type"):
                 raise UnsupportedShape(f"shape {show(shape)}: implicit class targets are not supported")
@@ -354,7 +361,12 @@ class Compiler:
     # Constraints.
 
     def base(self, shape: Term) -> dict[str, object]:
+        """What every result of the shape carries: its name, severity and messages."""
+        if not isinstance(shape, ox.NamedNode):
+            raise UnsupportedShape(f"shape {show(shape)}: a blank-node shape (results name their shape)")
         severity = self.g.value(shape, SH + "severity") or ox.NamedNode(SH + "Violation")
+        if not isinstance(severity, ox.NamedNode):
+            raise UnsupportedShape(f"shape {show(shape)}: sh:severity {show(severity)}")
         messages = tuple(m for m in self.g.objects(shape, SH + "message") if isinstance(m, ox.Literal))
         return {"shape": shape.value, "severity": severity.value, "messages": messages}
 
@@ -370,7 +382,7 @@ class Compiler:
             raise UnsupportedShape(f"shape {show(shape)}: a targeted property shape")
         for p in self.g.predicates(shape):
             if p in COUNT_PARAMS:
-                raise UnsupportedShape(f"shape {show(shape)}: {show_iri(p)} on a node shape")
+                raise UnsupportedShape(f"shape {show(shape)}: {show_param(p)} on a node shape")
             if p in TERM_PARAMS:
                 for arg in self.g.objects(shape, p):
                     test = self.term_test(shape, p, arg, "?value")
@@ -410,15 +422,29 @@ class Compiler:
                     test = self.shape_test(value_shape, "?value")
                     self.min_count(prop, p, path, focus, self.count(prop, p, arg), test)
                 elif p == SH + "maxCount":
-                    n = self.count(prop, p, arg)
-                    self.add(prop, p, path, focus, "max", f"""SELECT ?focus WHERE {{
-                        {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }} {values} }}
-                        GROUP BY ?focus HAVING (COUNT(DISTINCT ?value) > {n})""", max_count=n)
+                    self.max_count(prop, p, path, focus, self.count(prop, p, arg))
                 elif p == SH + "uniqueLang" and self.boolean(prop, p, arg):
                     self.add(prop, p, path, focus, "lang", f"""SELECT ?focus ?lang WHERE {{
                         {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }} {values}
                         BIND(LCASE(LANG(?value)) AS ?lang) FILTER(?lang != "") }}
                         GROUP BY ?focus ?lang HAVING (COUNT(DISTINCT ?value) > 1)""")
+
+    def max_count(self, prop: Term, param: str, path: Path, focus: str, n: int) -> None:
+        """More than `n` value nodes: one result per focus node, no value."""
+        steps = path.steps()
+        if steps and len(steps) == 1 and n <= 3:
+            # n + 1 distinct values, looked up from each focus node (no grouping of all values).
+            iri, inverse = steps[0]
+            names = [f"?v{k}" for k in range(n + 1)]
+            triples = " ".join(f"{v} {show_iri(iri)} ?focus ." if inverse else f"?focus {show_iri(iri)} {v} ."
+                               for v in names)
+            distinct = " && ".join(f"!sameTerm({a}, {b})" for k, a in enumerate(names) for b in names[k + 1:])
+            query = f"""SELECT DISTINCT ?focus WHERE {{ {{ {focus} }}
+                FILTER EXISTS {{ {triples} {f"FILTER({distinct})" if distinct else ""} }} }}"""
+        else:
+            query = f"""SELECT ?focus WHERE {{ {{ SELECT DISTINCT ?focus WHERE {{ {focus} }} }}
+                {path.pattern("?focus", "?value")} }} GROUP BY ?focus HAVING (COUNT(DISTINCT ?value) > {n})"""
+        self.add(prop, param, path, focus, "max", query, max_count=n)
 
     def min_count(self, prop: Term, param: str, path: Path, focus: str, n: int, test: str) -> None:
         """Fewer than `n` value nodes passing `test`: one result per focus node, no value."""
@@ -441,13 +467,13 @@ class Compiler:
     def count(self, shape: Term, param: str, arg: Term) -> int:
         if isinstance(arg, ox.Literal) and arg.datatype.value == XSD + "integer" and arg.value.isdigit():
             return int(arg.value)
-        raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a count")
+        raise UnsupportedShape(f"shape {show(shape)}: {show_param(param)} {show(arg)} is not a count")
 
     def boolean(self, shape: Term, param: str, arg: Term) -> bool:
         if isinstance(arg, ox.Literal) and arg.datatype.value == XSD + "boolean" \
                 and arg.value in ("true", "false"):
             return arg.value == "true"
-        raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a boolean")
+        raise UnsupportedShape(f"shape {show(shape)}: {show_param(param)} {show(arg)} is not a boolean")
 
     # Tests of one term: SPARQL expressions that are true or false, never an error.
 
@@ -509,7 +535,7 @@ class Compiler:
         elif name == "node":
             test = self.shape_test(arg, v)
         else:  # pragma: no cover - TERM_PARAMS and this list are kept together
-            raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)}")
+            raise UnsupportedShape(f"shape {show(shape)}: {show_param(param)}")
         return f"COALESCE({test}, false)"
 
     def datatype_test(self, shape: Term, dt: Term, v: str) -> str:
@@ -529,7 +555,7 @@ class Compiler:
         if isinstance(arg, ox.Literal) and arg.language is None \
                 and arg.datatype.value == XSD + "string":
             return str(arg)
-        raise UnsupportedShape(f"shape {show(shape)}: {show_iri(param)} {show(arg)} is not a string")
+        raise UnsupportedShape(f"shape {show(shape)}: {show_param(param)} {show(arg)} is not a string")
 
 
 def compile_shapes(source: FilePath | str | bytes = SHAPES_FILE) -> tuple[Check, ...]:
@@ -565,7 +591,8 @@ class Result:
     value: Term | None
 
 
-Row = tuple[Optional[Term], ...]
+Row = tuple[Term | None, ...]
+VARS = ("focus", "value", "lang")  # what a check's rows bind
 FOCUS_VALUES_MAX = 1000  # more candidate focus nodes than this: list the shape's focus nodes
 
 
@@ -580,7 +607,7 @@ class Runner:
                  workers: int) -> None:
         self.store, self.default_graph, self.workers = store, default_graph, workers
 
-    def select(self, query: str, names: Sequence[str] = ("focus", "value", "lang")) -> list[Row]:
+    def select(self, query: str, names: Sequence[str] = VARS) -> list[Row]:
         solutions = self.store.query(query, default_graph=self.default_graph)  # type: ignore[arg-type]
         return [tuple(row[n] for n in names) for row in solutions]  # type: ignore[union-attr]
 
@@ -600,14 +627,13 @@ def run_checks(store: ox.Store, checks: Sequence[Check], *, shared: bool = True,
                default_graph: list[ox.NamedNode | ox.DefaultGraph] | None = None) -> list[Result]:
     """Every violation, once (a focus node reached twice by a check still gives one result).
 
-    With `shared` (the default) the work is shared: each distinct candidates query runs once
-    for all the checks that have it and only its few rows are tested against each shape's
-    focus nodes; the "absent" checks of a shape run as one query; maxCount and uniqueLang
-    group the values only when cheap counts show some subject could violate them. Without it
-    every check runs as its own whole query; the tests check both ways agree.
+    With `shared` (the default) the work is shared, in three rounds of parallel queries:
+    each distinct "value" candidates query once for all the checks that have it, the "absent"
+    checks of a focus pattern as one query, and the count screens; then the maxCount and
+    uniqueLang queries the screens could not rule out; then the focus-node test of the few
+    candidate rows. Without `shared` every check runs as its own `query` (the tests compare).
     """
-    workers = workers or min(4, os.cpu_count() or 1)
-    run = Runner(store, default_graph, workers)
+    run = Runner(store, default_graph, workers or min(4, os.cpu_count() or 1))
     found: dict[tuple[int, Term, Term | None], Result] = {}
 
     def collect(i: int, rows: Iterable[Row]) -> None:
@@ -616,7 +642,7 @@ def run_checks(store: ox.Store, checks: Sequence[Check], *, shared: bool = True,
             found.setdefault((i, focus, value if lang is None else lang), Result(checks[i], focus, value))
 
     if not shared:
-        answers = run.many((c.query, ("focus", "value", "lang")) for c in checks)
+        answers = run.many((c.query, VARS) for c in checks)
         for i, c in enumerate(checks):
             collect(i, answers[c.query])
         return list(found.values())
@@ -625,34 +651,35 @@ def run_checks(store: ox.Store, checks: Sequence[Check], *, shared: bool = True,
     for i, c in enumerate(checks):
         if c.kind == "absent":
             batches[c.focus].append(i)
-    batch_queries = {focus: absent_batch(focus, [checks[i] for i in ids]) for focus, ids in batches.items()}
-    counts = {q for c in checks for q in screens(c)}
-    first = [(c.pattern, ("focus", "value", "lang")) for c in checks if c.kind in ("value", "whole")]
-    first += [(q, ("focus", *(f"m{k}" for k in range(len(batches[f]))))) for f, q in batch_queries.items()]
-    first += [(q, ("a", "b")) for q in counts]
-    answers = run.many(first)
-
+    batch_query = {focus: absent_batch(focus, [checks[i] for i in ids]) for focus, ids in batches.items()}
+    answers = run.many([
+        *((c.pattern, VARS) for c in checks if c.kind in ("value", "whole")),
+        *((batch_query[f], ("focus", *(f"m{k}" for k in range(len(ids))))) for f, ids in batches.items()),
+        *((q, ("a", "b")) for c in checks for q in screens(c)),
+    ])
     for focus, ids in batches.items():
-        for row in answers[batch_queries[focus]]:
-            for k, i in enumerate(ids):
-                flag = row[k + 1]
-                if isinstance(flag, ox.Literal) and flag.value == "true":
-                    collect(i, [(row[0], None, None)])
-    for i, c in enumerate(checks):
-        if c.kind == "whole":
-            collect(i, answers[c.pattern])
-    grouped = [c for c in checks if c.kind in ("max", "lang")
-               and not screened_out(c, answers)]
-    answers.update(run.many((c.pattern, ("focus", "value", "lang")) for c in grouped))
+        for row in answers[batch_query[focus]]:
+            collect_flags = [i for k, i in enumerate(ids) if is_true(row[k + 1])]
+            for i in collect_flags:
+                collect(i, [(row[0], None, None)])
 
-    for c in grouped:
-        collect(checks.index(c), answers[c.pattern])
-    candidates = [(i, c) for i, c in enumerate(checks) if c.kind == "value" and answers.get(c.pattern)]
-    focus_sets = run.many(focus_filter(c, {r[0] for r in answers[c.pattern]}) for _, c in candidates)
-    for i, c in candidates:
-        inside = {r[0] for r in focus_sets[focus_filter(c, {r[0] for r in answers[c.pattern]})[0]]}
-        collect(i, (r for r in answers[c.pattern] if r[0] in inside))
+    counted = [i for i, c in enumerate(checks) if c.kind in ("max", "lang") and not screened_out(c, answers)]
+    answers.update(run.many((checks[i].pattern, VARS) for i in counted))
+    for i, c in enumerate(checks):
+        if c.kind == "whole" or i in counted:
+            collect(i, answers[c.pattern])
+
+    candidates = {i: focus_filter(c, {r[0] for r in answers[c.pattern]})
+                  for i, c in enumerate(checks) if c.kind == "value" and answers[c.pattern]}
+    inside = run.many(candidates.values())
+    for i, (query, _) in candidates.items():
+        keep = {row[0] for row in inside[query]}
+        collect(i, (r for r in answers[checks[i].pattern] if r[0] in keep))
     return list(found.values())
+
+
+def is_true(term: Term | None) -> bool:
+    return isinstance(term, ox.Literal) and term.value == "true"
 
 
 def absent_batch(focus: str, checks: Sequence[Check]) -> str:
@@ -697,7 +724,8 @@ def focus_filter(check: Check, terms: set[Term | None]) -> tuple[str, tuple[str,
         # Blank nodes cannot be named in a query; many candidates: list all focus nodes once.
         return f"SELECT DISTINCT ?focus WHERE {{ {check.focus} }}", ("focus",)
     listed = " ".join(sorted(str(t) for t in terms))
-    return f"SELECT ?focus WHERE {{ VALUES ?focus {{ {listed} }} FILTER EXISTS {{ {check.focus} }} }}", ("focus",)
+    return (f"SELECT ?focus WHERE {{ VALUES ?focus {{ {listed} }} FILTER EXISTS {{ {check.focus} }} }}",
+            ("focus",))
 
 
 def validate_store(store: ox.Store, *, checks: Sequence[Check] | None = None,
@@ -738,34 +766,37 @@ def validate_ntriples(nt: bytes, *, checks: Sequence[Check] | None = None) -> Va
 
 def build_result(results: Sequence[Result]) -> ValidationResult:
     """The same objects graph.validate builds from pySHACL: violations, text and a report."""
-    violations = sorted((violation(r) for r in results),
-                        key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
+    # An ill-typed value is a result here: rdflib's traceback about it would only be log noise.
+    rdflib_terms = logging.getLogger("rdflib.term")
+    quiet, rdflib_terms.disabled = rdflib_terms.disabled, True
+    try:
+        violations = sorted((violation(r) for r in results),
+                            key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
+    finally:
+        rdflib_terms.disabled = quiet
     conforms = not any(v.severity == "Violation" for v in violations)
     return ValidationResult(conforms=conforms, violations=violations,
                             text=render_text(violations), report_turtle=report_turtle(results, conforms))
 
 
 def violation(result: Result) -> Violation:
-    from rdflib import URIRef
-
-    from graph.validate import _local, _pick_message, _show
-
     check = result.check
     return Violation(
-        focus=_show(to_rdflib(result.focus)),
+        focus=show_term(to_rdflib(result.focus)),
         path=check.path.text() if check.path else "",
-        value=_show(to_rdflib(result.value)) if result.value is not None else "",
-        message=_pick_message([to_rdflib(m) for m in check.messages]),
-        severity=_local(URIRef(check.severity)),
-        shape=_show(URIRef(check.shape)),
-        component=_show(URIRef(check.component)),
+        value=show_term(to_rdflib(result.value)) if result.value is not None else "",
+        message=pick_message([to_rdflib(m) for m in check.messages]),
+        severity=local_name(URIRef(check.severity)),
+        shape=show_term(URIRef(check.shape)),
+        component=show_term(URIRef(check.component)),
     )
 
 
-def to_rdflib(term: Term) -> object:
-    """An engine term as the rdflib term pySHACL would report (same text through validate._show)."""
-    from rdflib import BNode, Literal, URIRef
+def to_rdflib(term: Term) -> Node:
+    """An engine term as the rdflib term pySHACL reports: the same text through show_term.
 
+    rdflib normalises typed literals as pySHACL's data graph does ("01" -> "1").
+    """
     if isinstance(term, ox.NamedNode):
         return URIRef(term.value)
     if isinstance(term, ox.BlankNode):
@@ -808,34 +839,31 @@ def report_turtle(results: Sequence[Result], conforms: bool) -> str:
     return (ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=PREFIXES) or b"").decode()
 
 
-# --- Command line: print the queries, or time them on a file --------------------------------
+# --- Command line: print the queries, or validate files -------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m graph.shacl` prints every check; `... FILE.nt` times each check on FILE."""
+    """`python -m graph.shacl` prints every check's query; `... FILE...` validates the files.
+
+    Files are validated as loaded (N-Triples or Turtle by extension), with the ontology added.
+    """
     import time
 
     args = list(sys.argv[1:] if argv is None else argv)
-    checks = bundled_checks()
     if not args:
-        for c in checks:
-            print(f"# {c.shape} {c.component.rsplit('#', 1)[-1]}\n{c.query}\n")
+        for c in bundled_checks():
+            print(f"# {show_term(URIRef(c.shape))} {show_term(URIRef(c.component))} ({c.kind})\n{c.query}\n")
         return 0
     store = ox.Store()
     for path in args:
         store.bulk_load(path=path, format=ox.RdfFormat.N_TRIPLES if path.endswith(".nt")
                         else ox.RdfFormat.TURTLE)
-    timings = []
     started = time.perf_counter()
-    for c in checks:
-        t = time.perf_counter()
-        n = len(run_checks(store, [c]))
-        timings.append((time.perf_counter() - t, n, c))
-    for seconds, n, c in sorted(timings, key=lambda x: x[0], reverse=True)[:25]:
-        print(f"{seconds * 1000:8.1f} ms {n:6d}  {c.shape.rsplit('/', 1)[-1]} "
-              f"{c.component.rsplit('#', 1)[-1]}")
-    print(f"{len(checks)} checks in {time.perf_counter() - started:.2f} s on {len(store)} triples")
-    return 0
+    result = validate_store(store)
+    print(result.text)
+    print(f"{len(bundled_checks())} checks on {len(store)} triples in "
+          f"{time.perf_counter() - started:.2f} s", file=sys.stderr)
+    return 0 if result.conforms else 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
 """SHACL validation of a release: the shapes file over ontology + data, with a report people can read.
 
+Two engines give the same `ValidationResult`: "oxigraph" (graph/shacl.py: the shapes compiled
+to SPARQL and run on a pyoxigraph store; what releases use, seconds at 700k triples) and
+"pyshacl", the reference implementation (minutes and gigabytes at that size), kept to prove the
+other right (tests/test_shacl_engine.py). `DEFAULT_ENGINE` is the one that gates releases, so
+`rabat-kg validate` answers what a server would.
+
 pySHACL gets Graph objects only (never a path or a URL, and the shapes have no owl:imports), so
 validation never fetches anything. The shapes and the ontology are parsed once per process.
 """
@@ -10,8 +16,8 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal as Choice
 
-import pyshacl
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
@@ -19,6 +25,10 @@ from rdflib.term import Node
 
 from graph.namespaces import PREFIXES, bind
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
+
+Engine = Choice["oxigraph", "pyshacl"]
+ENGINES: tuple[Engine, ...] = ("oxigraph", "pyshacl")
+DEFAULT_ENGINE: Engine = "oxigraph"
 
 
 @dataclass(frozen=True)
@@ -56,33 +66,42 @@ def ontology_graph() -> Graph:
     return Graph(bind_namespaces="none").parse(ONTOLOGY_FILE, format="turtle")
 
 
-def validate_ntriples(nt: bytes) -> ValidationResult:
-    """Validate a graph given as N-Triples (a release's canonical bytes)."""
+def validate_ntriples(nt: bytes, *, engine: Engine = DEFAULT_ENGINE) -> ValidationResult:
+    """Validate a graph given as N-Triples (a release's canonical bytes), plus the ontology."""
+    if engine == "oxigraph":
+        from graph import shacl
+
+        return shacl.validate_ntriples(nt)
+    if engine != "pyshacl":
+        raise ValueError(f"unknown validation engine {engine!r}; one of {', '.join(ENGINES)}")
     data = Graph(bind_namespaces="none")
     if nt:
         data.parse(data=nt, format="nt")
     return validate_graph(data)
 
 
-def validate_files(paths: Sequence[Path]) -> ValidationResult:
+def validate_files(paths: Sequence[Path], *, engine: Engine = DEFAULT_ENGINE) -> ValidationResult:
     """Parse `paths` with the engine's parser (syntax errors name file and line) and validate."""
-    from graph.release import canonical_ntriples, parse_file
+    from graph.release import canonical_lines, file_ntriples
 
-    triples = [t for path in paths for t in parse_file(Path(path))]
-    return validate_ntriples(canonical_ntriples(triples))
+    return validate_ntriples(canonical_lines([file_ntriples(Path(p)) for p in paths]), engine=engine)
 
 
-def validate_graph(data: Graph) -> ValidationResult:
-    """Validate an rdflib graph in place.
+def validate_graph(data: Graph, *, shapes: Graph | None = None) -> ValidationResult:
+    """Validate an rdflib graph in place with pySHACL (the reference engine).
 
     The ontology is part of every release, so it is added to the data whole (a no-op when the
     data already holds it): pySHACL's own mixing of `ont_graph` copies only part of each term,
-    which would make the shape on ontology terms report missing definitions.
+    which would make the shape on ontology terms report missing definitions. `shapes` replaces
+    the shapes file (tests target one shape at a time).
     """
+    import pyshacl  # imported here: a second of start-up that only the reference engine needs
+
+    shapes = shapes_graph() if shapes is None else shapes
     data += ontology_graph()
     _conforms, report, _text = pyshacl.validate(
         data,
-        shacl_graph=shapes_graph(),
+        shacl_graph=shapes,
         ont_graph=ontology_graph(),
         inference="none",
         inplace=True,
@@ -93,7 +112,7 @@ def validate_graph(data: Graph) -> ValidationResult:
         meta_shacl=False,
     )
     assert isinstance(report, Graph)
-    violations = sorted(_results(report, shapes_graph()),
+    violations = sorted(_results(report, shapes),
                         key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
     conforms = not any(v.severity == "Violation" for v in violations)
     bind(report)
@@ -109,18 +128,18 @@ def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
     for result in report.subjects(RDF.type, SH.ValidationResult):
         messages = list(report.objects(result, SH.resultMessage))
         yield Violation(
-            focus=_show(report.value(result, SH.focusNode)),
-            path=_show_path(report, report.value(result, SH.resultPath))
-            or _show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
-            value=_show(report.value(result, SH.value)),
-            message=_pick_message(messages),
-            severity=_local(report.value(result, SH.resultSeverity)),
-            shape=_show(report.value(result, SH.sourceShape)),
-            component=_show(report.value(result, SH.sourceConstraintComponent)),
+            focus=show_term(report.value(result, SH.focusNode)),
+            path=show_path(report, report.value(result, SH.resultPath))
+            or show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
+            value=show_term(report.value(result, SH.value)),
+            message=pick_message(messages),
+            severity=local_name(report.value(result, SH.resultSeverity)),
+            shape=show_term(report.value(result, SH.sourceShape)),
+            component=show_term(report.value(result, SH.sourceConstraintComponent)),
         )
 
 
-def _pick_message(messages: list[Node]) -> str:
+def pick_message(messages: list[Node]) -> str:
     """The English message if there is one, else any; our shapes carry English and French."""
     for lang in ("en", None):
         for m in messages:
@@ -129,11 +148,11 @@ def _pick_message(messages: list[Node]) -> str:
     return ""
 
 
-def _local(node: Node | None) -> str:
+def local_name(node: Node | None) -> str:
     return "" if node is None else str(node).rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
-def _show(node: Node | None) -> str:
+def show_term(node: Node | None) -> str:
     """A term as short text: a prefixed name, <iri>, or the literal's N3 form."""
     if node is None:
         return ""
@@ -151,26 +170,26 @@ def _show(node: Node | None) -> str:
     return "[]"
 
 
-def _show_path(graph: Graph, path: Node | None) -> str:
+def show_path(graph: Graph, path: Node | None) -> str:
     """A SHACL property path in SPARQL property-path syntax."""
     if path is None:
         return ""
     if isinstance(path, URIRef):
-        return _show(path)
+        return show_term(path)
     if isinstance(path, BNode):
         inverse = graph.value(path, SH.inversePath)
         if inverse is not None:
-            return "^" + _show_path(graph, inverse)
+            return "^" + show_path(graph, inverse)
         alternative = graph.value(path, SH.alternativePath)
         if alternative is not None:
-            return "(" + " | ".join(_show_path(graph, p) for p in Collection(graph, alternative)) + ")"
+            return "(" + " | ".join(show_path(graph, p) for p in Collection(graph, alternative)) + ")"
         if graph.value(path, RDF.first) is not None:
-            return "/".join(_show_path(graph, p) for p in Collection(graph, path))
+            return "/".join(show_path(graph, p) for p in Collection(graph, path))
         for key, mark in ((SH.zeroOrMorePath, "*"), (SH.oneOrMorePath, "+"), (SH.zeroOrOnePath, "?")):
             inner = graph.value(path, key)
             if inner is not None:
-                return f"({_show_path(graph, inner)}){mark}"
-    return _show(path)
+                return f"({show_path(graph, inner)}){mark}"
+    return show_term(path)
 
 
 def render_text(violations: Sequence[Violation]) -> str:

@@ -6,13 +6,16 @@ unix socket in the private run directory. Each connection asking for an executor
 forked child that shares the store copy-on-write (spawn is a few ms), applies the sandbox,
 says hello and answers queries on that socket until the worker hangs up or kills it.
 
-Reloads happen here too: a builder child parses and validates the new files (so the zygote
-never imports the validator and stays responsive), writes canonical N-Triples, and only if
-that succeeded does the zygote load them and point ``current.json`` at the new version.
+Reloads happen here too: a builder child parses the new files and writes canonical N-Triples
+(so a syntax error never touches the zygote); the zygote loads them into a new store and
+validates that very store with SHACL (graph/shacl.py: SPARQL on the engine, no second copy of
+the data), and only if it conforms does it swap stores and point ``current.json`` at the new
+version. A release given unvalidated at start is validated the same way, before serving.
 Workers stat that file per request and retire executors of older versions.
 
-Forking is safe because this process never starts a thread: pyoxigraph joins the threads
-it uses while loading before `load` returns (tests/test_engine_pool.py checks).
+Forking is safe because no thread of this process outlives the call that started it:
+pyoxigraph joins the threads it uses while loading before `load` returns, and the validator
+joins its query threads before returning (tests/test_engine_pool.py checks).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import socket
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +39,15 @@ import pyoxigraph as ox
 
 from graph.engine import sandbox
 from graph.engine.wire import FD_MARKER, PeerClosed, recv_msg, send_fd, send_msg
-from graph.errors import KgError, QueryResourceLimit
+from graph.errors import DataError, KgError, QueryResourceLimit
 
 log = logging.getLogger("rabat_kg.zygote")
 
 SOCKET_NAME = "engine.sock"
 CURRENT_NAME = "current.json"
 SETTINGS_NAME = "zygote.json"
+REFUSED_NAME = "refused.json"  # why the zygote refused its starting release
+EXIT_REFUSED = 3
 PR_SET_PDEATHSIG = 1
 
 
@@ -74,12 +79,13 @@ class Current:
     triples: int
     file: str
     sources: tuple[str, ...] = ()
+    validated: bool = False  # the shapes accepted it (a restarted zygote need not check again)
 
     @classmethod
     def read(cls, run_dir: Path) -> Current:
         doc = json.loads((run_dir / CURRENT_NAME).read_text())
         return cls(version=doc["version"], triples=doc["triples"], file=doc["file"],
-                   sources=tuple(doc.get("sources", ())))
+                   sources=tuple(doc.get("sources", ())), validated=bool(doc.get("validated")))
 
     def write(self, run_dir: Path) -> None:
         write_json(run_dir / CURRENT_NAME, asdict(self) | {"sources": list(self.sources)})
@@ -104,9 +110,15 @@ def set_parent_death_signal(sig: int) -> None:
 
 def load_store(path: str | Path) -> ox.Store:
     """An in-memory store with the release's canonical N-Triples (already parsed once)."""
-    store = ox.Store()
-    store.bulk_load(path=str(path), format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    return store
+    from graph.release import load_store as load
+
+    return load(Path(path))
+
+
+def refusal(exc: KgError) -> dict[str, Any]:
+    """The answer for a release the shapes (or the parser) refused."""
+    return {"error": exc.type, "detail": exc.detail,
+            **{k: v for k, v in exc.extra.items() if isinstance(v, (str, int))}}
 
 
 # --- the executor (runs in a forked child, never returns) -------------------------------
@@ -212,6 +224,13 @@ class Zygote:
         self.store = load_store(run_dir / self.current.file)
         log.info("zygote %d: loaded release %s (%d triples) in %.2f s", os.getpid(),
                  self.current.version, self.current.triples, time.perf_counter() - started)
+        if settings.validate and not self.current.validated:
+            started = time.perf_counter()
+            validate(self.store)  # DataError: main() reports it and exits, nothing is served
+            self.current = replace(self.current, validated=True)
+            self.current.write(run_dir)
+            log.info("zygote %d: release %s conforms to the shapes (validated in %.2f s)",
+                     os.getpid(), self.current.version, time.perf_counter() - started)
         self.children: set[int] = set()
         self.builder: tuple[int, int] | None = None  # (pid, read end of its pipe)
         self.waiting: list[socket.socket] = []  # reload requesters awaiting the result
@@ -351,7 +370,7 @@ class Zygote:
         if pid == 0:
             self._become_child()
             os.close(read_fd)
-            build_release(self.run_dir, sources, self.settings.validate, write_fd)
+            build_release(self.run_dir, sources, write_fd)
         os.close(write_fd)
         self.children.add(pid)
         self.builder = (pid, read_fd)
@@ -376,7 +395,7 @@ class Zygote:
             outcome = {"error": "invalid-data", "detail": "the release builder died"}
         if outcome.get("ok"):
             outcome = self._swap(outcome)
-        else:
+        if not outcome.get("ok"):
             log.error("reload refused, still serving %s:\n%s", self.current.version,
                       outcome.get("detail"))
         for conn in self.waiting:
@@ -394,7 +413,14 @@ class Zygote:
         started = time.perf_counter()
         try:
             store = load_store(self.run_dir / new.file)
+            if self.settings.validate:
+                validate(store)
+                new = replace(new, validated=True)
+        except KgError as exc:  # a shape violation: the new store is dropped, nothing swapped
+            (self.run_dir / new.file).unlink(missing_ok=True)
+            return refusal(exc)
         except (OSError, SyntaxError, MemoryError) as exc:
+            (self.run_dir / new.file).unlink(missing_ok=True)
             log.error("reload: cannot load %s: %s", new.file, exc)
             return {"error": "invalid-data", "detail": f"cannot load the new release: {exc}"}
         old = self.current
@@ -402,26 +428,37 @@ class Zygote:
         new.write(self.run_dir)  # workers notice this and retire old executors
         if old.file != new.file:
             (self.run_dir / old.file).unlink(missing_ok=True)
-        log.info("reload: now serving %s (%d triples, loaded in %.2f s), was %s", new.version,
-                 new.triples, time.perf_counter() - started, old.version)
+        log.info("reload: now serving %s (%d triples, loaded%s in %.2f s), was %s", new.version,
+                 new.triples, " and validated" if new.validated else "",
+                 time.perf_counter() - started, old.version)
         return outcome | {"changed": True, "previous": old.version}
 
 
-def build_release(run_dir: Path, sources: list[str], validate: bool, out_fd: int) -> None:
-    """In a builder child: make the release, write it, report through `out_fd`; never returns."""
+def validate(store: ox.Store) -> None:
+    """SHACL on the loaded store itself (raises DataError with the report)."""
+    from graph.release import check_store
+
+    check_store(store)
+
+
+def build_release(run_dir: Path, sources: list[str], out_fd: int) -> None:
+    """In a builder child: parse and write the release, report through `out_fd`; never returns.
+
+    Validation is not done here: the zygote validates the store it loads from this file.
+    """
     code = 0
     try:
-        from graph.release import make_release, save_ntriples
+        from graph.release import build_release as build
+        from graph.release import save_ntriples
 
         try:
-            release = make_release([Path(s) for s in sources], validate=validate)
+            release = build([Path(s) for s in sources])
             path = save_ntriples(release, run_dir)
             outcome: dict[str, Any] = {"ok": True, "version": release.version,
                                        "triples": release.triple_count, "file": path.name,
                                        "sources": list(sources)}
         except KgError as exc:
-            outcome = {"error": exc.type, "detail": exc.detail,
-                       **{k: v for k, v in exc.extra.items() if isinstance(v, (str, int))}}
+            outcome = refusal(exc)
         except Exception as exc:
             outcome = {"error": "invalid-data", "detail": f"release build failed: {exc!r}"}
         data = json.dumps(outcome).encode()
@@ -449,7 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     import graph.engine.run
     import graph.intake  # noqa: F401
 
-    zygote = Zygote(run_dir, Settings.read(run_dir))
+    try:
+        zygote = Zygote(run_dir, Settings.read(run_dir))
+    except KgError as exc:  # the starting release violates the shapes: say why, serve nothing
+        write_json(run_dir / REFUSED_NAME, refusal(exc))
+        log.error("release refused:\n%s", exc.detail)
+        return EXIT_REFUSED
     zygote.serve_forever()
     return 0
 
@@ -500,13 +542,14 @@ class ZygoteProcess:
         settings.write(run_dir)
         path = save_ntriples(release, run_dir)
         Current(version=release.version, triples=release.triple_count, file=path.name,
-                sources=tuple(release.sources)).write(run_dir)
+                sources=tuple(release.sources),
+                validated=bool(getattr(release, "validated", False))).write(run_dir)
         proc = subprocess.Popen([sys.executable, "-m", "graph.engine.zygote", str(run_dir)],
                                 stdin=subprocess.DEVNULL, close_fds=True)
         zygote = cls(run_dir, proc)
         try:
             zygote.wait_ready(wait_s)
-        except RuntimeError:
+        except (RuntimeError, KgError):
             zygote.stop()
             raise
         return zygote
@@ -515,6 +558,11 @@ class ZygoteProcess:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                refused = self.run_dir / REFUSED_NAME
+                if self.proc.returncode == EXIT_REFUSED and refused.exists():
+                    doc = json.loads(refused.read_text())
+                    raise DataError(doc.get("detail") or "the data does not conform to the shapes",
+                                    **{k: v for k, v in doc.items() if k not in ("error", "detail")})
                 raise RuntimeError(f"the query engine exited with status {self.proc.returncode}")
             try:
                 request(self.run_dir, {"op": "status"}, timeout_s=2)
