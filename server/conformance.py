@@ -93,6 +93,9 @@ def report(wait_s: float = 0.0) -> ValidationResult | None:
     return st.report
 
 
+PENDING_WAIT_S = 2.0
+
+
 def status_for(iri: str) -> dict[str, Any]:
     """The entity's conformance for its page: conforms / violations / pending / unknown."""
     try:
@@ -101,7 +104,9 @@ def status_for(iri: str) -> dict[str, Any]:
         log.warning("no conformance state", exc_info=True)
         return {"state": "unknown", "reason": None, "results": []}
     if st.report is None:
-        if not st.done.is_set():
+        # The report of a small release is ready within moments of the first request that
+        # asked for it; wait briefly rather than show "pending" to that reader.
+        if not st.done.wait(timeout=PENDING_WAIT_S):
             return {"state": "pending", "reason": None, "results": []}
         if st.validated_at_load:
             return {"state": "conforms-at-load", "reason": st.reason, "results": []}

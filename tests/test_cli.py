@@ -76,3 +76,16 @@ def test_turtle_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         assert out.returncode == 1, out
         assert "Traceback" not in out.stderr + out.stdout
         assert "broken.ttl" in out.stderr and "line 3" in out.stderr
+
+
+@pytest.mark.parametrize("engine", ["oxigraph", "pyshacl"])
+def test_validate_with_either_engine_names_focus_node_path_and_message(engine: str,
+                                                                     tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ttl"
+    bad.write_text("@prefix kg: <https://w3id.org/rabat-kg/def/> .\n"
+                   "<https://w3id.org/rabat-kg/id/country/atlantis> a kg:Country .\n")
+    out = run("validate", "--engine", engine, "--data", str(bad))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "Focus node country:atlantis" in out.stdout
+    assert "path rdfs:label" in out.stdout and "English label" in out.stdout

@@ -23,6 +23,13 @@ class InlineBackend:
             self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
         self._version = version
 
+    @classmethod
+    def from_store(cls, store: ox.Store, version: str) -> InlineBackend:
+        """Serve a store already loaded (and validated) elsewhere: no second copy."""
+        backend = cls(b"", version)
+        backend.store = store
+        return backend
+
     def version(self) -> str:
         return self._version
 
