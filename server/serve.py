@@ -174,21 +174,20 @@ def start_engine(config: dict[str, Any]) -> ZygoteProcess:
     from graph.engine.zygote import Settings
     from graph.namespaces import PREFIXES
     from graph.paths import bundled_sources
-    from graph.release import build_release
-
     paths = [Path(p).resolve() for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") \
         else bundled_sources()
     validate = bool(config.get("VALIDATE_ON_START", True))
     started = time.perf_counter()
-    # Parse only: the zygote loads the release once and validates that very store before
-    # serving it (fail closed: ZygoteProcess.start raises DataError with the report).
-    release = build_release(paths)
-    log.info("release %s: %d triples from %d files, parsed in %.2f s", release.version,
-             release.triple_count, len(paths), time.perf_counter() - started)
     settings = Settings(memory_mb=int(config.get("WORKER_MEMORY_MB", 1024)),
                         seccomp=bool(config.get("ENGINE_SECCOMP", True)), validate=validate,
                         sources=[str(p) for p in paths], prefixes=dict(PREFIXES))
-    return ZygoteProcess.start(release, settings)
+    # A child parses the files; the zygote loads the release once and validates that very
+    # store before serving it (fail closed: DataError with file and line, or the report).
+    zygote = ZygoteProcess.start_from_sources([str(p) for p in paths], settings)
+    current = zygote.current()
+    log.info("release %s: %d triples from %d files, ready in %.2f s", current.version,
+             current.triples, len(paths), time.perf_counter() - started)
+    return zygote
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -119,6 +120,18 @@ def refusal(exc: KgError) -> dict[str, Any]:
     """The answer for a release the shapes (or the parser) refused."""
     return {"error": exc.type, "detail": exc.detail,
             **{k: v for k, v in exc.extra.items() if isinstance(v, (str, int))}}
+
+
+def _new_run_dir(run_dir: Path | None) -> Path:
+    """A fresh private (0700) run directory whose socket path fits a unix address."""
+    import tempfile
+
+    if run_dir is None:
+        run_dir = Path(tempfile.mkdtemp(prefix="rabat-kg-"))
+    run_dir.chmod(0o700)
+    if len(str(run_dir / SOCKET_NAME)) > 100:
+        raise RuntimeError(f"run directory path too long for a unix socket: {run_dir}")
+    return run_dir
 
 
 # --- the executor (runs in a forked child, never returns) -------------------------------
@@ -529,21 +542,51 @@ class ZygoteProcess:
     def start(cls, release: Any, settings: Settings, *, run_dir: Path | None = None,
               wait_s: float = 120.0) -> ZygoteProcess:
         """Write the release and settings into a fresh 0700 run dir, start, wait until ready."""
-        import subprocess
-        import tempfile
-
         from graph.release import save_ntriples
 
-        if run_dir is None:
-            run_dir = Path(tempfile.mkdtemp(prefix="rabat-kg-"))
-        run_dir.chmod(0o700)
-        if len(str(run_dir / SOCKET_NAME)) > 100:
-            raise RuntimeError(f"run directory path too long for a unix socket: {run_dir}")
-        settings.write(run_dir)
+        run_dir = _new_run_dir(run_dir)
         path = save_ntriples(release, run_dir)
-        Current(version=release.version, triples=release.triple_count, file=path.name,
-                sources=tuple(release.sources),
-                validated=bool(getattr(release, "validated", False))).write(run_dir)
+        current = Current(version=release.version, triples=release.triple_count, file=path.name,
+                          sources=tuple(release.sources),
+                          validated=bool(getattr(release, "validated", False)))
+        return cls._launch(run_dir, current, settings, wait_s)
+
+    @classmethod
+    def start_from_sources(cls, sources: list[str], settings: Settings, *,
+                           run_dir: Path | None = None, wait_s: float = 600.0) -> ZygoteProcess:
+        """Build the release in a short-lived child (the caller never holds the data), start.
+
+        The serve process then forks gunicorn workers: keeping the parsed data out of it keeps
+        it out of every worker too. A syntax error raises DataError naming file and line.
+        """
+        run_dir = _new_run_dir(run_dir)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: same code path as a reload's builder
+            os.close(read_fd)
+            build_release(run_dir, list(sources), write_fd)
+        os.close(write_fd)
+        chunks = []
+        while chunk := os.read(read_fd, 65536):
+            chunks.append(chunk)
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        outcome = json.loads(b"".join(chunks) or b"{}")
+        if not outcome.get("ok"):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise DataError(outcome.get("detail") or "the release could not be built",
+                            **{k: v for k, v in outcome.items() if k not in ("error", "detail", "ok")})
+        current = Current(version=outcome["version"], triples=int(outcome["triples"]),
+                          file=outcome["file"], sources=tuple(sources))
+        return cls._launch(run_dir, current, settings, wait_s)
+
+    @classmethod
+    def _launch(cls, run_dir: Path, current: Current, settings: Settings,
+                wait_s: float) -> ZygoteProcess:
+        import subprocess
+
+        settings.write(run_dir)
+        current.write(run_dir)
         proc = subprocess.Popen([sys.executable, "-m", "graph.engine.zygote", str(run_dir)],
                                 stdin=subprocess.DEVNULL, close_fds=True)
         zygote = cls(run_dir, proc)
@@ -553,6 +596,10 @@ class ZygoteProcess:
             zygote.stop()
             raise
         return zygote
+
+    def current(self) -> Current:
+        """The release the engine serves now."""
+        return Current.read(self.run_dir)
 
     def wait_ready(self, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
