@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -468,36 +468,32 @@ def _page_url(page: int) -> str:
 @bp.get("/ontology.<suffix>")
 def ontology(suffix: str | None = None) -> Response:
     """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
-    fmt = _fixed_or_negotiated(suffix)
-    lang = i18n.choose_language()
-    if fmt.key != "html":
-        return _rdf_file_response(site.ontology_bytes(fmt), fmt, negotiated=suffix is None,
-                                  base="/ontology")
-    cached = site.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
-    html = render_template("ontology.html", onto=site.ontology_view(lang),
-                           downloads=[(f, f"/ontology{f.suffix}") for f in DATA_FORMATS],
-                           data_version=get_backend().version())
-    return _html(html, "/ontology")
+    return _schema_document("/ontology", suffix, site.ontology_bytes, "ontology.html", "onto",
+                            site.ontology_view)
 
 
 @bp.get("/shapes")
 @bp.get("/shapes.<suffix>")
 def shapes(suffix: str | None = None) -> Response:
     """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
+    return _schema_document("/shapes", suffix, site.shapes_bytes, "shapes.html", "shapes",
+                            site.shapes_view)
+
+
+def _schema_document(base: str, suffix: str | None, data: Callable[[Format], bytes],
+                     template: str, name: str, view: Callable[[str], Any]) -> Response:
+    """One of our own RDF files (ontology, shapes): HTML documentation or the file itself."""
     fmt = _fixed_or_negotiated(suffix)
-    lang = i18n.choose_language()
     if fmt.key != "html":
-        return _rdf_file_response(site.shapes_bytes(fmt), fmt, negotiated=suffix is None,
-                                  base="/shapes")
+        return _rdf_file_response(data(fmt), fmt, negotiated=suffix is None, base=base)
+    lang = i18n.choose_language()
     cached = site.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
-    html = render_template("shapes.html", shapes=site.shapes_view(lang),
-                           downloads=[(f, f"/shapes{f.suffix}") for f in DATA_FORMATS],
+    html = render_template(template, **{name: view(lang)},
+                           downloads=[(f, f"{base}{f.suffix}") for f in DATA_FORMATS],
                            data_version=get_backend().version())
-    return _html(html, "/shapes")
+    return _html(html, base)
 
 
 @bp.get("/validation")

@@ -23,33 +23,19 @@ import pytest
 import requests
 
 from graph.paths import data_files
-from tests.serverproc import ROOT, LiveServer, free_port, start_server
+from tests.serverproc import ROOT, LiveServer, free_port, process_tree, start_server
 
 HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 
 
 def descendants(pid: int) -> dict[int, str]:
     """Every process below `pid`, with its command line."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
     found: dict[int, str] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                try:
-                    found[child] = (Path(f"/proc/{child}/cmdline").read_bytes()
-                                    .replace(b"\0", b" ").decode())
-                except OSError:
-                    continue
-                frontier.append(child)
+    for child in process_tree(pid)[1:]:
+        try:
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
     return found
 
 
