@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from graph.paths import data_files
 from tests.serverproc import ROOT, LiveServer, start_server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -68,3 +70,22 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def base_url(live_server: LiveServer) -> str:
     return live_server.url
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    """A private copy of the bundled data files, for tests that publish new releases."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for path in data_files():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture()
+def reload_server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """A server on `data_dir` (two workers), so a test can change the files and reload."""
+    s = start_server(["--workers", "2", "--data", *map(str, sorted(data_dir.glob("*.ttl")))],
+                     log_dir=tmp_path)
+    yield s
+    s.stop()

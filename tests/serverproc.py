@@ -192,3 +192,14 @@ class Canary:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
+
+
+def zygote_pid(server: LiveServer) -> int:
+    """The server's query-engine zygote (the first process of its tree running it)."""
+    for pid in process_tree(server.proc.pid):
+        try:
+            if b"graph.engine.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    raise AssertionError("no zygote process in the server's tree")

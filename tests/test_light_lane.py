@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.serverproc import LiveServer, busy_processes, process_tree, start_server
+from tests.serverproc import LiveServer, busy_processes, start_server, zygote_pid
 
 TIMEOUT_S = 2.0
 WORKERS = 2
@@ -36,16 +36,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                      log_dir=tmp_path_factory.mktemp("lanes"))
     yield s
     s.stop()
-
-
-def zygote_pid(server: LiveServer) -> int:
-    for pid in process_tree(server.proc.pid):
-        try:
-            if b"graph.engine.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-        except OSError:
-            continue
-    raise AssertionError("no zygote in the server's process tree")
 
 
 def gone(pid: int) -> bool:

@@ -34,7 +34,15 @@ import pytest
 import requests
 
 from graph.paths import data_files
-from tests.serverproc import Canary, LiveServer, busy_processes, process_tree, rss_bytes, start_server
+from tests.serverproc import (
+    Canary,
+    LiveServer,
+    busy_processes,
+    process_tree,
+    rss_bytes,
+    start_server,
+    zygote_pid,
+)
 
 TIMEOUT_S = 2.0
 MAX_ROWS = 1000
@@ -453,16 +461,6 @@ def test_probe_11_paths_answer_or_time_out(server: LiveServer, query: str, expec
 
 
 # --- 12-16: parser and size limits, row cap, late failure -------------------------------------
-
-
-def zygote_pid(server: LiveServer) -> int:
-    for pid in process_tree(server.proc.pid):
-        try:
-            if b"graph.engine.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-        except OSError:
-            continue
-    raise AssertionError("no zygote process in the server's tree")
 
 
 @pytest.mark.parametrize("query", [

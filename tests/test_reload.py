@@ -9,20 +9,17 @@ clients hammering the server during swaps see no error at all.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from graph.paths import data_files
-from tests.serverproc import ROOT, LiveServer, free_port, start_server
+from tests.serverproc import ROOT, LiveServer, free_port
 
 MARKER = ('<https://w3id.org/rabat-kg/id/test/reload-marker> '
           '<http://www.w3.org/2000/01/rdf-schema#comment> "reload marker {n}" .\n')
@@ -32,37 +29,20 @@ INVALID = ("@prefix kg: <https://w3id.org/rabat-kg/def/> .\n"
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 
 
-@pytest.fixture()
-def data_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for path in data_files():
-        shutil.copy(path, folder / path.name)
-    return folder
-
-
-@pytest.fixture()
-def server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    s = start_server(["--workers", "2", "--data", *map(str, sorted(data_dir.glob("*.ttl")))],
-                     log_dir=tmp_path)
-    yield s
-    s.stop()
-
-
 def reload(port: int, *data: Path) -> subprocess.CompletedProcess[str]:
     args = ["--data", *map(str, data)] if data else []
     return subprocess.run([sys.executable, "-m", "server.cli", "reload", "--port", str(port),
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def health(server: LiveServer) -> dict[str, object]:
-    response = requests.get(server.url + "/health", timeout=10)
+def health(reload_server: LiveServer) -> dict[str, object]:
+    response = requests.get(reload_server.url + "/health", timeout=10)
     assert response.status_code == 200
     return dict(response.json())
 
 
-def count_and_etag(server: LiveServer) -> tuple[int, str]:
-    response = requests.get(server.url + "/sparql", params={"query": COUNT},
+def count_and_etag(reload_server: LiveServer) -> tuple[int, str]:
+    response = requests.get(reload_server.url + "/sparql", params={"query": COUNT},
                             headers={"Accept": "application/sparql-results+json"}, timeout=10)
     assert response.status_code == 200
     n = int(response.json()["results"]["bindings"][0]["n"]["value"])
@@ -74,65 +54,65 @@ def add_marker(data_dir: Path, n: int) -> None:
         fh.write("\n" + MARKER.format(n=n))
 
 
-def test_good_release_is_swapped_in(server: LiveServer, data_dir: Path) -> None:
-    before = health(server)
-    count, etag = count_and_etag(server)
+def test_good_release_is_swapped_in(reload_server: LiveServer, data_dir: Path) -> None:
+    before = health(reload_server)
+    count, etag = count_and_etag(reload_server)
     add_marker(data_dir, 1)
-    proc = reload(server.port)
+    proc = reload(reload_server.port)
     assert proc.returncode == 0, proc.stderr
-    after = health(server)
+    after = health(reload_server)
     assert after["version"] != before["version"] and str(after["version"]) in proc.stdout
     # Every worker and executor serves the new release at once: no old answer after the swap.
     for _ in range(12):
-        new_count, new_etag = count_and_etag(server)
+        new_count, new_etag = count_and_etag(reload_server)
         assert new_count == count + 1
         assert new_etag != etag
 
 
-def test_syntax_error_is_refused_and_the_old_release_kept(server: LiveServer,
+def test_syntax_error_is_refused_and_the_old_release_kept(reload_server: LiveServer,
                                                           data_dir: Path) -> None:
-    before = health(server)
-    count, etag = count_and_etag(server)
+    before = health(reload_server)
+    count, etag = count_and_etag(reload_server)
     with (data_dir / "events.ttl").open("a") as fh:
         fh.write('\n<https://w3id.org/rabat-kg/id/x> <http://example.org/p> "unterminated .\n')
-    proc = reload(server.port)
+    proc = reload(reload_server.port)
     assert proc.returncode == 1
     assert "events.ttl" in proc.stderr and "line" in proc.stderr
     assert "previous release is still served" in proc.stderr
-    assert health(server)["version"] == before["version"]
-    assert count_and_etag(server) == (count, etag)
+    assert health(reload_server)["version"] == before["version"]
+    assert count_and_etag(reload_server) == (count, etag)
 
 
 def test_shape_violation_is_refused_with_focus_node_path_and_message(
-        server: LiveServer, data_dir: Path) -> None:
-    before = health(server)
-    count, etag = count_and_etag(server)
+        reload_server: LiveServer, data_dir: Path) -> None:
+    before = health(reload_server)
+    count, etag = count_and_etag(reload_server)
     (data_dir / "zz-atlantis.ttl").write_text(INVALID)
-    proc = reload(server.port, *sorted(data_dir.glob("*.ttl")))
+    proc = reload(reload_server.port, *sorted(data_dir.glob("*.ttl")))
     assert proc.returncode == 1
     assert "atlantis" in proc.stderr  # focus node
     assert "rdfs:label" in proc.stderr  # path
     assert "Every country needs exactly one English label" in proc.stderr  # message
-    assert health(server)["version"] == before["version"]
-    assert count_and_etag(server) == (count, etag)
-    assert "reload refused" in server.log_text()
+    assert health(reload_server)["version"] == before["version"]
+    assert count_and_etag(reload_server) == (count, etag)
+    assert "reload refused" in reload_server.log_text()
 
 
-def test_sighup_reloads_the_data(server: LiveServer, data_dir: Path) -> None:
-    before = health(server)["version"]
+def test_sighup_reloads_the_data(reload_server: LiveServer, data_dir: Path) -> None:
+    before = health(reload_server)["version"]
     add_marker(data_dir, 2)
-    workers_before = set(worker_pids(server))
-    server.proc.send_signal(signal.SIGHUP)
+    workers_before = set(worker_pids(reload_server))
+    reload_server.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and health(server)["version"] == before:
+    while time.monotonic() < deadline and health(reload_server)["version"] == before:
         time.sleep(0.2)
-    assert health(server)["version"] != before
+    assert health(reload_server)["version"] != before
     # SIGHUP reloads data only: gunicorn's workers were not restarted.
-    assert set(worker_pids(server)) == workers_before
+    assert set(worker_pids(reload_server)) == workers_before
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and "reload: now serving" not in server.log_text():
+    while time.monotonic() < deadline and "reload: now serving" not in reload_server.log_text():
         time.sleep(0.1)
-    assert "reload: now serving" in server.log_text()
+    assert "reload: now serving" in reload_server.log_text()
 
 
 def test_reload_without_a_server_fails_clearly() -> None:
@@ -141,7 +121,7 @@ def test_reload_without_a_server_fails_clearly() -> None:
     assert "no rabat-kg server is running on port" in proc.stderr
 
 
-def worker_pids(server: LiveServer) -> list[int]:
+def worker_pids(reload_server: LiveServer) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -150,15 +130,15 @@ def worker_pids(server: LiveServer) -> list[int]:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid and b"serve" in cmd:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == reload_server.proc.pid and b"serve" in cmd:
                 pids.append(int(entry.name))
     return pids
 
 
 @pytest.mark.load
-def test_reload_under_load_loses_no_request(server: LiveServer, data_dir: Path) -> None:
+def test_reload_under_load_loses_no_request(reload_server: LiveServer, data_dir: Path) -> None:
     """3 client streams during a good, a broken, an invalid and another good release."""
-    base_count, _ = count_and_etag(server)
+    base_count, _ = count_and_etag(reload_server)
     allowed_counts = {base_count, base_count + 1, base_count + 2}
     stop = threading.Event()
     failures: list[str] = []
@@ -170,17 +150,17 @@ def test_reload_under_load_loses_no_request(server: LiveServer, data_dir: Path) 
         while not stop.is_set():
             try:
                 if kind == "sparql":
-                    r = session.get(server.url + "/sparql", params={"query": COUNT},
+                    r = session.get(reload_server.url + "/sparql", params={"query": COUNT},
                                     headers={"Accept": "application/sparql-results+json"},
                                     timeout=15)
                     if r.status_code == 200:
                         seen_counts.add(int(r.json()["results"]["bindings"][0]["n"]["value"]))
                 elif kind == "ask":
-                    r = session.get(server.url + "/sparql", params={
+                    r = session.get(reload_server.url + "/sparql", params={
                         "query": "ASK { ?s a <https://w3id.org/rabat-kg/def/Country> }"},
                         timeout=15)
                 else:
-                    r = session.get(server.url + "/health", timeout=15)
+                    r = session.get(reload_server.url + "/health", timeout=15)
                 if r.status_code != 200:
                     failures.append(f"{kind} {r.status_code} {r.text[:200]}")
                 done[0] += 1
@@ -193,17 +173,17 @@ def test_reload_under_load_loses_no_request(server: LiveServer, data_dir: Path) 
     try:
         time.sleep(1)
         add_marker(data_dir, 3)
-        assert reload(server.port).returncode == 0
+        assert reload(reload_server.port).returncode == 0
         countries = data_dir / "countries.ttl"
         good = countries.read_text()
         countries.write_text(good + '\n<urn:x> <urn:y> "broken .\n')
-        assert reload(server.port).returncode == 1
+        assert reload(reload_server.port).returncode == 1
         countries.write_text(good)
         (data_dir / "zz-atlantis.ttl").write_text(INVALID)
-        assert reload(server.port, *sorted(data_dir.glob("*.ttl"))).returncode == 1
+        assert reload(reload_server.port, *sorted(data_dir.glob("*.ttl"))).returncode == 1
         (data_dir / "zz-atlantis.ttl").unlink()
         add_marker(data_dir, 4)
-        assert reload(server.port).returncode == 0
+        assert reload(reload_server.port).returncode == 0
         time.sleep(1)
     finally:
         stop.set()
@@ -212,6 +192,6 @@ def test_reload_under_load_loses_no_request(server: LiveServer, data_dir: Path) 
     assert failures == []
     assert done[0] > 50
     assert seen_counts <= allowed_counts and base_count + 2 in seen_counts
-    assert count_and_etag(server)[0] == base_count + 2
+    assert count_and_etag(reload_server)[0] == base_count + 2
     if os.environ.get("CI"):
         print(f"{done[0]} requests during 4 reloads, 0 failures")

@@ -12,12 +12,10 @@ count) is what every stream keeps getting; and no stream ever goes back to an ol
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,8 @@ import requests
 from rdflib import Graph, Literal, Namespace, URIRef
 
 from graph.namespaces import BASE
-from graph.paths import SHAPES_FILE, data_files
-from tests.serverproc import ROOT, LiveServer, start_server
+from graph.paths import SHAPES_FILE
+from tests.serverproc import ROOT, LiveServer
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 RDFS_LABEL = URIRef("http://www.w3.org/2000/01/rdf-schema#label")
@@ -39,26 +37,10 @@ GOOD = (f"\n<{BASE}id/test/reload-under-load> <http://www.w3.org/2000/01/rdf-sch
         '"published during the reload-under-load test" .\n')
 
 
-@pytest.fixture()
-def data_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for path in data_files():
-        shutil.copy(path, folder / path.name)
-    return folder
-
-
-@pytest.fixture()
-def server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    s = start_server(["--workers", "2", "--data", *map(str, sorted(data_dir.glob("*.ttl")))],
-                     log_dir=tmp_path)
-    yield s
-    s.stop()
-
-
-def publish(server: LiveServer) -> subprocess.CompletedProcess[str]:
+def publish(reload_server: LiveServer) -> subprocess.CompletedProcess[str]:
     """`rabat-kg reload --port P`, as an operator runs it."""
-    return subprocess.run([sys.executable, "-m", "server.cli", "reload", "--port", str(server.port)],
+    return subprocess.run([sys.executable, "-m", "server.cli", "reload", "--port",
+                           str(reload_server.port)],
                           cwd=ROOT, capture_output=True, text=True, timeout=180)
 
 
@@ -78,19 +60,20 @@ class Observation:
     failures: list[str] = field(default_factory=list)
 
 
-def stream(server: LiveServer, obs: Observation, stop: threading.Event) -> None:
+def stream(reload_server: LiveServer, obs: Observation, stop: threading.Event) -> None:
     session = requests.Session()
     while not stop.is_set():
         try:
             if obs.name == "sparql":
-                r = session.get(server.url + "/sparql", params={"query": COUNT}, timeout=30,
+                r = session.get(reload_server.url + "/sparql", params={"query": COUNT}, timeout=30,
                                 headers={"Accept": "application/sparql-results+json"})
                 marker = r.json()["results"]["bindings"][0]["n"]["value"] if r.status_code == 200 else ""
             elif obs.name == "page":
-                r = session.get(server.url + PAGE, headers={"Accept": "text/html"}, timeout=30)
+                r = session.get(reload_server.url + PAGE, headers={"Accept": "text/html"}, timeout=30)
                 marker = ""
             else:
-                r = session.get(server.url + PAGE + ".ttl", headers={"Accept": "text/turtle"}, timeout=30)
+                r = session.get(reload_server.url + PAGE + ".ttl", headers={"Accept": "text/turtle"},
+                                timeout=30)
                 marker = ""
             if r.status_code != 200:
                 obs.failures.append(f"{r.status_code} {r.text[:200]}")
@@ -100,13 +83,13 @@ def stream(server: LiveServer, obs: Observation, stop: threading.Event) -> None:
             obs.failures.append(f"{type(exc).__name__}: {exc}")
 
 
-def state(server: LiveServer) -> dict[str, Any]:
+def state(reload_server: LiveServer) -> dict[str, Any]:
     """Version, triple count and ETags of the count query, the page and the Turtle."""
-    health = requests.get(server.url + "/health", timeout=10).json()
-    count = requests.get(server.url + "/sparql", params={"query": COUNT}, timeout=30,
+    health = requests.get(reload_server.url + "/health", timeout=10).json()
+    count = requests.get(reload_server.url + "/sparql", params={"query": COUNT}, timeout=30,
                          headers={"Accept": "application/sparql-results+json"})
-    page = requests.get(server.url + PAGE, headers={"Accept": "text/html"}, timeout=30)
-    ttl = requests.get(server.url + PAGE + ".ttl", headers={"Accept": "text/turtle"}, timeout=30)
+    page = requests.get(reload_server.url + PAGE, headers={"Accept": "text/html"}, timeout=30)
+    ttl = requests.get(reload_server.url + PAGE + ".ttl", headers={"Accept": "text/turtle"}, timeout=30)
     assert count.status_code == page.status_code == ttl.status_code == 200
     return {"version": health["version"], "triples": health["triples"],
             "count": int(count.json()["results"]["bindings"][0]["n"]["value"]),
@@ -119,12 +102,12 @@ def line_of(text: str, needle: str) -> int:
 
 
 @pytest.mark.load
-def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: LiveServer,
+def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(reload_server: LiveServer,
                                                                      data_dir: Path) -> None:
-    before = state(server)
+    before = state(reload_server)
     observations = [Observation("sparql"), Observation("page"), Observation("turtle")]
     stop = threading.Event()
-    threads = [threading.Thread(target=stream, args=(server, o, stop)) for o in observations]
+    threads = [threading.Thread(target=stream, args=(reload_server, o, stop)) for o in observations]
     for t in threads:
         t.start()
     try:
@@ -133,9 +116,9 @@ def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: Live
         countries = data_dir / "countries.ttl"
         original_countries = countries.read_text()
         countries.write_text(original_countries + GOOD)
-        good = publish(server)
+        good = publish(reload_server)
         assert good.returncode == 0, good.stderr
-        after_good = state(server)
+        after_good = state(reload_server)
         assert after_good["version"] != before["version"] and str(after_good["version"]) in good.stdout
         assert after_good["count"] == after_good["triples"] == int(before["count"]) + 1
         for tag in ("count_etag", "page_etag", "ttl_etag"):
@@ -147,12 +130,12 @@ def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: Live
         original_events = events.read_text()
         broken = original_events + '\n<urn:x> <urn:y> "unterminated .\n'
         events.write_text(broken)
-        refused = publish(server)
+        refused = publish(reload_server)
         assert refused.returncode == 1, refused.stdout
         report = refused.stderr
         assert "events.ttl" in report, report
         assert str(line_of(broken, '<urn:x> <urn:y> "unterminated')) in report, report
-        assert state(server) == after_good
+        assert state(reload_server) == after_good
         events.write_text(original_events)
         time.sleep(2)
 
@@ -160,13 +143,13 @@ def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: Live
         label_line = '    rdfs:label "Austria"@en ;\n'
         assert label_line in original_countries
         countries.write_text(original_countries.replace(label_line, "") + GOOD)
-        refused = publish(server)
+        refused = publish(reload_server)
         assert refused.returncode == 1, refused.stdout
         report = refused.stderr
         assert f"{BASE}id/country/austria" in report or "country:austria" in report, report
         assert "rdfs:label" in report or str(RDFS_LABEL) in report, report
         assert any(m in report for m in messages_for(RDFS_LABEL)), report
-        assert state(server) == after_good
+        assert state(reload_server) == after_good
         countries.write_text(original_countries + GOOD)
         time.sleep(2)
 
@@ -174,13 +157,13 @@ def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: Live
         date = 'kg:date "2021-01-21"^^xsd:date'
         assert date in original_events
         events.write_text(original_events.replace(date, 'kg:date "2021-01-21"^^xsd:string', 1))
-        refused = publish(server)
+        refused = publish(reload_server)
         assert refused.returncode == 1, refused.stdout
         report = refused.stderr
         assert "webinar-return-reintegration-2021" in report, report
         assert "kg:date" in report or str(KG_DATE) in report, report
         assert any(m in report for m in messages_for(KG_DATE)), report
-        assert state(server) == after_good
+        assert state(reload_server) == after_good
         events.write_text(original_events)
         time.sleep(2)
     finally:
@@ -188,7 +171,7 @@ def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: Live
         for t in threads:
             t.join(60)
 
-    assert "reload refused" in server.log_text()
+    assert "reload refused" in reload_server.log_text()
     for obs in observations:
         assert obs.failures == [], f"{obs.name}: {len(obs.failures)} failed requests: {obs.failures[:5]}"
         assert len(obs.seen) > 20, f"{obs.name}: only {len(obs.seen)} requests"
@@ -203,4 +186,4 @@ def test_probe_25_releases_swap_under_load_and_bad_ones_are_refused(server: Live
         if obs.name == "sparql":
             counts = {int(m) for m, _ in obs.seen}
             assert counts <= {int(before["count"]), int(after_good["count"])}, counts
-    assert server.proc.poll() is None
+    assert reload_server.proc.poll() is None
