@@ -185,7 +185,7 @@ def test_overloaded_answer_is_503_with_retry_after(server: LiveServer) -> None:
 def test_a_crashed_engine_is_restarted(server: LiveServer) -> None:
     old = zygote_pid(server)
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     codes = []
     while time.monotonic() < deadline:
         r = sparql(server.url, "ASK { ?s ?p ?o }", timeout=10)
@@ -195,7 +195,15 @@ def test_a_crashed_engine_is_restarted(server: LiveServer) -> None:
         time.sleep(0.2)
     assert codes[-1] == 200, codes
     assert set(codes) <= {200, 502, 503}
-    assert zygote_pid(server) != old
+    # Executors forked by the old zygote may answer before the new zygote is up: wait for it.
+    while True:
+        try:
+            if zygote_pid(server) != old:
+                break
+        except AssertionError:
+            pass
+        assert time.monotonic() < deadline, "no new zygote: the engine was not restarted"
+        time.sleep(0.2)
 
 
 def test_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
