@@ -100,14 +100,14 @@ def status_for(iri: str) -> dict[str, Any]:
     """The entity's conformance for its page: conforms / violations / pending / unknown."""
     try:
         st = state()
-    except Exception:  # the page must render even if the report cannot be had
+    except Exception as exc:  # the page must render even if the report cannot be had
         log.warning("no conformance state", exc_info=True)
-        return {"state": "unknown", "reason": None, "results": []}
+        return {"state": "unknown", "reason": f"the report could not be had: {exc}", "results": []}
+    # The report of a small release is ready within moments of the first request that asked
+    # for it; wait briefly rather than show "pending" to that reader.
+    if st.report is None and not st.done.wait(timeout=PENDING_WAIT_S):
+        return {"state": "pending", "reason": None, "results": []}
     if st.report is None:
-        # The report of a small release is ready within moments of the first request that
-        # asked for it; wait briefly rather than show "pending" to that reader.
-        if not st.done.wait(timeout=PENDING_WAIT_S):
-            return {"state": "pending", "reason": None, "results": []}
         if st.validated_at_load:
             return {"state": "conforms-at-load", "reason": st.reason, "results": []}
         return {"state": "unknown", "reason": st.reason, "results": []}
