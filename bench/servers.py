@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from tests.serverproc import ROOT, free_port
+from tests.serverproc import ROOT, free_port, stop_process
 
 PEER_VENV = Path(os.environ.get("RABAT_KG_PEER_VENV", "/tmp/peer-venv"))
 
@@ -79,13 +79,7 @@ class Running:
 
     def stop(self) -> None:
         self.memory.stop()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def log_tail(self, lines: int = 15) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,3 +90,14 @@ def reload_server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
                      log_dir=tmp_path)
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def fixture_server() -> Iterator[LiveServer]:
+    """A server on the small endpoint fixture with the fixture stored queries (typed params)."""
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    server = start_server(["--data", str(fixtures / "endpoint-small.ttl")],
+                          env={"RABAT_KG_QUERIES_DIR": json.dumps(str(fixtures / "queries")),
+                               "RABAT_KG_VALIDATE_ON_START": "false"})
+    yield server
+    server.stop()

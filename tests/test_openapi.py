@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from tests.serverproc import LiveServer, start_server
+from tests.serverproc import LiveServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def fixture_server() -> Iterator[LiveServer]:
-    server = start_server(["--data", str(FIXTURES / "endpoint-small.ttl")],
-                          env={"RABAT_KG_QUERIES_DIR": json.dumps(str(FIXTURES / "queries")),
-                               "RABAT_KG_VALIDATE_ON_START": "false"})
-    yield server
-    server.stop()
 
 
 def document(url: str) -> dict:  # type: ignore[type-arg]

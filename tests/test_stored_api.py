@@ -7,7 +7,6 @@ defaults) and one on the fixture graph and fixture queries, where the answers ar
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -15,20 +14,11 @@ import pytest
 import requests
 from rdflib import Graph
 
-from tests.serverproc import LiveServer, start_server
+from tests.serverproc import LiveServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ID = "https://w3id.org/rabat-kg/id/"
 XSD = "http://www.w3.org/2001/XMLSchema#"
-
-
-@pytest.fixture(scope="module")
-def fixture_server() -> Iterator[LiveServer]:
-    server = start_server(["--data", str(FIXTURES / "endpoint-small.ttl")],
-                          env={"RABAT_KG_QUERIES_DIR": json.dumps(str(FIXTURES / "queries")),
-                               "RABAT_KG_VALIDATE_ON_START": "false"})
-    yield server
-    server.stop()
 
 
 def run(server: LiveServer, name: str, accept: str | None = None, **params: str) -> requests.Response:
