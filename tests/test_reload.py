@@ -101,7 +101,12 @@ def test_shape_violation_is_refused_with_focus_node_path_and_message(
 def test_sighup_reloads_the_data(reload_server: LiveServer, data_dir: Path) -> None:
     before = health(reload_server)["version"]
     add_marker(data_dir, 2)
+    # /health answers once one worker is up; the server was started with two: wait for both.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(worker_pids(reload_server)) < 2:
+        time.sleep(0.1)
     workers_before = set(worker_pids(reload_server))
+    assert len(workers_before) == 2, workers_before
     reload_server.proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and health(reload_server)["version"] == before:
