@@ -112,10 +112,7 @@ def tokens(text: str) -> Iterator[Token]:
     while pos < n:
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            line, col = position(text, pos)
-            snippet = text[pos:pos + 20].split("\n")[0]
-            raise QuerySyntaxError(f"unexpected text at line {line}, column {col}: {snippet!r}",
-                                   line=line, column=col)
+            raise _unexpected(text, pos)
         kind = m.lastgroup or ""
         value = m.group(0)
         if kind not in ("ws", "comment"):
@@ -138,21 +135,13 @@ def check_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
     """
     if not text.strip():
         raise QuerySyntaxError("the query is empty", line=1, column=1)
-    decoded, offsets = decode_with_offsets(text)
-    form: Form | None = None
+    # Most queries hold no codepoint escape: then positions need no mapping.
+    escaped = "\\u" in text or "\\U" in text
+    decoded, offsets = decode_with_offsets(text) if escaped else (text, None)
     try:
-        for tok in _checked_tokens(decoded, offsets, text, max_nesting):
-            if tok.kind != "word":
-                continue
-            word = tok.text.upper()
-            if word in UPDATE_WORDS:
-                raise UpdateRefused(f"{word} is a SPARQL Update operation; this service is read-only")
-            if word in OUTSIDE_WORDS:
-                raise QueryRefused(OUTSIDE_WORDS[word])
-            if form is None and tok.depth == 0 and word in FORMS:
-                form = FORMS[word]
+        form = _scan(decoded, offsets, text, max_nesting)
     except QuerySyntaxError as exc:
-        if exc.line is None or exc.column is None or decoded == text:
+        if exc.line is None or exc.column is None or offsets is None or decoded == text:
             raise
         line, col = position(text, offsets[_offset(decoded, exc.line, exc.column)])
         raise QuerySyntaxError(exc.detail.replace(f"line {exc.line}, column {exc.column}",
@@ -164,16 +153,47 @@ def check_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
     return CheckedQuery(text=text, form=form)
 
 
-def _checked_tokens(decoded: str, offsets: list[int], text: str, max_nesting: int) -> Iterator[Token]:
-    """The tokens of the decoded text, refusing brackets nested deeper than `max_nesting`."""
-    deepest = 0
-    for tok in tokens(decoded):
-        deepest = max(deepest, tok.depth + (tok.text in _OPEN and tok.kind == "punct"))
-        if deepest > max_nesting:
-            line, col = position(text, offsets[tok.start])
-            raise QueryTooComplex(
-                f"brackets are nested more than {max_nesting} deep (at line {line}, column {col})")
-        yield tok
+def _scan(decoded: str, offsets: list[int] | None, text: str, max_nesting: int) -> Form | None:
+    """The query form, refusing updates, outside access and deep nesting on the way.
+
+    The same lexer as `tokens`, in one pass without a Token per match: intake runs on every
+    request, so it is kept to a few microseconds.
+    """
+    form: Form | None = None
+    depth = pos = 0
+    for m in _TOKEN.finditer(decoded):
+        if m.start() != pos:
+            break  # characters no token matches (or a zero-length match) at `pos`
+        kind = m.lastgroup
+        if kind == "punct":
+            value = m.group()
+            if value in _OPEN:
+                depth += 1
+                if depth > max_nesting:
+                    line, col = position(text, offsets[pos] if offsets else pos)
+                    raise QueryTooComplex(f"brackets are nested more than {max_nesting} deep "
+                                          f"(at line {line}, column {col})")
+            elif value in _CLOSE:
+                depth -= 1
+        elif kind == "word":
+            word = m.group().upper()
+            if word in UPDATE_WORDS:
+                raise UpdateRefused(f"{word} is a SPARQL Update operation; this service is read-only")
+            if word in OUTSIDE_WORDS:
+                raise QueryRefused(OUTSIDE_WORDS[word])
+            if form is None and depth == 0 and word in FORMS:
+                form = FORMS[word]
+        pos = m.end()
+    if pos < len(decoded):
+        raise _unexpected(decoded, pos)
+    return form
+
+
+def _unexpected(text: str, pos: int) -> QuerySyntaxError:
+    line, col = position(text, pos)
+    snippet = text[pos:pos + 20].split("\n")[0]
+    return QuerySyntaxError(f"unexpected text at line {line}, column {col}: {snippet!r}",
+                            line=line, column=col)
 
 
 def _offset(text: str, line: int, column: int) -> int:

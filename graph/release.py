@@ -1,28 +1,41 @@
-"""A data release: files parsed, validated with SHACL, canonicalised, and given a version.
+"""A data release: files parsed, validated with SHACL, and given a version.
 
 A release is what a server serves. It is built completely before anything swaps to it, so
 a file with a syntax error or a shape violation never replaces a good release. Validation
 runs on a pyoxigraph store (graph/shacl.py): ideally the very store that is then served
 (`load_release`, and the zygote, which loads a release once and validates it before serving).
+
+Two ways to make one. Serving (`load_release`, the zygote) bulk-loads the source files
+straight into the store, strictly, one call per file: nothing is canonicalised, so loading
+costs about what a bare `Store.bulk_load` costs. `rabat-kg build` (`make_release`) also
+writes canonical N-Triples (sorted, de-duplicated), for byte-identical dumps. Both give the
+same data the same version: a hash of the source files' bytes and formats (`source_version`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import pyoxigraph as ox
 
 from graph.errors import DataError
-from graph.formats import rdf_format_for_path
+from graph.formats import Format, rdf_format_for_path
+
+CHUNK = 1 << 20  # bytes per read when hashing or copying a source file
 
 
 @dataclass(frozen=True)
 class Release:
-    """Validated data as canonical N-Triples, with a content-derived version."""
+    """A release: its version, triple count, sources, and (from `build_release`) canonical N-Triples.
+
+    `ntriples` is empty for a release loaded straight from its sources (`load_release`): the
+    data then lives only in the store returned with it.
+    """
 
     version: str
     ntriples: bytes
@@ -94,22 +107,174 @@ def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
 
 
 def build_release(paths: Sequence[Path]) -> Release:
-    """Parse and canonicalise `paths` (syntax errors name file and line); no validation."""
+    """Parse and canonicalise `paths` (syntax errors name file and line); no validation.
+
+    The version is `source_version(paths)`, the one a server loading the same files reports.
+    """
     nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
-    version = hashlib.sha256(nt).hexdigest()[:16]
     count = nt.count(b"\n")
-    return Release(version=version, ntriples=nt, triple_count=count,
+    return Release(version=source_version(paths), ntriples=nt, triple_count=count,
                    sources=tuple(str(p) for p in paths))
 
 
 def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Release, ox.Store]:
-    """The release and the store holding it, validated on that store: one copy of the data."""
-    release = build_release(paths)
-    store = load_store(release.ntriples)
+    """The release and the store holding it, validated on that store: one copy of the data.
+
+    The files are bulk-loaded as they are (no canonical N-Triples: `release.ntriples` is
+    empty), so this costs about one `Store.bulk_load` per file plus the hash and SHACL.
+
+    Raises:
+        DataError: a file is missing, unreadable, or has a syntax error (file and line), or
+            the data violates the shapes (the report in `extra["report"]`).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [Path(p) for p in paths]
+    # The hash reads the files while the engine parses them (both release the GIL); the
+    # thread is joined before this returns, so a caller may fork afterwards.
+    with ThreadPoolExecutor(1) as pool:
+        hashing = pool.submit(source_version, paths)
+        store = load_sources(paths)
+        version = hashing.result()
+    release = Release(version=version, ntriples=b"", triple_count=len(store),
+                      sources=tuple(str(p) for p in paths))
     if validate:
         check_store(store)
         release = replace(release, validated=True)
     return release, store
+
+
+def source_format(path: Path | str) -> Format:
+    """The RDF format of a source file, by its suffix; an unknown suffix is a DataError."""
+    try:
+        return rdf_format_for_path(Path(path).name)
+    except ValueError as exc:
+        raise DataError(str(exc), file=str(path)) from None
+
+
+def version_of(entries: Iterable[tuple[bytes, Format]]) -> str:
+    """The release version of files given as (sha256 digest, format), in load order."""
+    h = hashlib.sha256()
+    for digest, fmt in entries:
+        h.update(digest)
+        h.update(fmt.key.encode() + b"\n")  # digests have a fixed length: no ambiguity
+    return h.hexdigest()[:16]
+
+
+def source_version(paths: Sequence[Path | str]) -> str:
+    """The version of the release made of `paths`: their bytes and formats, in order.
+
+    Raises:
+        DataError: a file is missing or unreadable, or its suffix names no RDF format.
+    """
+    return version_of((file_digest(Path(p)), source_format(p)) for p in paths)
+
+
+def file_digest(path: Path) -> bytes:
+    """The sha256 digest of a file's bytes (a missing or unreadable file is a DataError)."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").digest()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+
+
+def load_sources(paths: Sequence[Path], *, names: Sequence[str] | None = None) -> ox.Store:
+    """A fresh store with each file bulk-loaded strictly, in its own format (by its suffix).
+
+    `names` are what errors call the files (default: the paths), e.g. the user's files when
+    `paths` are copies of them. A file's named graphs (JSON-LD can have them) are refused:
+    a release is one graph.
+
+    Raises:
+        DataError: a missing or unreadable file, an unknown suffix, a syntax error (naming
+            file and line), or a named graph.
+    """
+    store = ox.Store()
+    for i, path in enumerate(paths):
+        name = str(names[i]) if names is not None else str(path)
+        fmt = source_format(path)
+        try:
+            store.bulk_load(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph))
+        except SyntaxError as exc:
+            raise syntax_error(name, exc) from None
+        except OSError as exc:
+            raise DataError(f"{name}: cannot read: {exc.strerror or exc}", file=name) from None
+        if fmt.key == "jsonld" and next(iter(store.named_graphs()), None) is not None:
+            raise DataError(f"{name}: named graphs are not supported, a release is one graph",
+                            file=name)
+    return store
+
+
+def syntax_error(name: str, exc: SyntaxError) -> DataError:
+    """The engine's parse error as a DataError naming `name` (not the path it read) and the line."""
+    where = f" ({Path(name).name}, line {exc.lineno})" if exc.lineno else ""
+    return DataError(f"{name}: {exc.msg}{where}", file=name,
+                     **({"line": exc.lineno} if exc.lineno else {}))
+
+
+def copy_sources(paths: Sequence[Path], directory: Path, *,
+                 prefix: str = "release") -> tuple[str, list[Path]]:
+    """Copy `paths` into `directory` (one read each: hashed while written); the version and copies.
+
+    Each copy keeps its file's suffix (so its format is known) and is named after the version
+    and its position: ``{prefix}-{version}-{i}{suffix}``. Every copy is written to a temporary
+    file, fsynced and renamed into place, so a reader sees whole files or none.
+
+    Raises:
+        DataError: a file is missing or unreadable, or its suffix names no RDF format.
+    """
+    directory = Path(directory)
+    temps: list[Path] = []
+    entries: list[tuple[bytes, Format]] = []
+    try:
+        for i, path in enumerate(paths):
+            fmt = source_format(path)
+            tmp = directory / f".{prefix}-copy-{os.getpid()}-{i}{Path(path).suffix}.tmp"
+            temps.append(tmp)
+            entries.append((copy_hashing(Path(path), tmp), fmt))
+        version = version_of(entries)
+        copies = []
+        for i, (path, tmp) in enumerate(zip(paths, temps, strict=True)):
+            copy = directory / f"{prefix}-{version}-{i}{Path(path).suffix}"
+            os.replace(tmp, copy)
+            copies.append(copy)
+        return version, copies
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+
+
+def copy_hashing(source: Path, dest: Path) -> bytes:
+    """Copy `source` to `dest` (fsynced) and return the sha256 digest of the bytes copied.
+
+    Raises:
+        DataError: `source` is missing or unreadable (a failure to write `dest` is an OSError).
+    """
+    h = hashlib.sha256()
+    with open_source(source) as src, open(dest, "wb") as out:
+        while chunk := read_source(src, source):
+            h.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return h.digest()
+
+
+def open_source(path: Path) -> BinaryIO:
+    """`path` opened for reading; a missing or unreadable file is a DataError."""
+    try:
+        return open(path, "rb")  # the caller's with-statement closes it
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+
+
+def read_source(fh: BinaryIO, path: Path) -> bytes:
+    """The next chunk of a source file (b"" at its end); a read error is a DataError."""
+    try:
+        return fh.read(CHUNK)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
 
 
 def load_store(source: bytes | Path) -> ox.Store:

@@ -9,7 +9,7 @@ behaviour as `/sparql`:
   credentials), and the OPTIONS preflight answered for GET, POST and OPTIONS;
 - security headers on every response (CSP, nosniff, Referrer-Policy, frame denial);
 - caching: a strong ETag on GET/HEAD 200s derived from the data version and the request
-  (method, path, sorted arguments, media type, language, content coding), never from the body,
+  (method, path, query string, media type, language, content coding), never from the body,
   so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
   `public, max-age=CACHE_MAX_AGE` on successes and `no-store` on errors;
 - gzip when the client accepts it and the body is over COMPRESS_MIN_BYTES, deterministic
@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import logging
 
 from flask import Flask, Response, g, request
@@ -111,10 +110,11 @@ def etag_for(media_type: str, language: str | None = None) -> str | None:
     version = data_version()
     if version is None:
         return None
-    args = sorted(request.args.items(multi=True))
-    parts = [version, "GET", request.host, request.path, args, media_type.split(";")[0].strip().lower(),
-             language or "", chosen_coding(media_type)]
-    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=True).encode()).hexdigest()[:32]
+    # The query string as sent (no parsing: this runs on every request); repr() keeps the
+    # parts apart (quotes and escapes) like JSON would, at a fraction of its cost.
+    parts = (version, "GET", request.host, request.path, request.query_string,
+             media_type.split(";")[0].strip().lower(), language or "", chosen_coding(media_type))
+    digest = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f'"{digest}"'
 
 
@@ -140,14 +140,18 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
 
 def add_vary(response: Response, *headers: str) -> None:
     """Add header names to Vary without duplicates."""
-    for header in headers:
-        response.vary.add(header)
+    # Plain string work: Werkzeug's `response.vary` parses and rewrites the header per name.
+    current = response.headers.get("Vary", "")
+    have = {name.strip().lower() for name in current.split(",")}
+    new = [name for name in headers if name.lower() not in have]
+    if new:
+        response.headers["Vary"] = ", ".join([current, *new] if current.strip() else new)
 
 
 def apply_policies(response: Response) -> Response:
     """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
     set_cors(response)
-    set_security(response)
+    put_headers(response, replace=_ALWAYS, default=_UNLESS_SET)
     if request.method in ("GET", "HEAD"):
         add_vary(response, "Accept")
     if response.status_code >= 400:
@@ -218,11 +222,36 @@ def compress(response: Response) -> Response:
     return response
 
 
+def put_headers(response: Response, *, replace: tuple[tuple[str, str], ...] = (),
+                default: tuple[tuple[str, str], ...] = ()) -> None:
+    """Set headers (`replace`) and add those not yet there (`default`), looking names up once.
+
+    Werkzeug's `Headers.set` and `setdefault` scan (and lower-case) every header on each call;
+    this hook runs on every response, so it takes one snapshot of the names instead.
+    """
+    headers = response.headers
+    present = {name.lower() for name, _value in headers.items()}
+    for name, value in replace:
+        if name.lower() in present:
+            headers[name] = value
+        else:
+            headers.add(name, value)
+    for name, value in default:
+        if name.lower() not in present:
+            headers.add(name, value)
+
+
+# Every response: CORS for any origin (no credentials), then the security headers.
+_ALWAYS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", EXPOSE_HEADERS),
+           ("X-Content-Type-Options", "nosniff"))
+_UNLESS_SET = (("Content-Security-Policy", CSP), ("Referrer-Policy", "strict-origin-when-cross-origin"),
+               ("X-Frame-Options", "DENY"))
+
+
 def set_cors(response: Response) -> None:
     """Open read access for any origin, never with credentials; answer preflights."""
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-    response.headers.pop("Access-Control-Allow-Credentials", None)
+    if "Access-Control-Allow-Credentials" in response.headers:
+        del response.headers["Access-Control-Allow-Credentials"]
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
         response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
@@ -231,11 +260,3 @@ def set_cors(response: Response) -> None:
             response.status_code = 204
             response.set_data(b"")
             response.headers.pop("Content-Type", None)
-
-
-def set_security(response: Response) -> None:
-    """Headers every response carries, pages and data alike."""
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")

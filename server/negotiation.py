@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import request
+from flask import g, request
 
 from graph.errors import KgError
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
@@ -43,7 +43,11 @@ class NotAcceptable(KgError):
 
 def format_values() -> list[str]:
     """The format parameter values of this request (query string, then a form body)."""
-    values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
+    pairs = g.get("kg_url_pairs")  # the endpoint's own strict parse of the query string
+    if pairs is not None:
+        values = [v for name in FORMAT_PARAMS for k, v in pairs if k == name]
+    else:
+        values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
     return [v for v in values if v.strip()]
@@ -82,6 +86,30 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
                 return fmt
         raise NotAcceptable(f"format {values[0]!r} is not offered here; use one of: "
                             + ", ".join(f.key for f in offered), offered=_describe(offered))
+    header = request.headers.get("Accept", "")
+    key = (tuple(offered), header)
+    found = _DECIDED.get(key)
+    if found is not None:
+        return found
+    fmt = _by_accept(offered)
+    if len(_DECIDED) >= _DECIDED_MAX:
+        _DECIDED.clear()
+    _DECIDED[key] = fmt
+    return fmt
+
+
+# Decisions by Accept header: the same few headers come back on every request, and parsing
+# one with its q-values costs more than the rest of negotiation.
+_DECIDED: dict[tuple[tuple[Format, ...], str], Format] = {}
+_DECIDED_MAX = 1024
+
+
+def _by_accept(offered: Sequence[Format]) -> Format:
+    """Negotiation by the Accept header alone (see `negotiate`).
+
+    Raises:
+        NotAcceptable: nothing offered is acceptable.
+    """
     accept = request.accept_mimetypes
     if not accept:
         return offered[0]

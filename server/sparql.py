@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
 
@@ -150,6 +150,7 @@ def read_request() -> ProtocolRequest:
             parameters, a POST without a query.
     """
     url_pairs = parse_pairs(request.query_string, "query string")
+    g.kg_url_pairs = url_pairs  # negotiation reads format= from here (no second parse)
     # `lang` is the editor's UI language; YASGUI copies the page's own URL parameters into
     # every query it sends, so it is tolerated (and ignored) wherever a query may come.
     allowed = QUERY_PARAMS | PAGE_PARAMS

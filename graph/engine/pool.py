@@ -138,6 +138,7 @@ class PooledBackend:
 
     def __init__(self, run_dir: str | Path, settings: PoolSettings | None = None) -> None:
         self.run_dir = Path(run_dir)
+        self._current_path = str(self.run_dir / CURRENT_NAME)  # stat()ed on every request
         self.settings = settings or PoolSettings()
         self._pid = -1
         self._stamp: tuple[int, int, int] | None = None
@@ -160,9 +161,8 @@ class PooledBackend:
 
     def version(self) -> str:
         """The release the zygote serves now; one stat() per call, reread when it changes."""
-        path = self.run_dir / CURRENT_NAME
         try:
-            st = os.stat(path)
+            st = os.stat(self._current_path)
         except FileNotFoundError:
             raise errors.BackendUnavailable("the query engine has no release loaded") from None
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -170,7 +170,8 @@ class PooledBackend:
             import json
 
             with self._stamp_lock:
-                self._version = json.loads(path.read_text())["version"]
+                with open(self._current_path) as fh:
+                    self._version = json.load(fh)["version"]
                 self._stamp = stamp
         return self._version
 

@@ -177,15 +177,20 @@ class RemoteBackend:
         started = time.perf_counter()
         form = query_form(query) or "select"
         try:
+            again: Any = None
             if form in ("select", "ask"):
                 response = self._post(query, RESULTS_XML)
-                answer: Any = ox.parse_query_results(fix_results_xml(response.content),
-                                                     format=ox.QueryResultsFormat.XML)
+                xml = fix_results_xml(response.content)
+
+                def again() -> Any:
+                    return ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
+
+                answer: Any = again()
             else:
                 response = self._post(query, GRAPH_ACCEPT)
                 answer = TripleStream(self._triples(response))
             body, media, kind, count, truncated = serialize_answer(
-                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes)
+                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes, again=again)
         except SyntaxError as exc:
             if "UTF-8" in str(exc):
                 # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that

@@ -1,9 +1,11 @@
 """Run one query on a pyoxigraph store and serialise it with the engine's own writers.
 
-Row caps are applied without converting terms in Python: results are first written as
-TSV or N-Triples (one line per row or triple, lossless) into a sink that stops the engine one
-line past the cap, so a capped query never materialises a huge result; only then are they
-re-serialised by the engine into the requested format.
+Row caps are applied without converting terms in Python. SELECT results in JSON or XML (what
+clients ask for) are written once, into a sink that counts rows in the bytes as they stream
+and stops the engine one row past the cap. Other formats are first written as TSV or
+N-Triples (one line per row or triple, lossless) into a sink that stops one line past the
+cap, then re-serialised by the engine. Either way a capped query never materialises a huge
+result.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import io
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyoxigraph as ox
@@ -90,11 +92,114 @@ class TripleStream:
         return ox.serialize(self.triples, output, format=format)
 
 
+class _RowCounter:
+    """Counts result rows in the engine's JSON or XML output as it is written, exactly.
+
+    XML: every row is a `<result>` element, and `<` is always escaped in text. JSON: rows are
+    the objects of the bindings array, so after the first each starts right after `}},{"`
+    (the end of the previous row's last binding and of that row). A quote inside a string is
+    escaped, so a string can only hold those bytes if it ends with `}},{`, and its closing
+    quote is then followed by `}` or `,`; a row binding nothing is `{}`. Both show as
+    `{"}`, `{",` or `{}` somewhere in the output: when any of these occurs the count is not
+    trusted (`exact` is False) and the caller takes the line-based path. Two passes of C-speed
+    searches per write, instead of re-serialising the whole result.
+    """
+
+    _JSON_ODD = re.compile(rb'\{(?:"[},]|\})')
+
+    def __init__(self, key: str) -> None:
+        self.json = key == "json"
+        self.mark = b'}},{"' if self.json else b"<result>"
+        # Each write is searched with the last bytes of the one before (the longest pattern
+        # minus one): a match across two writes is seen, and none is seen twice.
+        self.keep = len(self.mark) - 1
+        self.tail = b""
+        self.marks = 0
+        self.exact = True
+        self.head = b""  # JSON: the first bytes, up to the first row (is there one?)
+
+    @property
+    def rows(self) -> int:
+        if not self.json:
+            return self.marks
+        at = self.head.find(b'"bindings":[')
+        first = at >= 0 and self.head[at + 12:at + 13] == b"{"
+        return self.marks + 1 if first else 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Count the rows starting in `chunk` (or across the previous write and it)."""
+        window = self.tail + chunk
+        self.marks += window.count(self.mark) - self.tail.count(self.mark)
+        if self.json:
+            if self.exact and self._JSON_ODD.search(window):
+                self.exact = False
+            if len(self.head) < 4096:
+                self.head += chunk[:4096]
+        self.tail = window[-self.keep:]
+
+    def cut(self, data: bytes, keep: int) -> bytes:
+        """The document holding only the first `keep` rows (valid, closed)."""
+        if not self.json:
+            at = -1
+            for _ in range(keep + 1):
+                at = data.index(b"<result>", at + 1)
+            return data[:at] + b"</results></sparql>"
+        if keep == 0:
+            return data[: data.index(b'"bindings":[') + 12] + b"]}}"
+        at = -1
+        for _ in range(keep):
+            at = data.index(self.mark, at + 1)
+        return data[: at + 2] + b"]}}"
+
+
+class _RowCappedSink(io.RawIOBase):
+    """A write target that stops the engine as soon as more than `limit` rows exist."""
+
+    def __init__(self, key: str, limit: int) -> None:
+        super().__init__()
+        self.counter = _RowCounter(key)
+        self.limit = limit
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.chunks.append(chunk)
+        self.counter.feed(chunk)
+        if not self.counter.exact or self.counter.rows > self.limit:
+            raise _CapReached
+        return len(chunk)
+
+
+def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes, int, bool] | None:
+    """JSON or XML results written once by the engine, counted (and cut) as they stream.
+
+    None when the count cannot be trusted (a row binding nothing); the caller then uses the
+    line-based path.
+    """
+    fmt = getattr(ox.QueryResultsFormat, RESULTS_BY_KEY[key].oxigraph)
+    sink = _RowCappedSink(key, max_rows if max_rows is not None else 2**62)
+    with contextlib.suppress(_CapReached):
+        answer.serialize(sink, format=fmt)
+    counter = sink.counter
+    if not counter.exact:
+        return None
+    data = b"".join(sink.chunks)
+    if max_rows is not None and counter.rows > max_rows:
+        return counter.cut(data, max_rows), max_rows, True
+    return data, counter.rows, False
+
+
 def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
-                     prefixes: dict[str, str] | None = None) -> tuple[bytes, str, str, int, bool]:
+                     prefixes: dict[str, str] | None = None,
+                     again: Callable[[], Any] | None = None) -> tuple[bytes, str, str, int, bool]:
     """Serialise a query answer into format key `fmt`, keeping at most `max_rows` rows/triples.
 
-    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or TripleStream. Returns
+    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or TripleStream; `again` gives a
+    fresh copy of it, for the rare result whose rows cannot be counted in its JSON or XML
+    (without it such a result goes the line-based way from the start). Returns
     (body, media type, kind "ask"|"select"|"graph", count, truncated).
     """
     if isinstance(answer, ox.QueryBoolean):
@@ -103,6 +208,12 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
         return body or b"", rf.media_type, "ask", 1, False
     if isinstance(answer, ox.QuerySolutions):
         rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
+        if rf.key in ("json", "xml") and again is not None:
+            # The common case: the engine writes the asked format once, no second pass.
+            direct = _serialize_rows(answer, rf.key, max_rows)
+            if direct is not None:
+                return direct[0], rf.media_type, "select", direct[1], direct[2]
+            answer = again()
         tsv, count, truncated = _serialize_capped(answer, ox.QueryResultsFormat.TSV, 1, max_rows)
         if rf.key == "tsv":
             body = tsv
@@ -130,8 +241,8 @@ def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
     except SyntaxError as exc:
         line, col = parse_position(str(exc))
         raise QuerySyntaxError(str(exc), line=line, column=col) from None
-    body, media, kind, count, truncated = serialize_answer(answer, fmt=fmt, max_rows=max_rows,
-                                                           prefixes=prefixes)
+    body, media, kind, count, truncated = serialize_answer(
+        answer, fmt=fmt, max_rows=max_rows, prefixes=prefixes, again=lambda: store.query(query))
     form: Form = kind if kind != "graph" else (  # type: ignore[assignment]
         "describe" if query_is_describe(query) else "construct")
     elapsed = (time.perf_counter() - started) * 1000

@@ -46,9 +46,21 @@ def send_msg(sock: socket.socket, header: dict[str, Any], body: bytes = b"") -> 
 def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     if n == 0:
         return b""
+    if deadline is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no complete answer before the deadline")
+        sock.settimeout(remaining)
+    # Usually the whole frame is there (or comes in one go): one call, no copy of the body.
+    first = sock.recv(n, socket.MSG_WAITALL)
+    if len(first) == n:
+        return first
+    if not first:
+        raise PeerClosed("connection closed by the other process")
     buf = bytearray(n)
+    buf[: len(first)] = first
     view = memoryview(buf)
-    got = 0
+    got = len(first)
     while got < n:
         if deadline is not None:
             remaining = deadline - time.monotonic()

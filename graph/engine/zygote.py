@@ -6,12 +6,14 @@ unix socket in the private run directory. Each connection asking for an executor
 forked child that shares the store copy-on-write (spawn is a few ms), applies the sandbox,
 says hello and answers queries on that socket until the worker hangs up or kills it.
 
-Reloads happen here too: a builder child parses the new files and writes canonical N-Triples
-(so a syntax error never touches the zygote); the zygote loads them into a new store and
-validates that very store with SHACL (graph/shacl.py: SPARQL on the engine, no second copy of
-the data), and only if it conforms does it swap stores and point ``current.json`` at the new
-version. A release given unvalidated at start is validated the same way, before serving.
-Workers stat that file per request and retire executors of older versions.
+Reloads happen here too: a builder child copies the new files into the run directory, hashing
+them on the way (their version), so the zygote never reads a file while the user edits it; the
+zygote bulk-loads the copies strictly into a new store (a syntax error refuses the release,
+naming the user's file and line) and validates that very store with SHACL (graph/shacl.py:
+SPARQL on the engine, no second copy of the data), and only if it conforms does it swap stores
+and point ``current.json`` at the new version. The starting release is loaded and validated the
+same way, before serving. Workers stat that file per request and retire executors of older
+versions.
 
 Forking is safe because no thread of this process outlives the call that started it:
 pyoxigraph joins the threads it uses while loading before `load` returns, and the validator
@@ -74,22 +76,34 @@ class Settings:
 
 @dataclass(frozen=True)
 class Current:
-    """The release being served: what ``current.json`` holds."""
+    """The release being served: what ``current.json`` holds.
+
+    `files` are the release's files in the run directory, loaded in order, each in the format
+    its suffix names: copies of the user's `sources` (one each), or one canonical N-Triples
+    file for a release given as such (`ZygoteProcess.start`). `triples` is 0 until the zygote
+    has loaded them (it rewrites the file then).
+    """
 
     version: str
     triples: int
-    file: str
+    files: tuple[str, ...]
     sources: tuple[str, ...] = ()
     validated: bool = False  # the shapes accepted it (a restarted zygote need not check again)
 
     @classmethod
     def read(cls, run_dir: Path) -> Current:
         doc = json.loads((run_dir / CURRENT_NAME).read_text())
-        return cls(version=doc["version"], triples=doc["triples"], file=doc["file"],
+        files = doc["files"] if "files" in doc else [doc["file"]]  # written by an older zygote
+        return cls(version=doc["version"], triples=doc["triples"], files=tuple(files),
                    sources=tuple(doc.get("sources", ())), validated=bool(doc.get("validated")))
 
     def write(self, run_dir: Path) -> None:
-        write_json(run_dir / CURRENT_NAME, asdict(self) | {"sources": list(self.sources)})
+        write_json(run_dir / CURRENT_NAME, asdict(self) | {"files": list(self.files),
+                                                            "sources": list(self.sources)})
+
+    def names(self) -> list[str]:
+        """What errors call each file: the user's source it was copied from, else its own name."""
+        return list(self.sources) if len(self.sources) == len(self.files) else list(self.files)
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
@@ -109,11 +123,15 @@ def set_parent_death_signal(sig: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
-def load_store(path: str | Path) -> ox.Store:
-    """An in-memory store with the release's canonical N-Triples (already parsed once)."""
-    from graph.release import load_store as load
+def load_current(run_dir: Path, current: Current) -> ox.Store:
+    """A new store with the release's files, loaded strictly.
 
-    return load(Path(path))
+    Raises:
+        DataError: a file is missing or has a syntax error (naming the user's file and line).
+    """
+    from graph.release import load_sources
+
+    return load_sources([run_dir / f for f in current.files], names=current.names())
 
 
 def refusal(exc: KgError) -> dict[str, Any]:
@@ -234,7 +252,10 @@ class Zygote:
         self.settings = settings
         self.current = Current.read(run_dir)
         started = time.perf_counter()
-        self.store = load_store(run_dir / self.current.file)
+        self.store = load_current(run_dir, self.current)  # DataError: refused, like a violation
+        if len(self.store) != self.current.triples:
+            self.current = replace(self.current, triples=len(self.store))
+            self.current.write(run_dir)
         log.info("zygote %d: loaded release %s (%d triples) in %.2f s", os.getpid(),
                  self.current.version, self.current.triples, time.perf_counter() - started)
         if settings.validate and not self.current.validated:
@@ -418,33 +439,38 @@ class Zygote:
         self.waiting = []
 
     def _swap(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        new = Current(version=outcome["version"], triples=outcome["triples"], file=outcome["file"],
+        new = Current(version=outcome["version"], triples=0, files=tuple(outcome["files"]),
                       sources=tuple(outcome["sources"]))
         if new.version == self.current.version:
             log.info("reload: same data, still serving %s", new.version)
-            return outcome | {"changed": False}
+            return outcome | {"changed": False, "triples": self.current.triples}
         started = time.perf_counter()
         try:
-            store = load_store(self.run_dir / new.file)
+            store = load_current(self.run_dir, new)
+            new = replace(new, triples=len(store))
             if self.settings.validate:
                 validate(store)
                 new = replace(new, validated=True)
-        except KgError as exc:  # a shape violation: the new store is dropped, nothing swapped
-            (self.run_dir / new.file).unlink(missing_ok=True)
+        except KgError as exc:  # a syntax error or a shape violation: nothing swapped
+            self._remove_files(new, keep=self.current)
             return refusal(exc)
-        except (OSError, SyntaxError, MemoryError) as exc:
-            (self.run_dir / new.file).unlink(missing_ok=True)
-            log.error("reload: cannot load %s: %s", new.file, exc)
+        except (OSError, MemoryError) as exc:
+            self._remove_files(new, keep=self.current)
+            log.error("reload: cannot load %s: %s", ", ".join(new.files), exc)
             return {"error": "invalid-data", "detail": f"cannot load the new release: {exc}"}
         old = self.current
         self.store, self.current = store, new
         new.write(self.run_dir)  # workers notice this and retire old executors
-        if old.file != new.file:
-            (self.run_dir / old.file).unlink(missing_ok=True)
+        self._remove_files(old, keep=new)
         log.info("reload: now serving %s (%d triples, loaded%s in %.2f s), was %s", new.version,
                  new.triples, " and validated" if new.validated else "",
                  time.perf_counter() - started, old.version)
-        return outcome | {"changed": True, "previous": old.version}
+        return outcome | {"changed": True, "previous": old.version, "triples": new.triples}
+
+    def _remove_files(self, release: Current, *, keep: Current) -> None:
+        """Delete a release's files from the run directory, except those `keep` still needs."""
+        for name in set(release.files) - set(keep.files):
+            (self.run_dir / name).unlink(missing_ok=True)
 
 
 def validate(store: ox.Store) -> None:
@@ -455,21 +481,19 @@ def validate(store: ox.Store) -> None:
 
 
 def build_release(run_dir: Path, sources: list[str], out_fd: int) -> None:
-    """In a builder child: parse and write the release, report through `out_fd`; never returns.
+    """In a builder child: copy the sources into the run dir, report through `out_fd`; never returns.
 
-    Validation is not done here: the zygote validates the store it loads from this file.
+    One read of each file: hashed (the version) while copied. Parsing and validation are not
+    done here: the zygote loads the copies strictly and validates that store.
     """
     code = 0
     try:
-        from graph.release import build_release as build
-        from graph.release import save_ntriples
+        from graph.release import copy_sources
 
         try:
-            release = build([Path(s) for s in sources])
-            path = save_ntriples(release, run_dir)
-            outcome: dict[str, Any] = {"ok": True, "version": release.version,
-                                       "triples": release.triple_count, "file": path.name,
-                                       "sources": list(sources)}
+            version, copies = copy_sources([Path(s) for s in sources], run_dir)
+            outcome: dict[str, Any] = {"ok": True, "version": version,
+                                       "files": [c.name for c in copies], "sources": list(sources)}
         except KgError as exc:
             outcome = refusal(exc)
         except Exception as exc:
@@ -501,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         zygote = Zygote(run_dir, Settings.read(run_dir))
-    except KgError as exc:  # the starting release violates the shapes: say why, serve nothing
+    except KgError as exc:  # the starting release does not parse or violates the shapes: say why
         write_json(run_dir / REFUSED_NAME, refusal(exc))
         log.error("release refused:\n%s", exc.detail)
         return EXIT_REFUSED
@@ -546,7 +570,7 @@ class ZygoteProcess:
 
         run_dir = _new_run_dir(run_dir)
         path = save_ntriples(release, run_dir)
-        current = Current(version=release.version, triples=release.triple_count, file=path.name,
+        current = Current(version=release.version, triples=release.triple_count, files=(path.name,),
                           sources=tuple(release.sources),
                           validated=bool(getattr(release, "validated", False)))
         return cls._launch(run_dir, current, settings, wait_s)
@@ -554,10 +578,11 @@ class ZygoteProcess:
     @classmethod
     def start_from_sources(cls, sources: list[str], settings: Settings, *,
                            run_dir: Path | None = None, wait_s: float = 600.0) -> ZygoteProcess:
-        """Build the release in a short-lived child (the caller never holds the data), start.
+        """Copy the sources into a fresh run dir in a short-lived child, start, wait until ready.
 
-        The serve process then forks gunicorn workers: keeping the parsed data out of it keeps
-        it out of every worker too. A syntax error raises DataError naming file and line.
+        The serve process then forks gunicorn workers: keeping the data out of it keeps it out
+        of every worker too. The zygote parses the copies: a syntax error (or a shape violation)
+        raises DataError naming file and line, and nothing is served.
         """
         run_dir = _new_run_dir(run_dir)
         read_fd, write_fd = os.pipe()
@@ -576,8 +601,8 @@ class ZygoteProcess:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise DataError(outcome.get("detail") or "the release could not be built",
                             **{k: v for k, v in outcome.items() if k not in ("error", "detail", "ok")})
-        current = Current(version=outcome["version"], triples=int(outcome["triples"]),
-                          file=outcome["file"], sources=tuple(sources))
+        current = Current(version=outcome["version"], triples=0, files=tuple(outcome["files"]),
+                          sources=tuple(sources))
         return cls._launch(run_dir, current, settings, wait_s)
 
     @classmethod

@@ -1,0 +1,70 @@
+"""Frames between workers and executors: whole, in pieces, cut short, late."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from graph.engine.wire import PeerClosed, recv_msg, send_msg
+
+
+def frame_bytes(header: dict[str, object], body: bytes) -> bytes:
+    """The bytes `send_msg` writes for this frame (read by a thread: a big body fills the pipe)."""
+    a, b = socket.socketpair()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while chunk := b.recv(1 << 20):
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    with a, b:
+        reader.start()
+        send_msg(a, header, body)
+        a.shutdown(socket.SHUT_WR)
+        reader.join()
+    return b"".join(chunks)
+
+
+def send_slowly(sock: socket.socket, data: bytes, piece: int, pause: float) -> None:
+    for at in range(0, len(data), piece):
+        sock.sendall(data[at:at + piece])
+        time.sleep(pause)
+
+
+@pytest.mark.parametrize("size", [0, 10, 70_000, 3_000_000])
+def test_a_frame_arriving_in_pieces_is_read_whole(size: int) -> None:
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    data = frame_bytes({"ok": True, "n": size}, body)
+    a, b = socket.socketpair()
+    with a, b:
+        sender = threading.Thread(target=send_slowly, args=(a, data, max(1, len(data) // 7), 0.01))
+        sender.start()
+        header, got = recv_msg(b, deadline=time.monotonic() + 10)
+        sender.join()
+    assert header == {"ok": True, "n": size}
+    assert got == body
+
+
+def test_a_frame_cut_short_is_peer_closed() -> None:
+    data = frame_bytes({"ok": True}, b"y" * 50_000)
+    a, b = socket.socketpair()
+    with b:
+        a.sendall(data[:30_000])
+        a.close()
+        with pytest.raises(PeerClosed):
+            recv_msg(b, deadline=time.monotonic() + 5)
+
+
+def test_a_frame_that_stalls_times_out_at_the_deadline() -> None:
+    data = frame_bytes({"ok": True}, b"z" * 50_000)
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(data[:20_000])
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            recv_msg(b, deadline=started + 0.3)
+        assert 0.25 < time.monotonic() - started < 2
