@@ -181,8 +181,9 @@ def start_engine(config: dict[str, Any]) -> ZygoteProcess:
     settings = Settings(memory_mb=int(config.get("WORKER_MEMORY_MB", 1024)),
                         seccomp=bool(config.get("ENGINE_SECCOMP", True)), validate=validate,
                         sources=[str(p) for p in paths], prefixes=dict(PREFIXES))
-    # A child parses the files; the zygote loads the release once and validates that very
-    # store before serving it (fail closed: DataError with file and line, or the report).
+    # A child copies the files into the run directory (hashing them: the version); the zygote
+    # bulk-loads those copies once, strictly, and validates that very store before serving it
+    # (fail closed: DataError with file and line, or the SHACL report).
     zygote = ZygoteProcess.start_from_sources([str(p) for p in paths], settings)
     current = zygote.current()
     log.info("release %s: %d triples from %d files, ready in %.2f s", current.version,
