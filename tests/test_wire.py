@@ -68,3 +68,22 @@ def test_a_frame_that_stalls_times_out_at_the_deadline() -> None:
         with pytest.raises(TimeoutError):
             recv_msg(b, deadline=started + 0.3)
         assert 0.25 < time.monotonic() - started < 2
+
+
+def test_a_deadline_leaves_no_timeout_on_the_socket() -> None:
+    """The socket may be handed to a forked executor: a read with a deadline must not leave
+    a kernel receive timeout behind that would end that executor's wait for its next query."""
+    data = frame_bytes({"ok": True}, b"w" * 200_000)
+    a, b = socket.socketpair()
+    with a, b:
+        sender = threading.Thread(target=send_slowly, args=(a, data, 50_000, 0.01))
+        sender.start()
+        recv_msg(b, deadline=time.monotonic() + 0.5)
+        sender.join()
+        assert b.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16) == bytes(16)
+        b.settimeout(None)
+        late = threading.Timer(0.8, send_msg, args=(a, {"late": True}, b"x" * 100_000))
+        late.start()
+        header, _ = recv_msg(b)  # waits past the first deadline
+        late.join()
+    assert header == {"late": True}

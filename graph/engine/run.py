@@ -128,14 +128,17 @@ class _RowCounter:
 
     def feed(self, chunk: bytes) -> None:
         """Count the rows starting in `chunk` (or across the previous write and it)."""
-        window = self.tail + chunk
-        self.marks += window.count(self.mark) - self.tail.count(self.mark)
+        # The seam (end of the last write + start of this one) is searched on its own, so the
+        # chunk itself is never copied; a mark is longer than either half of the seam, so no
+        # mark is counted both in the seam and in the chunk.
+        seam = self.tail + chunk[: self.keep]
+        self.marks += chunk.count(self.mark) + seam.count(self.mark) - self.tail.count(self.mark)
         if self.json:
-            if self.exact and self._JSON_ODD.search(window):
+            if self.exact and (self._JSON_ODD.search(chunk) or self._JSON_ODD.search(seam)):
                 self.exact = False
             if len(self.head) < 4096:
                 self.head += chunk[:4096]
-        self.tail = window[-self.keep:]
+        self.tail = seam[-self.keep:] if len(chunk) < self.keep else chunk[-self.keep:]
 
     def cut(self, data: bytes, keep: int) -> bytes:
         """The document holding only the first `keep` rows (valid, closed)."""
@@ -165,7 +168,7 @@ class _RowCappedSink(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        chunk = bytes(data)
+        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
         self.chunks.append(chunk)
         self.counter.feed(chunk)
         if not self.counter.exact or self.counter.rows > self.limit:

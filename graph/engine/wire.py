@@ -14,6 +14,9 @@ import time
 from typing import Any
 
 _LENGTHS = struct.Struct("!II")
+_TIMEVAL = struct.Struct("@ll")
+_NO_TIMEOUT = _TIMEVAL.pack(0, 0)
+_WHOLE_READ_MIN = 64 * 1024  # bodies from this size are read in one blocking call
 MAX_HEADER = 1 << 20
 MAX_BODY = (1 << 32) - 1
 # A process descriptor travels alone, attached to this one byte (SCM_RIGHTS).
@@ -46,21 +49,11 @@ def send_msg(sock: socket.socket, header: dict[str, Any], body: bytes = b"") -> 
 def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     if n == 0:
         return b""
-    if deadline is not None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("no complete answer before the deadline")
-        sock.settimeout(remaining)
-    # Usually the whole frame is there (or comes in one go): one call, no copy of the body.
-    first = sock.recv(n, socket.MSG_WAITALL)
-    if len(first) == n:
-        return first
-    if not first:
-        raise PeerClosed("connection closed by the other process")
+    if deadline is not None and n >= _WHOLE_READ_MIN:
+        return _recv_whole(sock, n, deadline)
     buf = bytearray(n)
-    buf[: len(first)] = first
     view = memoryview(buf)
-    got = len(first)
+    got = 0
     while got < n:
         if deadline is not None:
             remaining = deadline - time.monotonic()
@@ -72,6 +65,39 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
             raise PeerClosed("connection closed by the other process")
         got += k
     return bytes(buf)
+
+
+def _recv_whole(sock: socket.socket, n: int, deadline: float) -> bytes:
+    """A large body in one blocking read that the kernel bounds by the deadline.
+
+    A Python-level timeout makes the socket non-blocking, and the body then comes in pieces
+    of the sender's buffer size, each copied twice more; here one call takes it all. The
+    kernel timeout is cleared afterwards: the socket may be inherited by a forked executor.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("no complete answer before the deadline")
+    sock.settimeout(None)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(remaining))
+    try:
+        data = sock.recv(n, socket.MSG_WAITALL)
+    except BlockingIOError:  # SO_RCVTIMEO ran out before anything came
+        raise TimeoutError("no complete answer before the deadline") from None
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _NO_TIMEOUT)
+    if len(data) == n:
+        return data
+    if not data:
+        raise PeerClosed("connection closed by the other process")
+    # Cut short (a signal, the deadline): the rest piece by piece, within what is left.
+    return data + _recv_exact(sock, n - len(data), deadline)
+
+
+def _timeval(seconds: float) -> bytes:
+    """A `struct timeval` for SO_RCVTIMEO (never zero: zero would mean no limit)."""
+    whole = int(seconds)
+    micros = max(1, int((seconds - whole) * 1_000_000)) if whole == 0 else int((seconds - whole) * 1e6)
+    return _TIMEVAL.pack(whole, micros)
 
 
 def recv_msg(sock: socket.socket, *, deadline: float | None = None,
