@@ -87,3 +87,14 @@ def test_a_deadline_leaves_no_timeout_on_the_socket() -> None:
         header, _ = recv_msg(b)  # waits past the first deadline
         late.join()
     assert header == {"late": True}
+
+
+def test_two_frames_at_once_break_the_protocol() -> None:
+    """Every exchange is one frame each way: bytes past a frame are refused, not misread."""
+    data = frame_bytes({"n": 1}, b"a") + frame_bytes({"n": 2}, b"b")
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(data)
+        time.sleep(0.05)
+        with pytest.raises(ValueError, match="after the end of a frame"):
+            recv_msg(b, deadline=time.monotonic() + 2)
