@@ -98,7 +98,7 @@ def targets(raw: dict[str, Any]) -> list[Target]:
     if worst is None:
         out.append(Target("HTTP latency p50 <= in-process engine time + 2 ms", "not measured", None))
     else:
-        measured = f"worst: +{worst[0]:.2f} ms ({worst[1]})"
+        measured = f"worst: {signed(worst[0])} ms ({worst[1]})"
         if missing:
             measured += f"; not measured: {', '.join(missing)}"
         out.append(Target("HTTP latency p50 <= in-process engine time + 2 ms", measured,
@@ -199,7 +199,7 @@ def latency_section(size: dict[str, Any], titles: dict[str, str]) -> list[str]:
             return f"{num(x['p50_ms'])} / {num(x['p95_ms'])} ms (n={x['n']})"
 
         lines.append(f"| {title} | {rows_text} | {pair(f)} | {pair(o)} | "
-                     f"{'+' + num(over) + ' ms' if over is not None else '—'} | {pair(p)} | "
+                     f"{signed(over) + ' ms' if over is not None else '—'} | {pair(p)} | "
                      f"{times(ratio(p.get('p50_ms'), o.get('p50_ms')))} |")
     return lines
 
@@ -277,6 +277,11 @@ def render(raw: dict[str, Any]) -> str:
              f"({b['triples']:,} triples, peak +{b['peak_delta_mb']:.0f} MB)." if b.get("ok")
              else f"Failed: {str(b.get('error'))[:600]}"), ""]
     return "\n".join(out)
+
+
+def signed(x: float) -> str:
+    """A difference with its sign (below the floor is noise in the floor, shown as such)."""
+    return ("+" if x >= 0 else "\u2212") + num(abs(x))
 
 
 def main(argv: list[str]) -> int:
