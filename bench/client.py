@@ -133,4 +133,9 @@ class Client:
 
     def query(self, endpoint_path: str, text: str, accept: str) -> Reply:
         """A SPARQL query by GET (SPARQL 1.1 Protocol, `query=` parameter)."""
-        return self.get(f"{endpoint_path}?{urllib.parse.urlencode({'query': text})}", accept)
+        return self.get(query_path(endpoint_path, text), accept)
+
+
+def query_path(endpoint_path: str, text: str) -> str:
+    """The path and query string of a SPARQL query by GET."""
+    return f"{endpoint_path}?{urllib.parse.urlencode({'query': text})}"

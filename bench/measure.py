@@ -7,13 +7,12 @@ import json
 import multiprocessing as mp
 import statistics
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
 
-from bench.client import Client
+from bench.client import Client, query_path
 from bench.mix import SELECT_JSON, QueryType
 
 # Requests each throughput client prepares before the clock starts (more are made on the fly).
@@ -196,8 +195,7 @@ def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
     note = ""
 
     def path(i: int) -> str:
-        text = qt.text(10_000_000 * (worker + 1) + i, value_index=i + worker)
-        return f"{endpoint}?{urllib.parse.urlencode({'query': text})}"
+        return query_path(endpoint, qt.text(10_000_000 * (worker + 1) + i, value_index=i + worker))
 
     # The distinct request lines are written before the clock starts (while waiting for the
     # start), so the clients spend their share of the cores on requests, not on encoding.

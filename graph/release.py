@@ -52,7 +52,7 @@ def parse_file(path: Path) -> list[ox.Triple]:
     except SyntaxError as exc:
         raise DataError(f"{path}: {exc}", file=str(path)) from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+        raise unreadable(path, exc) from None
 
 
 def file_ntriples(path: Path) -> bytes:
@@ -71,7 +71,7 @@ def file_ntriples(path: Path) -> bytes:
     except SyntaxError as exc:
         raise DataError(f"{path}: {exc}", file=str(path)) from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+        raise unreadable(path, exc) from None
 
 
 def canonical_lines(chunks: Sequence[bytes]) -> bytes:
@@ -176,7 +176,7 @@ def file_digest(path: Path) -> bytes:
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, "sha256").digest()
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+        raise unreadable(path, exc) from None
 
 
 def load_sources(paths: Sequence[Path], *, names: Sequence[str] | None = None) -> ox.Store:
@@ -199,11 +199,16 @@ def load_sources(paths: Sequence[Path], *, names: Sequence[str] | None = None) -
         except SyntaxError as exc:
             raise syntax_error(name, exc) from None
         except OSError as exc:
-            raise DataError(f"{name}: cannot read: {exc.strerror or exc}", file=name) from None
+            raise unreadable(name, exc) from None
         if fmt.key == "jsonld" and next(iter(store.named_graphs()), None) is not None:
             raise DataError(f"{name}: named graphs are not supported, a release is one graph",
                             file=name)
     return store
+
+
+def unreadable(path: Path | str, exc: OSError) -> DataError:
+    """A source file that cannot be read (missing, a directory, no permission), named."""
+    return DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path))
 
 
 def syntax_error(name: str, exc: SyntaxError) -> DataError:
@@ -266,7 +271,7 @@ def open_source(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")  # the caller's with-statement closes it
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+        raise unreadable(path, exc) from None
 
 
 def read_source(fh: BinaryIO, path: Path) -> bytes:
@@ -274,7 +279,7 @@ def read_source(fh: BinaryIO, path: Path) -> bytes:
     try:
         return fh.read(CHUNK)
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+        raise unreadable(path, exc) from None
 
 
 def load_store(source: bytes | Path) -> ox.Store:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import g, request
+from flask import request
 
 from graph.errors import KgError
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
@@ -43,11 +43,7 @@ class NotAcceptable(KgError):
 
 def format_values() -> list[str]:
     """The format parameter values of this request (query string, then a form body)."""
-    pairs = g.get("kg_url_pairs")  # the endpoint's own strict parse of the query string
-    if pairs is not None:
-        values = [v for name in FORMAT_PARAMS for k, v in pairs if k == name]
-    else:
-        values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
+    values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
     return [v for v in values if v.strip()]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
-from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
 
@@ -101,6 +101,8 @@ class ProtocolRequest:
     query: str | None
     default_graphs: list[str] = field(default_factory=list)
     named_graphs: list[str] = field(default_factory=list)
+    # format= / output= / results= values (URL first, then a form body), for negotiation
+    formats: list[str] = field(default_factory=list)
 
 
 # --- reading a request ---------------------------------------------------------------------
@@ -150,7 +152,6 @@ def read_request() -> ProtocolRequest:
             parameters, a POST without a query.
     """
     url_pairs = parse_pairs(request.query_string, "query string")
-    g.kg_url_pairs = url_pairs  # negotiation reads format= from here (no second parse)
     # `lang` is the editor's UI language; YASGUI copies the page's own URL parameters into
     # every query it sends, so it is tolerated (and ignored) wherever a query may come.
     allowed = QUERY_PARAMS | PAGE_PARAMS
@@ -190,9 +191,12 @@ def read_request() -> ProtocolRequest:
         raise BadProtocolRequest(f"{len(queries)} queries in one request; send exactly one")
     if request.method == "POST" and not queries:
         raise BadProtocolRequest("no query: POST a query as the body or as query= in a form")
+    body_pairs = pairs[len(url_pairs):]
     return ProtocolRequest(query=queries[0] if queries else None,
                            default_graphs=[v for k, v in pairs if k == "default-graph-uri"],
-                           named_graphs=[v for k, v in pairs if k == "named-graph-uri"])
+                           named_graphs=[v for k, v in pairs if k == "named-graph-uri"],
+                           formats=[v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS
+                                    for k, v in part if k == name])
 
 
 def check_dataset(req: ProtocolRequest) -> None:
@@ -340,7 +344,7 @@ def endpoint() -> Response:
     if req.query is None:
         return self_description()
     checked = intake(req.query)
-    return answer(checked.text, checked.form)
+    return answer(checked.text, checked.form, format_param=req.formats)
 
 
 def self_description() -> Response:

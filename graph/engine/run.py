@@ -15,7 +15,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import pyoxigraph as ox
 
@@ -34,28 +34,51 @@ class _CapReached(Exception):
     """Raised from inside the engine's writer to stop evaluation once the cap is passed."""
 
 
-class _LineCappedSink(io.RawIOBase):
-    """A write target that keeps at most `limit` lines, then stops the engine.
+class _Counter(Protocol):
+    """Counts rows in an answer's bytes as the engine writes them."""
+
+    exact: bool  # False: the count cannot be trusted (the caller takes another path)
+
+    @property
+    def rows(self) -> int: ...
+
+    def feed(self, chunk: bytes) -> None: ...
+
+
+class _LineCounter:
+    """Lines of line-based output (TSV rows, N-Triples triples): one per newline, exact."""
+
+    exact = True
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.rows += chunk.count(b"\n")
+
+
+class _CappedSink(io.RawIOBase):
+    """A write target that stops the engine once its counter passes `limit` (or gives up).
 
     The engine writes in chunks as it evaluates, so a capped query over a huge (or endless)
-    result stops as soon as one line more than the cap exists, instead of materialising
+    result stops as soon as one row more than the cap exists, instead of materialising
     everything first.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, counter: _Counter, limit: int) -> None:
         super().__init__()
+        self.counter = counter
         self.limit = limit
         self.chunks: list[bytes] = []
-        self.lines = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        chunk = bytes(data)
+        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
         self.chunks.append(chunk)
-        self.lines += chunk.count(b"\n")
-        if self.lines > self.limit:
+        self.counter.feed(chunk)
+        if not self.counter.exact or self.counter.rows > self.limit:
             raise _CapReached
         return len(chunk)
 
@@ -69,7 +92,7 @@ def _serialize_capped(answer: Any, fmt: Any, header_lines: int,
     if max_rows is None:
         data = answer.serialize(format=fmt) or b""
         return data, data.count(b"\n") - header_lines, False
-    sink = _LineCappedSink(header_lines + max_rows)
+    sink = _CappedSink(_LineCounter(), header_lines + max_rows)
     with contextlib.suppress(_CapReached):
         answer.serialize(sink, format=fmt)
     data = b"".join(sink.chunks)
@@ -155,27 +178,6 @@ class _RowCounter:
         return data[: at + 2] + b"]}}"
 
 
-class _RowCappedSink(io.RawIOBase):
-    """A write target that stops the engine as soon as more than `limit` rows exist."""
-
-    def __init__(self, key: str, limit: int) -> None:
-        super().__init__()
-        self.counter = _RowCounter(key)
-        self.limit = limit
-        self.chunks: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
-        self.chunks.append(chunk)
-        self.counter.feed(chunk)
-        if not self.counter.exact or self.counter.rows > self.limit:
-            raise _CapReached
-        return len(chunk)
-
-
 def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes, int, bool] | None:
     """JSON or XML results written once by the engine, counted (and cut) as they stream.
 
@@ -183,10 +185,10 @@ def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes,
     line-based path.
     """
     fmt = getattr(ox.QueryResultsFormat, RESULTS_BY_KEY[key].oxigraph)
-    sink = _RowCappedSink(key, max_rows if max_rows is not None else 2**62)
+    counter = _RowCounter(key)
+    sink = _CappedSink(counter, max_rows if max_rows is not None else 2**62)
     with contextlib.suppress(_CapReached):
         answer.serialize(sink, format=fmt)
-    counter = sink.counter
     if not counter.exact:
         return None
     data = b"".join(sink.chunks)

@@ -97,8 +97,7 @@ def _recv_whole(sock: socket.socket, n: int, deadline: float) -> bytes:
 def _timeval(seconds: float) -> bytes:
     """A `struct timeval` for SO_RCVTIMEO (never zero: zero would mean no limit)."""
     whole = int(seconds)
-    micros = max(1, int((seconds - whole) * 1_000_000)) if whole == 0 else int((seconds - whole) * 1e6)
-    return _TIMEVAL.pack(whole, micros)
+    return _TIMEVAL.pack(whole, max(0 if whole else 1, int((seconds - whole) * 1_000_000)))
 
 
 def recv_msg(sock: socket.socket, *, deadline: float | None = None,

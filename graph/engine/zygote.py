@@ -50,7 +50,6 @@ SOCKET_NAME = "engine.sock"
 CURRENT_NAME = "current.json"
 SETTINGS_NAME = "zygote.json"
 REFUSED_NAME = "refused.json"  # why the zygote refused its starting release
-SEND_BUFFER_BYTES = 4 << 20  # an executor's socket buffer for answers
 EXIT_REFUSED = 3
 PR_SET_PDEATHSIG = 1
 
@@ -169,10 +168,6 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
         if lane == "heavy" and settings.heavy_nice:
             os.nice(settings.heavy_nice)
         conn.settimeout(None)
-        with contextlib.suppress(OSError):
-            # Room for a whole large answer: the worker reads it in one go instead of being
-            # woken once per default-sized buffer (the kernel caps this at wmem_max).
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         pidfd: int | None
         try:
             pidfd = os.pidfd_open(os.getpid())
