@@ -90,10 +90,22 @@ def repeat(run_once: Callable[[int], float | None], *, budget_s: float, max_samp
     return stats
 
 
-def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: int) -> Stats:
+class Sampler:
+    """One kind of sample (a callable taking the sample number), with what its answers held."""
+
+    def __init__(self, once: Callable[[int], float | None]) -> None:
+        self.once = once
+        self.rows: list[int] = []
+        self.notes: list[str] = []
+
+    def finish(self, stats: Stats) -> Stats:
+        stats.rows = self.rows[0] if self.rows else None
+        stats.note = self.notes[0] if self.notes else ""
+        return stats
+
+
+def floor_sampler(store: ox.Store, qt: QueryType) -> Sampler:
     """The floor: Store.query plus the engine's own serialisation, no HTTP, no checks."""
-    rows: list[int] = []
-    notes: list[str] = []
 
     def once(i: int) -> float | None:
         text = qt.text(next(_numbers))
@@ -101,7 +113,7 @@ def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: i
         try:
             answer = store.query(text)
         except (SyntaxError, OSError, ValueError) as exc:
-            notes.append(f"{type(exc).__name__}: {exc}")
+            sampler.notes.append(f"{type(exc).__name__}: {exc}")
             return None
         if isinstance(answer, ox.QuerySolutions | ox.QueryBoolean):
             body = answer.serialize(format=ox.QueryResultsFormat.JSON)
@@ -110,46 +122,77 @@ def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: i
             body = answer.serialize(format=ox.RdfFormat.TURTLE)
             media = "text/turtle"
         took = time.perf_counter() - started
-        if not rows:
-            rows.append(result_size(body or b"", media))
+        if not sampler.rows:
+            sampler.rows.append(result_size(body or b"", media))
         return took
 
-    stats = repeat(once, budget_s=budget_s, max_samples=max_samples)
-    stats.rows = rows[0] if rows else None
-    stats.note = notes[0] if notes else ""
-    return stats
+    sampler = Sampler(once)
+    return sampler
 
 
-def over_http(client: Client, endpoint: str, qt: QueryType, *, budget_s: float,
-              max_samples: int, warmup: int = 2) -> Stats:
-    """Sequential requests (one client), each a distinct text of the same query."""
-    rows: list[int] = []
-    notes: list[str] = []
+def http_sampler(client: Client, endpoint: str, qt: QueryType) -> Sampler:
+    """One request over HTTP, each a distinct text of the same query."""
 
     def once(i: int) -> float | None:
         try:
             reply = client.query(endpoint, qt.text(next(_numbers)), qt.accept)
         except TimeoutError as exc:
-            notes.append(str(exc))
+            sampler.notes.append(str(exc))
             raise GiveUp from None
         except OSError as exc:
-            notes.append(str(exc))
+            sampler.notes.append(str(exc))
             return None
         if reply.status != 200:
-            notes.append(f"HTTP {reply.status}: {reply.body[:200].decode(errors='replace')}")
+            sampler.notes.append(f"HTTP {reply.status}: {reply.body[:200].decode(errors='replace')}")
             return None
-        if not rows:
+        if not sampler.rows:
             try:
-                rows.append(result_size(reply.body, reply.content_type))
+                sampler.rows.append(result_size(reply.body, reply.content_type))
             except (ValueError, KeyError, SyntaxError) as exc:
-                notes.append(f"unparsable answer ({reply.content_type}): {exc}")
+                sampler.notes.append(f"unparsable answer ({reply.content_type}): {exc}")
                 return None
         return reply.seconds
 
-    stats = repeat(once, budget_s=budget_s, max_samples=max_samples, warmup=warmup)
-    stats.rows = rows[0] if rows else None
-    stats.note = notes[0] if notes else ""
-    return stats
+    sampler = Sampler(once)
+    return sampler
+
+
+def inprocess(store: ox.Store, qt: QueryType, *, budget_s: float, max_samples: int) -> Stats:
+    """The floor on its own (see `floor_sampler`)."""
+    sampler = floor_sampler(store, qt)
+    return sampler.finish(repeat(sampler.once, budget_s=budget_s, max_samples=max_samples))
+
+
+def over_http(client: Client, endpoint: str, qt: QueryType, *, budget_s: float,
+              max_samples: int, warmup: int = 2) -> Stats:
+    """Sequential requests (one client), each a distinct text of the same query."""
+    sampler = http_sampler(client, endpoint, qt)
+    return sampler.finish(repeat(sampler.once, budget_s=budget_s, max_samples=max_samples,
+                                 warmup=warmup))
+
+
+def paired(store: ox.Store, client: Client, endpoint: str, qt: QueryType, *, budget_s: float,
+           max_samples: int, warmup: int = 2) -> tuple[Stats, Stats]:
+    """The floor and HTTP latency sampled alternately: (floor, HTTP).
+
+    Sample i of the floor is taken right before sample i over HTTP, so both see the machine in
+    the same state; measured one after the other, minutes apart, a shared machine's drift
+    (30% on ours) lands in the difference between them.
+    """
+    floor, http = floor_sampler(store, qt), http_sampler(client, endpoint, qt)
+    floor_stats = Stats()
+
+    def once(i: int) -> float | None:
+        took = floor.once(i)
+        if i >= 0:  # warm-up rounds (negative i) are not kept
+            if took is None:
+                floor_stats.errors += 1
+            else:
+                floor_stats.samples.append(took)
+        return http.once(i)
+
+    http_stats = repeat(once, budget_s=budget_s, max_samples=max_samples, warmup=warmup)
+    return floor.finish(floor_stats), http.finish(http_stats)
 
 
 def pages(client: Client, slugs: Sequence[str], *, budget_s: float, max_samples: int) -> Stats:

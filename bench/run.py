@@ -26,6 +26,7 @@ from bench.client import Client
 from bench.mix import ROUND_TRIP, activity_slugs, query_mix
 from bench.servers import Running, peer_version, start_ours, start_peer
 from bench.vocab import missing_terms
+from graph.engine.malloc import keep_freed_memory
 from graph.paths import ONTOLOGY_FILE
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -167,9 +168,16 @@ def stats_dict(st: measure.Stats) -> dict[str, Any]:
             "errors": st.errors, "note": st.note}
 
 
-def measure_inprocess(file: Path, n: int, s: Settings) -> dict[str, dict[str, Any]]:
+def floor_store(file: Path) -> ox.Store:
+    """The bare engine with the whole file (ontology included), for the in-process floor."""
     store = ox.Store()
     store.bulk_load(path=str(file), format=ox.RdfFormat.N_TRIPLES)
+    return store
+
+
+def measure_inprocess(file: Path, n: int, s: Settings) -> dict[str, dict[str, Any]]:
+    """The floor on its own (when our server is not measured in this run)."""
+    store = floor_store(file)
     out = {}
     for qt in [ROUND_TRIP, *query_mix(n)]:
         st = measure.inprocess(store, qt, budget_s=s.latency_budget_s, max_samples=s.max_samples)
@@ -182,8 +190,12 @@ def measure_inprocess(file: Path, n: int, s: Settings) -> dict[str, dict[str, An
 
 
 def measure_server(server: Running, n: int, s: Settings, *, peer: bool,
-                   deadline: float | None) -> dict[str, Any]:
-    """Latency and throughput per query; entity pages (ours only)."""
+                   deadline: float | None, floor: ox.Store | None = None) -> dict[str, Any]:
+    """Latency and throughput per query; entity pages (ours only).
+
+    With `floor`, each latency sample over HTTP is paired with one of the bare engine in this
+    process (`measure.paired`), and the floor's stats come back under "floor".
+    """
     timeout = s.peer_timeout_s if peer else 60.0
     client = Client(server.url, timeout=timeout)
     result: dict[str, Any] = {"ready_s": server.ready_s, "latency": {}, "throughput": {},
@@ -195,8 +207,16 @@ def measure_server(server: Running, n: int, s: Settings, *, peer: bool,
         if deadline is not None and time.monotonic() > deadline:
             result["latency"][qt.key] = {"n": 0, "note": "skipped: the peer's time budget is used up"}
             continue
-        st = measure.over_http(client, server.endpoint, qt, budget_s=s.latency_budget_s,
-                               max_samples=s.max_samples, warmup=1 if peer else 2)
+        if floor is not None:  # twice the budget: it holds two samples per round
+            floor_st, st = measure.paired(floor, client, server.endpoint, qt,
+                                          budget_s=2 * s.latency_budget_s,
+                                          max_samples=s.max_samples)
+            result.setdefault("floor", {})[qt.key] = stats_dict(floor_st)
+            log(f"  in-process {qt.key}: p50 {'—' if floor_st.p50 is None else round(floor_st.p50, 2)}"
+                f" ms, rows {floor_st.rows} {floor_st.note[:120]}")
+        else:
+            st = measure.over_http(client, server.endpoint, qt, budget_s=s.latency_budget_s,
+                                   max_samples=s.max_samples, warmup=1 if peer else 2)
         result["latency"][qt.key] = stats_dict(st)
         log(f"  {server.name} {qt.key}: p50 {'—' if st.p50 is None else round(st.p50, 2)} ms,"
             f" rows {st.rows}, errors {st.errors} {st.note[:120]}")
@@ -235,7 +255,8 @@ def measure_server(server: Running, n: int, s: Settings, *, peer: bool,
     return result
 
 
-def run_server(kind: str, file: Path, n: int, s: Settings) -> dict[str, Any]:
+def run_server(kind: str, file: Path, n: int, s: Settings,
+               floor: ox.Store | None = None) -> dict[str, Any]:
     """Start one server, measure it, always stop it; a failure to start is a result."""
     peer = kind == "peer"
     started = time.monotonic()
@@ -249,7 +270,7 @@ def run_server(kind: str, file: Path, n: int, s: Settings) -> dict[str, Any]:
     log(f"  {server.name} ready in {server.ready_s:.1f} s")
     try:
         deadline = time.monotonic() + s.peer_budget_s if peer else None
-        return measure_server(server, n, s, peer=peer, deadline=deadline)
+        return measure_server(server, n, s, peer=peer, deadline=deadline, floor=floor)
     finally:
         server.stop()
 
@@ -262,11 +283,16 @@ def bench_size(target: int, s: Settings) -> SizeResult:
     log(f"size {ds.triples} triples ({n} activities)")
     if "load" in s.steps:
         res.load = measure_loads(ds, s)
-    if "inprocess" in s.steps:
-        res.inprocess = measure_inprocess(ds.full, n, s)
     if "ours" in s.steps:
         log("  our server")
-        res.servers["ours"] = run_server("ours", ds.data, n, s)
+        # the floor is measured alongside our server's latency (measure.paired)
+        floor = floor_store(ds.full) if "inprocess" in s.steps else None
+        res.servers["ours"] = run_server("ours", ds.data, n, s, floor)
+        res.inprocess = res.servers["ours"].pop("floor", {})
+        del floor
+        gc.collect()
+    elif "inprocess" in s.steps:
+        res.inprocess = measure_inprocess(ds.full, n, s)
     if "peer" not in s.steps:
         res.servers["peer"] = {"error": "not run (--steps)"}
     elif ds.triples <= s.peer_max_triples:
@@ -327,6 +353,9 @@ def parse_args(argv: list[str] | None) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     s = parse_args(argv)
     started = time.monotonic()
+    # This process times the floor and reads every answer: like our workers, it keeps freed
+    # memory, so neither side page-faults afresh on each large result (graph/engine/malloc.py).
+    keep_freed_memory()
     info = machine.describe()
     info["peer"] = peer_version()
     info["command"] = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])

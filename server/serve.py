@@ -30,7 +30,9 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
+from graph.engine.malloc import keep_freed_memory
 from graph.engine.zygote import ZygoteProcess
+from server.worker import LingeringThreadWorker
 
 log = logging.getLogger("rabat_kg.serve")
 
@@ -125,6 +127,7 @@ def warm_worker(worker: Any) -> None:
 
     Only for the embedded engine: a remote store that hangs must not stall a worker's boot.
     """
+    keep_freed_memory()  # large answers pass through every worker: reuse, don't page-fault
     app = worker.wsgi
     started = time.perf_counter()
     try:
@@ -208,7 +211,8 @@ def serve(args: argparse.Namespace) -> int:
     light = int(config.get("LIGHT_EXECUTORS", 2))
     workers = args.workers or max(2, os.cpu_count() or 1)
     options = {
-        "bind": f"{args.host}:{args.port}", "workers": workers, "worker_class": "gthread",
+        "bind": f"{args.host}:{args.port}", "workers": workers,
+        "worker_class": LingeringThreadWorker,
         "threads": heavy + light + 2, "preload_app": True, "accesslog": None,
         "timeout": max(30, int(float(config["QUERY_TIMEOUT_S"]) * 3)), "graceful_timeout": 15,
         "post_worker_init": warm_worker, "worker_exit": close_worker,

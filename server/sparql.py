@@ -294,6 +294,9 @@ def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:
                                                for f in offered_for(result.form) if f.key != fmt.key])
     response = Response(mimetype=fmt.media_type)
     response.headers["Result-Count"] = str(result.count)
+    # W3C Server Timing: how long the engine took (query and serialisation), for users
+    # comparing it with what they see end to end
+    response.headers["Server-Timing"] = f"engine;dur={result.elapsed_ms:.2f}"
     if result.truncated:
         body = mark_truncated(body, fmt.key, limit)
         response.headers["Result-Truncated"] = "true"

@@ -317,6 +317,9 @@ def result_headers() -> dict[str, Any]:
                              "schema": {"type": "string", "enum": ["true"]}},
         "Result-Limit": {"description": "The row limit, present when truncated",
                          "schema": {"type": "integer"}},
+        "Server-Timing": {"description": "`engine;dur=MS`: milliseconds the query engine took "
+                                         "(evaluation and serialisation), W3C Server Timing",
+                          "schema": {"type": "string"}},
     }
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -295,3 +297,47 @@ def test_live_server_serves_the_bundled_graph_on_each_backend(base_url: str,
     assert response.status_code == 200
     assert int(response.json()["results"]["bindings"][0]["n"]["value"]) == release.triple_count
     assert requests.get(base_url + "/health", timeout=10).json()["version"] == release.version
+
+
+# --- the worker: kept-alive connections (server/worker.py) --------------------------------
+
+
+def raw_exchange(sock: socket.socket, requests_bytes: bytes, answers: int) -> list[bytes]:
+    """Send raw bytes, read `answers` complete HTTP/1.1 answers (Content-Length bodies)."""
+    sock.sendall(requests_bytes)
+    data, out = b"", []
+    while len(out) < answers:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(out)} answers"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed inside a body"
+            rest += chunk
+        out.append(head.split(b"\r\n", 1)[0] + b"\n" + rest[:length])
+        data = rest[length:]
+    return out
+
+
+def test_one_connection_serves_prompt_idle_and_pipelined_requests(server: LiveServer) -> None:
+    """Requests on one kept-alive connection: at once, after the thread's linger, pipelined."""
+    from server.worker import LINGER_S
+
+    host, port = server.url.split("//")[1].split(":")
+    ask = (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: x\r\n"
+           b"Accept: application/sparql-results+json\r\n\r\n")
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        first = raw_exchange(sock, ask, 1)[0]
+        prompt = raw_exchange(sock, health, 1)[0]  # taken by the lingering thread
+        time.sleep(LINGER_S * 20)  # the connection is back with the main thread's poller
+        idle = raw_exchange(sock, ask, 1)[0]
+        pipelined = raw_exchange(sock, ask + health + ask, 3)  # read ahead in one recv
+    assert first.startswith(b"HTTP/1.1 200") and b'"boolean":true' in first
+    assert prompt.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in prompt
+    assert idle == first
+    assert [a.split(b"\n")[0] for a in pipelined] == [b"HTTP/1.1 200 OK"] * 3
+    assert pipelined[0] == pipelined[2] == first and b'"status":"ok"' in pipelined[1]

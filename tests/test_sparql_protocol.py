@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +106,17 @@ def test_non_ascii_query_text_reaches_the_engine_intact(base_url: str) -> None:
                                    headers={"Content-Type": "application/sparql-query"})):
         assert response.status_code == 200, response.text
         assert rows_json(response.content) == [{"x": "Côte d\u2019Ivoire — 日本"}]
+
+
+def test_server_timing_says_how_long_the_engine_took(base_url: str) -> None:
+    """W3C Server-Timing `engine;dur=` (ms): the engine's share of what the client waited."""
+    started = time.perf_counter()
+    response = sparql(base_url, "SELECT ?s WHERE { ?s ?p ?o } LIMIT 3")
+    waited_ms = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200
+    m = re.fullmatch(r"engine;dur=(\d+\.\d+)", response.headers["Server-Timing"])
+    assert m, response.headers["Server-Timing"]
+    assert 0 < float(m.group(1)) < waited_ms
 
 
 def test_head_has_the_get_headers_and_no_body(base_url: str) -> None:
