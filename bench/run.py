@@ -26,7 +26,6 @@ from bench.client import Client
 from bench.mix import ROUND_TRIP, activity_slugs, query_mix
 from bench.servers import Running, peer_version, start_ours, start_peer
 from bench.vocab import missing_terms
-from graph.engine.malloc import keep_freed_memory
 from graph.paths import ONTOLOGY_FILE
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -353,9 +352,6 @@ def parse_args(argv: list[str] | None) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     s = parse_args(argv)
     started = time.monotonic()
-    # This process times the floor and reads every answer: like our workers, it keeps freed
-    # memory, so neither side page-faults afresh on each large result (graph/engine/malloc.py).
-    keep_freed_memory()
     info = machine.describe()
     info["peer"] = peer_version()
     info["command"] = " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])])

@@ -40,7 +40,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from graph.engine import malloc, sandbox
+from graph.engine import sandbox
 from graph.engine.wire import FD_MARKER, PeerClosed, recv_msg, send_fd, send_msg
 from graph.errors import DataError, KgError, QueryResourceLimit
 
@@ -167,7 +167,6 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
         set_parent_death_signal(signal.SIGKILL)
         if lane == "heavy" and settings.heavy_nice:
             os.nice(settings.heavy_nice)
-        malloc.keep_freed_memory()  # every answer is written into memory freed by the last
         conn.settimeout(None)
         pidfd: int | None
         try:
