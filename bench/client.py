@@ -9,12 +9,14 @@ servers under test answer: Content-Length or chunked bodies, keep-alive or close
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import urllib.parse
 from dataclasses import dataclass
 
 RETRYABLE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_ENGINE_DUR = re.compile(r"\bengine;dur=([0-9.]+)")
 
 
 class ServerClosed(ConnectionError):
@@ -27,6 +29,7 @@ class Reply:
     content_type: str
     data: bytes | memoryview  # may be a view of the client's buffer: valid until its next request
     seconds: float
+    engine_ms: float | None = None  # the server's `Server-Timing: engine;dur=` (ours says it)
 
     @property
     def body(self) -> bytes:
@@ -86,7 +89,9 @@ class Client:
             elapsed = time.perf_counter() - started
             if headers.get("connection", "").lower() == "close":
                 self.close()
-            return Reply(status, headers.get("content-type", ""), body, elapsed)
+            timing = _ENGINE_DUR.search(headers.get("server-timing", ""))
+            return Reply(status, headers.get("content-type", ""), body, elapsed,
+                         float(timing.group(1)) if timing else None)
         raise AssertionError("unreachable")
 
     def _read_answer(self, sock: socket.socket) -> tuple[int, dict[str, str], bytes | memoryview]:

@@ -26,6 +26,7 @@ class Stats:
     """Latency of one thing measured repeatedly."""
 
     samples: list[float] = field(default_factory=list)  # seconds
+    engine: list[float] = field(default_factory=list)  # ms the server's engine said it took
     rows: int | None = None  # result size of the first answer (rows or triples)
     errors: int = 0
     note: str = ""
@@ -48,6 +49,11 @@ class Stats:
     @property
     def p95(self) -> float | None:
         return self.pct(95)
+
+    @property
+    def engine_p50(self) -> float | None:
+        """The median of the server's own engine times (Server-Timing), if it gave them."""
+        return statistics.median(self.engine) if self.engine else None
 
 
 def result_size(body: bytes, media_type: str) -> int:
@@ -97,10 +103,12 @@ class Sampler:
         self.once = once
         self.rows: list[int] = []
         self.notes: list[str] = []
+        self.engine: list[float] = []
 
     def finish(self, stats: Stats) -> Stats:
         stats.rows = self.rows[0] if self.rows else None
         stats.note = self.notes[0] if self.notes else ""
+        stats.engine = self.engine[-len(stats.samples):] if stats.samples else []
         return stats
 
 
@@ -151,6 +159,8 @@ def http_sampler(client: Client, endpoint: str, qt: QueryType) -> Sampler:
             except (ValueError, KeyError, SyntaxError) as exc:
                 sampler.notes.append(f"unparsable answer ({reply.content_type}): {exc}")
                 return None
+        if reply.engine_ms is not None:
+            sampler.engine.append(reply.engine_ms)
         return reply.seconds
 
     sampler = Sampler(once)

@@ -182,8 +182,8 @@ def load_section(size: dict[str, Any]) -> list[str]:
 def latency_section(size: dict[str, Any], titles: dict[str, str]) -> list[str]:
     ours, peer = size["servers"].get("ours", {}), size["servers"].get("peer", {})
     lines = ["| Query | Rows | In-process p50 / p95 (floor) | Ours HTTP p50 / p95 | Ours - floor "
-             "| Peer HTTP p50 / p95 | Peer / ours (p50) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| Ours: engine p50 (Server-Timing) | Peer HTTP p50 / p95 | Peer / ours (p50) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key, title in titles.items():
         f = size["inprocess"].get(key, {})
         o = ours.get("latency", {}).get(key, {})
@@ -198,8 +198,10 @@ def latency_section(size: dict[str, Any], titles: dict[str, str]) -> list[str]:
                 return f"— {flat(x.get('note', ''), 80)}".strip()
             return f"{num(x['p50_ms'])} / {num(x['p95_ms'])} ms (n={x['n']})"
 
+        engine = o.get("engine_p50_ms")
         lines.append(f"| {title} | {rows_text} | {pair(f)} | {pair(o)} | "
-                     f"{signed(over) + ' ms' if over is not None else '—'} | {pair(p)} | "
+                     f"{signed(over) + ' ms' if over is not None else '—'} | "
+                     f"{num(engine) + ' ms' if engine is not None else '—'} | {pair(p)} | "
                      f"{times(ratio(p.get('p50_ms'), o.get('p50_ms')))} |")
     return lines
 

@@ -164,7 +164,7 @@ def measure_loads(ds: Dataset, s: Settings) -> dict[str, Any]:
 
 def stats_dict(st: measure.Stats) -> dict[str, Any]:
     return {"n": len(st.samples), "p50_ms": st.p50, "p95_ms": st.p95, "rows": st.rows,
-            "errors": st.errors, "note": st.note}
+            "errors": st.errors, "note": st.note, "engine_p50_ms": st.engine_p50}
 
 
 def floor_store(file: Path) -> ox.Store:
