@@ -273,19 +273,54 @@ def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
     return ok, errors, latencies, note
 
 
-def throughput(base_url: str, endpoint: str, qt: QueryType, *, clients: int, duration_s: float,
-               timeout: float) -> Throughput:
-    """`clients` processes send requests back to back for `duration_s`; completed req/s."""
+def _run_clients(base_url: str, endpoint: str, qt: QueryType, *, clients: int,
+                 duration_s: float, timeout: float) -> tuple[int, int, float, list[float], str]:
+    """`clients` processes send back to back for `duration_s`: (ok, errors, seconds, latencies, note)."""
     start_at = time.time() + 1.5  # time for each client to prepare its requests
     deadline = start_at + duration_s
     jobs = [(base_url, endpoint, qt, w, start_at, deadline, timeout) for w in range(clients)]
     with mp.get_context("fork").Pool(clients) as pool:
         results = pool.map(_client_loop, jobs)
     elapsed = max(time.time(), deadline) - start_at
-    ok = sum(r[0] for r in results)
-    errors = sum(r[1] for r in results)
-    latencies = [x for r in results for x in r[2]]
-    note = next((r[3] for r in results if r[3]), "")
-    return Throughput(requests_per_s=ok / elapsed if elapsed else 0.0, ok=ok, errors=errors,
-                      seconds=elapsed, p50_ms=statistics.median(latencies) * 1000 if latencies else None,
-                      note=note)
+    return (sum(r[0] for r in results), sum(r[1] for r in results), elapsed,
+            [x for r in results for x in r[2]], next((r[3] for r in results if r[3]), ""))
+
+
+def throughput(base_url: str, endpoint: str, qt: QueryType, *, clients: int, duration_s: float,
+               timeout: float) -> Throughput:
+    """`clients` processes send requests back to back for `duration_s`; completed req/s."""
+    return alternating([(base_url, endpoint, timeout)], qt, clients=clients,
+                       duration_s=duration_s, slices=1)[0]
+
+
+def alternating(targets: Sequence[tuple[str, str, float]], qt: QueryType, *, clients: int,
+                duration_s: float, slices: int) -> list[Throughput]:
+    """Throughput of each (base URL, endpoint path, timeout), in `slices` turns each, alternating.
+
+    Each target gets `duration_s` in all, cut into slices taken in turn (A, B, A, B, ...), so
+    a shared machine's drift over minutes falls on every target alike instead of on whichever
+    was measured during a slow spell.
+    """
+    totals = [_Tally() for _ in targets]
+    for _ in range(slices):
+        for tally, (url, endpoint, timeout) in zip(totals, targets, strict=True):
+            ok, errors, seconds, latencies, note = _run_clients(
+                url, endpoint, qt, clients=clients, duration_s=duration_s / slices, timeout=timeout)
+            tally.ok += ok
+            tally.errors += errors
+            tally.seconds += seconds
+            tally.latencies.extend(latencies)
+            tally.note = tally.note or note
+    return [Throughput(requests_per_s=t.ok / t.seconds if t.seconds else 0.0, ok=t.ok,
+                       errors=t.errors, seconds=t.seconds, note=t.note,
+                       p50_ms=statistics.median(t.latencies) * 1000 if t.latencies else None)
+            for t in totals]
+
+
+@dataclass
+class _Tally:
+    ok: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    note: str = ""

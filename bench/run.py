@@ -23,7 +23,7 @@ import pyoxigraph as ox
 
 from bench import generate, machine, measure, report
 from bench.client import Client
-from bench.mix import ROUND_TRIP, activity_slugs, query_mix
+from bench.mix import ROUND_TRIP, QueryType, activity_slugs, query_mix
 from bench.servers import Running, peer_version, start_ours, start_peer
 from bench.vocab import missing_terms
 from graph.paths import ONTOLOGY_FILE
@@ -39,6 +39,7 @@ class Settings:
 
     sizes: list[int]
     duration_s: float
+    throughput_slices: int  # turns per server in which each query's duration is taken
     latency_budget_s: float
     max_samples: int
     clients: int
@@ -188,59 +189,75 @@ def measure_inprocess(file: Path, n: int, s: Settings) -> dict[str, dict[str, An
     return out
 
 
-def measure_server(server: Running, n: int, s: Settings, *, peer: bool,
-                   deadline: float | None, floor: ox.Store | None = None) -> dict[str, Any]:
-    """Latency and throughput per query; entity pages (ours only).
+@dataclass
+class Side:
+    """One server under test at one size, and what has been measured of it."""
 
-    With `floor`, each latency sample over HTTP is paired with one of the bare engine in this
-    process (`measure.paired`), and the floor's stats come back under "floor".
-    """
-    timeout = s.peer_timeout_s if peer else 60.0
-    client = Client(server.url, timeout=timeout)
-    result: dict[str, Any] = {"ready_s": server.ready_s, "latency": {}, "throughput": {},
-                              "notes": server.notes}
+    server: Running
+    peer: bool
+    client: Client
+    deadline: float | None  # the peer's time budget for this size
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def out_of_time(self, needed_s: float = 0.0) -> bool:
+        return self.deadline is not None and time.monotonic() + needed_s > self.deadline
+
+
+def start_side(kind: str, file: Path, s: Settings) -> Side | dict[str, Any]:
+    """A started server (a Side), or the result saying why it did not start."""
+    peer = kind == "peer"
+    started = time.monotonic()
+    try:
+        server = (start_peer(file, s.workdir, s.peer_load_timeout_s) if peer
+                  else start_ours(file, s.workdir, s.server_timeout_s))
+    except Exception as exc:  # reported, not raised: the other measurements still count
+        log(f"  {kind} did not start: {exc}")
+        return {"error": f"did not start: {str(exc)[-1500:]}", "waited_s": time.monotonic() - started}
+    log(f"  {server.name} ready in {server.ready_s:.1f} s")
+    client = Client(server.url, timeout=s.peer_timeout_s if peer else 60.0)
     # Wake every worker up (lazy imports, first connections) before anything is timed.
-    measure.over_http(client, server.endpoint, ROUND_TRIP, budget_s=1.0, max_samples=200,
-                      warmup=0)
-    for qt in [ROUND_TRIP, *query_mix(n)]:
-        if deadline is not None and time.monotonic() > deadline:
-            result["latency"][qt.key] = {"n": 0, "note": "skipped: the peer's time budget is used up"}
-            continue
-        if floor is not None:  # twice the budget: it holds two samples per round
-            floor_st, st = measure.paired(floor, client, server.endpoint, qt,
-                                          budget_s=2 * s.latency_budget_s,
-                                          max_samples=s.max_samples)
-            result.setdefault("floor", {})[qt.key] = stats_dict(floor_st)
-            log(f"  in-process {qt.key}: p50 {'—' if floor_st.p50 is None else round(floor_st.p50, 2)}"
-                f" ms, rows {floor_st.rows} {floor_st.note[:120]}")
-        else:
-            st = measure.over_http(client, server.endpoint, qt, budget_s=s.latency_budget_s,
-                                   max_samples=s.max_samples, warmup=1 if peer else 2)
-        result["latency"][qt.key] = stats_dict(st)
-        log(f"  {server.name} {qt.key}: p50 {'—' if st.p50 is None else round(st.p50, 2)} ms,"
-            f" rows {st.rows}, errors {st.errors} {st.note[:120]}")
-        if qt.kind == "probe":
-            continue
-        if not st.ok:
-            result["throughput"][qt.key] = {"note": "not measured: the query did not answer"}
-            continue
-        if st.p50 is not None and st.p50 > 1000 * s.duration_s / 4:
-            result["throughput"][qt.key] = {
-                "note": f"not measured: one request takes {st.p50 / 1000:.1f} s"}
-            continue
-        if deadline is not None and time.monotonic() + s.duration_s > deadline:
-            result["throughput"][qt.key] = {"note": "skipped: the peer's time budget is used up"}
-            continue
-        tp = measure.throughput(server.url, server.endpoint, qt, clients=s.clients,
-                                duration_s=s.duration_s, timeout=timeout)
-        result["throughput"][qt.key] = asdict(tp)
-        log(f"  {server.name} {qt.key}: {tp.requests_per_s:.1f} req/s ({tp.errors} errors)")
-    if not peer:
-        st = measure.pages(client, activity_slugs(n, 200), budget_s=s.latency_budget_s,
-                           max_samples=s.page_samples)
-        result["page"] = stats_dict(st)
-        log(f"  entity page: p50 {st.p50} ms {st.note}")
-    client.close()
+    measure.over_http(client, server.endpoint, ROUND_TRIP, budget_s=1.0, max_samples=200, warmup=0)
+    return Side(server, peer, client, time.monotonic() + s.peer_budget_s if peer else None,
+                {"ready_s": server.ready_s, "latency": {}, "throughput": {}, "notes": server.notes})
+
+
+def measure_latency(side: Side, qt: QueryType, s: Settings,
+                    floor: ox.Store | None) -> measure.Stats | None:
+    """Latency of one query on one server (paired with the floor for ours); None if skipped."""
+    server, result = side.server, side.result
+    if side.out_of_time():
+        result["latency"][qt.key] = {"n": 0, "note": "skipped: the peer's time budget is used up"}
+        return None
+    if floor is not None:  # twice the budget: it holds two samples per round
+        floor_st, st = measure.paired(floor, side.client, server.endpoint, qt,
+                                      budget_s=2 * s.latency_budget_s, max_samples=s.max_samples)
+        result.setdefault("floor", {})[qt.key] = stats_dict(floor_st)
+        log(f"  in-process {qt.key}: p50 {'—' if floor_st.p50 is None else round(floor_st.p50, 2)}"
+            f" ms, rows {floor_st.rows} {floor_st.note[:120]}")
+    else:
+        st = measure.over_http(side.client, server.endpoint, qt, budget_s=s.latency_budget_s,
+                               max_samples=s.max_samples, warmup=1 if side.peer else 2)
+    result["latency"][qt.key] = stats_dict(st)
+    log(f"  {server.name} {qt.key}: p50 {'—' if st.p50 is None else round(st.p50, 2)} ms,"
+        f" rows {st.rows}, errors {st.errors} {st.note[:120]}")
+    return st
+
+
+def why_no_throughput(side: Side, st: measure.Stats, s: Settings) -> str:
+    """Why this query's throughput is not measured on this server ("" when it is)."""
+    if not st.ok:
+        return "not measured: the query did not answer"
+    if st.p50 is not None and st.p50 > 1000 * s.duration_s / 4:
+        return f"not measured: one request takes {st.p50 / 1000:.1f} s"
+    if side.out_of_time(s.duration_s + 2 * s.throughput_slices):
+        return "skipped: the peer's time budget is used up"
+    return ""
+
+
+def finish_side(side: Side) -> dict[str, Any]:
+    """Close the client and add the server's memory and process count to its result."""
+    side.client.close()
+    server, result = side.server, side.result
     server.memory.sample()
     result["memory"] = {"peak_rss_mb": server.memory.peak_rss / 2**20,
                         "peak_pss_mb": server.memory.peak_pss / 2**20,
@@ -254,24 +271,60 @@ def measure_server(server: Running, n: int, s: Settings, *, peer: bool,
     return result
 
 
-def run_server(kind: str, file: Path, n: int, s: Settings,
-               floor: ox.Store | None = None) -> dict[str, Any]:
-    """Start one server, measure it, always stop it; a failure to start is a result."""
-    peer = kind == "peer"
-    started = time.monotonic()
+def run_servers(ds: Dataset, s: Settings, floor: ox.Store | None) -> dict[str, dict[str, Any]]:
+    """Both servers up at once, measured query by query; every server is stopped at the end.
+
+    Latency runs on one server, then the other (ours paired with the in-process floor);
+    throughput alternates between them in slices (`measure.alternating`), so the ratios do not
+    depend on which one the machine's slow spells fell on.
+    """
+    n = ds.activities
+    out: dict[str, dict[str, Any]] = {}
+    sides: dict[str, Side] = {}
+    wanted = [("ours", ds.data)] if "ours" in s.steps else []
+    if "peer" not in s.steps:
+        out["peer"] = {"error": "not run (--steps)"}
+    elif ds.triples > s.peer_max_triples:
+        out["peer"] = {"error": f"not run at this size (--peer-max-triples {s.peer_max_triples})"}
+    else:
+        wanted.append(("peer", ds.full))
     try:
-        server = (start_peer(file, s.workdir, s.peer_load_timeout_s) if peer
-                  else start_ours(file, s.workdir, s.server_timeout_s))
-    except Exception as exc:  # reported, not raised: the other measurements still count
-        log(f"  {kind} did not start: {exc}")
-        return {"error": f"did not start: {str(exc)[-1500:]}",
-                "waited_s": time.monotonic() - started}
-    log(f"  {server.name} ready in {server.ready_s:.1f} s")
-    try:
-        deadline = time.monotonic() + s.peer_budget_s if peer else None
-        return measure_server(server, n, s, peer=peer, deadline=deadline, floor=floor)
+        for kind, file in wanted:
+            started = start_side(kind, file, s)
+            if isinstance(started, Side):
+                sides[kind] = started
+            else:
+                out[kind] = started
+        for qt in [ROUND_TRIP, *query_mix(n)]:
+            measured = []
+            for kind, side in sides.items():
+                st = measure_latency(side, qt, s, floor if kind == "ours" else None)
+                if qt.kind == "probe" or st is None:
+                    continue
+                if reason := why_no_throughput(side, st, s):
+                    side.result["throughput"][qt.key] = {"note": reason}
+                else:
+                    measured.append(side)
+            if not measured:
+                continue
+            tps = measure.alternating(
+                [(x.server.url, x.server.endpoint, x.client.timeout) for x in measured], qt,
+                clients=s.clients, duration_s=s.duration_s, slices=s.throughput_slices)
+            for side, tp in zip(measured, tps, strict=True):
+                side.result["throughput"][qt.key] = asdict(tp)
+                log(f"  {side.server.name} {qt.key}: {tp.requests_per_s:.1f} req/s ({tp.errors} errors)")
+        if "ours" in sides:
+            ours = sides["ours"]
+            st = measure.pages(ours.client, activity_slugs(n, 200), budget_s=s.latency_budget_s,
+                               max_samples=s.page_samples)
+            ours.result["page"] = stats_dict(st)
+            log(f"  entity page: p50 {st.p50} ms {st.note}")
+        for kind, side in sides.items():
+            out[kind] = finish_side(side)
     finally:
-        server.stop()
+        for side in sides.values():
+            side.server.stop()
+    return out
 
 
 def bench_size(target: int, s: Settings) -> SizeResult:
@@ -282,23 +335,15 @@ def bench_size(target: int, s: Settings) -> SizeResult:
     log(f"size {ds.triples} triples ({n} activities)")
     if "load" in s.steps:
         res.load = measure_loads(ds, s)
-    if "ours" in s.steps:
-        log("  our server")
+    if "ours" in s.steps or "peer" in s.steps:
         # the floor is measured alongside our server's latency (measure.paired)
-        floor = floor_store(ds.full) if "inprocess" in s.steps else None
-        res.servers["ours"] = run_server("ours", ds.data, n, s, floor)
-        res.inprocess = res.servers["ours"].pop("floor", {})
+        floor = floor_store(ds.full) if "inprocess" in s.steps and "ours" in s.steps else None
+        res.servers = run_servers(ds, s, floor)
+        res.inprocess = res.servers.get("ours", {}).pop("floor", {}) if floor is not None else {}
         del floor
         gc.collect()
-    elif "inprocess" in s.steps:
+    if "inprocess" in s.steps and not res.inprocess:
         res.inprocess = measure_inprocess(ds.full, n, s)
-    if "peer" not in s.steps:
-        res.servers["peer"] = {"error": "not run (--steps)"}
-    elif ds.triples <= s.peer_max_triples:
-        log("  rdflib-endpoint")
-        res.servers["peer"] = run_server("peer", ds.full, n, s)
-    else:
-        res.servers["peer"] = {"error": f"not run at this size (--peer-max-triples {s.peer_max_triples})"}
     return res
 
 
@@ -307,6 +352,8 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--quick", action="store_true", help="one-minute smoke run (small sizes, 1 s)")
     p.add_argument("--sizes", help="target triple counts, comma-separated (default 7000,700000)")
     p.add_argument("--duration", type=float, help="seconds of throughput per query (default 10)")
+    p.add_argument("--slices", type=int, help="turns per server in which the throughput "
+                                             "duration is taken, alternating (default 5)")
     p.add_argument("--latency-budget", type=float, help="seconds of latency samples per query")
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--load-reps", type=int)
@@ -332,6 +379,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     return Settings(
         sizes=sorted(sizes),
         duration_s=a.duration or (1.0 if quick else 10.0),
+        throughput_slices=a.slices or (1 if quick else 5),
         latency_budget_s=a.latency_budget or (0.3 if quick else 3.0),
         max_samples=30 if quick else 300,
         clients=a.clients,
