@@ -196,11 +196,12 @@ class Side:
     server: Running
     peer: bool
     client: Client
-    deadline: float | None  # the peer's time budget for this size
+    budget_s: float | None  # the peer's time budget for this size (its own measurements only)
     result: dict[str, Any] = field(default_factory=dict)
+    spent_s: float = 0.0  # time taken by this server's measurements so far
 
     def out_of_time(self, needed_s: float = 0.0) -> bool:
-        return self.deadline is not None and time.monotonic() + needed_s > self.deadline
+        return self.budget_s is not None and self.spent_s + needed_s > self.budget_s
 
 
 def start_side(kind: str, file: Path, s: Settings) -> Side | dict[str, Any]:
@@ -217,7 +218,7 @@ def start_side(kind: str, file: Path, s: Settings) -> Side | dict[str, Any]:
     client = Client(server.url, timeout=s.peer_timeout_s if peer else 60.0)
     # Wake every worker up (lazy imports, first connections) before anything is timed.
     measure.over_http(client, server.endpoint, ROUND_TRIP, budget_s=1.0, max_samples=200, warmup=0)
-    return Side(server, peer, client, time.monotonic() + s.peer_budget_s if peer else None,
+    return Side(server, peer, client, s.peer_budget_s if peer else None,
                 {"ready_s": server.ready_s, "latency": {}, "throughput": {}, "notes": server.notes})
 
 
@@ -228,6 +229,7 @@ def measure_latency(side: Side, qt: QueryType, s: Settings,
     if side.out_of_time():
         result["latency"][qt.key] = {"n": 0, "note": "skipped: the peer's time budget is used up"}
         return None
+    started = time.monotonic()
     if floor is not None:  # twice the budget: it holds two samples per round
         floor_st, st = measure.paired(floor, side.client, server.endpoint, qt,
                                       budget_s=2 * s.latency_budget_s, max_samples=s.max_samples)
@@ -237,6 +239,7 @@ def measure_latency(side: Side, qt: QueryType, s: Settings,
     else:
         st = measure.over_http(side.client, server.endpoint, qt, budget_s=s.latency_budget_s,
                                max_samples=s.max_samples, warmup=1 if side.peer else 2)
+    side.spent_s += time.monotonic() - started
     result["latency"][qt.key] = stats_dict(st)
     log(f"  {server.name} {qt.key}: p50 {'—' if st.p50 is None else round(st.p50, 2)} ms,"
         f" rows {st.rows}, errors {st.errors} {st.note[:120]}")
@@ -311,6 +314,7 @@ def run_servers(ds: Dataset, s: Settings, floor: ox.Store | None) -> dict[str, d
                 [(x.server.url, x.server.endpoint, x.client.timeout) for x in measured], qt,
                 clients=s.clients, duration_s=s.duration_s, slices=s.throughput_slices)
             for side, tp in zip(measured, tps, strict=True):
+                side.spent_s += tp.seconds
                 side.result["throughput"][qt.key] = asdict(tp)
                 log(f"  {side.server.name} {qt.key}: {tp.requests_per_s:.1f} req/s ({tp.errors} errors)")
         if "ours" in sides:
