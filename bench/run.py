@@ -277,9 +277,9 @@ def finish_side(side: Side) -> dict[str, Any]:
 def run_servers(ds: Dataset, s: Settings, floor: ox.Store | None) -> dict[str, dict[str, Any]]:
     """Both servers up at once, measured query by query; every server is stopped at the end.
 
-    Latency runs on one server, then the other (ours paired with the in-process floor);
-    throughput alternates between them in slices (`measure.alternating`), so the ratios do not
-    depend on which one the machine's slow spells fell on.
+    Latency runs on one server, then the other (ours paired with the in-process floor); then
+    throughput on one, then the other (in `--slices` alternating turns), seconds apart, so a
+    ratio does not join figures taken minutes apart on a machine whose speed drifts.
     """
     n = ds.activities
     out: dict[str, dict[str, Any]] = {}
@@ -357,7 +357,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--sizes", help="target triple counts, comma-separated (default 7000,700000)")
     p.add_argument("--duration", type=float, help="seconds of throughput per query (default 10)")
     p.add_argument("--slices", type=int, help="turns per server in which the throughput "
-                                             "duration is taken, alternating (default 5)")
+                                             "duration is taken, alternating (default 1)")
     p.add_argument("--latency-budget", type=float, help="seconds of latency samples per query")
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--load-reps", type=int)
@@ -383,7 +383,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     return Settings(
         sizes=sorted(sizes),
         duration_s=a.duration or (1.0 if quick else 10.0),
-        throughput_slices=a.slices or (1 if quick else 5),
+        throughput_slices=a.slices or 1,
         latency_budget_s=a.latency_budget or (0.3 if quick else 3.0),
         max_samples=30 if quick else 300,
         clients=a.clients,
