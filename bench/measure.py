@@ -108,7 +108,7 @@ class Sampler:
     def finish(self, stats: Stats) -> Stats:
         stats.rows = self.rows[0] if self.rows else None
         stats.note = self.notes[0] if self.notes else ""
-        stats.engine = self.engine[-len(stats.samples):] if stats.samples else []
+        stats.engine = self.engine
         return stats
 
 
@@ -159,7 +159,7 @@ def http_sampler(client: Client, endpoint: str, qt: QueryType) -> Sampler:
             except (ValueError, KeyError, SyntaxError) as exc:
                 sampler.notes.append(f"unparsable answer ({reply.content_type}): {exc}")
                 return None
-        if reply.engine_ms is not None:
+        if reply.engine_ms is not None and i >= 0:  # warm-up rounds (negative i) are not kept
             sampler.engine.append(reply.engine_ms)
         return reply.seconds
 
@@ -284,13 +284,6 @@ def _run_clients(base_url: str, endpoint: str, qt: QueryType, *, clients: int,
     elapsed = max(time.time(), deadline) - start_at
     return (sum(r[0] for r in results), sum(r[1] for r in results), elapsed,
             [x for r in results for x in r[2]], next((r[3] for r in results if r[3]), ""))
-
-
-def throughput(base_url: str, endpoint: str, qt: QueryType, *, clients: int, duration_s: float,
-               timeout: float) -> Throughput:
-    """`clients` processes send requests back to back for `duration_s`; completed req/s."""
-    return alternating([(base_url, endpoint, timeout)], qt, clients=clients,
-                       duration_s=duration_s, slices=1)[0]
 
 
 def alternating(targets: Sequence[tuple[str, str, float]], qt: QueryType, *, clients: int,
