@@ -373,6 +373,8 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--out", type=Path, help="report file (default bench/RESULTS.md; "
                                             "with --quick, WORKDIR/RESULTS-quick.md)")
     a = p.parse_args(argv)
+    if a.slices is not None and a.slices < 1:
+        p.error(f"--slices must be at least 1, not {a.slices}")
     steps = frozenset(x.strip() for x in a.steps.split(",") if x.strip())
     if not steps <= STEPS:
         p.error(f"unknown --steps {', '.join(sorted(steps - STEPS))}; known: {', '.join(sorted(STEPS))}")
