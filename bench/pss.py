@@ -15,15 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
+from bench.servers import rollup_kb
 from tests.serverproc import process_tree, start_server
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size of one process, in kB."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
 
 
 def main() -> int:
@@ -38,7 +31,7 @@ def main() -> int:
         for pid in process_tree(server.proc.pid):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                rows.append((pss_kb(pid) // 1024, pid, cmd[:70]))
+                rows.append((rollup_kb(pid).get("Pss", 0) // 1024, pid, cmd[:70]))
             except OSError:
                 continue
         for mb, pid, cmd in sorted(rows, reverse=True):

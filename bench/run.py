@@ -299,6 +299,8 @@ def run_servers(ds: Dataset, s: Settings, floor: ox.Store | None) -> dict[str, d
             else:
                 out[kind] = started
         for qt in [ROUND_TRIP, *query_mix(n)]:
+            for side in sides.values():  # memory between measurements, never during one
+                side.server.memory.sample()
             measured = []
             for kind, side in sides.items():
                 st = measure_latency(side, qt, s, floor if kind == "ours" else None)
