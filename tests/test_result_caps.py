@@ -1,6 +1,7 @@
 """Row caps on results written once in JSON or XML, against the line-based (TSV) path.
 
-`graph.engine.run` counts rows in the engine's JSON/XML bytes as they stream. These tests
+`graph.engine.run` counts rows in the engine's JSON/XML bytes as they stream (or streams them
+in parts to a receiver that counts them, `graph.engine.rows`). These tests
 build results whose literals hold every byte sequence that could be mistaken for a row start
 (`,{"`, `[{"`, `{}`, `<result>`, quotes, backslashes) and check that count, truncation and
 the rows themselves equal what the TSV path gives, for caps below, at and above the size.
@@ -14,7 +15,9 @@ import random
 import pyoxigraph as ox
 import pytest
 
-from graph.engine.run import _RowCounter, _serialize_capped, _serialize_rows, serialize_answer
+from graph.engine import run
+from graph.engine.rows import RowCounter, RowParts
+from graph.engine.run import _serialize_capped, _serialize_rows, run_on_store, serialize_answer
 
 EX = "http://example.org/"
 NASTY = ['}},{', 'a,{', 'x[{', ',{"', '[{"}', ',{",', '<result>', '</result>', '"quoted"', 'back\\',
@@ -120,7 +123,7 @@ def test_rows_split_across_writes_are_counted_once(key: str) -> None:
     body = store.query(QUERIES[0]).serialize(format=fmt) or b""
     expected = len(rows_of(body, key))
     for size in range(1, 9):
-        counter = _RowCounter(key)
+        counter = RowCounter(key)
         for at in range(0, len(body), size):
             counter.feed(body[at:at + size])
         assert (counter.rows, counter.exact) == (expected, True), size
@@ -130,7 +133,71 @@ def test_odd_json_is_noticed_wherever_the_writes_split() -> None:
     store = nasty_store(400, 1, odd=True)
     body = store.query(QUERIES[0]).serialize(format=ox.QueryResultsFormat.JSON) or b""
     for size in range(1, 6):
-        counter = _RowCounter("json")
+        counter = RowCounter("json")
         for at in range(0, len(body), size):
             counter.feed(body[at:at + size])
         assert not counter.exact, size
+
+
+class ListChannel:
+    """The receiving end of a streamed answer, in this process: counts parts as they come."""
+
+    def __init__(self, parts: RowParts) -> None:
+        self.parts = parts
+        self.sent = 0
+        self.stop = False
+
+    def send(self, part: bytes) -> None:
+        self.sent += 1
+        if not self.parts.take(part):
+            self.stop = True
+
+    def stopped(self) -> bool:
+        return self.stop
+
+
+@pytest.mark.parametrize("key", ["json", "xml"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_streamed_parts_counted_by_the_receiver_equal_the_line_based_path(
+        key: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executor streams parts; the worker counts and cuts them: same rows as TSV."""
+    monkeypatch.setattr(run, "PART_BYTES", 700)  # many parts from a small result
+    store = nasty_store(300, seed)
+    query = QUERIES[0]
+    total = len(reference(store, query, None)[0])
+    for cap in (None, 0, 1, 57, total - 1, total, total + 1):
+        parts = RowParts(key, cap)
+        channel = ListChannel(parts)
+        result = run_on_store(store, query, fmt=key, max_rows=cap, stream=channel)
+        assert not result.counted and channel.sent > (3 if cap is None else 0)
+        parts.take(result.body)
+        finished = parts.finish()
+        assert finished is not None
+        body, count, truncated = finished
+        expected_rows, expected_count, expected_truncated = reference(store, query, cap)
+        assert (count, truncated) == (expected_count, expected_truncated), (cap, key)
+        assert rows_of(body, key) == expected_rows
+
+
+def test_a_streamed_answer_stops_once_the_receiver_has_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "PART_BYTES", 4096)
+    store = nasty_store(400, 4)
+    query = "SELECT ?a ?b ?c WHERE { ?a ?p ?x . ?b ?q ?y . ?c ?r ?z }"  # ~400^3 rows
+    parts = RowParts("json", 50)
+    channel = ListChannel(parts)
+    result = run_on_store(store, query, fmt="json", max_rows=50, stream=channel)
+    assert channel.stop and channel.sent < 10
+    parts.take(result.body)
+    body, count, truncated = parts.finish() or (b"", -1, False)
+    assert (count, truncated) == (50, True)
+    assert len(json.loads(body)["results"]["bindings"]) == 50
+
+
+def test_odd_streamed_json_is_handed_back_uncounted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "PART_BYTES", 1024)
+    store = nasty_store(400, 1, odd=True)
+    parts = RowParts("json", 10_000)
+    channel = ListChannel(parts)
+    result = run_on_store(store, QUERIES[0], fmt="json", max_rows=10_000, stream=channel)
+    parts.take(result.body)
+    assert channel.stop and parts.finish() is None  # the receiver asks again, the line way

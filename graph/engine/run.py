@@ -2,10 +2,11 @@
 
 Row caps are applied without converting terms in Python. SELECT results in JSON or XML (what
 clients ask for) are written once, into a sink that counts rows in the bytes as they stream
-and stops the engine one row past the cap. Other formats are first written as TSV or
-N-Triples (one line per row or triple, lossless) into a sink that stops one line past the
-cap, then re-serialised by the engine. Either way a capped query never materialises a huge
-result.
+and stops the engine one row past the cap; an executor can instead stream them in parts to
+the server worker, which counts them while the engine goes on (`stream`). Other formats are
+first written as TSV or N-Triples (one line per row or triple, lossless) into a sink that
+stops one line past the cap, then re-serialised by the engine. Either way a capped query
+never materialises a huge result.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import pyoxigraph as ox
 
 from graph.engine.base import Form, QueryResult
+from graph.engine.rows import RowParts
 from graph.errors import QuerySyntaxError
 from graph.formats import RDF_BY_KEY, RESULTS_BY_KEY
 
@@ -34,41 +36,18 @@ class _CapReached(Exception):
     """Raised from inside the engine's writer to stop evaluation once the cap is passed."""
 
 
-class _Counter(Protocol):
-    """Counts rows in an answer's bytes as the engine writes them."""
-
-    exact: bool  # False: the count cannot be trusted (the caller takes another path)
-
-    @property
-    def rows(self) -> int: ...
-
-    def feed(self, chunk: bytes) -> None: ...
-
-
-class _LineCounter:
-    """Lines of line-based output (TSV rows, N-Triples triples): one per newline, exact."""
-
-    exact = True
-
-    def __init__(self) -> None:
-        self.rows = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self.rows += chunk.count(b"\n")
-
-
-class _CappedSink(io.RawIOBase):
-    """A write target that stops the engine once its counter passes `limit` (or gives up).
+class _LineSink(io.RawIOBase):
+    """A write target that stops the engine once more than `limit` lines are written.
 
     The engine writes in chunks as it evaluates, so a capped query over a huge (or endless)
     result stops as soon as one row more than the cap exists, instead of materialising
     everything first.
     """
 
-    def __init__(self, counter: _Counter, limit: int) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__()
-        self.counter = counter
         self.limit = limit
+        self.lines = 0
         self.chunks: list[bytes] = []
 
     def writable(self) -> bool:
@@ -77,8 +56,8 @@ class _CappedSink(io.RawIOBase):
     def write(self, data: Any) -> int:
         chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
         self.chunks.append(chunk)
-        self.counter.feed(chunk)
-        if not self.counter.exact or self.counter.rows > self.limit:
+        self.lines += chunk.count(b"\n")
+        if self.lines > self.limit:
             raise _CapReached
         return len(chunk)
 
@@ -92,7 +71,7 @@ def _serialize_capped(answer: Any, fmt: Any, header_lines: int,
     if max_rows is None:
         data = answer.serialize(format=fmt) or b""
         return data, data.count(b"\n") - header_lines, False
-    sink = _CappedSink(_LineCounter(), header_lines + max_rows)
+    sink = _LineSink(header_lines + max_rows)
     with contextlib.suppress(_CapReached):
         answer.serialize(sink, format=fmt)
     data = b"".join(sink.chunks)
@@ -115,67 +94,22 @@ class TripleStream:
         return ox.serialize(self.triples, output, format=format)
 
 
-class _RowCounter:
-    """Counts result rows in the engine's JSON or XML output as it is written, exactly.
+class _PartsSink(io.RawIOBase):
+    """A write target handing the engine's writes to a RowParts, stopping the engine when it
+    has enough (past the cap, or a count that cannot be trusted)."""
 
-    XML: every row is a `<result>` element, and `<` is always escaped in text. JSON: rows are
-    the objects of the bindings array, so after the first each starts right after `}},{"`
-    (the end of the previous row's last binding and of that row). A quote inside a string is
-    escaped, so a string can only hold those bytes if it ends with `}},{`, and its closing
-    quote is then followed by `}` or `,`; a row binding nothing is `{}`. Both show as
-    `{"}`, `{",` or `{}` somewhere in the output: when any of these occurs the count is not
-    trusted (`exact` is False) and the caller takes the line-based path. Two passes of C-speed
-    searches per write, instead of re-serialising the whole result.
-    """
+    def __init__(self, parts: RowParts) -> None:
+        super().__init__()
+        self.parts = parts
 
-    _JSON_ODD = re.compile(rb'\{(?:"[},]|\})')
+    def writable(self) -> bool:
+        return True
 
-    def __init__(self, key: str) -> None:
-        self.json = key == "json"
-        self.mark = b'}},{"' if self.json else b"<result>"
-        # Each write is searched with the last bytes of the one before (the longest pattern
-        # minus one): a match across two writes is seen, and none is seen twice.
-        self.keep = len(self.mark) - 1
-        self.tail = b""
-        self.marks = 0
-        self.exact = True
-        self.head = b""  # JSON: the first bytes, up to the first row (is there one?)
-
-    @property
-    def rows(self) -> int:
-        if not self.json:
-            return self.marks
-        at = self.head.find(b'"bindings":[')
-        first = at >= 0 and self.head[at + 12:at + 13] == b"{"
-        return self.marks + 1 if first else 0
-
-    def feed(self, chunk: bytes) -> None:
-        """Count the rows starting in `chunk` (or across the previous write and it)."""
-        # The seam (end of the last write + start of this one) is searched on its own, so the
-        # chunk itself is never copied; a mark is longer than either half of the seam, so no
-        # mark is counted both in the seam and in the chunk.
-        seam = self.tail + chunk[: self.keep]
-        self.marks += chunk.count(self.mark) + seam.count(self.mark) - self.tail.count(self.mark)
-        if self.json:
-            if self.exact and (self._JSON_ODD.search(chunk) or self._JSON_ODD.search(seam)):
-                self.exact = False
-            if len(self.head) < 4096:
-                self.head += chunk[:4096]
-        self.tail = seam[-self.keep:] if len(chunk) < self.keep else chunk[-self.keep:]
-
-    def cut(self, data: bytes, keep: int) -> bytes:
-        """The document holding only the first `keep` rows (valid, closed)."""
-        if not self.json:
-            at = -1
-            for _ in range(keep + 1):
-                at = data.index(b"<result>", at + 1)
-            return data[:at] + b"</results></sparql>"
-        if keep == 0:
-            return data[: data.index(b'"bindings":[') + 12] + b"]}}"
-        at = -1
-        for _ in range(keep):
-            at = data.index(self.mark, at + 1)
-        return data[: at + 2] + b"]}}"
+    def write(self, data: Any) -> int:
+        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
+        if not self.parts.take(chunk):
+            raise _CapReached
+        return len(chunk)
 
 
 def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes, int, bool] | None:
@@ -185,16 +119,54 @@ def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes,
     line-based path.
     """
     fmt = getattr(ox.QueryResultsFormat, RESULTS_BY_KEY[key].oxigraph)
-    counter = _RowCounter(key)
-    sink = _CappedSink(counter, max_rows if max_rows is not None else 2**62)
+    parts = RowParts(key, max_rows)
     with contextlib.suppress(_CapReached):
-        answer.serialize(sink, format=fmt)
-    if not counter.exact:
-        return None
-    data = b"".join(sink.chunks)
-    if max_rows is not None and counter.rows > max_rows:
-        return counter.cut(data, max_rows), max_rows, True
-    return data, counter.rows, False
+        answer.serialize(_PartsSink(parts), format=fmt)
+    return parts.finish()
+
+
+class PartChannel(Protocol):
+    """Where an executor streams the parts of an answer: the server worker that counts them."""
+
+    def send(self, part: bytes) -> None:
+        """Hand over one part (the worker counts it while the engine goes on)."""
+        ...
+
+    def stopped(self) -> bool:
+        """Whether the receiver has said it needs no more parts."""
+        ...
+
+
+PART_BYTES = 64 * 1024  # a part: large enough that a frame costs little beside it
+
+
+class _StreamSink(io.RawIOBase):
+    """A write target sending the engine's output on in parts of at least PART_BYTES."""
+
+    def __init__(self, channel: PartChannel) -> None:
+        super().__init__()
+        self.channel = channel
+        self.pending: list[bytes] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self.pending.append(chunk)
+        self.size += len(chunk)
+        if self.size >= PART_BYTES:
+            if self.channel.stopped():
+                raise _CapReached
+            self.channel.send(self.rest())
+        return len(chunk)
+
+    def rest(self) -> bytes:
+        """What has been written and not sent yet (and forget it)."""
+        data = b"".join(self.pending)
+        self.pending, self.size = [], 0
+        return data
 
 
 def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
@@ -238,14 +210,29 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
 
 
 def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
-                 prefixes: dict[str, str] | None = None) -> QueryResult:
-    """Evaluate `query` on `store`; `fmt` is a key of RESULTS_BY_KEY or RDF_BY_KEY."""
+                 prefixes: dict[str, str] | None = None,
+                 stream: PartChannel | None = None) -> QueryResult:
+    """Evaluate `query` on `store`; `fmt` is a key of RESULTS_BY_KEY or RDF_BY_KEY.
+
+    With `stream`, a SELECT answer in JSON or XML is sent on in parts as the engine writes
+    it, uncounted: the result holds only the last part (`counted` False), and the receiver
+    counts and cuts (`graph.engine.rows.RowParts`). Any other answer is returned whole.
+    """
     started = time.perf_counter()
     try:
         answer = store.query(query)
     except SyntaxError as exc:
         line, col = parse_position(str(exc))
         raise QuerySyntaxError(str(exc), line=line, column=col) from None
+    rf = RESULTS_BY_KEY.get(fmt)
+    if stream is not None and isinstance(answer, ox.QuerySolutions) and rf is not None \
+            and rf.key in ("json", "xml"):
+        sink = _StreamSink(stream)
+        with contextlib.suppress(_CapReached):
+            answer.serialize(cast(IO[bytes], sink),
+                             format=getattr(ox.QueryResultsFormat, rf.oxigraph))
+        return QueryResult(body=sink.rest(), media_type=rf.media_type, form="select", count=0,
+                           counted=False, elapsed_ms=(time.perf_counter() - started) * 1000)
     body, media, kind, count, truncated = serialize_answer(
         answer, fmt=fmt, max_rows=max_rows, prefixes=prefixes, again=lambda: store.query(query))
     form: Form = kind if kind != "graph" else (  # type: ignore[assignment]

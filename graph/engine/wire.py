@@ -128,6 +128,20 @@ def recv_msg(sock: socket.socket, *, deadline: float | None = None,
     return header, body
 
 
+def recv_frame(sock: socket.socket, *, deadline: float | None = None,
+               max_body: int = MAX_BODY) -> tuple[dict[str, Any], bytes]:
+    """Read exactly one frame and nothing past it: for exchanges where several frames follow
+    one another (an answer streamed in parts), where `recv_msg` would read into the next.
+    """
+    head_len, body_len = _LENGTHS.unpack(_recv_exact(sock, _LENGTHS.size, deadline))
+    if head_len > MAX_HEADER or body_len > max_body:
+        raise FrameTooLarge(f"frame of {head_len}+{body_len} bytes")
+    header = json.loads(_recv_exact(sock, head_len, deadline))
+    if not isinstance(header, dict):
+        raise ValueError("frame header is not an object")
+    return header, _recv_exact(sock, body_len, deadline)
+
+
 def _recv_some(sock: socket.socket, limit: int, deadline: float | None) -> bytes:
     """Up to `limit` bytes, at least one (PeerClosed at the end of the stream)."""
     if deadline is not None:

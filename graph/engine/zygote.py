@@ -27,6 +27,7 @@ import ctypes
 import json
 import logging
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -41,7 +42,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from graph.engine import sandbox
-from graph.engine.wire import FD_MARKER, PeerClosed, recv_msg, send_fd, send_msg
+from graph.engine.wire import FD_MARKER, PeerClosed, recv_frame, recv_msg, send_fd, send_msg
 from graph.errors import DataError, KgError, QueryResourceLimit
 
 log = logging.getLogger("rabat_kg.zygote")
@@ -200,8 +201,12 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
     from graph.engine.run import run_on_store
 
     while True:
-        header, _ = recv_msg(conn)
+        # One frame at a time: a "stop" the worker sent as an answer ended may be followed
+        # at once by its next query.
+        header, _ = recv_frame(conn)
         op = header.get("op")
+        if op == "stop":  # arrived after the answer it meant to stop was complete
+            continue
         if op == "ping":
             send_msg(conn, {"ok": True, "pid": os.getpid()})
             continue
@@ -212,7 +217,8 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
         try:
             result = run_on_store(store, header["query"], fmt=header["fmt"],
                                   max_rows=header.get("max_rows"),
-                                  prefixes=settings.prefixes or None)
+                                  prefixes=settings.prefixes or None,
+                                  stream=_WorkerChannel(conn) if header.get("stream") else None)
         except MemoryError:
             send_msg(conn, error_header(QueryResourceLimit(
                 "the query needed more memory than a query may use")))
@@ -231,8 +237,29 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
             send_msg(conn, {"error": "query-failed", "detail": f"query evaluation failed: {exc}"})
             continue
         send_msg(conn, {"ok": True, "media_type": result.media_type, "form": result.form,
-                        "count": result.count, "truncated": result.truncated,
-                        "elapsed_ms": result.elapsed_ms}, result.body)
+                        "count": result.count, "counted": result.counted,
+                        "truncated": result.truncated, "elapsed_ms": result.elapsed_ms},
+                 result.body)
+
+
+class _WorkerChannel:
+    """The parts of a streamed answer go to the worker as frames; it may answer "stop"."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.poller = select.poll()
+        self.poller.register(conn, select.POLLIN)
+
+    def send(self, part: bytes) -> None:
+        send_msg(self.conn, {"part": True}, part)
+
+    def stopped(self) -> bool:
+        if not self.poller.poll(0):
+            return False
+        header, _ = recv_frame(self.conn)
+        if header.get("op") != "stop":
+            raise ValueError(f"unexpected {header.get('op')!r} while streaming an answer")
+        return True
 
 
 def error_header(exc: KgError) -> dict[str, Any]:
