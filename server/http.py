@@ -85,9 +85,14 @@ def compressible(media_type: str) -> bool:
 
 def chosen_coding(media_type: str) -> str:
     """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
-    if compressible(media_type) and request.accept_encodings["gzip"] > 0:
-        return "gzip"
-    return ""
+    if not compressible(media_type):
+        return ""
+    # Most clients send no Accept-Encoding, "identity" or a plain list: parse only when the
+    # header can accept gzip at all (by name or by `*`).
+    accept = request.environ.get("HTTP_ACCEPT_ENCODING", "").lower()
+    if "gzip" not in accept and "*" not in accept:
+        return ""
+    return "gzip" if request.accept_encodings["gzip"] > 0 else ""
 
 
 def data_version() -> str | None:
@@ -148,29 +153,74 @@ def add_vary(response: Response, *headers: str) -> None:
         response.headers["Vary"] = ", ".join([current, *new] if current.strip() else new)
 
 
+class HeaderEdit:
+    """A response's headers, edited with the names present looked up once.
+
+    Werkzeug's `Headers` lower-cases and scans every name on each lookup or assignment; the
+    response hook makes a dozen of them on every response, so it keeps a set of the names
+    instead and only appends, except where a header really is replaced.
+    """
+
+    def __init__(self, response: Response) -> None:
+        self.headers = response.headers
+        self.present = {name.lower() for name, _value in self.headers.items()}
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self.present
+
+    def set(self, name: str, value: str) -> None:
+        if name.lower() in self.present:
+            self.headers[name] = value
+        else:
+            self.headers.add(name, value)
+            self.present.add(name.lower())
+
+    def default(self, name: str, value: str) -> None:
+        if name.lower() not in self.present:
+            self.headers.add(name, value)
+            self.present.add(name.lower())
+
+    def pop(self, name: str) -> None:
+        if name.lower() in self.present:
+            del self.headers[name]
+            self.present.discard(name.lower())
+
+    def vary(self, name: str) -> None:
+        """Add `name` to Vary unless it is there."""
+        current = self.headers.get("Vary", "") if "vary" in self.present else ""
+        if name.lower() not in {part.strip().lower() for part in current.split(",")}:
+            self.set("Vary", f"{current}, {name}" if current.strip() else name)
+
+
 def apply_policies(response: Response) -> Response:
     """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
-    set_cors(response)
-    put_headers(response, replace=_ALWAYS, default=_UNLESS_SET)
-    if request.method in ("GET", "HEAD"):
-        add_vary(response, "Accept")
-    if response.status_code >= 400:
-        response.headers["Cache-Control"] = "no-store"
-        response.headers.pop("ETag", None)
-        return compress(response)
-    if request.method not in ("GET", "HEAD"):
-        response.headers.setdefault("Cache-Control", "no-store")
-        return compress(response)
-    if response.status_code in (200, 304):
-        response.headers.setdefault("Cache-Control", f"public, max-age={cache_max_age()}")
-    if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
-        response = conditional(response)
+    edit = HeaderEdit(response)
+    method = request.method
+    set_cors(response, edit)
+    for name, value in _ALWAYS:
+        edit.set(name, value)
+    for name, value in _UNLESS_SET:
+        edit.default(name, value)
+    if method in ("GET", "HEAD"):
+        edit.vary("Accept")
+    status = response.status_code
+    if status >= 400:
+        edit.set("Cache-Control", "no-store")
+        edit.pop("ETag")
+        return compress(response, edit)
+    if method not in ("GET", "HEAD"):
+        edit.default("Cache-Control", "no-store")
+        return compress(response, edit)
+    if status in (200, 304):
+        edit.default("Cache-Control", f"public, max-age={cache_max_age()}")
+    if status == 200 and not response.is_streamed and not response.direct_passthrough:
+        response = conditional(response, edit)
     if response.status_code == 304:
         response.headers.pop("Content-Type", None)
         if compressible(getattr(g, "kg_media_type", "") or "text/"):
             add_vary(response, "Accept-Encoding")
         return response
-    return compress(response)
+    return compress(response, edit)
 
 
 def cache_max_age() -> int:
@@ -179,17 +229,19 @@ def cache_max_age() -> int:
     return int(current_app.config.get("CACHE_MAX_AGE", 300))
 
 
-def conditional(response: Response) -> Response:
+def conditional(response: Response, edit: HeaderEdit) -> Response:
     """Set the strong ETag (from `g` or computed now) and turn a matching request into 304."""
-    tag = response.headers.get("ETag")
-    if tag is None:
-        tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "",
-                                                       response.headers.get("Content-Language"))
+    if edit.has("ETag"):
+        value, _weak = response.get_etag()
+    else:
+        language = response.headers.get("Content-Language") if edit.has("Content-Language") else None
+        tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "", language)
         if tag is None:
             return response
-        response.set_etag(tag.strip('"'))
-    value, _weak = response.get_etag()
-    if value and request.if_none_match and request.if_none_match.contains_weak(value):
+        edit.set("ETag", tag)  # already quoted, as `Response.set_etag` would write it
+        value = tag.strip('"')
+    if value and "HTTP_IF_NONE_MATCH" in request.environ \
+            and request.if_none_match.contains_weak(value):
         g.kg_media_type = response.mimetype
         not_mod = Response(status=304)
         for name in ("ETag", "Cache-Control", "Vary", "Content-Language", "Content-Location", "Link"):
@@ -202,15 +254,15 @@ def conditional(response: Response) -> Response:
     return response
 
 
-def compress(response: Response) -> Response:
+def compress(response: Response, edit: HeaderEdit) -> Response:
     """gzip the body when accepted, compressible and over COMPRESS_MIN_BYTES."""
     if response.is_streamed or response.direct_passthrough:
         return response
     media = response.mimetype or ""
     if not compressible(media):
         return response
-    add_vary(response, "Accept-Encoding")
-    if "Content-Encoding" in response.headers:
+    edit.vary("Accept-Encoding")
+    if edit.has("Content-Encoding"):
         return response
     if chosen_coding(media) != "gzip":
         return response
@@ -218,27 +270,8 @@ def compress(response: Response) -> Response:
     if len(body) <= COMPRESS_MIN_BYTES:
         return response
     response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
-    response.headers["Content-Encoding"] = "gzip"
+    edit.set("Content-Encoding", "gzip")
     return response
-
-
-def put_headers(response: Response, *, replace: tuple[tuple[str, str], ...] = (),
-                default: tuple[tuple[str, str], ...] = ()) -> None:
-    """Set headers (`replace`) and add those not yet there (`default`), looking names up once.
-
-    Werkzeug's `Headers.set` and `setdefault` scan (and lower-case) every header on each call;
-    this hook runs on every response, so it takes one snapshot of the names instead.
-    """
-    headers = response.headers
-    present = {name.lower() for name, _value in headers.items()}
-    for name, value in replace:
-        if name.lower() in present:
-            headers[name] = value
-        else:
-            headers.add(name, value)
-    for name, value in default:
-        if name.lower() not in present:
-            headers.add(name, value)
 
 
 # Every response: CORS for any origin (no credentials), then the security headers.
@@ -248,15 +281,14 @@ _UNLESS_SET = (("Content-Security-Policy", CSP), ("Referrer-Policy", "strict-ori
                ("X-Frame-Options", "DENY"))
 
 
-def set_cors(response: Response) -> None:
+def set_cors(response: Response, edit: HeaderEdit) -> None:
     """Open read access for any origin, never with credentials; answer preflights."""
-    if "Access-Control-Allow-Credentials" in response.headers:
-        del response.headers["Access-Control-Allow-Credentials"]
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
-        response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        response.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+    edit.pop("Access-Control-Allow-Credentials")
+    if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
+        edit.set("Access-Control-Allow-Methods", ALLOW_METHODS)
+        edit.set("Access-Control-Allow-Headers", ALLOW_HEADERS)
+        edit.set("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE))
         if response.status_code == 200:
             response.status_code = 204
             response.set_data(b"")
-            response.headers.pop("Content-Type", None)
+            edit.pop("Content-Type")

@@ -8,7 +8,10 @@ the executor is killed (SIGKILL through its pidfd: the CPU and memory really com
 the request gets 503 (`QueryTimeout`). An executor that dies while answering (its memory
 cap, a crash) gives 503 (`QueryResourceLimit`). Replacements are forked lazily.
 
-The answer is read completely before it is returned, so nothing is ever sent truncated.
+The answer is read completely before it is returned, so nothing is ever sent truncated. A
+SELECT answer in JSON or XML arrives in parts while the executor is still evaluating; the
+worker counts the rows of each part meanwhile (graph.engine.rows), on another core, and says
+"stop" once past the row cap.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 A frame is two big-endian lengths, a small JSON header and raw body bytes. JSON rather than
 pickle because the executor runs untrusted queries: nothing it sends may turn into code in
-the worker that reads it.
+the worker that reads it. Most exchanges are one frame each way (`recv_msg`); a SELECT answer
+in JSON or XML comes as part frames, then the answer frame, and the worker may send a "stop"
+meanwhile: those are read frame by frame (`recv_frame`).
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def recv_msg(sock: socket.socket, *, deadline: float | None = None,
     Raises TimeoutError past the deadline, PeerClosed on end of stream.
     """
     # One read takes a whole small frame (the peer sends nothing else before our answer:
-    # every exchange is one frame each way), instead of three reads per frame.
+    # the exchanges read with this are one frame each way), instead of three reads per frame.
     data = _recv_some(sock, _FIRST_READ, deadline)
     while len(data) < _LENGTHS.size:
         data += _recv_some(sock, _FIRST_READ, deadline)
