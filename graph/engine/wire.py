@@ -44,9 +44,15 @@ def send_msg(sock: socket.socket, header: dict[str, Any], body: bytes = b"") -> 
     prefix = _LENGTHS.pack(len(head), len(body)) + head
     if len(body) < 64 * 1024:
         sock.sendall(prefix + body)
-    else:  # avoid copying a large body just to prepend a few bytes
-        sock.sendall(prefix)
-        sock.sendall(body)
+        return
+    # One call for both (no copy of a large body to prepend a few bytes, and one wake-up of
+    # the reader rather than two); a socket with a timeout may take part of it.
+    sent = sock.sendmsg([prefix, body])
+    if sent < len(prefix):
+        sock.sendall(prefix[sent:])
+        sent = len(prefix)
+    if sent - len(prefix) < len(body):
+        sock.sendall(memoryview(body)[sent - len(prefix):])
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
