@@ -199,6 +199,22 @@ def test_timeout_kills_the_executor_and_frees_the_cpu(backend: PooledBackend,
     assert backend.execute(f"ASK {{ <{EX}item/1> ?p ?o }}", fmt="json").count == 1
 
 
+def test_a_streamed_answer_cut_by_the_time_limit_is_a_timeout(backend: PooledBackend) -> None:
+    """Rows that trickle out of a cross product: parts reach the worker (the first 64 KB after
+    about 0.9 s here, all 830 KB after 44 s in one process), then the 2 s limit strikes. No
+    part of it may come back, the executor is killed, and the next query is in step."""
+    backend.warm_up()
+    pid = backend.lanes["heavy"].idle[0].pid
+    query = (f"SELECT ?a ?d ?g WHERE {{ ?a <{EX}rank> ?r1 . ?d <{EX}rank> ?r2 . "
+             f"?g <{EX}rank> ?r3 FILTER(?r1 + ?r2 + ?r3 < 30) }}")
+    started = time.monotonic()
+    with pytest.raises(errors.QueryTimeout):
+        backend.execute(query, fmt="json", max_rows=None)
+    assert 1.9 < time.monotonic() - started < 4.0
+    assert process_gone(pid)
+    assert backend.execute(f"ASK {{ <{EX}item/1> ?p ?o }}", fmt="json").count == 1
+
+
 def test_memory_bomb_ends_in_resource_limit_and_the_pool_recovers(backend: PooledBackend) -> None:
     backend.warm_up()
     pid = backend.lanes["heavy"].idle[0].pid
