@@ -143,16 +143,6 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
     return None
 
 
-def add_vary(response: Response, *headers: str) -> None:
-    """Add header names to Vary without duplicates."""
-    # Plain string work: Werkzeug's `response.vary` parses and rewrites the header per name.
-    current = response.headers.get("Vary", "")
-    have = {name.strip().lower() for name in current.split(",")}
-    new = [name for name in headers if name.lower() not in have]
-    if new:
-        response.headers["Vary"] = ", ".join([current, *new] if current.strip() else new)
-
-
 class HeaderEdit:
     """A response's headers, edited with the names present looked up once.
 
@@ -218,7 +208,7 @@ def apply_policies(response: Response) -> Response:
     if response.status_code == 304:
         response.headers.pop("Content-Type", None)
         if compressible(getattr(g, "kg_media_type", "") or "text/"):
-            add_vary(response, "Accept-Encoding")
+            HeaderEdit(response).vary("Accept-Encoding")
         return response
     return compress(response, edit)
 

@@ -7,10 +7,9 @@ a wake-up of the main thread, poller registrations): two thread hand-offs, a han
 system calls and some Python per request (funder join at 7k triples, 4 clients: 1,143 req/s
 with gthread, 1,396 and 1,606 with this worker). Clients that keep a connection alive (SPARQL
 libraries, the benchmark, a browser fetching a page's parts) usually send their next request
-within a millisecond. So
-after an answer the thread waits up to LINGER_S on the connection itself and, if a request
-comes, answers it directly; otherwise the connection goes back to the main thread's poller
-as before. A thread waits at most LINGER_S, so an idle client cannot hold it.
+within a millisecond. So after an answer the thread waits up to LINGER_S on the connection
+itself and, if a request comes, answers it directly; otherwise the connection goes back to the
+main thread's poller as before. A thread waits at most LINGER_S, so an idle client cannot hold it.
 """
 
 from __future__ import annotations

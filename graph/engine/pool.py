@@ -30,7 +30,7 @@ from typing import Any
 
 from graph import errors
 from graph.engine.base import Lane, QueryResult, Row, rows_from_json
-from graph.engine.rows import RowParts
+from graph.engine.rows import COUNTED_FORMATS, RowParts
 from graph.engine.wire import PeerClosed, recv_fd, recv_frame, recv_msg, send_msg
 from graph.engine.zygote import CURRENT_NAME, SOCKET_NAME, request
 
@@ -40,9 +40,6 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
     cls.type: cls for cls in vars(errors).values()
     if isinstance(cls, type) and issubclass(cls, errors.KgError) and cls is not errors.KgError
 }
-
-
-STREAMED_FORMATS = ("json", "xml")  # SELECT answers an executor streams in parts
 
 
 @dataclass(frozen=True)
@@ -204,7 +201,7 @@ class PooledBackend:
                    "timeout_s": self.settings.timeout_s}
         # A SELECT in JSON or XML streams in parts, counted here while the engine goes on
         # (on another core) instead of after it; other answers come whole, counted.
-        parts = RowParts(fmt, max_rows) if fmt in STREAMED_FORMATS else None
+        parts = RowParts(fmt, max_rows) if fmt in COUNTED_FORMATS else None
         header, body = self._run(lane, {**request, "stream": parts is not None}, parts)
         count, truncated = header["count"], header["truncated"]
         if parts is not None and header.get("counted") is False:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+COUNTED_FORMATS = ("json", "xml")  # result format keys whose rows RowCounter counts
+
 
 class RowCounter:
     """Counts result rows in the engine's JSON or XML output as it is written, exactly.

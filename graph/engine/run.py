@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol, cast
 import pyoxigraph as ox
 
 from graph.engine.base import Form, QueryResult
-from graph.engine.rows import RowParts
+from graph.engine.rows import COUNTED_FORMATS, RowParts
 from graph.errors import QuerySyntaxError
 from graph.formats import RDF_BY_KEY, RESULTS_BY_KEY
 
@@ -36,19 +36,19 @@ class _CapReached(Exception):
     """Raised from inside the engine's writer to stop evaluation once the cap is passed."""
 
 
-class _LineSink(io.RawIOBase):
-    """A write target that stops the engine once more than `limit` lines are written.
+class _LineCappedSink(io.RawIOBase):
+    """A write target that keeps at most `limit` lines, then stops the engine.
 
     The engine writes in chunks as it evaluates, so a capped query over a huge (or endless)
-    result stops as soon as one row more than the cap exists, instead of materialising
+    result stops as soon as one line more than the cap exists, instead of materialising
     everything first.
     """
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
-        self.lines = 0
         self.chunks: list[bytes] = []
+        self.lines = 0
 
     def writable(self) -> bool:
         return True
@@ -71,7 +71,7 @@ def _serialize_capped(answer: Any, fmt: Any, header_lines: int,
     if max_rows is None:
         data = answer.serialize(format=fmt) or b""
         return data, data.count(b"\n") - header_lines, False
-    sink = _LineSink(header_lines + max_rows)
+    sink = _LineCappedSink(header_lines + max_rows)
     with contextlib.suppress(_CapReached):
         answer.serialize(sink, format=fmt)
     data = b"".join(sink.chunks)
@@ -185,7 +185,7 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
         return body or b"", rf.media_type, "ask", 1, False
     if isinstance(answer, ox.QuerySolutions):
         rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
-        if rf.key in ("json", "xml") and again is not None:
+        if rf.key in COUNTED_FORMATS and again is not None:
             # The common case: the engine writes the asked format once, no second pass.
             direct = _serialize_rows(answer, rf.key, max_rows)
             if direct is not None:
@@ -226,7 +226,7 @@ def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
         raise QuerySyntaxError(str(exc), line=line, column=col) from None
     rf = RESULTS_BY_KEY.get(fmt)
     if stream is not None and isinstance(answer, ox.QuerySolutions) and rf is not None \
-            and rf.key in ("json", "xml"):
+            and rf.key in COUNTED_FORMATS:
         sink = _StreamSink(stream)
         with contextlib.suppress(_CapReached):
             answer.serialize(cast(IO[bytes], sink),

@@ -119,20 +119,16 @@ def recv_msg(sock: socket.socket, *, deadline: float | None = None,
     data = _recv_some(sock, _FIRST_READ, deadline)
     while len(data) < _LENGTHS.size:
         data += _recv_some(sock, _FIRST_READ, deadline)
-    head_len, body_len = _LENGTHS.unpack_from(data)
-    if head_len > MAX_HEADER or body_len > max_body:
-        raise FrameTooLarge(f"frame of {head_len}+{body_len} bytes")
+    head_len, body_len = _lengths(data, max_body)
     end_head = _LENGTHS.size + head_len
     total = end_head + body_len
     if len(data) > total:
         raise ValueError("bytes after the end of a frame: the peer is not following the protocol")
     if len(data) < end_head:
         data += _recv_exact(sock, end_head - len(data), deadline)
-    header = json.loads(data[_LENGTHS.size:end_head])
+    header = _header(data[_LENGTHS.size:end_head])
     body = data[end_head:] if len(data) == total else (
         data[end_head:] + _recv_exact(sock, total - len(data), deadline))
-    if not isinstance(header, dict):
-        raise ValueError("frame header is not an object")
     return header, body
 
 
@@ -141,13 +137,24 @@ def recv_frame(sock: socket.socket, *, deadline: float | None = None,
     """Read exactly one frame and nothing past it: for exchanges where several frames follow
     one another (an answer streamed in parts), where `recv_msg` would read into the next.
     """
-    head_len, body_len = _LENGTHS.unpack(_recv_exact(sock, _LENGTHS.size, deadline))
+    head_len, body_len = _lengths(_recv_exact(sock, _LENGTHS.size, deadline), max_body)
+    header = _header(_recv_exact(sock, head_len, deadline))
+    return header, _recv_exact(sock, body_len, deadline)
+
+
+def _lengths(data: bytes, max_body: int) -> tuple[int, int]:
+    """The header and body lengths at the start of a frame, refused if over the limits."""
+    head_len, body_len = _LENGTHS.unpack_from(data)
     if head_len > MAX_HEADER or body_len > max_body:
         raise FrameTooLarge(f"frame of {head_len}+{body_len} bytes")
-    header = json.loads(_recv_exact(sock, head_len, deadline))
+    return head_len, body_len
+
+
+def _header(raw: bytes) -> dict[str, Any]:
+    header = json.loads(raw)
     if not isinstance(header, dict):
         raise ValueError("frame header is not an object")
-    return header, _recv_exact(sock, body_len, deadline)
+    return header
 
 
 def _recv_some(sock: socket.socket, limit: int, deadline: float | None) -> bytes:
