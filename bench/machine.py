@@ -6,7 +6,11 @@ import datetime as dt
 import importlib.metadata as md
 import os
 import platform
+import socket
+import statistics
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,51 @@ def git(*args: str) -> str:
         return ""
 
 
+# A child that echoes what it reads on the socket whose descriptor it is given, until EOF.
+_ECHO = ("import socket, sys\ns = socket.socket(fileno=int(sys.argv[1]))\n"
+         "while (d := s.recv(64)):\n    s.sendall(d)\n")
+
+
+def wake_cost(samples: int = 100, idle_s: float = 0.02) -> dict[str, float]:
+    """A round trip between two processes over a unix socket: back to back and after idling.
+
+    Every HTTP request to our server crosses three processes (client, server worker, query
+    executor), each asleep until the one before it writes. On a VM whose idle CPUs halt, a
+    wake-up after a pause costs far more than one right after the last, and the in-process
+    floor pays none: this shows the machine's side of "HTTP - floor".
+    """
+    mine, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-c", _ECHO, str(theirs.fileno())],
+                             stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+    theirs.close()
+    try:
+        mine.sendall(b"x")
+        mine.recv(64)  # the child is up
+        out = {"idle_ms": idle_s * 1000}
+        for name, pause in (("back_to_back_us", 0.0), ("after_idle_us", idle_s)):
+            took = []
+            for _ in range(samples):
+                if pause:
+                    time.sleep(pause)
+                started = time.perf_counter()
+                mine.sendall(b"x")
+                mine.recv(64)
+                took.append((time.perf_counter() - started) * 1e6)
+            out[name] = statistics.median(took)
+        return out
+    finally:
+        mine.close()
+        child.wait(timeout=10)
+
+
+def cpuidle_driver() -> str:
+    """The kernel's cpuidle driver (haltpoll on KVM guests), if it says."""
+    try:
+        return Path("/sys/devices/system/cpu/cpuidle/current_driver").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
 def describe() -> dict[str, Any]:
     import psutil
 
@@ -62,4 +111,6 @@ def describe() -> dict[str, Any]:
         "versions": {p: version(p) for p in PACKAGES},
         "commit": f"{commit}{' (with uncommitted changes)' if dirty else ''}",
         "loadavg": loadavg(),
+        "cpuidle": cpuidle_driver(),
+        "wake": wake_cost(),
     }

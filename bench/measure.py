@@ -117,6 +117,8 @@ def floor_sampler(store: ox.Store, qt: QueryType) -> Sampler:
 
     def once(i: int) -> float | None:
         text = qt.text(next(_numbers))
+        if qt.idle_s:
+            time.sleep(qt.idle_s)
         started = time.perf_counter()
         try:
             answer = store.query(text)
@@ -142,6 +144,8 @@ def http_sampler(client: Client, endpoint: str, qt: QueryType) -> Sampler:
     """One request over HTTP, each a distinct text of the same query."""
 
     def once(i: int) -> float | None:
+        if qt.idle_s:
+            time.sleep(qt.idle_s)
         try:
             reply = client.query(endpoint, qt.text(next(_numbers)), qt.accept)
         except TimeoutError as exc:

@@ -32,6 +32,7 @@ class QueryType:
     accept: str
     template: str  # `{value}` is the parameter
     values: tuple[str, ...]
+    idle_s: float = 0.0  # before each sample the client waits this long, off the clock
 
     def text(self, request: int, value_index: int = 0) -> str:
         """A query text unique to `request`, with parameter value number `value_index`."""
@@ -91,6 +92,11 @@ FUNDER_JOIN = """SELECT ?activity ?label ?programme ?countryLabel WHERE {{
 # Not in the mix: the cheapest query there is, to show what HTTP and the server add to any query.
 ROUND_TRIP = QueryType("round-trip", "round trip: ASK {} (overhead probe, not a target)", "probe",
                        SELECT_JSON, "ASK {{}}\n", ("",))
+# The same after the client was idle for 20 ms, as the server is before each request of a query
+# that takes 20 ms in the floor's turn (paired sampling): what waking up costs on this machine.
+ROUND_TRIP_IDLE = QueryType("round-trip-idle", "round trip after 20 ms idle: ASK {} (probe, not a "
+                            "target)", "probe", SELECT_JSON, "ASK {{}}\n", ("",), idle_s=0.02)
+PROBES = (ROUND_TRIP, ROUND_TRIP_IDLE)
 
 # One word of each theme that no other label contains (the text filter's search terms).
 WORDS = ("reintegration", "diaspora", "young people", "border", "refugees", "fraud",

@@ -11,7 +11,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.mix import ROUND_TRIP, query_mix
+from bench.mix import PROBES, query_mix
 
 LOOKUPS = ("timeline", "describe")
 HEAVY = ("per-domain", "text-filter", "funder-join")
@@ -229,7 +229,7 @@ def render(raw: dict[str, Any]) -> str:
     settings = raw["settings"]
     v = m["versions"]
     titles = {q.key: q.title for q in query_mix(1)}
-    latency_titles = {ROUND_TRIP.key: ROUND_TRIP.title, **titles}
+    latency_titles = {**{p.key: p.title for p in PROBES}, **titles}
     out = [
         "# Benchmark results",
         "",
@@ -242,6 +242,7 @@ def render(raw: dict[str, Any]) -> str:
         f"- Versions: Python {m['python']}, pyoxigraph {v['pyoxigraph']}, rdflib {v['rdflib']}, "
         f"pyshacl {v['pyshacl']}, Flask {v['flask']}, gunicorn {v['gunicorn']}; "
         f"peer: {m['peer']} with its default in-memory store.",
+        *wake_line(m),
         f"- Settings: throughput {settings['duration_s']} s per query with {settings['clients']} "
         f"client processes; latency up to {settings['latency_budget_s']} s or "
         f"{settings['max_samples']} samples per query; median of {settings['load_reps']} loads.",
@@ -279,6 +280,17 @@ def render(raw: dict[str, Any]) -> str:
              f"({b['triples']:,} triples, peak +{b['peak_delta_mb']:.0f} MB)." if b.get("ok")
              else f"Failed: {str(b.get('error'))[:600]}"), ""]
     return "\n".join(out)
+
+
+def wake_line(m: dict[str, Any]) -> list[str]:
+    """The machine's wake-up cost (bench/machine.py `wake_cost`), if the run measured it."""
+    w = m.get("wake")
+    if not w:
+        return []
+    return [f"- Wake-up cost: a round trip between two processes over a unix socket takes "
+            f"{w['back_to_back_us']:.0f} us back to back and {w['after_idle_us']:.0f} us after "
+            f"{w['idle_ms']:.0f} ms idle (cpuidle driver: {m.get('cpuidle', 'unknown')}). An HTTP "
+            "request to our server crosses three processes; the in-process floor crosses none."]
 
 
 def signed(x: float) -> str:

@@ -23,7 +23,7 @@ import pyoxigraph as ox
 
 from bench import generate, machine, measure, report
 from bench.client import Client
-from bench.mix import ROUND_TRIP, QueryType, activity_slugs, query_mix
+from bench.mix import PROBES, ROUND_TRIP, QueryType, activity_slugs, query_mix
 from bench.servers import Running, peer_version, start_ours, start_peer
 from bench.vocab import missing_terms
 from graph.paths import ONTOLOGY_FILE
@@ -179,7 +179,7 @@ def measure_inprocess(file: Path, n: int, s: Settings) -> dict[str, dict[str, An
     """The floor on its own (when our server is not measured in this run)."""
     store = floor_store(file)
     out = {}
-    for qt in [ROUND_TRIP, *query_mix(n)]:
+    for qt in [*PROBES, *query_mix(n)]:
         st = measure.inprocess(store, qt, budget_s=s.latency_budget_s, max_samples=s.max_samples)
         out[qt.key] = stats_dict(st)
         p50 = f"{st.p50:.2f}" if st.p50 is not None else "—"
@@ -298,7 +298,7 @@ def run_servers(ds: Dataset, s: Settings, floor: ox.Store | None) -> dict[str, d
                 sides[kind] = started
             else:
                 out[kind] = started
-        for qt in [ROUND_TRIP, *query_mix(n)]:
+        for qt in [*PROBES, *query_mix(n)]:
             for side in sides.values():  # memory between measurements, never during one
                 side.server.memory.sample()
             measured = []
