@@ -23,7 +23,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
 
-    from server import dataset, errors, http, pages, ratelimit, sparql, state, stored
+    from server import dataset, errors, fastpath, http, pages, ratelimit, sparql, state, stored
 
     state.init_app(app, backend)
     http.init_app(app)
@@ -33,4 +33,5 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     app.register_blueprint(stored.bp)
     app.register_blueprint(dataset.bp)
     app.register_blueprint(pages.bp)
+    fastpath.install(app)
     return app

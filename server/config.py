@@ -36,6 +36,9 @@ VALIDATION_TIMEOUT_S = 600.0
 RATE_LIMIT_PER_S = 20.0
 RATE_LIMIT_BURST = 40.0
 
+# Answer plain `GET /sparql?query=` requests without Flask's dispatch (server/fastpath.py).
+FAST_SPARQL = True
+
 # HTTP caching of results, pages and dumps (seconds).
 CACHE_MAX_AGE = 300
 

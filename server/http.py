@@ -83,15 +83,26 @@ def compressible(media_type: str) -> bool:
     return media_type.startswith(_COMPRESSIBLE)
 
 
+def plain_coding(accept_encoding: str) -> str | None:
+    """The coding `chosen_coding` picks for a compressible body, from the Accept-Encoding
+    header alone when that needs no parsing: "" (no gzip named), "gzip" (a plain list naming
+    it), None (q-values, `*` or an unusual spelling: ask `chosen_coding`)."""
+    value = accept_encoding.lower()
+    if "gzip" not in value and "*" not in value:
+        return ""
+    if ";" in value or "*" in value:
+        return None
+    return "gzip" if "gzip" in {token.strip() for token in value.split(",")} else None
+
+
 def chosen_coding(media_type: str) -> str:
     """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
     if not compressible(media_type):
         return ""
-    # Most clients send no Accept-Encoding, "identity" or a plain list: parse only when the
-    # header can accept gzip at all (by name or by `*`).
-    accept = request.environ.get("HTTP_ACCEPT_ENCODING", "").lower()
-    if "gzip" not in accept and "*" not in accept:
-        return ""
+    # Most clients send no Accept-Encoding, "identity" or a plain list: parse only the others.
+    plain = plain_coding(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
+    if plain is not None:
+        return plain
     return "gzip" if request.accept_encodings["gzip"] > 0 else ""
 
 
@@ -115,10 +126,17 @@ def etag_for(media_type: str, language: str | None = None) -> str | None:
     version = data_version()
     if version is None:
         return None
+    return etag_of(version, request.host, request.path, request.query_string, media_type,
+                   language, chosen_coding(media_type))
+
+
+def etag_of(version: str, host: str, path: str, query_string: bytes, media_type: str,
+            language: str | None, coding: str) -> str:
+    """The strong ETag (quoted) of a GET/HEAD representation with these inputs."""
     # The query string as sent (no parsing: this runs on every request); repr() keeps the
     # parts apart (quotes and escapes) like JSON would, at a fraction of its cost.
-    parts = (version, "GET", request.host, request.path, request.query_string,
-             media_type.split(";")[0].strip().lower(), language or "", chosen_coding(media_type))
+    parts = (version, "GET", host, path, query_string,
+             media_type.split(";")[0].strip().lower(), language or "", coding)
     digest = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f'"{digest}"'
 
@@ -213,6 +231,18 @@ def apply_policies(response: Response) -> Response:
     return compress(response, edit)
 
 
+def success_headers(media_type: str, etag: str | None, max_age: int) -> list[tuple[str, str]]:
+    """What `apply_policies` adds to a 200 answer to a GET with no Content-Language (but
+    Content-Encoding, see `gzipped`): the SPARQL fast path (server/fastpath.py) sends these
+    itself, and tests/test_fastpath.py checks both paths answer the same."""
+    headers = [*_ALWAYS, *_UNLESS_SET,
+               ("Vary", "Accept, Accept-Encoding" if compressible(media_type) else "Accept"),
+               ("Cache-Control", f"public, max-age={max_age}")]
+    if etag is not None:
+        headers.append(("ETag", etag))
+    return headers
+
+
 def cache_max_age() -> int:
     from flask import current_app
 
@@ -256,12 +286,20 @@ def compress(response: Response, edit: HeaderEdit) -> Response:
         return response
     if chosen_coding(media) != "gzip":
         return response
-    body = response.get_data()
-    if len(body) <= COMPRESS_MIN_BYTES:
+    packed = gzipped(response.get_data())
+    if packed is None:
         return response
-    response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+    response.set_data(packed)
     edit.set("Content-Encoding", "gzip")
     return response
+
+
+def gzipped(body: bytes) -> bytes | None:
+    """`body` gzip-compressed, deterministically (no timestamp: equal answers stay equal under
+    one ETag); None when it is too small to gain (COMPRESS_MIN_BYTES or less)."""
+    if len(body) <= COMPRESS_MIN_BYTES:
+        return None
+    return gzip.compress(body, compresslevel=6, mtime=0)
 
 
 # Every response: CORS for any origin (no credentials), then the security headers.

@@ -100,6 +100,12 @@ _DECIDED: dict[tuple[tuple[Format, ...], str], Format] = {}
 _DECIDED_MAX = 1024
 
 
+def decided(offered: Sequence[Format], accept: str) -> Format | None:
+    """What `negotiate` chose before for this Accept header among `offered` (no format
+    parameter), or None if it has not seen the pair (or refused it)."""
+    return _DECIDED.get((tuple(offered), accept))
+
+
 def _by_accept(offered: Sequence[Format]) -> Format:
     """Negotiation by the Accept header alone (see `negotiate`).
 

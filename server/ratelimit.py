@@ -22,6 +22,7 @@ from graph.errors import RateLimited
 SLOTS = 4096
 _SLOT = struct.Struct("dd")  # tokens left, monotonic time of the last update
 LIMITED_BLUEPRINTS = frozenset({"sparql", "stored"})
+EXTENSION = "rabat_kg_rate"  # app.extensions key of the app's TokenBuckets
 
 
 class TokenBuckets:
@@ -49,7 +50,7 @@ def init_app(app: Flask) -> None:
     rate = float(app.config.get("RATE_LIMIT_PER_S", 0) or 0)
     if rate <= 0:
         return
-    app.extensions["rabat_kg_rate"] = TokenBuckets(rate, float(app.config["RATE_LIMIT_BURST"]))
+    app.extensions[EXTENSION] = TokenBuckets(rate, float(app.config["RATE_LIMIT_BURST"]))
     app.before_request(check_budget)
 
 
@@ -57,10 +58,18 @@ def check_budget() -> None:
     """Refuse with 429 + Retry-After when the client's bucket is empty (not for preflights)."""
     if request.method == "OPTIONS" or request.blueprint not in LIMITED_BLUEPRINTS:
         return
-    buckets: TokenBuckets = current_app.extensions["rabat_kg_rate"]
-    wait = buckets.take(request.remote_addr or "unknown")
+    spend(current_app.extensions[EXTENSION], request.remote_addr)
+
+
+def spend(buckets: TokenBuckets, client: str | None) -> None:
+    """Take one token from `client`'s bucket.
+
+    Raises:
+        RateLimited: the bucket is empty (429, Retry-After: when the next token comes).
+    """
+    wait = buckets.take(client or "unknown")
     if wait > 0:
         raise RateLimited(
-            f"more than {buckets.rate:g} queries per second from {request.remote_addr} "
+            f"more than {buckets.rate:g} queries per second from {client} "
             f"(bursts up to {buckets.burst:g}); retry after the delay in Retry-After",
             retry_after=max(1, math.ceil(wait)))

@@ -226,10 +226,12 @@ def served_graph_names() -> set[str]:
 # --- answering ----------------------------------------------------------------------------
 
 
-def intake(text: str) -> CheckedQuery:
+def intake(text: str, max_nesting: int | None = None) -> CheckedQuery:
     """`graph.intake.check_query` with this server's limits; syntax errors carry the query."""
+    if max_nesting is None:
+        max_nesting = int(current_app.config["MAX_NESTING"])
     try:
-        return check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
+        return check_query(text, max_nesting=max_nesting)
     except QuerySyntaxError as exc:
         raise with_query(exc, text) from None
 
@@ -270,13 +272,18 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
-    lane = lane or ("light" if form == "ask" else "heavy")
+    lane = lane or default_lane(form)
     max_rows = int(current_app.config["MAX_ROWS"])
     try:
         result = get_backend().execute(text, fmt=fmt.key, lane=lane, max_rows=max_rows)
     except QuerySyntaxError as exc:
         raise with_query(exc, text) from None
     return result_response(result, fmt, max_rows)
+
+
+def default_lane(form: Form) -> Lane:
+    """ASK runs in the light lane (it stops at the first solution), everything else heavy."""
+    return "light" if form == "ask" else "heavy"
 
 
 def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:
@@ -286,25 +293,35 @@ def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:
         NotAcceptable: an XML format asked for a result holding characters XML 1.0 forbids
             (control characters in literals); JSON, CSV and TSV can carry them.
     """
+    body, headers = result_parts(result, fmt, limit)
+    response = Response(mimetype=fmt.media_type)
+    for name, value in headers:  # a fresh response: add, no lookups (each one scans them all)
+        response.headers.add(name, value)
+    response.set_data(body)
+    return response
+
+
+def result_parts(result: QueryResult, fmt: Format, limit: int) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body and the result's own headers (count, engine time, truncation signals).
+
+    Raises:
+        NotAcceptable: see `result_response`.
+    """
     body = result.body
     if fmt.key in ("xml", "rdf") and _XML_FORBIDDEN.search(body):
         raise NotAcceptable(
             f"this result holds control characters that {fmt.label} (XML 1.0) cannot carry; "
             "ask for another format", offered=[{"format": f.key, "mediaType": f.media_type}
                                                for f in offered_for(result.form) if f.key != fmt.key])
-    response = Response(mimetype=fmt.media_type)
-    headers = response.headers  # a fresh response: add, no lookups (each one scans them all)
-    headers.add("Result-Count", str(result.count))
     # W3C Server Timing: how long the engine took (query and serialisation), for users
     # comparing it with what they see end to end
-    headers.add("Server-Timing", f"engine;dur={result.elapsed_ms:.2f}")
+    headers = [("Result-Count", str(result.count)),
+               ("Server-Timing", f"engine;dur={result.elapsed_ms:.2f}")]
     if result.truncated:
         body = mark_truncated(body, fmt.key, limit)
-        headers.add("Result-Truncated", "true")
-        headers.add("Result-Limit", str(limit))
-        headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
-    response.set_data(body)
-    return response
+        headers += [("Result-Truncated", "true"), ("Result-Limit", str(limit)),
+                    ("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')]
+    return body, headers
 
 
 def mark_truncated(body: bytes, key: str, limit: int) -> bytes:

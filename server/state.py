@@ -68,3 +68,9 @@ def get_state() -> KgState:
 def get_backend() -> Backend:
     """The backend of the current app."""
     return get_state().backend
+
+
+def backend_of(app: Flask) -> Backend:
+    """The backend of `app` (outside a request: the SPARQL fast path)."""
+    state: KgState = app.extensions[EXTENSION]
+    return state.backend
