@@ -4,8 +4,7 @@ Two real servers on the bundled graph, one with the fast path and one without
 (`RABAT_KG_FAST_SPARQL=false`), get the same plain GETs; status, headers (but Date and
 Server-Timing) and bodies must be equal. Each request goes to the fast server twice: the first
 time an Accept header is seen, Flask negotiates it, so the second one is the fast path's own.
-Requests asks for gzip by default, which the fast path leaves to Flask: the rest of the suite
-mostly exercises the Flask path, these tests the fast one.
+The rest of the suite's plain GETs (requests sends `gzip, deflate`) take the fast path too.
 """
 
 from __future__ import annotations
