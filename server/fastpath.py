@@ -55,12 +55,7 @@ class SparqlFastPath:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.flask = app.wsgi_app
-        config = app.config
-        self.max_query_string = int(config["MAX_QUERY_STRING_BYTES"])
-        self.max_rows = int(config["MAX_ROWS"])
-        self.max_nesting = int(config["MAX_NESTING"])
-        self.max_age = int(config.get("CACHE_MAX_AGE", 300))
-        self.trusted_hosts = config.get("TRUSTED_HOSTS")
+        self.config = app.config  # read on each request, as the Flask path does
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         plan = self.plain(environ)
@@ -83,8 +78,9 @@ class SparqlFastPath:
         coding = http.plain_coding(environ.get("HTTP_ACCEPT_ENCODING", ""))
         if coding is None:  # q-values or `*`: Flask's parser decides
             return None
+        config = self.config
         raw = environ.get("QUERY_STRING", "")
-        if len(raw) > self.max_query_string:
+        if len(raw) > int(config["MAX_QUERY_STRING_BYTES"]):
             return None
         try:
             pairs = parse_pairs(raw.encode("latin-1"), "query string")
@@ -94,14 +90,14 @@ class SparqlFastPath:
             return None
         text = pairs[0][1]
         try:
-            checked = intake(text, self.max_nesting)
+            checked = intake(text, int(config["MAX_NESTING"]))
         except KgError:
             return None  # Flask says what is wrong, the same way
         fmt = decided(offered_for(checked.form), environ.get("HTTP_ACCEPT", ""))
         if fmt is None:  # an Accept header Flask has not negotiated yet: it does, once
             return None
         try:
-            host = get_host(environ, self.trusted_hosts)
+            host = get_host(environ, config.get("TRUSTED_HOSTS"))
         except SecurityError:
             return None
         return Plain(text, checked, fmt, host, coding if http.compressible(fmt.media_type) else "")
@@ -110,6 +106,7 @@ class SparqlFastPath:
                plain: Plain) -> Iterable[bytes]:
         """The 200 the Flask view and hooks would give; errors are raised for Flask to render."""
         app, fmt, form = self.app, plain.fmt, plain.checked.form
+        max_rows = int(self.config["MAX_ROWS"])
         buckets = app.extensions.get(ratelimit.EXTENSION)
         if buckets is not None:
             ratelimit.spend(buckets, environ.get("REMOTE_ADDR"))
@@ -117,17 +114,18 @@ class SparqlFastPath:
         tag = self.etag(environ, backend, plain)
         try:
             result = backend.execute(plain.checked.text, fmt=fmt.key, lane=default_lane(form),
-                                     max_rows=self.max_rows)
+                                     max_rows=max_rows)
         except QuerySyntaxError as exc:
             raise with_query(exc, plain.text) from None
-        body, headers = result_parts(result, fmt, self.max_rows)
+        body, headers = result_parts(result, fmt, max_rows)
         packed = http.gzipped(body) if plain.coding == "gzip" else None
         if packed is not None:
             body = packed
             headers.append(("Content-Encoding", "gzip"))
         start_response("200 OK", [("Content-Type", get_content_type(fmt.media_type, "utf-8")),
                                   *headers, ("Content-Length", str(len(body))),
-                                  *http.success_headers(fmt.media_type, tag, self.max_age)])
+                                  *http.success_headers(fmt.media_type, tag,
+                                                        http.cache_max_age(self.config))])
         return [body]
 
     def etag(self, environ: dict[str, Any], backend: Backend, plain: Plain) -> str | None:

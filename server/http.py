@@ -22,6 +22,8 @@ import gzip
 import hashlib
 import io
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
@@ -243,10 +245,13 @@ def success_headers(media_type: str, etag: str | None, max_age: int) -> list[tup
     return headers
 
 
-def cache_max_age() -> int:
-    from flask import current_app
+def cache_max_age(config: Mapping[str, Any] | None = None) -> int:
+    """Seconds a success may be cached, from `config` (default: the current app's)."""
+    if config is None:
+        from flask import current_app
 
-    return int(current_app.config.get("CACHE_MAX_AGE", 300))
+        config = current_app.config
+    return int(config.get("CACHE_MAX_AGE", 300))
 
 
 def conditional(response: Response, edit: HeaderEdit) -> Response:
