@@ -38,6 +38,12 @@ _CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_IF_MODIFIED_SINCE",
                 "HTTP_IF_UNMODIFIED_SINCE", "HTTP_IF_RANGE", "HTTP_RANGE")
 
 
+# The request hooks whose work `SparqlFastPath` does itself (size limits: by declining long
+# query strings and bodies; the rate limit: `ratelimit.spend`; the policies: `success_headers`).
+_KNOWN_BEFORE = frozenset({http.check_request_size, ratelimit.check_budget})
+_KNOWN_AFTER = frozenset({http.apply_policies})
+
+
 @dataclass(frozen=True)
 class Plain:
     """A plain GET /sparql, read: the query as sent, as checked, its format and the host."""
@@ -69,7 +75,7 @@ class SparqlFastPath:
     def plain(self, environ: dict[str, Any]) -> Plain | None:
         """What the answer needs if this request is the plain case, else None."""
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != "/sparql" \
-                or environ.get("SCRIPT_NAME"):
+                or environ.get("SCRIPT_NAME") or not self.hooks_known():
             return None
         if environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_TRANSFER_ENCODING" in environ:
             return None
@@ -101,6 +107,22 @@ class SparqlFastPath:
         except SecurityError:
             return None
         return Plain(text, checked, fmt, host, coding if http.compressible(fmt.media_type) else "")
+
+    def hooks_known(self) -> bool:
+        """Whether the app's request hooks are the ones this path does itself.
+
+        A hook added later (to the app or the sparql blueprint) would be skipped here, so the
+        fast path steps aside until someone teaches it that hook.
+        """
+        app = self.app
+        if not set(app.before_request_funcs.get(None, ())) <= _KNOWN_BEFORE \
+                or not set(app.after_request_funcs.get(None, ())) <= _KNOWN_AFTER:
+            return False
+        if app.url_value_preprocessors.get(None) or app.teardown_request_funcs.get(None):
+            return False
+        return not any(table.get("sparql") for table in (
+            app.before_request_funcs, app.after_request_funcs, app.url_value_preprocessors,
+            app.teardown_request_funcs))
 
     def answer(self, environ: dict[str, Any], start_response: StartResponse,
                plain: Plain) -> Iterable[bytes]:

@@ -162,3 +162,20 @@ def test_fast_path_ignores_nothing_a_language_would_change(servers: dict[str, Li
         expected = ask(servers["flask"], params, headers)
         for _ in range(2):
             assert ask(servers["fast"], params, headers) == expected
+
+
+def test_a_request_hook_it_does_not_know_sends_everything_to_flask() -> None:
+    """A hook added after the fast path was written must not be skipped by it."""
+    settings = {k: getattr(config, k) for k in dir(config) if k.isupper()}
+    app = create_app({**settings, "RATE_LIMIT_PER_S": 0})
+    fast = app.wsgi_app
+    assert fast.hooks_known()  # type: ignore[attr-defined]
+    seen: list[str] = []
+    app.before_request(lambda: seen.append("hook") and None)
+    assert not fast.hooks_known()  # type: ignore[attr-defined]
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get("/sparql", query_string={"query": "ASK {}"},
+                              headers={"Accept": JSON, "Accept-Encoding": "identity"})
+        assert response.status_code == 200
+    assert seen == ["hook"] * 3
