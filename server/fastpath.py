@@ -46,9 +46,8 @@ _KNOWN_AFTER = frozenset({http.apply_policies})
 
 @dataclass(frozen=True)
 class Plain:
-    """A plain GET /sparql, read: the query as sent, as checked, its format and the host."""
+    """A plain GET /sparql, read: the query as checked (its text as sent), its format, the host."""
 
-    text: str
     checked: CheckedQuery
     fmt: Format
     host: str
@@ -94,9 +93,8 @@ class SparqlFastPath:
             return None
         if len(pairs) != 1 or pairs[0][0] != "query":
             return None
-        text = pairs[0][1]
         try:
-            checked = intake(text, int(config["MAX_NESTING"]))
+            checked = intake(pairs[0][1], int(config["MAX_NESTING"]))
         except KgError:
             return None  # Flask says what is wrong, the same way
         fmt = decided(offered_for(checked.form), environ.get("HTTP_ACCEPT", ""))
@@ -106,7 +104,7 @@ class SparqlFastPath:
             host = get_host(environ, config.get("TRUSTED_HOSTS"))
         except SecurityError:
             return None
-        return Plain(text, checked, fmt, host, coding if http.compressible(fmt.media_type) else "")
+        return Plain(checked, fmt, host, coding if http.compressible(fmt.media_type) else "")
 
     def hooks_known(self) -> bool:
         """Whether the app's request hooks are the ones this path does itself.
@@ -138,7 +136,7 @@ class SparqlFastPath:
             result = backend.execute(plain.checked.text, fmt=fmt.key, lane=default_lane(form),
                                      max_rows=max_rows)
         except QuerySyntaxError as exc:
-            raise with_query(exc, plain.text) from None
+            raise with_query(exc, plain.checked.text) from None
         body, headers = result_parts(result, fmt, max_rows)
         packed = http.gzipped(body) if plain.coding == "gzip" else None
         if packed is not None:
@@ -152,9 +150,8 @@ class SparqlFastPath:
 
     def etag(self, environ: dict[str, Any], backend: Backend, plain: Plain) -> str | None:
         """As `http.etag_for` computes it for this request (none while the version is unknown)."""
-        try:
-            version = backend.version()
-        except Exception:  # as `http.data_version`: a remote store may be down
+        version = http.data_version(backend)
+        if version is None:
             return None
         return http.etag_of(version, plain.host, "/sparql",
                             environ.get("QUERY_STRING", "").encode("latin-1"),

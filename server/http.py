@@ -28,6 +28,8 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 
+from graph.engine.base import Backend
+
 log = logging.getLogger("rabat_kg.http")
 
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -108,12 +110,15 @@ def chosen_coding(media_type: str) -> str:
     return "gzip" if request.accept_encodings["gzip"] > 0 else ""
 
 
-def data_version() -> str | None:
-    """The served release's version, or None if the backend cannot tell right now."""
-    from server.state import get_backend
-
+def data_version(backend: Backend | None = None) -> str | None:
+    """The served release's version (of `backend`, default the current app's), or None if
+    the backend cannot tell right now."""
     try:
-        return get_backend().version()
+        if backend is None:
+            from server.state import get_backend
+
+            backend = get_backend()
+        return backend.version()
     except Exception:  # a remote store may be down; then there is simply no ETag
         log.debug("no data version for the ETag", exc_info=True)
         return None

@@ -36,13 +36,30 @@ class _CapReached(Exception):
     """Raised from inside the engine's writer to stop evaluation once the cap is passed."""
 
 
-class _LineCappedSink(io.RawIOBase):
-    """A write target that keeps at most `limit` lines, then stops the engine.
+class _Sink(io.RawIOBase):
+    """A write target for the engine's serialiser: each chunk goes to `take`, and the engine
+    stops (`_CapReached`) once `take` says no more is needed.
 
     The engine writes in chunks as it evaluates, so a capped query over a huge (or endless)
-    result stops as soon as one line more than the cap exists, instead of materialising
-    everything first.
+    result stops as soon as the cap is passed, instead of materialising everything first.
     """
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
+        if not self.take(chunk):
+            raise _CapReached
+        return len(chunk)
+
+    def take(self, chunk: bytes) -> bool:
+        """Keep `chunk`; False once no more is needed."""
+        raise NotImplementedError
+
+
+class _LineCappedSink(_Sink):
+    """Keeps at most `limit` lines (stopping the engine one line past them)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
@@ -50,16 +67,10 @@ class _LineCappedSink(io.RawIOBase):
         self.chunks: list[bytes] = []
         self.lines = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
+    def take(self, chunk: bytes) -> bool:
         self.chunks.append(chunk)
         self.lines += chunk.count(b"\n")
-        if self.lines > self.limit:
-            raise _CapReached
-        return len(chunk)
+        return self.lines <= self.limit
 
 
 def _serialize_capped(answer: Any, fmt: Any, header_lines: int,
@@ -94,22 +105,16 @@ class TripleStream:
         return ox.serialize(self.triples, output, format=format)
 
 
-class _PartsSink(io.RawIOBase):
-    """A write target handing the engine's writes to a RowParts, stopping the engine when it
-    has enough (past the cap, or a count that cannot be trusted)."""
+class _PartsSink(_Sink):
+    """Hands the engine's writes to a RowParts, until it has enough (past the cap, or a count
+    that cannot be trusted)."""
 
     def __init__(self, parts: RowParts) -> None:
         super().__init__()
         self.parts = parts
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = data if isinstance(data, bytes) else bytes(data)  # the engine writes bytes
-        if not self.parts.take(chunk):
-            raise _CapReached
-        return len(chunk)
+    def take(self, chunk: bytes) -> bool:
+        return self.parts.take(chunk)
 
 
 def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes, int, bool] | None:
@@ -140,8 +145,9 @@ class PartChannel(Protocol):
 PART_BYTES = 64 * 1024  # a part: large enough that a frame costs little beside it
 
 
-class _StreamSink(io.RawIOBase):
-    """A write target sending the engine's output on in parts of at least PART_BYTES."""
+class _StreamSink(_Sink):
+    """Sends the engine's output on in parts of at least PART_BYTES, until the receiver says
+    stop."""
 
     def __init__(self, channel: PartChannel) -> None:
         super().__init__()
@@ -149,18 +155,14 @@ class _StreamSink(io.RawIOBase):
         self.pending: list[bytes] = []
         self.size = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = data if isinstance(data, bytes) else bytes(data)
+    def take(self, chunk: bytes) -> bool:
         self.pending.append(chunk)
         self.size += len(chunk)
         if self.size >= PART_BYTES:
             if self.channel.stopped():
-                raise _CapReached
+                return False
             self.channel.send(self.rest())
-        return len(chunk)
+        return True
 
     def rest(self) -> bytes:
         """What has been written and not sent yet (and forget it)."""
