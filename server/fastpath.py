@@ -6,10 +6,10 @@ response machinery (context, routing, hooks, the Response object) costs about as
 the rest of such a request. This middleware answers that request itself with the functions
 the Flask view and hooks use (intake, the negotiation Flask made before for this Accept
 header, the rate limit, `result_parts`, the ETag, gzip and the policies' headers), and hands
-everything else, and every error, to Flask. Measured against the same server without it
-(session 5, two servers up at once, alternating requests): 7k-triple throughput +12% to +40%
-by query, HTTP time over the engine -0.3 ms back to back and -0.4 to -0.6 ms after an idle
-gap. `tests/test_fastpath.py` checks that both paths give the same answers.
+everything else, and every error, to Flask. Against the same server without it
+(`bench/ab.py`, bench/RESULTS.md notes): 7k-triple throughput +31% to +58% by query, HTTP time
+over the engine -0.2 to -0.3 ms at 7k and -0.2 to -0.6 ms at 701k. `tests/test_fastpath.py`
+checks that both paths give the same answers.
 """
 
 from __future__ import annotations
