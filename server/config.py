@@ -21,6 +21,9 @@ LIGHT_EXECUTORS = 2
 ADMISSION_WAIT_S = 0.75
 # Second guard in executors: seccomp filter refusing non-local sockets.
 ENGINE_SECCOMP = True
+# Executors copy the store's pages when forked instead of page by page while answering
+# (graph/engine/prefault.py): each holds its own copy of the store's memory.
+ENGINE_PREFAULT = True
 # Named graph a remote store serves the data from (None: graph.namespaces.DATA_GRAPH).
 STORE_GRAPH: str | None = None
 

@@ -182,7 +182,8 @@ def start_engine(config: dict[str, Any]) -> ZygoteProcess:
     validate = bool(config.get("VALIDATE_ON_START", True))
     started = time.perf_counter()
     settings = Settings(memory_mb=int(config.get("WORKER_MEMORY_MB", 1024)),
-                        seccomp=bool(config.get("ENGINE_SECCOMP", True)), validate=validate,
+                        seccomp=bool(config.get("ENGINE_SECCOMP", True)),
+                        prefault=bool(config.get("ENGINE_PREFAULT", True)), validate=validate,
                         sources=[str(p) for p in paths], prefixes=dict(PREFIXES))
     # A child copies the files into the run directory (hashing them: the version); the zygote
     # bulk-loads those copies once, strictly, and validates that very store before serving it

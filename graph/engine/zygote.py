@@ -41,7 +41,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from graph.engine import sandbox
+from graph.engine import prefault, sandbox
 from graph.engine.wire import FD_MARKER, PeerClosed, recv_frame, recv_msg, send_fd, send_msg
 from graph.errors import DataError, KgError, QueryResourceLimit
 
@@ -65,6 +65,7 @@ class Settings:
     sources: list[str] = field(default_factory=list)  # what a reload rebuilds by default
     prefixes: dict[str, str] = field(default_factory=dict)
     heavy_nice: int = 10  # CPU priority offset of heavy-lane executors
+    prefault: bool = True  # executors copy the store's pages at spawn (graph/engine/prefault.py)
 
     @classmethod
     def read(cls, run_dir: Path) -> Settings:
@@ -174,6 +175,8 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
             pidfd = os.pidfd_open(os.getpid())
         except (AttributeError, OSError):
             pidfd = None
+        # Before the sandbox: it reads /proc/self/smaps, which the audit hook would refuse.
+        prefaulted, prefault_note = prefault.populate() if settings.prefault else (0, "off")
         report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp)
         if pidfd is not None:
             send_fd(conn, pidfd)
@@ -183,7 +186,8 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
         send_msg(conn, {"pid": os.getpid(), "version": version, "lane": lane,
                         "seccomp": report.seccomp,
                         "audit_hook": report.audit_hook,
-                        "memory_limit": report.memory_limit_bytes, "note": report.reason})
+                        "memory_limit": report.memory_limit_bytes, "note": report.reason,
+                        "prefaulted": prefaulted, "prefault_note": prefault_note})
         code = _executor_loop(conn, store, settings)
     except PeerClosed:
         code = 0
