@@ -324,7 +324,7 @@ def raw_exchange(sock: socket.socket, requests_bytes: bytes, answers: int) -> li
 
 def test_one_connection_serves_prompt_idle_and_pipelined_requests(server: LiveServer) -> None:
     """Requests on one kept-alive connection: at once, after the thread's linger, pipelined."""
-    from server.worker import LINGER_S
+    from server.worker import LONG_LINGER_S
 
     host, port = server.url.split("//")[1].split(":")
     ask = (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: x\r\n"
@@ -333,7 +333,7 @@ def test_one_connection_serves_prompt_idle_and_pipelined_requests(server: LiveSe
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         first = raw_exchange(sock, ask, 1)[0]
         prompt = raw_exchange(sock, health, 1)[0]  # taken by the lingering thread
-        time.sleep(LINGER_S * 20)  # the connection is back with the main thread's poller
+        time.sleep(LONG_LINGER_S + 0.3)  # the connection is back with the main thread's poller
         idle = raw_exchange(sock, ask, 1)[0]
         pipelined = raw_exchange(sock, ask + health + ask, 3)  # read ahead in one recv
     assert first.startswith(b"HTTP/1.1 200") and b'"boolean":true' in first
@@ -341,3 +341,28 @@ def test_one_connection_serves_prompt_idle_and_pipelined_requests(server: LiveSe
     assert idle == first
     assert [a.split(b"\n")[0] for a in pipelined] == [b"HTTP/1.1 200 OK"] * 3
     assert pipelined[0] == pipelined[2] == first and b'"status":"ok"' in pipelined[1]
+
+
+def test_quiet_connections_give_their_threads_up_to_a_waiting_request(tmp_path: Path) -> None:
+    """Every thread of the worker waiting on a quiet kept-alive connection: a new request is
+    still answered at once (a waiting thread lets its connection go), not after LONG_LINGER_S."""
+    from server.worker import LONG_LINGER_S
+
+    s = start_server(["--workers", "1"], env={"RABAT_KG_HEAVY_EXECUTORS": "1",
+                                              "RABAT_KG_LIGHT_EXECUTORS": "1"}, log_dir=tmp_path)
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    quiet = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(4)]
+    try:
+        for sock in quiet:  # one request each: the worker's 4 threads now wait on these
+            assert raw_exchange(sock, health, 1)[0].startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+            started = time.monotonic()
+            assert raw_exchange(sock, health, 1)[0].startswith(b"HTTP/1.1 200")
+            waited = time.monotonic() - started
+        assert waited < LONG_LINGER_S / 4, waited
+        for sock in quiet:  # and the quiet ones are still served
+            assert raw_exchange(sock, health, 1)[0].startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in quiet:
+            sock.close()
+        s.stop()
