@@ -3,12 +3,13 @@
 An executor is forked from the zygote and shares the loaded store copy-on-write. Reading the
 store writes to it (pyoxigraph updates counters in the structures it walks), so the first
 queries of every executor copy each page they touch, one page fault at a time, while a user
-waits. Measured at 701k triples (a fork of a process that bulk-loaded the benchmark's file,
-running the funder join): 6,800 faults and 36.6 ms for the first query against 19.2 ms in the
-parent, still 2,400 faults and 20.7 ms at the tenth; after `populate()` (0.13 s, 290 MB) the
-child ran it as fast as the parent from the first query. A long-lived executor ends up with
-private copies of what it reads anyway; this pays that up front, at spawn (before the executor
-says hello, so during a worker's warm-up), instead of on the request path.
+waits. Measured at 701k triples with `bench/forkcost.py` (a fork of a process that
+bulk-loaded the benchmark's file, running the funder join): the child's first run took
+37.5 ms and 6,737 faults against 20.5 ms in the parent (14-17 ms once warm), its tenth still
+22.4 ms and 2,473 faults; after `populate()` (0.15 s, 276 MB) the child ran it as fast as the
+parent from the first run. A long-lived executor ends up with private copies of what it reads
+anyway; this pays that up front, at spawn (before the executor says hello, so during a
+worker's warm-up), instead of on the request path.
 
 `madvise(MADV_POPULATE_WRITE)` (Linux 5.14+) breaks the sharing of a whole mapping at once in
 the kernel. Only private anonymous mappings that are mostly resident are populated (the heap,
