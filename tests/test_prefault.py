@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,6 +76,34 @@ def test_a_populated_child_writes_shared_memory_without_faults() -> None:
     assert plain["faults"] >= pages * 0.9, plain  # copy-on-write, one page at a time
     assert populated["note"] == "" and populated["populated"] >= len(buf), populated
     assert populated["faults"] < pages * 0.02, populated
+
+
+def test_too_little_memory_available_skips_the_copy() -> None:
+    def probe() -> dict[str, Any]:
+        prefault.available_bytes = lambda: 1 << 20  # this child only
+        done, note = prefault.populate()
+        return {"done": done, "note": note}
+
+    out = in_child(probe)
+    assert out["done"] == 0 and out["note"].startswith("skipped: copying"), out
+    assert (prefault.available_bytes() or 0) > 0  # what the real machine says
+
+
+def test_a_cgroup_limit_is_read_in_either_version(tmp_path: Path) -> None:
+    v2 = tmp_path / "app"
+    v2.mkdir()
+    (v2 / "memory.max").write_text("1073741824\n")
+    (v2 / "memory.current").write_text("268435456\n")
+    assert prefault.cgroup_headroom("0::/app\n", str(tmp_path)) == 768 << 20
+    v1 = tmp_path / "memory" / "box"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text("536870912\n")
+    (v1 / "memory.usage_in_bytes").write_text("134217728\n")
+    assert prefault.cgroup_headroom("5:cpu:/x\n4:memory:/box\n0::/\n", str(tmp_path)) == 384 << 20
+    (v1 / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's "no limit"
+    assert prefault.cgroup_headroom("4:memory:/box\n", str(tmp_path)) is None
+    (v2 / "memory.max").write_text("max\n")
+    assert prefault.cgroup_headroom("0::/app\n", str(tmp_path)) is None
 
 
 @pytest.mark.skipif(not kernel_supports_populate(), reason="MADV_POPULATE_WRITE needs Linux 5.14")

@@ -42,6 +42,9 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
 }
 
 
+_NOTED: set[str] = set()  # kinds of prefault notes this process has logged
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     """Sizes and limits of one worker's pool."""
@@ -336,6 +339,11 @@ class PooledBackend:
             raise errors.BackendUnavailable(
                 f"the query engine is not answering ({exc.__class__.__name__}); retry shortly",
                 retry_after=self.settings.retry_after_s) from None
+        note = hello.get("prefault_note")
+        if note and note != "off" and note.split(":")[0] not in _NOTED:
+            _NOTED.add(note.split(":")[0])  # once per worker and kind: the next say the same
+            log.warning("executor %s shares the store's pages until written: %s",
+                        hello.get("pid"), note)
         return Executor(sock, pidfd, hello)
 
 
