@@ -57,22 +57,17 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def next_request(self, conn: Any) -> bool:
         """Whether another request arrives on `conn` while this thread may wait for it."""
+        if conn.parser.unreader.buf.getvalue():  # read ahead with the last request
+            return True
         limit = time.monotonic() + min(LONG_LINGER_S, float(self.cfg.keepalive or 0))
-        while self.alive:
-            if _next_request_within(conn, LINGER_S):
-                return True
-            if self.queued > 0 or time.monotonic() >= limit:
-                return False
-        return False
-
-
-def _next_request_within(conn: Any, seconds: float) -> bool:
-    """Whether bytes of another request are buffered or arrive on `conn` within `seconds`."""
-    if conn.parser.unreader.buf.getvalue():  # read ahead with the last request
-        return True
-    poller = select.poll()  # not select(): descriptors above 1023 are fine
-    try:
-        poller.register(conn.sock, select.POLLIN)
-        return bool(poller.poll(seconds * 1000))
-    except (OSError, ValueError):  # closed meanwhile: the caller's next read says so
+        poller = select.poll()  # not select(): descriptors above 1023 are fine
+        try:
+            poller.register(conn.sock, select.POLLIN)
+            while self.alive:
+                if poller.poll(LINGER_S * 1000):
+                    return True
+                if self.queued > 0 or time.monotonic() >= limit:
+                    return False
+        except (OSError, ValueError):  # closed meanwhile: the caller's next read says so
+            pass
         return False

@@ -339,9 +339,10 @@ class PooledBackend:
             raise errors.BackendUnavailable(
                 f"the query engine is not answering ({exc.__class__.__name__}); retry shortly",
                 retry_after=self.settings.retry_after_s) from None
-        note = hello.get("prefault_note")
-        if note and note != "off" and note.split(":")[0] not in _NOTED:
-            _NOTED.add(note.split(":")[0])  # once per worker and kind: the next say the same
+        note = str(hello.get("prefault_note") or "off")
+        kind = note.split(":")[0]
+        if kind != "off" and kind not in _NOTED:
+            _NOTED.add(kind)  # once per worker and kind: the next executors say the same
             log.warning("executor %s shares the store's pages until written: %s",
                         hello.get("pid"), note)
         return Executor(sock, pidfd, hello)
