@@ -175,9 +175,12 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
             pidfd = os.pidfd_open(os.getpid())
         except (AttributeError, OSError):
             pidfd = None
-        # Before the sandbox: it reads /proc/self/smaps, which the audit hook would refuse.
+        report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, audit=False)
+        # Under the limits and the seccomp filter, but before the audit hook, which refuses
+        # the /proc/self/smaps read and the ctypes call the copy needs.
         prefaulted, prefault_note = prefault.populate() if settings.prefault else (0, "off")
-        report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp)
+        sandbox.install_audit_hook()
+        report.audit_hook = True
         if pidfd is not None:
             send_fd(conn, pidfd)
             os.close(pidfd)
