@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 
 import pyoxigraph as ox
 
-from bench.mix import QueryType, query_mix
+from bench.mix import QueryType, add_graph_arguments, query_mix
 from graph.engine import prefault
 
 
@@ -64,9 +64,7 @@ def in_fork(store: ox.Store, queries: list[QueryType], runs: int, *, populate: b
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--file", type=Path, required=True, help="N-Triples file to load")
-    p.add_argument("--activities", type=int, required=True,
-                   help="activities of that graph (bench/generate.py --activities)")
+    add_graph_arguments(p)
     p.add_argument("--queries", default="funder-join,timeline", help="mix query keys")
     p.add_argument("--runs", type=int, default=10, help="runs of each query per process")
     args = p.parse_args(argv)

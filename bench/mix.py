@@ -7,7 +7,9 @@ text starts with a comment carrying a request number, so no two requests are the
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from bench.generate import COUNTRIES, FUNDERS, THEMES
@@ -126,3 +128,10 @@ def query_mix(n_activities: int) -> list[QueryType]:
         QueryType("funder-join", "a funder join (activity, programme, funder, country)", "heavy",
                   SELECT_JSON, FUNDER_JOIN, funders),
     ]
+
+
+def add_graph_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--file` and `--activities`: a generated graph on disk, and its size for the mix's texts."""
+    parser.add_argument("--file", type=Path, required=True, help="N-Triples file to load")
+    parser.add_argument("--activities", type=int, required=True,
+                        help="activities of that graph (bench/generate.py --activities)")
