@@ -1,7 +1,8 @@
-"""What counting the rows of a JSON answer costs the server worker (graph/engine/rows.py).
+"""What counting the rows of a JSON answer costs an executor (graph/engine/rows.py).
 
 Loads an N-Triples file, has the engine write one mix query's answer as SPARQL JSON, and times
-RowParts over it in the parts an executor streams (graph/engine/run.py PART_BYTES):
+RowParts over it in the pieces the engine writes (as graph/engine/run.py counts them), with
+the C scanner (when built) and with the byte searches of a build without it:
 
     python bench/rowcount.py --file /tmp/rabat-kg-bench/map-29219-seed1-with-ontology.nt \
         --activities 29219 --query funder-join
@@ -20,8 +21,21 @@ if __package__ in (None, ""):
 import pyoxigraph as ox
 
 from bench.mix import add_graph_arguments, query_mix
-from graph.engine.rows import RowParts
-from graph.engine.run import PART_BYTES
+from graph.engine.rows import NATIVE, RowParts
+
+
+class Writes:
+    """Keeps the pieces the engine writes."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.pieces.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,17 +50,23 @@ def main(argv: list[str] | None = None) -> int:
                 if args.query not in by_key else "--rounds must be at least 1")
     store = ox.Store()
     store.bulk_load(path=str(args.file), format=ox.RdfFormat.N_TRIPLES)
-    body = store.query(by_key[args.query].text(1)).serialize(format=ox.QueryResultsFormat.JSON)
-    parts = [body[i:i + PART_BYTES] for i in range(0, len(body), PART_BYTES)]
-    started = time.perf_counter()
-    for _ in range(args.rounds):
-        counted = RowParts("json", None)
-        for part in parts:
-            counted.take(part)
-        rows = counted.finish()
-    took = (time.perf_counter() - started) / args.rounds * 1000
-    print(f"{len(body):,} bytes, {rows[1] if rows else '?'} rows, {len(parts)} parts: "
-          f"{took:.2f} ms to count")
+    writes = Writes()
+    store.query(by_key[args.query].text(1)).serialize(writes, format=ox.QueryResultsFormat.JSON)
+    parts = writes.pieces
+    size = sum(map(len, parts))
+    for name, native in (("C scanner", True), ("byte searches", False)):
+        if native and not NATIVE:
+            print("C scanner: not built")
+            continue
+        started = time.perf_counter()
+        for _ in range(args.rounds):
+            counted = RowParts("json", None, native=native)
+            for part in parts:
+                counted.take(part)
+            rows = counted.finish()
+        took = (time.perf_counter() - started) / args.rounds * 1000
+        print(f"{name}: {size:,} bytes, {rows[1] if rows else '?'} rows, {len(parts)} writes: "
+              f"{took:.2f} ms to count")
     return 0
 
 

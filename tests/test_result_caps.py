@@ -5,6 +5,8 @@ in parts to a receiver that counts them, `graph.engine.rows`). These tests
 build results whose literals hold every byte sequence that could be mistaken for a row start
 (`,{"`, `[{"`, `{}`, `<result>`, quotes, backslashes) and check that count, truncation and
 the rows themselves equal what the TSV path gives, for caps below, at and above the size.
+JSON is counted by the C scanner where it was built and by byte searches otherwise: the
+`counter` fixture runs each test with both.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import random
 
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from graph.engine import run
-from graph.engine.rows import RowCounter, RowParts
-from graph.engine.run import _serialize_capped, _serialize_rows, run_on_store, serialize_answer
+from graph.engine import rows
+from graph.engine.rows import JsonScanner, MarkCounter, row_counter
+from graph.engine.run import _serialize_capped, _serialize_rows, serialize_answer
 
 EX = "http://example.org/"
 NASTY = ['}},{', 'a,{', 'x[{', ',{"', '[{"}', ',{",', '<result>', '</result>', '"quoted"', 'back\\',
@@ -62,16 +66,32 @@ QUERIES = [
 ]
 
 
+@pytest.fixture(params=["scanner", "marks"])
+def counter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which counter JSON gets: the C scanner, or the byte-search rule of a build without it."""
+    if request.param == "marks":
+        monkeypatch.setattr(rows, "NATIVE", False)
+    return str(request.param)
+
+
+def test_the_c_scanner_is_built() -> None:
+    """`pip install` compiles it wherever a C compiler is (CI included): the fast path is on."""
+    assert rows.NATIVE and isinstance(row_counter("json"), JsonScanner)
+    assert isinstance(row_counter("xml"), MarkCounter)
+
+
 @pytest.mark.parametrize("key", ["json", "xml"])
 @pytest.mark.parametrize("query", QUERIES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("odd", [False, True])
-def test_counted_output_equals_the_line_based_path(key: str, query: str, seed: int, odd: bool) -> None:
+def test_counted_output_equals_the_line_based_path(key: str, query: str, seed: int, odd: bool,
+                                                   counter: str) -> None:
     store = nasty_store(120, seed, odd)
     total = len(reference(store, query, None)[0])
-    # The counted path answers unless the JSON holds what it cannot count.
+    # The counted path answers unless the counter cannot count this JSON (byte searches only).
     counted = _serialize_rows(store.query(query), key, None)
-    assert (counted is not None) == (key == "xml" or not (odd or "none" in query))
+    countable = key == "xml" or counter == "scanner" or not (odd or "none" in query)
+    assert (counted is not None) == countable
     for cap in (None, 0, 1, 7, total - 1, total, total + 1):
         body, _media, kind, count, truncated = serialize_answer(
             store.query(query), fmt=key, max_rows=cap, again=lambda: store.query(query))
@@ -116,88 +136,63 @@ def test_without_a_second_copy_the_line_based_path_is_used() -> None:
 
 
 @pytest.mark.parametrize("key", ["json", "xml"])
-def test_rows_split_across_writes_are_counted_once(key: str) -> None:
+def test_rows_split_across_writes_are_counted_once(key: str, counter: str) -> None:
     """The engine may cut its output anywhere: every split gives the same count."""
     store = nasty_store(40, 6)
     fmt = getattr(ox.QueryResultsFormat, key.upper())
     body = store.query(QUERIES[0]).serialize(format=fmt) or b""
     expected = len(rows_of(body, key))
     for size in range(1, 9):
-        counter = RowCounter(key)
+        counted = row_counter(key)
         for at in range(0, len(body), size):
-            counter.feed(body[at:at + size])
-        assert (counter.rows, counter.exact) == (expected, True), size
+            counted.feed(body[at:at + size])
+        assert (counted.rows, counted.exact) == (expected, True), size
 
 
-def test_odd_json_is_noticed_wherever_the_writes_split() -> None:
+def test_odd_json_is_noticed_by_byte_searches_wherever_the_writes_split() -> None:
     store = nasty_store(400, 1, odd=True)
     body = store.query(QUERIES[0]).serialize(format=ox.QueryResultsFormat.JSON) or b""
     for size in range(1, 6):
-        counter = RowCounter("json")
+        counted = MarkCounter("json")
         for at in range(0, len(body), size):
-            counter.feed(body[at:at + size])
-        assert not counter.exact, size
+            counted.feed(body[at:at + size])
+        assert not counted.exact, size
 
 
-class ListChannel:
-    """The receiving end of a streamed answer, in this process: counts parts as they come."""
-
-    def __init__(self, parts: RowParts) -> None:
-        self.parts = parts
-        self.sent = 0
-        self.stop = False
-
-    def send(self, part: bytes) -> None:
-        self.sent += 1
-        if not self.parts.take(part):
-            self.stop = True
-
-    def stopped(self) -> bool:
-        return self.stop
-
-
-@pytest.mark.parametrize("key", ["json", "xml"])
-@pytest.mark.parametrize("seed", [1, 2])
-def test_streamed_parts_counted_by_the_receiver_equal_the_line_based_path(
-        key: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An executor streams parts; the worker counts and cuts them: same rows as TSV."""
-    monkeypatch.setattr(run, "PART_BYTES", 700)  # many parts from a small result
-    store = nasty_store(300, seed)
-    query = QUERIES[0]
-    total = len(reference(store, query, None)[0])
-    for cap in (None, 0, 1, 57, total - 1, total, total + 1):
-        parts = RowParts(key, cap)
-        channel = ListChannel(parts)
-        result = run_on_store(store, query, fmt=key, max_rows=cap, stream=channel)
-        assert not result.counted and channel.sent > (3 if cap is None else 0)
-        parts.take(result.body)
-        finished = parts.finish()
-        assert finished is not None
-        body, count, truncated = finished
-        expected_rows, expected_count, expected_truncated = reference(store, query, cap)
-        assert (count, truncated) == (expected_count, expected_truncated), (cap, key)
-        assert rows_of(body, key) == expected_rows
+@pytest.mark.parametrize("query", QUERIES)
+def test_the_scanner_counts_and_cuts_odd_json_wherever_the_writes_split(query: str) -> None:
+    """What byte searches cannot count (rows binding nothing, literals ending in `}},{`), the
+    scanner counts exactly, and its cuts are valid documents of the first rows."""
+    store = nasty_store(300, 1, odd=True)
+    body = store.query(query).serialize(format=ox.QueryResultsFormat.JSON) or b""
+    bindings = json.loads(body)["results"]["bindings"]
+    for size in (1, 2, 3, 5, 8, 13, 4096):
+        counted = JsonScanner()
+        for at in range(0, len(body), size):
+            counted.feed(body[at:at + size])
+        assert (counted.rows, counted.exact) == (len(bindings), True), size
+    for keep in (0, 1, 2, 57, len(bindings) - 1):
+        assert json.loads(JsonScanner().cut(body, keep))["results"]["bindings"] == bindings[:keep]
 
 
-def test_a_streamed_answer_stops_once_the_receiver_has_enough(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run, "PART_BYTES", 4096)
-    store = nasty_store(400, 4)
-    query = "SELECT ?a ?b ?c WHERE { ?a ?p ?x . ?b ?q ?y . ?c ?r ?z }"  # ~400^3 rows
-    parts = RowParts("json", 50)
-    channel = ListChannel(parts)
-    result = run_on_store(store, query, fmt="json", max_rows=50, stream=channel)
-    assert channel.stop and channel.sent < 10
-    parts.take(result.body)
-    body, count, truncated = parts.finish() or (b"", -1, False)
-    assert (count, truncated) == (50, True)
-    assert len(json.loads(body)["results"]["bindings"]) == 50
+_TEXT = st.text(alphabet=st.sampled_from(list('{}[],:"\\ab\n\u00e9\u2028')), max_size=12)
+_TERM = st.fixed_dictionaries({"type": st.sampled_from(["literal", "uri", "bnode"]), "value": _TEXT})
+_ROW = st.dictionaries(st.sampled_from(["a", "b", "c"]), _TERM, max_size=3)
 
 
-def test_odd_streamed_json_is_handed_back_uncounted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run, "PART_BYTES", 1024)
-    store = nasty_store(400, 1, odd=True)
-    parts = RowParts("json", 10_000)
-    channel = ListChannel(parts)
-    result = run_on_store(store, QUERIES[0], fmt="json", max_rows=10_000, stream=channel)
-    parts.take(result.body)
-    assert channel.stop and parts.finish() is None  # the receiver asks again, the line way
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ROW, max_size=30), st.lists(st.integers(min_value=0, max_value=4000), max_size=8))
+def test_the_scanner_counts_any_json_answer_cut_anywhere(
+        bindings: list[dict[str, dict[str, str]]], splits: list[int]) -> None:
+    """Any SPARQL JSON answer laid out as the engine writes it (strings of braces, quotes,
+    backslashes; rows binding nothing), fed in pieces cut anywhere, even inside an escape."""
+    doc = {"head": {"vars": ["a", "b", "c"]}, "results": {"bindings": bindings}}
+    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    counted = JsonScanner()
+    at = 0
+    for end in sorted({min(s, len(body)) for s in splits} | {len(body)}):
+        counted.feed(body[at:end])
+        at = end
+    assert counted.rows == len(bindings)
+    for keep in {0, len(bindings) // 2, len(bindings) - 1} & set(range(len(bindings))):
+        assert json.loads(JsonScanner().cut(body, keep))["results"]["bindings"] == bindings[:keep]

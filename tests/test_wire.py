@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from graph.engine.wire import PeerClosed, recv_frame, recv_msg, send_msg
+from graph.engine.wire import PeerClosed, recv_msg, send_msg
 
 
 def frame_bytes(header: dict[str, object], body: bytes) -> bytes:
@@ -100,14 +100,3 @@ def test_two_frames_at_once_break_the_protocol() -> None:
             recv_msg(b, deadline=time.monotonic() + 2)
 
 
-def test_frames_following_one_another_are_read_one_at_a_time() -> None:
-    """An answer streamed in parts: `recv_frame` never reads into the next frame."""
-    frames = [({"part": True}, bytes([i]) * size) for i, size in enumerate((70_000, 5, 0, 65_536))]
-    data = b"".join(frame_bytes(h, b) for h, b in [*frames, ({"ok": True}, b"end")])
-    a, b = socket.socketpair()
-    with a, b:
-        sender = threading.Thread(target=send_slowly, args=(a, data, 50_000, 0.001))
-        sender.start()
-        got = [recv_frame(b, deadline=time.monotonic() + 5) for _ in range(len(frames) + 1)]
-        sender.join()
-    assert got == [*frames, ({"ok": True}, b"end")]

@@ -24,9 +24,6 @@ class QueryResult:
     truncated: bool = False
     elapsed_ms: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    # False only between an executor and the worker it streams to: `body` is the last part,
-    # and the worker counts the rows (graph.engine.rows)
-    counted: bool = True
 
 
 class Backend(Protocol):

@@ -8,10 +8,9 @@ the executor is killed (SIGKILL through its pidfd: the CPU and memory really com
 the request gets 503 (`QueryTimeout`). An executor that dies while answering (its memory
 cap, a crash) gives 503 (`QueryResourceLimit`). Replacements are forked lazily.
 
-The answer is read completely before it is returned, so nothing is ever sent truncated. A
-SELECT answer in JSON or XML arrives in parts while the executor is still evaluating; the
-worker counts the rows of each part meanwhile (graph.engine.rows), on another core, and says
-"stop" once past the row cap.
+The answer is read completely before it is returned, so nothing is ever sent truncated. The
+executor counts and cuts the rows as the engine writes them (graph.engine.rows) and sends the
+answer in one frame.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ from typing import Any
 
 from graph import errors
 from graph.engine.base import Lane, QueryResult, Row, rows_from_json
-from graph.engine.rows import COUNTED_FORMATS, RowParts
-from graph.engine.wire import PeerClosed, recv_fd, recv_frame, recv_msg, send_msg
+from graph.engine.wire import PeerClosed, recv_fd, recv_msg, send_msg
 from graph.engine.zygote import CURRENT_NAME, SOCKET_NAME, request
 
 log = logging.getLogger("rabat_kg.pool")
@@ -69,27 +67,12 @@ class Executor:
         self.hello = hello
         self.uses = 0
 
-    def call(self, header: dict[str, Any], deadline: float,
-             parts: RowParts | None = None) -> tuple[dict[str, Any], bytes]:
-        """Send a request and return the answer frame.
-
-        With `parts`, the answer may come as part frames first (a streamed SELECT): each is
-        counted into `parts` as it arrives, while the executor goes on, and once `parts`
-        has enough the executor is told to stop; the last frame is returned.
-        """
+    def call(self, header: dict[str, Any], deadline: float) -> tuple[dict[str, Any], bytes]:
+        """Send a request and return the answer frame."""
         self.uses += 1
         self.sock.settimeout(max(0.001, deadline - time.monotonic()))
         send_msg(self.sock, header)
-        if parts is None:
-            return recv_msg(self.sock, deadline=deadline)
-        stop_sent = False
-        while True:
-            answer, body = recv_frame(self.sock, deadline=deadline)
-            if not answer.get("part"):
-                return answer, body
-            if not parts.take(body) and not stop_sent:
-                send_msg(self.sock, {"op": "stop"})
-                stop_sent = True
+        return recv_msg(self.sock, deadline=deadline)
 
     def alive(self) -> bool:
         """False once the process has exited (its pidfd turns readable)."""
@@ -200,23 +183,11 @@ class PooledBackend:
 
     def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
                 max_rows: int | None = None) -> QueryResult:
-        request = {"op": "query", "query": query, "fmt": fmt, "max_rows": max_rows,
-                   "timeout_s": self.settings.timeout_s}
-        # A SELECT in JSON or XML streams in parts, counted here while the engine goes on
-        # (on another core) instead of after it; other answers come whole, counted.
-        parts = RowParts(fmt, max_rows) if fmt in COUNTED_FORMATS else None
-        header, body = self._run(lane, {**request, "stream": parts is not None}, parts)
-        count, truncated = header["count"], header["truncated"]
-        if parts is not None and header.get("counted") is False:
-            parts.take(body)
-            counted = parts.finish()
-            if counted is None:  # rows that cannot be counted in these bytes: the line way
-                header, body = self._run(lane, {**request, "stream": False})
-                count, truncated = header["count"], header["truncated"]
-            else:
-                body, count, truncated = counted
+        header, body = self._run(lane, {"op": "query", "query": query, "fmt": fmt,
+                                        "max_rows": max_rows, "timeout_s": self.settings.timeout_s})
         return QueryResult(body=body, media_type=header["media_type"], form=header["form"],
-                           count=count, truncated=truncated, elapsed_ms=header["elapsed_ms"],
+                           count=header["count"], truncated=header["truncated"],
+                           elapsed_ms=header["elapsed_ms"],
                            extra={"version": header["version"], "executor": header["pid"]})
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
@@ -247,13 +218,12 @@ class PooledBackend:
                     else:
                         self._checkin(slots, ex, self._current_or(ex.version))
 
-    def _run(self, lane: str, header: dict[str, Any],
-             parts: RowParts | None = None) -> tuple[dict[str, Any], bytes]:
+    def _run(self, lane: str, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         slots = self._lane(lane)
         ex = self._checkout(slots)
         limit = self.settings.timeout_s
         try:
-            answer, body = ex.call(header, time.monotonic() + limit, parts)
+            answer, body = ex.call(header, time.monotonic() + limit)
         except TimeoutError:
             gone = ex.kill()
             self._release(slots)

@@ -1,9 +1,8 @@
 """Run one query on a pyoxigraph store and serialise it with the engine's own writers.
 
 Row caps are applied without converting terms in Python. SELECT results in JSON or XML (what
-clients ask for) are written once, into a sink that counts rows in the bytes as they stream
-and stops the engine one row past the cap; an executor can instead stream them in parts to
-the server worker, which counts them while the engine goes on (`stream`). Other formats are
+clients ask for) are written once, into a sink that counts rows in the bytes as the engine
+writes them (graph.engine.rows) and stops the engine one row past the cap. Other formats are
 first written as TSV or N-Triples (one line per row or triple, lossless) into a sink that
 stops one line past the cap, then re-serialised by the engine. Either way a capped query
 never materialises a huge result.
@@ -16,7 +15,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import IO, Any, Protocol, cast
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -118,57 +117,16 @@ class _PartsSink(_Sink):
 
 
 def _serialize_rows(answer: Any, key: str, max_rows: int | None) -> tuple[bytes, int, bool] | None:
-    """JSON or XML results written once by the engine, counted (and cut) as they stream.
+    """JSON or XML results written once by the engine, counted (and cut) as they are written.
 
-    None when the count cannot be trusted (a row binding nothing); the caller then uses the
-    line-based path.
+    None when the count cannot be trusted (only where JSON is counted by byte searches: a row
+    binding nothing, graph.engine.rows); the caller then uses the line-based path.
     """
     fmt = getattr(ox.QueryResultsFormat, RESULTS_BY_KEY[key].oxigraph)
     parts = RowParts(key, max_rows)
     with contextlib.suppress(_CapReached):
         answer.serialize(_PartsSink(parts), format=fmt)
     return parts.finish()
-
-
-class PartChannel(Protocol):
-    """Where an executor streams the parts of an answer: the server worker that counts them."""
-
-    def send(self, part: bytes) -> None:
-        """Hand over one part (the worker counts it while the engine goes on)."""
-        ...
-
-    def stopped(self) -> bool:
-        """Whether the receiver has said it needs no more parts."""
-        ...
-
-
-PART_BYTES = 64 * 1024  # a part: large enough that a frame costs little beside it
-
-
-class _StreamSink(_Sink):
-    """Sends the engine's output on in parts of at least PART_BYTES, until the receiver says
-    stop."""
-
-    def __init__(self, channel: PartChannel) -> None:
-        super().__init__()
-        self.channel = channel
-        self.pending: list[bytes] = []
-        self.size = 0
-
-    def take(self, chunk: bytes) -> bool:
-        self.pending.append(chunk)
-        self.size += len(chunk)
-        if self.size >= PART_BYTES:
-            if self.channel.stopped():
-                return False
-            self.channel.send(self.rest())
-        return True
-
-    def rest(self) -> bytes:
-        """What has been written and not sent yet (and forget it)."""
-        data = b"".join(self.pending)
-        self.pending, self.size = [], 0
-        return data
 
 
 def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
@@ -212,29 +170,14 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
 
 
 def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
-                 prefixes: dict[str, str] | None = None,
-                 stream: PartChannel | None = None) -> QueryResult:
-    """Evaluate `query` on `store`; `fmt` is a key of RESULTS_BY_KEY or RDF_BY_KEY.
-
-    With `stream`, a SELECT answer in JSON or XML is sent on in parts as the engine writes
-    it, uncounted: the result holds only the last part (`counted` False), and the receiver
-    counts and cuts (`graph.engine.rows.RowParts`). Any other answer is returned whole.
-    """
+                 prefixes: dict[str, str] | None = None) -> QueryResult:
+    """Evaluate `query` on `store`; `fmt` is a key of RESULTS_BY_KEY or RDF_BY_KEY."""
     started = time.perf_counter()
     try:
         answer = store.query(query)
     except SyntaxError as exc:
         line, col = parse_position(str(exc))
         raise QuerySyntaxError(str(exc), line=line, column=col) from None
-    rf = RESULTS_BY_KEY.get(fmt)
-    if stream is not None and isinstance(answer, ox.QuerySolutions) and rf is not None \
-            and rf.key in COUNTED_FORMATS:
-        sink = _StreamSink(stream)
-        with contextlib.suppress(_CapReached):
-            answer.serialize(cast(IO[bytes], sink),
-                             format=getattr(ox.QueryResultsFormat, rf.oxigraph))
-        return QueryResult(body=sink.rest(), media_type=rf.media_type, form="select", count=0,
-                           counted=False, elapsed_ms=(time.perf_counter() - started) * 1000)
     body, media, kind, count, truncated = serialize_answer(
         answer, fmt=fmt, max_rows=max_rows, prefixes=prefixes, again=lambda: store.query(query))
     form: Form = kind if kind != "graph" else (  # type: ignore[assignment]

@@ -2,9 +2,8 @@
 
 A frame is two big-endian lengths, a small JSON header and raw body bytes. JSON rather than
 pickle because the executor runs untrusted queries: nothing it sends may turn into code in
-the worker that reads it. Most exchanges are one frame each way (`recv_msg`); a SELECT answer
-in JSON or XML comes as part frames, then the answer frame, and the worker may send a "stop"
-meanwhile: those are read frame by frame (`recv_frame`).
+the worker that reads it. Every exchange is one frame each way (`recv_msg`), and a process
+descriptor travels alone (`send_fd`).
 """
 
 from __future__ import annotations
@@ -130,16 +129,6 @@ def recv_msg(sock: socket.socket, *, deadline: float | None = None,
     body = data[end_head:] if len(data) == total else (
         data[end_head:] + _recv_exact(sock, total - len(data), deadline))
     return header, body
-
-
-def recv_frame(sock: socket.socket, *, deadline: float | None = None,
-               max_body: int = MAX_BODY) -> tuple[dict[str, Any], bytes]:
-    """Read exactly one frame and nothing past it: for exchanges where several frames follow
-    one another (an answer streamed in parts), where `recv_msg` would read into the next.
-    """
-    head_len, body_len = _lengths(_recv_exact(sock, _LENGTHS.size, deadline), max_body)
-    header = _header(_recv_exact(sock, head_len, deadline))
-    return header, _recv_exact(sock, body_len, deadline)
 
 
 def _lengths(data: bytes, max_body: int) -> tuple[int, int]:

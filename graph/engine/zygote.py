@@ -27,7 +27,6 @@ import ctypes
 import json
 import logging
 import os
-import select
 import selectors
 import shutil
 import signal
@@ -42,7 +41,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from graph.engine import prefault, sandbox
-from graph.engine.wire import FD_MARKER, PeerClosed, recv_frame, recv_msg, send_fd, send_msg
+from graph.engine.wire import FD_MARKER, PeerClosed, recv_msg, send_fd, send_msg
 from graph.errors import DataError, KgError, QueryResourceLimit
 
 log = logging.getLogger("rabat_kg.zygote")
@@ -208,12 +207,8 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
     from graph.engine.run import run_on_store
 
     while True:
-        # One frame at a time: a "stop" the worker sent as an answer ended may be followed
-        # at once by its next query.
-        header, _ = recv_frame(conn)
+        header, _ = recv_msg(conn)  # one frame each way: the worker waits for each answer
         op = header.get("op")
-        if op == "stop":  # arrived after the answer it meant to stop was complete
-            continue
         if op == "ping":
             send_msg(conn, {"ok": True, "pid": os.getpid()})
             continue
@@ -224,8 +219,7 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
         try:
             result = run_on_store(store, header["query"], fmt=header["fmt"],
                                   max_rows=header.get("max_rows"),
-                                  prefixes=settings.prefixes or None,
-                                  stream=_WorkerChannel(conn) if header.get("stream") else None)
+                                  prefixes=settings.prefixes or None)
         except MemoryError:
             send_msg(conn, error_header(QueryResourceLimit(
                 "the query needed more memory than a query may use")))
@@ -244,29 +238,9 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
             send_msg(conn, {"error": "query-failed", "detail": f"query evaluation failed: {exc}"})
             continue
         send_msg(conn, {"ok": True, "media_type": result.media_type, "form": result.form,
-                        "count": result.count, "counted": result.counted,
+                        "count": result.count,
                         "truncated": result.truncated, "elapsed_ms": result.elapsed_ms},
                  result.body)
-
-
-class _WorkerChannel:
-    """The parts of a streamed answer go to the worker as frames; it may answer "stop"."""
-
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
-        self.poller = select.poll()
-        self.poller.register(conn, select.POLLIN)
-
-    def send(self, part: bytes) -> None:
-        send_msg(self.conn, {"part": True}, part)
-
-    def stopped(self) -> bool:
-        if not self.poller.poll(0):
-            return False
-        header, _ = recv_frame(self.conn)
-        if header.get("op") != "stop":
-            raise ValueError(f"unexpected {header.get('op')!r} while streaming an answer")
-        return True
 
 
 def error_header(exc: KgError) -> dict[str, Any]:
