@@ -100,6 +100,7 @@ def test_select_matches_in_process_evaluation(backend: PooledBackend, release: R
     assert got.body == expected.body
     assert (got.count, got.form, got.media_type) == (80, "select", expected.media_type)
     assert got.extra["version"] == release.version
+    assert not got.extra["shared"]  # a small answer comes in its frame
 
 
 @pytest.mark.parametrize("fmt", ["ttl", "nt", "jsonld", "rdf"])
@@ -127,7 +128,7 @@ def test_a_large_select_equals_in_process(backend: PooledBackend, release: Relea
     for cap in (None, 1700, rows - 1, rows, rows + 1):  # 1700: cut in a later part
         expected = run_on_store(store, query, fmt=fmt, max_rows=cap)
         got = backend.execute(query, fmt=fmt, max_rows=cap)
-        assert len(got.body) > 256 * 1024
+        assert len(got.body) > 256 * 1024 and got.extra["shared"]  # through the answer buffer
         assert got.body == expected.body
         assert (got.count, got.truncated) == (expected.count, expected.truncated)
         assert got.count == min(rows, cap or rows)
@@ -328,3 +329,28 @@ def test_ipc_overhead_is_well_under_a_millisecond(backend: PooledBackend,
           f"overhead {pooled - inline:.3f} ms (median of 300)")
     # Generous bound for a shared 2-core machine; typically ~0.2-0.3 ms.
     assert pooled - inline < 3.0
+
+
+@pytest.mark.parametrize("buffer_mb", [0, 1])
+def test_answers_the_buffer_cannot_hold_come_through_the_socket(release: Release,
+                                                               buffer_mb: int) -> None:
+    """No answer buffer at all, or one smaller than the answer: the frame carries it."""
+    z = ZygoteProcess.start(release, Settings(memory_mb=256, answer_buffer_mb=buffer_mb))
+    b = PooledBackend(z.run_dir, PoolSettings(heavy=1, light=1, timeout_s=5.0))
+    try:
+        store = ox.Store()
+        store.bulk_load(release.ntriples, format=ox.RdfFormat.N_TRIPLES)
+        query = (f"SELECT ?a ?b WHERE {{ ?a <{EX}label> ?l . ?b <{EX}group> ?g "
+                 "FILTER(!isBlank(?a)) } ORDER BY ?a ?b LIMIT 12000")
+        expected = run_on_store(store, query, fmt="json", max_rows=None)
+        got = b.execute(query, fmt="json")
+        assert len(got.body) > 1024 * 1024 and not got.extra["shared"]
+        assert (got.body, got.count) == (expected.body, 12000)
+        small = b.execute(f"SELECT ?s WHERE {{ ?s <{EX}rank> ?r }}", fmt="json")
+        assert small.count == 600 and not small.extra["shared"]
+        medium = b.execute(f"SELECT ?s ?l WHERE {{ ?s <{EX}label> ?l }}", fmt="json")
+        assert 64 * 1024 < len(medium.body) < 1024 * 1024
+        assert medium.count == 1200 and medium.extra["shared"] == (buffer_mb > 0)
+    finally:
+        b.close()
+        z.stop()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 
 import pytest
 
-from graph.engine.wire import PeerClosed, recv_msg, send_msg
+from graph.engine.wire import AnswerBuffer, PeerClosed, recv_msg, send_msg
 
 
 def frame_bytes(header: dict[str, object], body: bytes) -> bytes:
@@ -100,3 +101,31 @@ def test_two_frames_at_once_break_the_protocol() -> None:
             recv_msg(b, deadline=time.monotonic() + 2)
 
 
+
+
+def test_an_answer_buffer_is_shared_sealed_and_bounded() -> None:
+    """What the executor writes, its worker reads; the size can never change; a frame
+    claiming more than the buffer holds is refused."""
+    mine = AnswerBuffer.create(1024 * 1024)
+    assert mine is not None and mine.fd is not None
+    theirs = AnswerBuffer.attach(os.dup(mine.fd))
+    try:
+        data = bytes(range(256)) * 1000
+        assert mine.fits(len(data)) and not mine.fits(10) and not mine.fits(mine.size + 1)
+        mine.write(data)
+        assert theirs.read(len(data)) == data
+        for bad in (-1, theirs.size + 1, "12", True, None):
+            with pytest.raises(ValueError):
+                theirs.read(bad)
+        with pytest.raises(PermissionError):  # sealed: an executor cannot shrink it
+            os.ftruncate(mine.fd, 10)
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_an_unsealed_buffer_is_refused() -> None:
+    fd = os.memfd_create("unsealed")
+    os.ftruncate(fd, 4096)
+    with pytest.raises(ValueError, match="not sealed"):
+        AnswerBuffer.attach(fd)

@@ -9,8 +9,8 @@ the request gets 503 (`QueryTimeout`). An executor that dies while answering (it
 cap, a crash) gives 503 (`QueryResourceLimit`). Replacements are forked lazily.
 
 The answer is read completely before it is returned, so nothing is ever sent truncated. The
-executor counts and cuts the rows as the engine writes them (graph.engine.rows) and sends the
-answer in one frame.
+executor counts and cuts the rows as the engine writes them (graph.engine.rows) and hands the
+answer over whole: in its frame, or from 64 KB in its shared `AnswerBuffer` (graph.engine.wire).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 from graph import errors
 from graph.engine.base import Lane, QueryResult, Row, rows_from_json
-from graph.engine.wire import PeerClosed, recv_fd, recv_msg, send_msg
+from graph.engine.wire import AnswerBuffer, PeerClosed, recv_fd, recv_msg, send_msg
 from graph.engine.zygote import CURRENT_NAME, SOCKET_NAME, request
 
 log = logging.getLogger("rabat_kg.pool")
@@ -59,20 +59,28 @@ class PoolSettings:
 class Executor:
     """One connection to one executor process (used by one thread at a time)."""
 
-    def __init__(self, sock: socket.socket, pidfd: int | None, hello: dict[str, Any]) -> None:
+    def __init__(self, sock: socket.socket, pidfd: int | None, hello: dict[str, Any],
+                 answers: AnswerBuffer | None = None) -> None:
         self.sock = sock
         self.pidfd = pidfd
+        self.answers = answers  # where the executor leaves large answers (wire.AnswerBuffer)
         self.pid = int(hello["pid"])
         self.version = str(hello["version"])
         self.hello = hello
         self.uses = 0
 
     def call(self, header: dict[str, Any], deadline: float) -> tuple[dict[str, Any], bytes]:
-        """Send a request and return the answer frame."""
+        """Send a request and return the answer: its frame's header, and its body (from the
+        answer buffer when the frame says so)."""
         self.uses += 1
         self.sock.settimeout(max(0.001, deadline - time.monotonic()))
         send_msg(self.sock, header)
-        return recv_msg(self.sock, deadline=deadline)
+        answer, body = recv_msg(self.sock, deadline=deadline)
+        if "shared" in answer:
+            if self.answers is None:
+                raise ValueError("an answer in a buffer this executor never shared")
+            body = self.answers.read(answer["shared"])
+        return answer, body
 
     def alive(self) -> bool:
         """False once the process has exited (its pidfd turns readable)."""
@@ -102,6 +110,9 @@ class Executor:
     def close(self) -> None:
         try:
             self.sock.close()
+            if self.answers is not None:
+                self.answers.close()
+                self.answers = None
         finally:
             if self.pidfd is not None:
                 with contextlib.suppress(OSError):
@@ -188,7 +199,8 @@ class PooledBackend:
         return QueryResult(body=body, media_type=header["media_type"], form=header["form"],
                            count=header["count"], truncated=header["truncated"],
                            elapsed_ms=header["elapsed_ms"],
-                           extra={"version": header["version"], "executor": header["pid"]})
+                           extra={"version": header["version"], "executor": header["pid"],
+                                  "shared": "shared" in header})
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
         return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
@@ -298,14 +310,18 @@ class PooledBackend:
         """Ask the zygote for a new executor of `lane` (a fork: a few ms)."""
         deadline = time.monotonic() + self.settings.spawn_timeout_s
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        pidfd: int | None = None
+        answers: AnswerBuffer | None = None
         try:
             sock.settimeout(self.settings.spawn_timeout_s)
             sock.connect(str(self.run_dir / SOCKET_NAME))
             send_msg(sock, {"op": "executor", "lane": lane})
             pidfd = recv_fd(sock, deadline=deadline)
+            answer_fd = recv_fd(sock, deadline=deadline)
+            answers = AnswerBuffer.attach(answer_fd) if answer_fd is not None else None
             hello, _ = recv_msg(sock, deadline=deadline)
         except (OSError, ValueError) as exc:
-            sock.close()
+            Executor(sock, pidfd, {"pid": 0, "version": ""}, answers).close()
             raise errors.BackendUnavailable(
                 f"the query engine is not answering ({exc.__class__.__name__}); retry shortly",
                 retry_after=self.settings.retry_after_s) from None
@@ -315,7 +331,7 @@ class PooledBackend:
             _NOTED.add(kind)  # once per worker and kind: the next executors say the same
             log.warning("executor %s shares the store's pages until written: %s",
                         hello.get("pid"), note)
-        return Executor(sock, pidfd, hello)
+        return Executor(sock, pidfd, hello, answers)
 
 
 def error_from(answer: dict[str, Any], retry_after: int) -> errors.KgError:

@@ -2,13 +2,17 @@
 
 A frame is two big-endian lengths, a small JSON header and raw body bytes. JSON rather than
 pickle because the executor runs untrusted queries: nothing it sends may turn into code in
-the worker that reads it. Every exchange is one frame each way (`recv_msg`), and a process
-descriptor travels alone (`send_fd`).
+the worker that reads it. Every exchange is one frame each way (`recv_msg`), and a
+descriptor travels alone (`send_fd`). A large answer goes through the executor's
+`AnswerBuffer` instead of the socket: the frame only says how long it is.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import mmap
+import os
 import socket
 import struct
 import time
@@ -21,8 +25,11 @@ _WHOLE_READ_MIN = 64 * 1024  # bodies from this size are read in one blocking ca
 _FIRST_READ = 64 * 1024  # a frame's first read: all of a small frame
 MAX_HEADER = 1 << 20
 MAX_BODY = (1 << 32) - 1
-# A process descriptor travels alone, attached to this one byte (SCM_RIGHTS).
+# A descriptor travels alone, attached to this one byte (SCM_RIGHTS).
 FD_MARKER = b"F"
+SHARED_MIN = 64 * 1024  # answers from this size go through the AnswerBuffer, if they fit
+# The buffer's size can never change once shared: a reader of a shrunk file would get SIGBUS.
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 
 class PeerClosed(ConnectionError):
@@ -174,3 +181,73 @@ def recv_fd(sock: socket.socket, *, deadline: float | None = None) -> int | None
     if data != FD_MARKER:
         raise ValueError("unexpected byte instead of a process descriptor")
     return fds[0] if fds else None
+
+
+class AnswerBuffer:
+    """Shared memory that an executor writes its large answers into and its worker reads.
+
+    Through the socket an 838 KB answer goes in pieces of the socket's buffer (about 200 KB),
+    each copied into the kernel and out again with a wake-up of the other side; here the
+    executor copies it once into pages both processes map, and the frame says how long it is
+    (the benchmark's effect: bench/RESULTS.md notes). The executor creates the buffer before
+    its sandbox closes, as a sealed memfd whose size cannot change, and passes the descriptor
+    to its worker, which maps it read-only. Pages are only allocated as answers fill them, up
+    to the largest answer of that executor.
+
+    The worker copies an answer out before using it: an executor (which runs untrusted
+    queries) could change the bytes meanwhile, which spoils only its own answer.
+    """
+
+    def __init__(self, fd: int | None, view: mmap.mmap) -> None:
+        self.fd = fd  # the executor's descriptor, until it has passed it on
+        self.view = view
+
+    @property
+    def size(self) -> int:
+        return len(self.view)
+
+    @classmethod
+    def create(cls, size: int) -> AnswerBuffer | None:
+        """The executor's buffer of `size` bytes; None where memfds or seals are missing."""
+        if size <= 0:
+            return None
+        try:
+            fd = os.memfd_create("rabat-kg-answers", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        except (AttributeError, OSError):
+            return None
+        try:
+            os.ftruncate(fd, size)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+            return cls(fd, mmap.mmap(fd, size))
+        except OSError:
+            os.close(fd)
+            return None
+
+    @classmethod
+    def attach(cls, fd: int) -> AnswerBuffer:
+        """The worker's read-only view of an executor's buffer (takes over `fd`)."""
+        try:
+            if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & _SEALS != _SEALS:
+                raise ValueError("the answer buffer is not sealed: its size could change")
+            return cls(None, mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ))
+        finally:
+            os.close(fd)
+
+    def fits(self, size: int) -> bool:
+        """Whether an answer of `size` bytes goes through the buffer."""
+        return SHARED_MIN <= size <= self.size
+
+    def write(self, data: bytes) -> None:
+        self.view[: len(data)] = data
+
+    def read(self, size: object) -> bytes:
+        """A copy of the first `size` bytes (as the answer frame says)."""
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= self.size:
+            raise ValueError(f"answer of {size!r} bytes in a buffer of {self.size}")
+        return self.view[:size]
+
+    def close(self) -> None:
+        self.view.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -41,7 +41,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from graph.engine import prefault, sandbox
-from graph.engine.wire import FD_MARKER, PeerClosed, recv_msg, send_fd, send_msg
+from graph.engine.wire import FD_MARKER, AnswerBuffer, PeerClosed, recv_msg, send_fd, send_msg
 from graph.errors import DataError, KgError, QueryResourceLimit
 
 log = logging.getLogger("rabat_kg.zygote")
@@ -65,6 +65,7 @@ class Settings:
     prefixes: dict[str, str] = field(default_factory=dict)
     heavy_nice: int = 10  # CPU priority offset of heavy-lane executors
     prefault: bool = True  # executors copy the store's pages at spawn (graph/engine/prefault.py)
+    answer_buffer_mb: int = 64  # shared memory for large answers (wire.AnswerBuffer); 0: none
 
     @classmethod
     def read(cls, run_dir: Path) -> Settings:
@@ -174,23 +175,28 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
             pidfd = os.pidfd_open(os.getpid())
         except (AttributeError, OSError):
             pidfd = None
+        # Before the limits: the buffer's address space is not taken from the query's budget.
+        answers = AnswerBuffer.create(settings.answer_buffer_mb * 1024 * 1024)
         report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, audit=False)
         # Under the limits and the seccomp filter, but before the audit hook, which refuses
         # the /proc/self/smaps read and the ctypes call the copy needs.
         prefaulted, prefault_note = prefault.populate() if settings.prefault else (0, "off")
         sandbox.install_audit_hook()
         report.audit_hook = True
-        if pidfd is not None:
-            send_fd(conn, pidfd)
-            os.close(pidfd)
-        else:  # no pidfd on this kernel: the worker falls back to the pid
-            conn.sendall(FD_MARKER)
+        for fd in (pidfd, answers.fd if answers else None):
+            if fd is not None:
+                send_fd(conn, fd)
+                os.close(fd)
+            else:  # no pidfd on this kernel (the worker uses the pid), or no answer buffer
+                conn.sendall(FD_MARKER)
+        if answers is not None:
+            answers.fd = None  # passed on and closed: the mapping stays
         send_msg(conn, {"pid": os.getpid(), "version": version, "lane": lane,
                         "seccomp": report.seccomp,
                         "audit_hook": report.audit_hook,
                         "memory_limit": report.memory_limit_bytes, "note": report.reason,
                         "prefaulted": prefaulted, "prefault_note": prefault_note})
-        code = _executor_loop(conn, store, settings)
+        code = _executor_loop(conn, store, settings, answers)
     except PeerClosed:
         code = 0
     except BaseException:  # never let a child fall back into the zygote's loop
@@ -203,7 +209,8 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
             os._exit(code)
 
 
-def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> int:
+def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings,
+                   answers: AnswerBuffer | None) -> int:
     from graph.engine.run import run_on_store
 
     while True:
@@ -237,10 +244,14 @@ def _executor_loop(conn: socket.socket, store: ox.Store, settings: Settings) -> 
         except (OSError, RuntimeError, ValueError, TypeError) as exc:
             send_msg(conn, {"error": "query-failed", "detail": f"query evaluation failed: {exc}"})
             continue
-        send_msg(conn, {"ok": True, "media_type": result.media_type, "form": result.form,
-                        "count": result.count,
-                        "truncated": result.truncated, "elapsed_ms": result.elapsed_ms},
-                 result.body)
+        header = {"ok": True, "media_type": result.media_type, "form": result.form,
+                  "count": result.count, "truncated": result.truncated,
+                  "elapsed_ms": result.elapsed_ms}
+        body = result.body
+        if answers is not None and answers.fits(len(body)):
+            answers.write(body)
+            header["shared"], body = len(body), b""
+        send_msg(conn, header, body)
 
 
 def error_header(exc: KgError) -> dict[str, Any]:
