@@ -321,7 +321,11 @@ class PooledBackend:
             answers = AnswerBuffer.attach(answer_fd) if answer_fd is not None else None
             hello, _ = recv_msg(sock, deadline=deadline)
         except (OSError, ValueError) as exc:
-            Executor(sock, pidfd, {"pid": 0, "version": ""}, answers).close()
+            sock.close()
+            if answers is not None:
+                answers.close()
+            if pidfd is not None:
+                os.close(pidfd)
             raise errors.BackendUnavailable(
                 f"the query engine is not answering ({exc.__class__.__name__}); retry shortly",
                 retry_after=self.settings.retry_after_s) from None

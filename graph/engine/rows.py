@@ -23,7 +23,6 @@ except ImportError:  # built without a C compiler: MarkCounter counts JSON too
 
 COUNTED_FORMATS = ("json", "xml")  # result format keys whose rows a RowCounter counts
 NATIVE = _rowscan is not None  # whether JSON rows are counted by the C scanner
-_BINDINGS = b'"bindings":['
 _BINDINGS_OPEN = re.compile(rb'"bindings"\s*:\s*\[')
 
 
@@ -123,8 +122,8 @@ class MarkCounter:
     def rows(self) -> int:
         if not self.json:
             return self.marks
-        at = self.head.find(_BINDINGS)
-        first = at >= 0 and self.head[at + len(_BINDINGS):at + len(_BINDINGS) + 1] == b"{"
+        opened = _BINDINGS_OPEN.search(self.head)
+        first = opened is not None and self.head[opened.end():opened.end() + 1] == b"{"
         return self.marks + 1 if first else 0
 
     def feed(self, chunk: bytes) -> None:

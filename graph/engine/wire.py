@@ -233,6 +233,11 @@ class AnswerBuffer:
         finally:
             os.close(fd)
 
+    def take_fd(self) -> int | None:
+        """The executor's descriptor, to pass on (and close) once: the mapping stays."""
+        fd, self.fd = self.fd, None
+        return fd
+
     def fits(self, size: int) -> bool:
         """Whether an answer of `size` bytes goes through the buffer."""
         return SHARED_MIN <= size <= self.size

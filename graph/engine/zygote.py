@@ -183,14 +183,12 @@ def run_executor(conn: socket.socket, store: ox.Store, version: str, settings: S
         prefaulted, prefault_note = prefault.populate() if settings.prefault else (0, "off")
         sandbox.install_audit_hook()
         report.audit_hook = True
-        for fd in (pidfd, answers.fd if answers else None):
+        for fd in (pidfd, answers.take_fd() if answers else None):
             if fd is not None:
                 send_fd(conn, fd)
                 os.close(fd)
             else:  # no pidfd on this kernel (the worker uses the pid), or no answer buffer
                 conn.sendall(FD_MARKER)
-        if answers is not None:
-            answers.fd = None  # passed on and closed: the mapping stays
         send_msg(conn, {"pid": os.getpid(), "version": version, "lane": lane,
                         "seccomp": report.seccomp,
                         "audit_hook": report.audit_hook,
