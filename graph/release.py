@@ -1,32 +1,34 @@
-"""A data release: files parsed, validated with SHACL, and given a version.
+"""A data release: files parsed, validated with SHACL, given a version, and built for serving.
 
-A release is what a server serves. It is built completely before anything swaps to it, so
-a file with a syntax error or a shape violation never replaces a good release. Validation
-runs on a pyoxigraph store (graph/shacl.py): ideally the very store that is then served
-(`load_release`, and the zygote, which loads a release once and validates it before serving).
+A release is what a server serves. It is built completely before anything swaps to it, so a
+file with a syntax error or a shape violation never replaces a good release. The version is a
+hash of the source files' bytes and formats (`source_version`), the basis of every ETag.
 
-Two ways to make one. Serving (`load_release`, the zygote) bulk-loads the source files
-straight into the store, strictly, one call per file: nothing is canonicalised, so loading
-costs about what a bare `Store.bulk_load` costs. `rabat-kg build` (`make_release`) also
-writes canonical N-Triples (sorted, de-duplicated), for byte-identical dumps. Both give the
-same data the same version: a hash of the source files' bytes and formats (`source_version`).
+`write_release` builds one into a directory: canonical N-Triples (sorted, de-duplicated: the
+dumps), an on-disk Oxigraph store (what the executors open read-only) and `release.json`.
+Servers run it in a child process (`build_in_child`, ``python -m graph.release``) so that
+parsing and pySHACL's copy of the data leave the server's memory when the build ends; a long
+validation shows its progress on the child's stderr (the server's log or terminal).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import pyoxigraph as ox
 
 from graph.errors import DataError
 from graph.formats import Format, rdf_format_for_path
 
-CHUNK = 1 << 20  # bytes per read when hashing or copying a source file
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,9 @@ def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
     """
     release = build_release(paths)
     if validate:
-        check_store(load_store(release.ntriples))
+        from graph.validate import check_ntriples
+
+        check_ntriples(release.ntriples)
         release = replace(release, validated=True)
     return release
 
@@ -218,70 +222,6 @@ def syntax_error(name: str, exc: SyntaxError) -> DataError:
                      **({"line": exc.lineno} if exc.lineno else {}))
 
 
-def copy_sources(paths: Sequence[Path], directory: Path, *,
-                 prefix: str = "release") -> tuple[str, list[Path]]:
-    """Copy `paths` into `directory` (one read each: hashed while written); the version and copies.
-
-    Each copy keeps its file's suffix (so its format is known) and is named after the version
-    and its position: ``{prefix}-{version}-{i}{suffix}``. Every copy is written to a temporary
-    file, fsynced and renamed into place, so a reader sees whole files or none.
-
-    Raises:
-        DataError: a file is missing or unreadable, or its suffix names no RDF format.
-    """
-    directory = Path(directory)
-    temps: list[Path] = []
-    entries: list[tuple[bytes, Format]] = []
-    try:
-        for i, path in enumerate(paths):
-            fmt = source_format(path)
-            tmp = directory / f".{prefix}-copy-{os.getpid()}-{i}{Path(path).suffix}.tmp"
-            temps.append(tmp)
-            entries.append((copy_hashing(Path(path), tmp), fmt))
-        version = version_of(entries)
-        copies = []
-        for i, (path, tmp) in enumerate(zip(paths, temps, strict=True)):
-            copy = directory / f"{prefix}-{version}-{i}{Path(path).suffix}"
-            os.replace(tmp, copy)
-            copies.append(copy)
-        return version, copies
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-
-
-def copy_hashing(source: Path, dest: Path) -> bytes:
-    """Copy `source` to `dest` (fsynced) and return the sha256 digest of the bytes copied.
-
-    Raises:
-        DataError: `source` is missing or unreadable (a failure to write `dest` is an OSError).
-    """
-    h = hashlib.sha256()
-    with open_source(source) as src, open(dest, "wb") as out:
-        while chunk := read_source(src, source):
-            h.update(chunk)
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    return h.digest()
-
-
-def open_source(path: Path) -> BinaryIO:
-    """`path` opened for reading; a missing or unreadable file is a DataError."""
-    try:
-        return open(path, "rb")  # the caller's with-statement closes it
-    except OSError as exc:
-        raise unreadable(path, exc) from None
-
-
-def read_source(fh: BinaryIO, path: Path) -> bytes:
-    """The next chunk of a source file (b"" at its end); a read error is a DataError."""
-    try:
-        return fh.read(CHUNK)
-    except OSError as exc:
-        raise unreadable(path, exc) from None
-
-
 def load_store(source: bytes | Path) -> ox.Store:
     """An in-memory store with canonical N-Triples (bytes or a file), already parsed once."""
     store = ox.Store()
@@ -300,32 +240,108 @@ def check_store(store: ox.Store) -> None:
         DataError: the data violates a shape; the detail and `extra["report"]` hold the
             report grouped by focus node (path, value, message, shape).
     """
-    from graph.shacl import validate_store
+    from graph.validate import check_ntriples
 
-    result = validate_store(store)
-    if not result.conforms:
-        raise DataError(
-            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
-            + result.text,
-            report=result.text,
-        )
+    check_ntriples(store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()) or b"")
 
 
-def release_file_name(version: str) -> str:
-    """Name of a saved release in a run directory: one file per version."""
-    return f"release-{version}.nt"
 
 
-def save_ntriples(release: Release, directory: Path) -> Path:
-    """Write the release's N-Triples into `directory` atomically (temp, fsync, rename).
+RELEASE_FILE = "release.json"
+DATA_FILE = "data.nt"
+STORE_DIR = "store"
 
-    A reader (the zygote loading a reload) sees the whole file or none of it.
+
+@dataclass(frozen=True)
+class BuiltRelease:
+    """A release written into its own directory, ready to serve (see `write_release`)."""
+
+    directory: Path
+    version: str
+    triples: int
+    sources: tuple[str, ...] = ()
+    validated: bool = False
+
+    @property
+    def store_dir(self) -> Path:
+        return self.directory / STORE_DIR
+
+    @property
+    def ntriples_file(self) -> Path:
+        return self.directory / DATA_FILE
+
+    @classmethod
+    def read(cls, directory: Path) -> BuiltRelease:
+        doc = json.loads((directory / RELEASE_FILE).read_text())
+        return cls(directory=directory, version=doc["version"], triples=doc["triples"],
+                   sources=tuple(doc["sources"]), validated=doc["validated"])
+
+
+def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = True) -> BuiltRelease:
+    """Build `paths` into `directory` (created; must not exist): N-Triples, store, release.json.
+
+    Raises:
+        DataError: a syntax error (file and line) or a shape violation (the report); nothing
+            is left in `directory` then.
     """
-    path = Path(directory) / release_file_name(release.version)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(release.ntriples)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    directory = Path(directory)
+    directory.mkdir(parents=True)
+    try:
+        release = make_release(paths, validate=validate)
+        (directory / DATA_FILE).write_bytes(release.ntriples)
+        store = ox.Store(str(directory / STORE_DIR))
+        store.bulk_load(path=str(directory / DATA_FILE), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+        store.flush()
+        del store  # closes the database: executors open it read-only
+        built = BuiltRelease(directory=directory, version=release.version,
+                             triples=release.triple_count, sources=release.sources,
+                             validated=release.validated)
+        doc = asdict(built) | {"directory": str(directory), "sources": list(built.sources)}
+        (directory / RELEASE_FILE).write_text(json.dumps(doc))
+        return built
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def build_in_child(paths: Sequence[Path], directory: Path, *, validate: bool = True,
+                   timeout_s: float | None = None) -> BuiltRelease:
+    """`write_release` in a child process (its memory goes when it ends); same result and errors."""
+    cmd = [sys.executable, "-m", "graph.release", str(directory),
+           *([] if validate else ["--no-validate"]), *map(str, paths)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=timeout_s,
+                          cwd=Path(__file__).resolve().parent.parent)
+    try:
+        outcome = json.loads(proc.stdout or b"{}")
+    except ValueError:
+        outcome = {}
+    if proc.returncode == 0 and outcome.get("ok"):
+        return BuiltRelease.read(Path(directory))
+    error = outcome.get("error") or {}
+    raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
+                    **error.get("extra", {}))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m graph.release DIR [--no-validate] FILE...``: one JSON line on stdout."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m graph.release")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--no-validate", action="store_true")
+    parser.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        write_release(args.files, args.directory, validate=not args.no_validate)
+    except DataError as exc:
+        extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, type(None)))}
+        print(json.dumps({"ok": False, "error": {"detail": exc.detail, "extra": extra}}))
+        return 1
+    print(json.dumps({"ok": True}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

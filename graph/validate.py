@@ -212,3 +212,14 @@ def render_text(violations: Sequence[Violation]) -> str:
             lines.append(f"    {v.severity}: {v.message}")
             lines.append(f"    shape {v.shape} ({v.component})")
     return "\n".join(lines)
+
+
+def check_ntriples(nt: bytes) -> None:  # lead's stand-in until H1's version lands
+    """Raise DataError with the report when `nt` does not conform."""
+    from graph.errors import DataError
+
+    result = validate_ntriples(nt, engine="pyshacl")
+    if not result.conforms:
+        raise DataError(
+            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
+            + result.text, report=result.text)

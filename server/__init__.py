@@ -23,15 +23,14 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
 
-    from server import dataset, errors, fastpath, http, pages, ratelimit, sparql, state, stored
+    from server import budget, dataset, errors, http, pages, sparql, state, stored
 
     state.init_app(app, backend)
     http.init_app(app)
-    ratelimit.init_app(app)
+    budget.init_app(app)
     errors.init_app(app)
     app.register_blueprint(sparql.bp)
     app.register_blueprint(stored.bp)
     app.register_blueprint(dataset.bp)
     app.register_blueprint(pages.bp)
-    fastpath.install(app)
     return app

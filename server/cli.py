@@ -40,24 +40,38 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Run a SPARQL query over the bundled (or --data) graph and print the result."""
-    from graph.engine.inline import InlineBackend
+    """Run a SPARQL query over the bundled (or --data) graph, with the server's limits."""
+    import tempfile
+
+    from graph.engine.pool import EmbeddedBackend
     from graph.intake import check_query
-    from graph.release import make_release
+    from graph.release import write_release
+    from server.serve import pool_settings, server_config
 
     text = sys.stdin.read() if args.sparql == "-" else args.sparql
     checked = check_query(text)
-    release = make_release(_paths(args), validate=False)
-    backend = InlineBackend(release.ntriples, release.version)
     fmt = args.format
     if checked.form in ("construct", "describe") and fmt in ("json", "csv", "tsv", "xml"):
         fmt = "ttl"
     if checked.form in ("select", "ask") and fmt in ("ttl", "nt", "jsonld", "rdf"):
         raise KgError(f"--format {fmt} is for CONSTRUCT/DESCRIBE; use json, csv, tsv or xml")
-    result = backend.execute(checked.text, fmt=fmt, max_rows=None)
+    settings = server_config(args)
+    settings.update(WARM_EXECUTORS=1, LIGHT_BUDGET_S=settings["QUERY_TIMEOUT_S"])
+    max_rows = args.max_rows if args.max_rows is not None else int(settings["MAX_ROWS"])
+    with tempfile.TemporaryDirectory(prefix="rabat-kg-query-") as tmp:
+        release = write_release(_paths(args), Path(tmp) / "release", validate=False)
+        backend = EmbeddedBackend(release, pool_settings(settings), owned=False)
+        try:
+            result = backend.execute(checked.text, fmt=fmt, max_rows=max_rows or None,
+                                     form=checked.form)
+        finally:
+            backend.close()
     sys.stdout.buffer.write(result.body)
     if not result.body.endswith(b"\n"):
         sys.stdout.buffer.write(b"\n")
+    if result.truncated:
+        print(f"rabat-kg query: only the first {max_rows} results are shown (--max-rows)",
+              file=sys.stderr)
     return 0
 
 
@@ -110,13 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sparql", help="the query text, or - to read it from standard input")
     p.add_argument("--format", default="json",
                    choices=["json", "csv", "tsv", "xml", "ttl", "nt", "jsonld", "rdf"])
+    p.add_argument("--timeout", type=float, default=None,
+                   help="time limit in seconds (default: the server's, RABAT_KG_QUERY_TIMEOUT_S)")
+    p.add_argument("--max-rows", type=int, default=None, metavar="N",
+                   help="row or triple cap (default: the server's, RABAT_KG_MAX_ROWS; 0: none)")
     data_opt(p)
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("serve", help=cmd_serve.__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=None, help="default: from the core count")
     p.add_argument("--store", metavar="URL", help="serve from a remote SPARQL 1.1 endpoint")
     p.add_argument("--timeout", type=float, default=None, help="query time limit in seconds")
     data_opt(p)

@@ -15,15 +15,23 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_STRING_BYTES = 8 * 1024
 MAX_NESTING = 64
 WORKER_MEMORY_MB = 1024
-# Executor processes per gunicorn worker and lane; how long a request waits for one (then 503).
+# Queries at once in each lane (graph/engine/pool.py): every query starts light and moves to
+# the heavy lane when it runs past LIGHT_BUDGET_S; a request waits ADMISSION_WAIT_S for a slot.
+LIGHT_EXECUTORS = 4
 HEAVY_EXECUTORS = 2
-LIGHT_EXECUTORS = 2
+LIGHT_BUDGET_S = 0.5
 ADMISSION_WAIT_S = 0.75
-# Second guard in executors: seccomp filter refusing non-local sockets.
+WARM_EXECUTORS = 2  # started with each release, before traffic
+# Second guard in executors: seccomp (no sockets but AF_UNIX) and Landlock (read-only files).
 ENGINE_SECCOMP = True
-# Executors copy the store's pages when forked instead of page by page while answering
-# (graph/engine/prefault.py): each holds its own copy of the store's memory.
-ENGINE_PREFAULT = True
+ENGINE_LANDLOCK = True
+
+# waitress (server/serve.py): worker threads, open connections, idle close, request limits.
+THREADS = 12
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT_S = 30
+MAX_HEADER_BYTES = 64 * 1024  # larger: 431 from waitress (the app answers 414 from 8 KiB)
+MAX_REQUEST_BYTES = 1024 * 1024  # larger: 413 from waitress (the app answers 413 from 64 KiB)
 # Named graph a remote store serves the data from (None: graph.namespaces.DATA_GRAPH).
 STORE_GRAPH: str | None = None
 
@@ -35,12 +43,12 @@ PUBLIC_URL: str | None = None
 LIVE_VALIDATION_MAX_TRIPLES = 200_000
 VALIDATION_TIMEOUT_S = 600.0
 
-# Per-client budget on the query routes (429 + Retry-After past it); 0 turns it off.
-RATE_LIMIT_PER_S = 20.0
-RATE_LIMIT_BURST = 40.0
-
-# Answer plain `GET /sparql?query=` requests without Flask's dispatch (server/fastpath.py).
-FAST_SPARQL = True
+# Per-client budget of store time on every route that queries it (server/budget.py): up to
+# BUDGET_SECONDS, earned back at BUDGET_REFILL_PER_S, each request also costing
+# BUDGET_REQUEST_COST_S; 429 + Retry-After past it. BUDGET_SECONDS = 0 turns it off.
+BUDGET_SECONDS = 30.0
+BUDGET_REFILL_PER_S = 0.5
+BUDGET_REQUEST_COST_S = 0.002
 
 # HTTP caching of results, pages and dumps (seconds).
 CACHE_MAX_AGE = 300

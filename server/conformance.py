@@ -57,7 +57,8 @@ _states: dict[str, State] = {}
 
 def state() -> State:
     """The state for the served version, starting the computation on first use."""
-    from server.site import cache_dir, triple_count
+    from server.site import triple_count
+    from server.state import cache_dir
     from server.state import get_backend
 
     backend = get_backend()

@@ -1,12 +1,14 @@
 """Blueprint "dataset": the VoID/DCAT description, whole-graph dumps and the health check.
 
 Dumps are made once per data version by the engine (CONSTRUCT of everything, engine-native
-writers), kept in a private cache folder shared by the workers, and sent as attachments with a
-fixed file name; no part of a request's path ever names a file.
+writers), kept in this server's private cache folder (written atomically, removed with the
+server), and sent as attachments with a fixed file name; no part of a request's path ever
+names a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 
@@ -15,8 +17,8 @@ from flask import Blueprint, Response, abort, current_app, request, send_file
 from graph.dataset import DUMPS, dataset_description
 from graph.formats import RDF_BY_KEY
 from server.negotiation import negotiate
-from server.site import cache_dir, not_modified, prune_cache
-from server.state import get_backend
+from server.site import not_modified
+from server.state import cache_dir, get_backend, get_state
 
 bp = Blueprint("dataset", __name__)
 
@@ -32,10 +34,13 @@ def public_base_url() -> str:
 
 @bp.get("/health")
 def health() -> tuple[dict[str, object], int]:
-    """GET /health: 200 with the release version when a real query answers."""
-    backend = get_backend()
-    rows = backend.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
-    return {"status": "ok", "version": backend.version(), "triples": int(rows[0]["n"]["value"])}, 200
+    """GET /health: 200 with the release being served, from what the server knows (no query)."""
+    backend = get_state().backend
+    release = getattr(backend, "release", None)  # the embedded engine's built release
+    body: dict[str, object] = {"status": "ok", "version": backend.version()}
+    if release is not None:
+        body["triples"] = release.triples
+    return body, 200
 
 
 @bp.get("/.well-known/void")
@@ -84,6 +89,14 @@ def dump(suffix: str) -> Response:
                          etag=f"{version}{fmt.suffix}")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+def prune_cache(keep_version: str) -> None:
+    """Remove this server's dumps of other releases."""
+    for path in cache_dir().iterdir():
+        if keep_version not in path.name and path.name.startswith("dump-"):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _safe(version: str) -> str:

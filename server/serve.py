@@ -1,44 +1,51 @@
-"""`rabat-kg serve` and `rabat-kg reload`: gunicorn in front, the query engine behind.
+"""`rabat-kg serve` and `rabat-kg reload`: waitress in front, executor processes behind.
 
-Start-up, in the serve (gunicorn master) process, before any worker exists:
-1. build the release (parse + SHACL); invalid data -> the report, exit 1, nothing served;
-2. start the zygote (graph.engine.zygote) on that release in a private run directory;
-3. load the app once (preload) with a PooledBackend pointing at the run directory; every
-   forked worker opens its own executors, warms up, and only then accepts connections.
-With `--store URL` there is no zygote: each worker talks HTTP to the remote store.
+Why waitress: its single I/O thread reads each request whole (headers and body, buffered to
+disk past a threshold) before a worker thread sees it, and writes each answer out of a buffer
+after the thread has moved on, so slow, trickling or non-reading clients hold a socket and a
+buffer, never a thread; idle connections are closed after CHANNEL_TIMEOUT_S; a connection's
+pipelined requests are taken one at a time, its next one read only once the previous answer
+has been sent; and every request waits its turn in one first-come queue of tasks, so
+kept-alive connections are served fairly.
 
-Reloads: SIGHUP to this process, or `rabat-kg reload --port P`, asks the zygote to build
-and validate a new release and swap to it; a refused release leaves the old one served.
-`rabat-kg reload` finds the run directory through a state file keyed by port.
+Start-up: a private run directory (removed when the server ends, however it ends: a later
+start removes what a killed server left, never another live server's), the release built in
+a child process (parse + SHACL; invalid data -> the report, exit 1, nothing served), executor
+processes on it (graph/engine/pool.py), then the app. With `--store URL` there is no release
+and no executor: the app talks HTTP to the remote store.
+
+Reloads: SIGHUP, or `rabat-kg reload --port P`, which reaches the server through a unix
+socket in its run directory (found through a per-port state file).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import logging
 import os
-import select
+import resource
+import shutil
+import signal
 import socket
+import socketserver
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
-from gunicorn.arbiter import Arbiter
-
-from graph.engine.malloc import keep_freed_memory
-from graph.engine.zygote import ZygoteProcess
-from server.worker import LingeringThreadWorker
-
 log = logging.getLogger("rabat_kg.serve")
+
+CONTROL_SOCKET = "control.sock"
+LOCK_FILE = "run.lock"
+RELEASE_DIR = "release"
 
 
 def state_dir() -> Path:
-    """Private folder for the per-port state files (created 0700, must be ours)."""
+    """Private folder of this user's servers: run directories and per-port state files."""
     path = Path(tempfile.gettempdir()) / f"rabat-kg-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
     st = os.lstat(path)
@@ -51,105 +58,35 @@ def state_file(port: int) -> Path:
     return state_dir() / f"serve-{port}.json"
 
 
-class _Arbiter(Arbiter):  # type: ignore[misc]
-    """gunicorn's master, where SIGHUP means "reload the data", not "restart the workers"."""
+class RunDir:
+    """A server's private directory, locked (flock) for as long as the server lives."""
 
-    pending: list[socket.socket]
+    def __init__(self) -> None:
+        remove_stale_run_dirs()
+        self.path = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=state_dir()))
+        self._lock = open(self.path / LOCK_FILE, "w")  # noqa: SIM115 (held until close)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-    def handle_hup(self) -> None:
-        zygote: ZygoteProcess | None = self.app.zygote
-        if zygote is None:
-            self.log.warning("SIGHUP: serving a remote store; nothing to reload here "
-                             "(use `rabat-kg load`)")
-            return
-        self.log.info("SIGHUP: building and validating a new data release")
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.close()
+
+
+def remove_stale_run_dirs() -> None:
+    """Remove run directories whose server is gone (their lock is free), and their state files."""
+    for path in state_dir().glob("run-*"):
         try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(5)
-            sock.connect(str(zygote.socket_path))
-            from graph.engine.wire import send_msg
-
-            send_msg(sock, {"op": "reload"})
-            self.pending = [*getattr(self, "pending", []), sock]
-        except OSError as exc:
-            self.log.error("SIGHUP: cannot reach the query engine: %s", exc)
-
-    def manage_workers(self) -> None:
-        super().manage_workers()
-        zygote: ZygoteProcess | None = self.app.zygote
-        if zygote is not None:
-            try:
-                zygote.restart_if_dead()
-            except RuntimeError as exc:
-                self.log.error("query engine restart failed: %s", exc)
-        self._collect_reloads()
-
-    def _collect_reloads(self) -> None:
-        """Log the outcome of SIGHUP reloads without ever blocking the master loop."""
-        from graph.engine.wire import recv_msg
-
-        for sock in list(getattr(self, "pending", [])):
-            if not select.select([sock], [], [], 0)[0]:
-                continue
-            self.pending.remove(sock)
-            try:
-                answer, _ = recv_msg(sock, deadline=time.monotonic() + 5)
-                self.log.info("reload: %s", describe_reload(answer))
-            except (OSError, ValueError) as exc:
-                self.log.error("reload: no answer from the query engine: %s", exc)
-            finally:
-                sock.close()
-
-
-class _App(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any], config: dict[str, Any],
-                 zygote: ZygoteProcess | None) -> None:
-        self.options = options
-        self.app_config = config
-        self.zygote = zygote
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        from server import create_app
-
-        return create_app(self.app_config)
-
-    def run(self) -> None:
-        _Arbiter(self).run()
-
-
-def warm_worker(worker: Any) -> None:
-    """gunicorn post_worker_init: executors forked and one real request answered, then traffic.
-
-    Only for the embedded engine: a remote store that hangs must not stall a worker's boot.
-    """
-    keep_freed_memory()  # large answers pass through every worker: reuse, don't page-fault
-    app = worker.wsgi
-    started = time.perf_counter()
-    try:
-        from server.state import EXTENSION
-
-        backend = app.extensions[EXTENSION].backend
-        if not hasattr(backend, "warm_up"):
-            return
-        backend.warm_up()
-        status = app.test_client().get("/health").status_code
-        worker.log.info("worker %d warm in %.0f ms (/health %d)", os.getpid(),
-                        (time.perf_counter() - started) * 1000, status)
-    except Exception as exc:  # a cold worker still serves; it warms on first use
-        worker.log.warning("worker %d warm-up failed: %s", os.getpid(), exc)
-
-
-def close_worker(_arbiter: Any, worker: Any) -> None:
-    """gunicorn worker_exit: hang up on the executors (they exit on end of stream)."""
-    from server.state import EXTENSION
-
-    with contextlib.suppress(Exception):
-        worker.wsgi.extensions[EXTENSION].backend.close()
+            with open(path / LOCK_FILE, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live server's
+                shutil.rmtree(path, ignore_errors=True)
+        except (BlockingIOError, NotADirectoryError):
+            continue
+        except FileNotFoundError:
+            shutil.rmtree(path, ignore_errors=True)  # half-made by a server killed at birth
+    for statefile in state_dir().glob("serve-*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if not Path(json.loads(statefile.read_text())["run_dir"] or "/nonexistent").exists():
+                statefile.unlink()
 
 
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,67 +109,125 @@ def server_config(args: argparse.Namespace) -> dict[str, Any]:
     return dict(config)
 
 
-def start_engine(config: dict[str, Any]) -> ZygoteProcess:
-    """Validate the data (fail closed) and start the zygote on it."""
-    from graph.engine.zygote import Settings
+def pool_settings(config: dict[str, Any]) -> Any:
+    """The executor pool's settings from the app config."""
+    from graph.engine.pool import PoolSettings
     from graph.namespaces import PREFIXES
+
+    return PoolSettings(
+        light=int(config["LIGHT_EXECUTORS"]), heavy=int(config["HEAVY_EXECUTORS"]),
+        light_budget_s=float(config["LIGHT_BUDGET_S"]), timeout_s=float(config["QUERY_TIMEOUT_S"]),
+        admission_wait_s=float(config["ADMISSION_WAIT_S"]), memory_mb=int(config["WORKER_MEMORY_MB"]),
+        seccomp=bool(config["ENGINE_SECCOMP"]), landlock=bool(config["ENGINE_LANDLOCK"]),
+        warm=int(config["WARM_EXECUTORS"]), prefixes=dict(PREFIXES))
+
+
+def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
+    """Build the release in a child (fail closed: DataError) and start executors on it."""
+    from graph.engine.pool import EmbeddedBackend
     from graph.paths import bundled_sources
-    paths = [Path(p).resolve() for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") \
-        else bundled_sources()
-    validate = bool(config.get("VALIDATE_ON_START", True))
-    started = time.perf_counter()
-    settings = Settings(memory_mb=int(config.get("WORKER_MEMORY_MB", 1024)),
-                        seccomp=bool(config.get("ENGINE_SECCOMP", True)),
-                        prefault=bool(config.get("ENGINE_PREFAULT", True)), validate=validate,
-                        sources=[str(p) for p in paths], prefixes=dict(PREFIXES))
-    # A child copies the files into the run directory (hashing them: the version); the zygote
-    # bulk-loads those copies once, strictly, and validates that very store before serving it
-    # (fail closed: DataError with file and line, or the SHACL report).
-    zygote = ZygoteProcess.start_from_sources([str(p) for p in paths], settings)
-    current = zygote.current()
-    log.info("release %s: %d triples from %d files, ready in %.2f s", current.version,
-             current.triples, len(paths), time.perf_counter() - started)
-    return zygote
+    from graph.release import build_in_child
+
+    paths = [Path(p) for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") else bundled_sources()
+    release = build_in_child(paths, run_dir / RELEASE_DIR,
+                             validate=bool(config.get("VALIDATE_ON_START", True)))
+    backend = EmbeddedBackend(release, pool_settings(config))
+    log.info("release %s: %d triples from %d files%s", release.version, release.triples,
+             len(paths), ", validated" if release.validated else "")
+    return backend
+
+
+class ControlServer(socketserver.ThreadingUnixStreamServer):
+    """`rabat-kg reload` talks to the server here: one JSON request, one JSON answer."""
+
+    daemon_threads = True
+
+    def __init__(self, path: Path, backend: Any) -> None:
+        self.backend = backend
+        super().__init__(str(path), ControlHandler)
+        os.chmod(path, 0o600)
+
+
+class ControlHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        try:
+            request = json.loads(self.rfile.readline())
+            sources = [Path(p) for p in request.get("sources") or []] or None
+            outcome = self.server.backend.reload(sources)  # type: ignore[attr-defined]
+        except (ValueError, AttributeError) as exc:
+            outcome = {"ok": False, "detail": f"bad control request: {exc}"}
+        log.info("reload: %s", describe_reload(outcome))
+        self.wfile.write(json.dumps(outcome).encode() + b"\n")
+
+
+def raise_fd_limit() -> None:
+    """Let waitress hold its connection limit of sockets (plus their spilled buffers)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY
+                                                    else 65536, hard))
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM/SIGINT; 1 if the data or the engine cannot start."""
+    import waitress
+
+    from server import create_app
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notices
     config = server_config(args)
-    zygote = None
-    if not config.get("STORE_URL"):
-        try:
-            zygote = start_engine(config)  # DataError -> the CLI prints it and exits 1
-        except RuntimeError as exc:
-            print(f"rabat-kg serve: the query engine did not start: {exc}", file=sys.stderr)
-            return 1
-        config["ENGINE_RUN_DIR"] = str(zygote.run_dir)
-    heavy = int(config.get("HEAVY_EXECUTORS", 2))
-    light = int(config.get("LIGHT_EXECUTORS", 2))
-    workers = args.workers or max(2, os.cpu_count() or 1)
-    options = {
-        "bind": f"{args.host}:{args.port}", "workers": workers,
-        "worker_class": LingeringThreadWorker,
-        "threads": heavy + light + 2, "preload_app": True, "accesslog": None,
-        "timeout": max(30, int(float(config["QUERY_TIMEOUT_S"]) * 3)), "graceful_timeout": 15,
-        "post_worker_init": warm_worker, "worker_exit": close_worker,
-        "limit_request_line": 0,  # the app answers 414 with a hint to POST (MAX_QUERY_STRING_BYTES)
-        "control_socket_disable": True,  # one fixed socket path would clash between servers
-    }
-    owner = os.getpid()
+    run = RunDir()
+    backend: Any = None
+    control: ControlServer | None = None
     statefile = state_file(args.port)
-    statefile.write_text(json.dumps({
-        "pid": owner, "port": args.port, "host": args.host,
-        "run_dir": str(zygote.run_dir) if zygote else None,
-        "store": config.get("STORE_URL")}))
     try:
-        _App(options, config, zygote).run()
+        config["RUN_DIR"] = str(run.path)
+        if not config.get("STORE_URL"):
+            backend = start_engine(config, run.path)  # DataError -> the CLI prints it, exit 1
+            control = ControlServer(run.path / CONTROL_SOCKET, backend)
+            threading.Thread(target=control.serve_forever, daemon=True).start()
+        app = create_app(config, backend=backend)
+        raise_fd_limit()
+        server = waitress.create_server(
+            app, host=args.host, port=args.port, threads=int(config["THREADS"]),
+            connection_limit=int(config["CONNECTION_LIMIT"]),
+            channel_timeout=int(config["CHANNEL_TIMEOUT_S"]), cleanup_interval=5,
+            max_request_header_size=int(config["MAX_HEADER_BYTES"]),
+            max_request_body_size=int(config["MAX_REQUEST_BYTES"]),
+            outbuf_high_watermark=64 * 1024 * 1024, ident="rabat-kg", expose_tracebacks=False)
+        statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port,
+                                         "run_dir": str(run.path),
+                                         "store": config.get("STORE_URL")}))
+
+        def stop(_sig: int, _frame: Any) -> None:
+            raise SystemExit(0)
+
+        def hup(_sig: int, _frame: Any) -> None:
+            if backend is None:
+                log.warning("SIGHUP: serving a remote store; nothing to reload here "
+                            "(use `rabat-kg load`)")
+                return
+            threading.Thread(target=lambda: log.info("reload: %s", describe_reload(
+                backend.reload())), daemon=True).start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, hup)
+        log.info("serving on http://%s:%d/ (waitress, %d threads)", args.host, args.port,
+                 int(config["THREADS"]))
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            server.run()
+        server.close()
     finally:
-        if os.getpid() == owner:  # gunicorn workers unwind through here too: leave it to us
-            if zygote is not None:
-                zygote.stop()
-            statefile.unlink(missing_ok=True)
+        if control is not None:
+            control.server_close()
+        if backend is not None:
+            backend.close()
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(statefile.read_text()).get("pid") == os.getpid():
+                statefile.unlink()
+        run.close()
     return 0
 
 
@@ -248,8 +243,6 @@ def describe_reload(answer: dict[str, Any]) -> str:
 
 def request_reload(args: argparse.Namespace) -> int:
     """`rabat-kg reload`: ask the server on --port to rebuild; 0 if swapped, 1 if refused."""
-    from graph.engine.zygote import request
-
     path = state_file(args.port)
     try:
         state = json.loads(path.read_text())
@@ -258,7 +251,7 @@ def request_reload(args: argparse.Namespace) -> int:
         print(f"rabat-kg reload: no rabat-kg server is running on port {args.port}",
               file=sys.stderr)
         return 1
-    if not state.get("run_dir"):
+    if not state.get("run_dir") or state.get("store"):
         print("rabat-kg reload: that server serves a remote store; push data with "
               "`rabat-kg load --store URL` instead", file=sys.stderr)
         return 1
@@ -268,10 +261,13 @@ def request_reload(args: argparse.Namespace) -> int:
 
         sources = [str(ONTOLOGY_FILE), *(str(Path(p).resolve()) for p in args.data)]
     try:
-        answer = request(Path(state["run_dir"]), {"op": "reload", "sources": sources},
-                         timeout_s=float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))
+            sock.connect(str(Path(state["run_dir"]) / CONTROL_SOCKET))
+            sock.sendall(json.dumps({"op": "reload", "sources": sources}).encode() + b"\n")
+            answer = json.loads(sock.makefile("rb").readline())
     except (OSError, ValueError) as exc:
-        print(f"rabat-kg reload: the query engine did not answer: {exc}", file=sys.stderr)
+        print(f"rabat-kg reload: the server did not answer: {exc}", file=sys.stderr)
         return 1
     text = describe_reload(answer)
     if answer.get("ok"):

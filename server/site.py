@@ -72,24 +72,6 @@ def per_version_lru(name: str, arg: str, compute: Callable[[], T]) -> T:
     return value
 
 
-def cache_dir() -> Path:
-    """A private folder for per-version files (dumps, validation reports), shared by workers."""
-    path = Path(tempfile.gettempdir()) / f"rabat-kg-{os.getuid()}" / "cache"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = os.lstat(path)
-    if path.is_symlink() or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise RuntimeError(f"{path} is not a private directory of this user")
-    return path
-
-
-def prune_cache(keep_version: str) -> None:
-    """Remove cached files of other data versions (older releases' dumps and reports)."""
-    for path in cache_dir().iterdir():
-        if keep_version not in path.name and path.name.startswith(("dump-", "validation-")):
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-
 def not_modified(media_type: str, language: str | None = None) -> Response | None:
     """A 304 when the client holds this representation already (the HTTP policy module decides)."""
     from server import http

@@ -3,8 +3,9 @@
 `/sparql` takes a query by GET (`query=`), by POST form (`application/x-www-form-urlencoded`)
 or by POST direct (`application/sparql-query`, UTF-8). Exactly one query per request; any
 update, by any route, is 403 and reaches no engine. Every query passes `graph.intake` before
-an engine sees it, runs on the backend's "heavy" lane ("light" for ASK), and comes back
-complete (bytes) before a status is chosen, so a failure is never a truncated 200.
+an engine sees it, starts in the backend's light lane (moved to the heavy lane if it runs
+long, graph/engine/base.py), and comes back complete (bytes) before a status is chosen, so a
+failure is never a truncated 200.
 
 Results over the row cap (MAX_ROWS) are cut and say so, in headers on every format
 (`Result-Truncated: true`, `Result-Limit`, a `Link` to the problem type) and in the body
@@ -272,18 +273,13 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
-    lane = lane or default_lane(form)
     max_rows = int(current_app.config["MAX_ROWS"])
     try:
-        result = get_backend().execute(text, fmt=fmt.key, lane=lane, max_rows=max_rows)
+        result = get_backend().execute(text, fmt=fmt.key, lane=lane or "light", max_rows=max_rows,
+                                       form=form)
     except QuerySyntaxError as exc:
         raise with_query(exc, text) from None
     return result_response(result, fmt, max_rows)
-
-
-def default_lane(form: Form) -> Lane:
-    """ASK runs in the light lane (it stops at the first solution), everything else heavy."""
-    return "light" if form == "ask" else "heavy"
 
 
 def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:

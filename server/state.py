@@ -1,13 +1,16 @@
-"""The app's one resource: the backend serving the current release (in app.extensions)."""
+"""The app's resources: the backend serving the current release, and its private run directory."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
 from graph.engine.base import Backend
+from server.budget import MeteredBackend
 
 EXTENSION = "rabat_kg"
 
@@ -17,21 +20,27 @@ class KgState:
     """Per-app state; derived things live here, never in app.config."""
 
     backend: Backend
+    run_dir: Path  # private to this server: caches and scratch files, removed when it ends
 
 
 def init_app(app: Flask, backend: Backend | None = None) -> None:
-    """Attach a backend: the one given, or one built from the app's configuration."""
+    """Attach a backend (the one given, or one built from the configuration) and a run directory."""
     if backend is None:
         backend = build_backend(app.config)
-    app.extensions[EXTENSION] = KgState(backend=backend)
+    run_dir = app.config.get("RUN_DIR")
+    if not run_dir:  # an app made in process (tests, tools): a private folder of its own
+        holder = tempfile.TemporaryDirectory(prefix="rabat-kg-app-")
+        app.extensions[EXTENSION + "_tmp"] = holder  # removed with the app
+        run_dir = holder.name
+    app.extensions[EXTENSION] = KgState(backend=backend, run_dir=Path(run_dir))
 
 
 def build_backend(config: Any) -> Backend:
-    """The backend for a config, in order of precedence.
+    """The backend for an app made without one: the remote store, or an in-process Oxigraph.
 
-    STORE_URL: a remote SPARQL 1.1 store over HTTP. ENGINE_RUN_DIR (set by `rabat-kg serve`):
-    executors of the running zygote, killable and sandboxed. Otherwise an in-process Oxigraph
-    store on the configured data (tests through Flask's client, tools).
+    `rabat-kg serve` passes its own (executor processes, server/serve.py); STORE_URL gives a
+    remote SPARQL 1.1 store over HTTP; otherwise an in-process store on the configured data
+    (tests through Flask's client, tools), with no time limit.
     """
     timeout = float(config.get("QUERY_TIMEOUT_S", 10.0))
     if config.get("STORE_URL"):
@@ -40,16 +49,6 @@ def build_backend(config: Any) -> Backend:
 
         return RemoteBackend(config["STORE_URL"], timeout=timeout,
                              graph=config.get("STORE_GRAPH") or DATA_GRAPH)
-    if config.get("ENGINE_RUN_DIR"):
-        from graph.engine.pool import PooledBackend, PoolSettings
-
-        return PooledBackend(config["ENGINE_RUN_DIR"], PoolSettings(
-            heavy=int(config.get("HEAVY_EXECUTORS", 2)),
-            light=int(config.get("LIGHT_EXECUTORS", 2)),
-            timeout_s=timeout,
-            admission_wait_s=float(config.get("ADMISSION_WAIT_S", 0.75))))
-    from pathlib import Path
-
     from graph.engine.inline import InlineBackend
     from graph.paths import bundled_sources
     from graph.release import load_release
@@ -66,11 +65,17 @@ def get_state() -> KgState:
 
 
 def get_backend() -> Backend:
-    """The backend of the current app."""
-    return get_state().backend
+    """The backend of the current app, metering store time for the client's budget."""
+    return MeteredBackend(get_state().backend)
 
 
-def backend_of(app: Flask) -> Backend:
-    """The backend of `app` (outside a request: the SPARQL fast path)."""
-    state: KgState = app.extensions[EXTENSION]
-    return state.backend
+def run_dir() -> Path:
+    """This server's private run directory."""
+    return get_state().run_dir
+
+
+def cache_dir() -> Path:
+    """Per-release files (dumps, validation reports), private to this server."""
+    path = run_dir() / "cache"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path

@@ -1,4 +1,12 @@
-"""The interface every backend offers to the server, and the result it returns."""
+"""The interface every backend offers to the server, and the result it returns.
+
+The library (intake, stored queries, descriptions) and every engine import these names from
+here, so neither imports the other.
+
+Lanes: "light" is where a query starts when its cost is unknown (user SPARQL, pages, stored
+queries); one that runs past the light budget moves to the "heavy" lane or is stopped, so it
+cannot hold the capacity pages need. "heavy" is for what is known to be expensive (dumps).
+"""
 
 from __future__ import annotations
 
@@ -33,9 +41,12 @@ class Backend(Protocol):
         """Identifier of the data release being served (the basis of ETags)."""
         ...
 
-    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
-                max_rows: int | None = None) -> QueryResult:
-        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`."""
+    def execute(self, query: str, *, fmt: str, lane: Lane = "light",
+                max_rows: int | None = None, form: Form | None = None) -> QueryResult:
+        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`.
+
+        `form` is the one intake found (it travels with the query: no second lexing).
+        """
         ...
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:

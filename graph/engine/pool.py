@@ -1,38 +1,39 @@
-"""The pooled backend: each server worker runs queries in executor processes of the zygote.
+"""The embedded backend: queries run in sandboxed executor processes, in two lanes.
 
-Two lanes, each a bounded set of executor connections: "heavy" for user SPARQL and "light"
-for pages, stored queries and ASK, so heavy queries cannot starve page views. A request
-waits a short while for a free executor of its lane, else it is refused with 503
-(`Overloaded`, retry later). The worker waits for the answer up to the time limit; past it
-the executor is killed (SIGKILL through its pidfd: the CPU and memory really come back) and
-the request gets 503 (`QueryTimeout`). An executor that dies while answering (its memory
-cap, a crash) gives 503 (`QueryResourceLimit`). Replacements are forked lazily.
+Every query takes a slot of the light lane first (our pages, stored queries, and user SPARQL
+of unknown cost). One still running after the light budget moves to the heavy lane if a
+heavy slot frees up within the admission wait, and is stopped with 503 otherwise, so
+expensive queries cannot hold the capacity that pages and cheap lookups need. Past the time
+limit the executor is killed (SIGKILL: the CPU and memory really come back) and the request
+gets 503 (`QueryTimeout`); an executor that dies while answering (memory cap, crash) gives
+503 (`QueryResourceLimit`) and is replaced in the background.
 
-The answer is read completely before it is returned, so nothing is ever sent truncated. The
-executor counts and cuts the rows as the engine writes them (graph.engine.rows) and hands the
-answer over whole: in its frame, or from 64 KB in its shared `AnswerBuffer` (graph.engine.wire).
+The answer is read completely before it is returned, so nothing is ever sent truncated.
+
+Reloads: `swap` points the backend at a new release's executors; the old ones finish what
+they are answering and exit, and the old release's files are removed when the last is gone.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import select
-import signal
-import socket
+import shutil
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph import errors
-from graph.engine.base import Lane, QueryResult, Row, rows_from_json
-from graph.engine.wire import AnswerBuffer, PeerClosed, recv_fd, recv_msg, send_msg
-from graph.engine.zygote import CURRENT_NAME, SOCKET_NAME, request
+from graph.engine import wire
+from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
+from graph.engine.executor import ExecutorSettings
+from graph.release import BuiltRelease, build_in_child, source_version
 
-log = logging.getLogger("rabat_kg.pool")
+log = logging.getLogger("rabat_kg.engine")
 
 ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
     cls.type: cls for cls in vars(errors).values()
@@ -40,310 +41,322 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
 }
 
 
-_NOTED: set[str] = set()  # kinds of prefault notes this process has logged
-
-
 @dataclass(frozen=True)
 class PoolSettings:
-    """Sizes and limits of one worker's pool."""
+    """Sizes and limits of the executor pool."""
 
-    heavy: int = 2
-    light: int = 2
+    light: int = 4  # queries of unknown cost at once
+    heavy: int = 2  # long queries at once
+    light_budget_s: float = 0.5  # a query still running then moves to the heavy lane
     timeout_s: float = 10.0
     admission_wait_s: float = 0.75
-    spawn_timeout_s: float = 15.0
-    max_uses: int = 1000  # recycle an executor after this many queries
+    spawn_timeout_s: float = 30.0
     retry_after_s: int = 2
+    warm: int = 2  # executors started with a release, before traffic
+    memory_mb: int = 1024
+    seccomp: bool = True
+    landlock: bool = True
+    prefixes: dict[str, str] = field(default_factory=dict)
 
 
 class Executor:
-    """One connection to one executor process (used by one thread at a time)."""
+    """One executor process, used by one thread at a time."""
 
-    def __init__(self, sock: socket.socket, pidfd: int | None, hello: dict[str, Any],
-                 answers: AnswerBuffer | None = None) -> None:
-        self.sock = sock
-        self.pidfd = pidfd
-        self.answers = answers  # where the executor leaves large answers (wire.AnswerBuffer)
-        self.pid = int(hello["pid"])
-        self.version = str(hello["version"])
+    def __init__(self, proc: subprocess.Popen[bytes], hello: dict[str, Any]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
         self.hello = hello
-        self.uses = 0
+        assert proc.stdin is not None and proc.stdout is not None
+        self.inp = proc.stdin.fileno()
+        self.out = proc.stdout.fileno()
 
-    def call(self, header: dict[str, Any], deadline: float) -> tuple[dict[str, Any], bytes]:
-        """Send a request and return the answer: its frame's header, and its body (from the
-        answer buffer when the frame says so)."""
-        self.uses += 1
-        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-        send_msg(self.sock, header)
-        answer, body = recv_msg(self.sock, deadline=deadline)
-        if "shared" in answer:
-            if self.answers is None:
-                raise ValueError("an answer in a buffer this executor never shared")
-            body = self.answers.read(answer["shared"])
-        return answer, body
-
-    def alive(self) -> bool:
-        """False once the process has exited (its pidfd turns readable)."""
-        if self.pidfd is None:
-            try:
-                os.kill(self.pid, 0)
-                return True
-            except ProcessLookupError:
-                return False
-        return not select.select([self.pidfd], [], [], 0)[0]
-
-    def kill(self, wait_s: float = 2.0) -> bool:
-        """SIGKILL the process and wait until it is gone; True if seen gone."""
+    @classmethod
+    def start(cls, settings: ExecutorSettings, timeout_s: float) -> Executor:
+        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "graph.engine.executor", settings.to_json(), str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            cwd=Path(__file__).resolve().parent.parent.parent)
+        assert proc.stdout is not None
         try:
-            if self.pidfd is not None:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
-            else:
-                os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        gone = False
-        if self.pidfd is not None:
-            gone = bool(select.select([self.pidfd], [], [], wait_s)[0])
+            hello, _ = wire.read_frame(proc.stdout.fileno(), time.monotonic() + timeout_s)
+        except (OSError, ValueError) as exc:
+            proc.kill()
+            proc.wait()
+            raise errors.BackendUnavailable(
+                f"the query engine did not start ({exc.__class__.__name__}); retry shortly") from None
+        return cls(proc, hello)
+
+    def send(self, header: dict[str, Any]) -> None:
+        wire.write_frame(self.inp, header)
+
+    def ready(self, timeout_s: float) -> bool:
+        return wire.ready(self.out, timeout_s)
+
+    def receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        return wire.read_frame(self.out, deadline)
+
+    def kill(self) -> None:
+        """SIGKILL and reap."""
+        self.proc.kill()
         self.close()
-        return gone
 
     def close(self) -> None:
+        """Hang up (the executor exits at end of input) and reap."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
         try:
-            self.sock.close()
-            if self.answers is not None:
-                self.answers.close()
-                self.answers = None
-        finally:
-            if self.pidfd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(self.pidfd)
-                self.pidfd = None
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-class LaneSlots:
-    """A bounded set of executors for one lane: a semaphore plus the idle ones."""
+class ReleaseExecutors:
+    """The idle executors of one release; its files go when it is retired and drained."""
 
-    def __init__(self, name: str, size: int) -> None:
-        self.name = name
-        self.size = size
-        self.slots = threading.BoundedSemaphore(size)
+    def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool) -> None:
+        self.release = release
+        self.settings = ExecutorSettings(store=str(release.store_dir), memory_mb=settings.memory_mb,
+                                         seccomp=settings.seccomp, landlock=settings.landlock,
+                                         prefixes=settings.prefixes)
+        self.spawn_timeout_s = settings.spawn_timeout_s
         self.idle: list[Executor] = []
+        self.busy = 0
+        self.retired = False
+        self.owned = owned  # remove the release's files once retired and drained
         self.lock = threading.Lock()
 
-    def take_idle(self, version: str) -> Executor | None:
+    def take(self) -> Executor:
         with self.lock:
-            while self.idle:
-                ex = self.idle.pop()
-                if ex.version == version and ex.alive():
-                    return ex
-                ex.close()
-        return None
+            self.busy += 1
+            if self.idle:
+                return self.idle.pop()
+        try:
+            return Executor.start(self.settings, self.spawn_timeout_s)
+        except BaseException:
+            self._done()
+            raise
 
-    def put_idle(self, ex: Executor) -> None:
+    def give_back(self, ex: Executor | None) -> None:
+        """Return an executor after use (None: it was killed)."""
         with self.lock:
-            self.idle.append(ex)
+            keep = ex is not None and not self.retired
+            if keep:
+                self.idle.append(ex)  # type: ignore[arg-type]
+        if ex is not None and not keep:
+            ex.close()
+        self._done()
 
-    def close_all(self) -> None:
+    def add_idle(self, count: int) -> None:
+        """Start `count` executors now (before traffic, or to replace killed ones)."""
+        started = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(count)]
         with self.lock:
-            for ex in self.idle:
-                ex.close()
-            self.idle.clear()
+            if not self.retired:
+                self.idle.extend(started)
+                return
+        for ex in started:
+            ex.close()
+
+    def retire(self) -> None:
+        """No new queries: close the idle executors; the busy ones close when given back."""
+        with self.lock:
+            self.retired = True
+            idle, self.idle = self.idle, []
+        for ex in idle:
+            ex.close()
+        self._done(0)
+
+    def _done(self, step: int = 1) -> None:
+        with self.lock:
+            self.busy -= step
+            drained = self.retired and self.busy == 0
+        if drained and self.owned:
+            shutil.rmtree(self.release.directory, ignore_errors=True)
 
 
-class PooledBackend:
-    """Backend for a server worker: queries run in sandboxed executors forked by the zygote."""
+class EmbeddedBackend:
+    """The Backend of `rabat-kg serve`: a built release, served by executor processes."""
 
-    def __init__(self, run_dir: str | Path, settings: PoolSettings | None = None) -> None:
-        self.run_dir = Path(run_dir)
-        self._current_path = str(self.run_dir / CURRENT_NAME)  # stat()ed on every request
-        self.settings = settings or PoolSettings()
-        self._pid = -1
-        self._stamp: tuple[int, int, int] | None = None
-        self._version = ""
-        self._stamp_lock = threading.Lock()
-        self._reset()
-
-    def _reset(self) -> None:
-        """Fresh lanes for this process (a fork inherits none of its parent's executors)."""
-        self._pid = os.getpid()
-        self.lanes = {"heavy": LaneSlots("heavy", self.settings.heavy),
-                      "light": LaneSlots("light", self.settings.light)}
-
-    def _lane(self, lane: str) -> LaneSlots:
-        if os.getpid() != self._pid:
-            self._reset()
-        return self.lanes["light" if lane == "light" else "heavy"]
+    def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool = True) -> None:
+        self.settings = settings
+        self.lanes = {"light": threading.BoundedSemaphore(settings.light),
+                      "heavy": threading.BoundedSemaphore(settings.heavy)}
+        self.current = ReleaseExecutors(release, settings, owned=owned)
+        self.current.add_idle(settings.warm)
+        self._reloading = threading.Lock()
+        self._builds = 0
 
     # Backend interface.
 
     def version(self) -> str:
-        """The release the zygote serves now; one stat() per call, reread when it changes."""
-        try:
-            st = os.stat(self._current_path)
-        except FileNotFoundError:
-            raise errors.BackendUnavailable("the query engine has no release loaded") from None
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            import json
+        return self.current.release.version
 
-            with self._stamp_lock:
-                with open(self._current_path) as fh:
-                    self._version = json.load(fh)["version"]
-                self._stamp = stamp
-        return self._version
+    @property
+    def release(self) -> BuiltRelease:
+        return self.current.release
 
-    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
-                max_rows: int | None = None) -> QueryResult:
-        header, body = self._run(lane, {"op": "query", "query": query, "fmt": fmt,
-                                        "max_rows": max_rows, "timeout_s": self.settings.timeout_s})
-        return QueryResult(body=body, media_type=header["media_type"], form=header["form"],
-                           count=header["count"], truncated=header["truncated"],
-                           elapsed_ms=header["elapsed_ms"],
-                           extra={"version": header["version"], "executor": header["pid"],
-                                  "shared": "shared" in header})
+    def execute(self, query: str, *, fmt: str, lane: Lane = "light",
+                max_rows: int | None = None, form: Form | None = None) -> QueryResult:
+        header = {"op": "query", "query": query, "fmt": fmt, "form": form, "max_rows": max_rows,
+                  "timeout_s": self.settings.timeout_s}
+        answer, body = self._run(lane, header)
+        return QueryResult(body=body, media_type=answer["media_type"], form=answer["form"],
+                           count=answer["count"], truncated=answer["truncated"],
+                           elapsed_ms=answer["elapsed_ms"], extra={"version": answer["version"]})
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
         return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def close(self) -> None:
-        if os.getpid() == self._pid:
-            for slots in self.lanes.values():
-                slots.close_all()
+        self.current.retire()
 
-    # Pool.
+    def swap(self, release: BuiltRelease) -> BuiltRelease:
+        """Serve `release` from now on; returns the one it replaces (retired, draining)."""
+        fresh = ReleaseExecutors(release, self.settings, owned=True)
+        fresh.add_idle(self.settings.warm)
+        old, self.current = self.current, fresh
+        old.retire()
+        return old.release
 
-    def warm_up(self) -> None:
-        """Fork every executor this worker may use and run a query on each, before traffic."""
-        for name in ("light", "heavy"):
-            slots = self._lane(name)
-            taken: list[Executor] = []
+    def reload(self, paths: list[Path] | None = None, *, validate: bool = True) -> dict[str, Any]:
+        """Build `paths` (default: the served release's sources) and swap to it if it is valid.
+
+        One reload at a time: an overlapping one is refused, never given another's outcome.
+        Returns the outcome: ok, changed, version, triples, previous, or detail (why refused).
+        """
+        if not self._reloading.acquire(blocking=False):
+            return {"ok": False, "detail": "another reload is in progress; try again when it ends"}
+        try:
+            served = self.current.release
+            paths = list(paths) if paths else [Path(p) for p in served.sources]
             try:
-                for _ in range(slots.size):
-                    taken.append(self._checkout(slots))
-            finally:
-                for ex in taken:
-                    try:
-                        ex.call({"op": "ping"}, time.monotonic() + self.settings.spawn_timeout_s)
-                    except (OSError, ValueError):
-                        ex.kill(wait_s=0.5)
-                        self._release(slots)
-                    else:
-                        self._checkin(slots, ex, self._current_or(ex.version))
+                if source_version(paths) == served.version:
+                    return {"ok": True, "changed": False, "version": served.version,
+                            "triples": served.triples}
+                self._builds += 1
+                target = served.directory.parent / f"{served.directory.name.split('.')[0]}.{self._builds}"
+                built = build_in_child(paths, target, validate=validate)
+            except errors.DataError as exc:
+                return {"ok": False, "detail": exc.detail}
+            old = self.swap(built)
+            log.info("now serving release %s (%d triples), was %s", built.version, built.triples,
+                     old.version)
+            return {"ok": True, "changed": True, "version": built.version, "triples": built.triples,
+                    "previous": old.version}
+        finally:
+            self._reloading.release()
+
+    # Lanes.
+
+    def _admit(self, lane: str) -> None:
+        if not self.lanes[lane].acquire(timeout=self.settings.admission_wait_s):
+            raise errors.Overloaded(
+                f"all {lane} query slots are busy; retry in a moment",
+                retry_after=self.settings.retry_after_s)
 
     def _run(self, lane: str, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        slots = self._lane(lane)
-        ex = self._checkout(slots)
-        limit = self.settings.timeout_s
+        s = self.settings
+        held = "heavy" if lane == "heavy" else "light"
+        self._admit(held)
+        started = time.monotonic()
+        deadline = started + s.timeout_s
+        releases = self.current
         try:
-            answer, body = ex.call(header, time.monotonic() + limit)
+            ex: Executor | None = releases.take()
+        except BaseException:
+            self.lanes[held].release()
+            raise
+        try:
+            assert ex is not None
+            ex.send(header)
+            if held == "light" and not ex.ready(s.light_budget_s):
+                held = self._move_to_heavy(ex, deadline)
+            answer, body = ex.receive(deadline)
         except TimeoutError:
-            gone = ex.kill()
-            self._release(slots)
-            log.warning("query stopped after %.1f s (executor %d killed%s)", limit, ex.pid,
-                        "" if gone else ", exit not yet seen")
+            self._lost(releases, ex, f"ran past the time limit after {time.monotonic() - started:.2f} s")
+            ex = None
             raise errors.QueryTimeout(
-                f"the query ran longer than the {limit:g} s limit and was stopped; "
+                f"the query ran longer than the {s.timeout_s:g} s limit and was stopped; "
                 "make it more selective (LIMIT does not bound ORDER BY or GROUP BY)",
-                retry_after=self.settings.retry_after_s) from None
-        except (PeerClosed, OSError, ValueError):
-            ex.kill(wait_s=0.5)
-            self._release(slots)
-            if not self._engine_alive():
-                raise errors.BackendUnavailable(
-                    "the query engine stopped while answering; it is being restarted",
-                    retry_after=self.settings.retry_after_s) from None
+                retry_after=s.retry_after_s) from None
+        except errors.Overloaded:
+            self._lost(releases, ex, f"found no heavy slot after {time.monotonic() - started:.2f} s")
+            ex = None
+            raise
+        except (wire.PeerClosed, OSError, ValueError):
+            self._lost(releases, ex, f"stopped while answering after {time.monotonic() - started:.2f} s")
+            ex = None
             raise errors.QueryResourceLimit(
                 "the query process stopped before answering: the query exceeded its memory "
-                "limit or crashed the engine", retry_after=self.settings.retry_after_s) from None
+                "limit or crashed the engine", retry_after=s.retry_after_s) from None
         except BaseException:
-            ex.kill(wait_s=0.5)
-            self._release(slots)
+            self._lost(releases, ex, f"was interrupted after {time.monotonic() - started:.2f} s")
+            ex = None
             raise
+        finally:
+            self.lanes[held].release()
+            if ex is not None:
+                releases.give_back(ex)
         if "error" in answer:
-            if answer["error"] == errors.QueryResourceLimit.type:
-                ex.close()  # it exits after a MemoryError
-                self._release(slots)
-            else:
-                self._checkin(slots, ex, self._current_or(ex.version))
-            raise error_from(answer, self.settings.retry_after_s)
-        answer["version"], answer["pid"] = ex.version, ex.pid
-        self._checkin(slots, ex, self._current_or(ex.version))
+            raise error_from(answer, s.retry_after_s)
+        answer["version"] = releases.release.version
         return answer, body
 
-    def _current_or(self, default: str) -> str:
-        try:
-            return self.version()
-        except errors.KgError:
-            return default
+    def _move_to_heavy(self, ex: Executor, deadline: float) -> str:
+        """The query outlived the light budget: hold a heavy slot instead, or give up."""
+        waited_until = time.monotonic() + self.settings.admission_wait_s
+        while not self.lanes["heavy"].acquire(timeout=0.05):
+            if ex.ready(0):
+                return "light"  # it finished meanwhile
+            if time.monotonic() >= min(waited_until, deadline):
+                raise errors.Overloaded(
+                    "the query runs long and every slot for long queries is busy; retry later "
+                    "or make it more selective", retry_after=self.settings.retry_after_s)
+        self.lanes["light"].release()
+        return "heavy"
 
-    def _checkout(self, slots: LaneSlots) -> Executor:
-        if not slots.slots.acquire(timeout=self.settings.admission_wait_s):
-            raise errors.Overloaded(
-                f"all {slots.size} {slots.name} query slots of this server process are busy; "
-                "retry in a moment", retry_after=self.settings.retry_after_s)
-        try:
-            return slots.take_idle(self.version()) or self._spawn(slots.name)
-        except BaseException:
-            slots.slots.release()
-            raise
+    def _lost(self, releases: ReleaseExecutors, ex: Executor | None, why: str) -> None:
+        """Kill an executor that cannot be reused, and start a replacement in the background."""
+        if ex is None:
+            releases.give_back(None)
+            return
+        code = ex.proc.poll()
+        peak = peak_memory_mb(ex.pid)
+        ex.kill()
+        log.warning("query stopped: executor %d %s (exit %s, peak memory %s MB)", ex.pid, why,
+                    code if code is not None else "-9, killed", peak if peak is not None else "?")
+        releases.give_back(None)
+        threading.Thread(target=self._replace, args=(releases,), daemon=True).start()
 
-    def _checkin(self, slots: LaneSlots, ex: Executor, version: str) -> None:
+    def _replace(self, releases: ReleaseExecutors) -> None:
         try:
-            if ex.version == version and ex.uses < self.settings.max_uses:
-                slots.put_idle(ex)
-            else:
-                ex.close()  # retired: an older release, or used enough
-        finally:
-            slots.slots.release()
+            releases.add_idle(1)
+        except errors.KgError as exc:
+            log.error("could not start a replacement executor: %s", exc)
 
-    def _release(self, slots: LaneSlots) -> None:
-        slots.slots.release()
 
-    def _engine_alive(self) -> bool:
-        """Whether the zygote answers (asked only after an executor died mid-query)."""
-        try:
-            return bool(request(self.run_dir, {"op": "status"}, timeout_s=2).get("ok"))
-        except (OSError, ValueError):
-            return False
-
-    def _spawn(self, lane: str) -> Executor:
-        """Ask the zygote for a new executor of `lane` (a fork: a few ms)."""
-        deadline = time.monotonic() + self.settings.spawn_timeout_s
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        pidfd: int | None = None
-        answers: AnswerBuffer | None = None
-        try:
-            sock.settimeout(self.settings.spawn_timeout_s)
-            sock.connect(str(self.run_dir / SOCKET_NAME))
-            send_msg(sock, {"op": "executor", "lane": lane})
-            pidfd = recv_fd(sock, deadline=deadline)
-            answer_fd = recv_fd(sock, deadline=deadline)
-            answers = AnswerBuffer.attach(answer_fd) if answer_fd is not None else None
-            hello, _ = recv_msg(sock, deadline=deadline)
-        except (OSError, ValueError) as exc:
-            sock.close()
-            if answers is not None:
-                answers.close()
-            if pidfd is not None:
-                os.close(pidfd)
-            raise errors.BackendUnavailable(
-                f"the query engine is not answering ({exc.__class__.__name__}); retry shortly",
-                retry_after=self.settings.retry_after_s) from None
-        note = str(hello.get("prefault_note") or "off")
-        kind = note.split(":")[0]
-        if kind != "off" and kind not in _NOTED:
-            _NOTED.add(kind)  # once per worker and kind: the next executors say the same
-            log.warning("executor %s shares the store's pages until written: %s",
-                        hello.get("pid"), note)
-        return Executor(sock, pidfd, hello, answers)
+def peak_memory_mb(pid: int) -> int | None:
+    """A live process's peak resident memory (VmHWM), for the log line of a stopped query."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
 
 
 def error_from(answer: dict[str, Any], retry_after: int) -> errors.KgError:
     """The library error an executor's error frame stands for."""
-    cls = ERRORS_BY_TYPE.get(str(answer.get("error")), errors.KgError)
+    cls = ERRORS_BY_TYPE.get(str(answer.get("error")), errors.QueryEvaluationError)
     detail = str(answer.get("detail") or "query failed")
     if cls is errors.QuerySyntaxError:
         return errors.QuerySyntaxError(detail, line=answer.get("line"), column=answer.get("column"))
     if cls.status == 503:
         return cls(detail, retry_after=retry_after)
     return cls(detail)
+
+

@@ -6,13 +6,13 @@ makes the executor process unable to do harm even if such a query slips through:
 * a seccomp-BPF filter makes ``socket()`` fail with EPERM for every address family except
   AF_UNIX (so Oxigraph's own HTTP client cannot reach anything for ``SERVICE``), and refuses
   ``io_uring_setup`` (a way around ``socket()``) and every syscall of a foreign ABI;
-* a Python audit hook refuses ``open`` outside the interpreter's own read-only files, and
-  connecting, resolving names, spawning programs and loading libraries;
+* Landlock (Linux >= 5.13) lets the process read only its store and the interpreter's files,
+  write nowhere, and (ABI >= 4) neither bind nor connect TCP ports;
 * ``RLIMIT_AS`` caps the address space at its size after the sandbox is set + a budget, and
   ``RLIMIT_CPU`` is set before each query as a deadline the kernel enforces even if no
   parent is left to kill the process.
 
-Every step is independent: where seccomp is unavailable it is logged and the rest applies.
+Every step is independent: where one is unavailable it is logged and the rest applies.
 """
 
 from __future__ import annotations
@@ -64,17 +64,6 @@ ARCHES = {
     "aarch64": Arch(audit_arch=0xC00000B7, socket=198, io_uring_setup=425),
 }
 
-# Audit events refused in a query process (https://docs.python.org/3/library/audit_events.html).
-REFUSED_EVENTS = frozenset({
-    "socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
-    "socket.gethostbyname", "socket.gethostbyaddr", "urllib.Request", "http.client.connect",
-    "ftplib.connect", "smtplib.connect", "subprocess.Popen", "os.system", "os.exec",
-    "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "pty.spawn", "ctypes.dlopen",
-    "ctypes.call_function", "webbrowser.open", "shutil.copyfile", "os.startfile",
-})
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-
 class SandboxViolation(PermissionError):
     """Something in a query process tried to leave the sandbox."""
 
@@ -84,7 +73,7 @@ class SandboxReport:
     """What was applied, for the executor's hello message and the logs."""
 
     seccomp: bool = False
-    audit_hook: bool = False
+    landlock: int = 0  # the Landlock ABI applied, 0 if none
     memory_limit_bytes: int | None = None
     reason: str = ""
 
@@ -146,40 +135,6 @@ def install_seccomp() -> str:
     return ""
 
 
-def readable_roots() -> tuple[str, ...]:
-    """Where a query process may still read: the interpreter's and our own code, read-only."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(__file__).resolve().parent.parent.parent)}
-    roots.update(p for p in sys.path if p and os.path.isdir(p))
-    roots.discard("/")
-    return tuple(sorted(os.path.realpath(r) for r in roots))
-
-
-def _audit_hook(roots: tuple[str, ...]) -> Any:
-    prefixes = tuple(r.rstrip("/") + "/" for r in roots)
-
-    def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event == "open":
-            path, mode, flags = (*args, None, None, None)[:3]
-            if path is None or isinstance(path, int):
-                return  # an already-open descriptor
-            text = os.fsdecode(path) if isinstance(path, (str, bytes)) else str(path)
-            real = os.path.realpath(text)
-            writing = bool(isinstance(flags, int) and flags & WRITE_FLAGS) or (
-                isinstance(mode, str) and any(c in mode for c in "wax+"))
-            if writing or not real.startswith(prefixes):
-                raise SandboxViolation(f"file access refused in a query process: {text}")
-        elif event in REFUSED_EVENTS:
-            raise SandboxViolation(f"{event} refused in a query process")
-
-    return hook
-
-
-def install_audit_hook(roots: Iterable[str] | None = None) -> None:
-    """Refuse file and network access from Python code (irreversible for this process)."""
-    sys.addaudithook(_audit_hook(tuple(roots) if roots is not None else readable_roots()))
-
-
 def address_space_bytes() -> int:
     """Current virtual memory size of this process (VmSize)."""
     with open("/proc/self/status", "rb") as fh:
@@ -216,19 +171,95 @@ def set_cpu_deadline(seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def apply(memory_mb: int | None, *, seccomp: bool = True, audit: bool = True) -> SandboxReport:
-    """Apply every guard this machine supports, in the order that keeps them effective."""
+def readable_roots(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Where a query process may still read: its store, the interpreter and our own code."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             str(Path(__file__).resolve().parent.parent.parent), *extra}
+    roots.update(p for p in sys.path if p and os.path.isdir(p))
+    roots.discard("/")
+    return tuple(sorted({os.path.realpath(r) for r in roots if os.path.exists(r)}))
+
+
+# <linux/landlock.h>
+SYS_LANDLOCK = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1, 2, 4, 8
+FS_ALL_V1 = (1 << 13) - 1  # execute .. make_sym
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+NET_BIND_TCP, NET_CONNECT_TCP = 1, 2
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def install_landlock(readable: Iterable[str]) -> tuple[int, str]:
+    """Allow reading only beneath `readable`, writing nowhere, no TCP (where the ABI has it).
+
+    Returns (ABI applied, "") or (0, the reason it was not).
+    """
+    numbers = SYS_LANDLOCK.get(platform.machine())
+    if sys.platform != "linux" or numbers is None:
+        return 0, f"no Landlock on {sys.platform}/{platform.machine()}"
+    create, add_rule, restrict = numbers
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(create, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    if abi < 1:
+        return 0, f"Landlock unavailable: {os.strerror(ctypes.get_errno())}"
+    handled = FS_ALL_V1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0) | (
+        FS_IOCTL_DEV if abi >= 5 else 0)
+    attr = _RulesetAttr(handled, (NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0)
+    size = ctypes.sizeof(_RulesetAttr) if abi >= 4 else 8
+    ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    if ruleset < 0:
+        return 0, f"landlock_create_ruleset failed: {os.strerror(ctypes.get_errno())}"
+    try:
+        for root in readable:
+            fd = os.open(root, os.O_PATH | os.O_CLOEXEC)
+            try:
+                access = FS_READ_FILE | FS_EXECUTE | (FS_READ_DIR if os.path.isdir(root) else 0)
+                rule = _PathBeneath(access, fd)
+                if libc.syscall(add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH,
+                                ctypes.byref(rule), 0) != 0:
+                    return 0, f"landlock_add_rule({root}) failed: {os.strerror(ctypes.get_errno())}"
+            finally:
+                os.close(fd)
+        libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                               ctypes.c_ulong]
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return 0, f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(ctypes.get_errno())}"
+        if libc.syscall(restrict, ruleset, 0) != 0:
+            return 0, f"landlock_restrict_self failed: {os.strerror(ctypes.get_errno())}"
+    finally:
+        os.close(ruleset)
+    return int(abi), ""
+
+
+def apply(memory_mb: int | None, *, seccomp: bool = True,
+          readable: Iterable[str] | None = None) -> SandboxReport:
+    """Apply every guard this machine supports, in the order that keeps them effective.
+
+    `readable`: the paths the process may still read (None: no file restriction).
+    """
     report = SandboxReport()
     if memory_mb:
         report.memory_limit_bytes = limit_memory(memory_mb)
+    reasons = []
+    if readable is not None:
+        report.landlock, reason = install_landlock(readable)
+        if reason:
+            reasons.append(reason)
     if seccomp:
         reason = install_seccomp()
         report.seccomp = not reason
         if reason:
-            report.reason = reason
-            log.warning("query sandbox: seccomp unavailable (%s); audit hook and limits still apply",
-                        reason)
-    if audit:
-        install_audit_hook()
-        report.audit_hook = True
+            reasons.append(reason)
+    report.reason = "; ".join(reasons)
     return report
