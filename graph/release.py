@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,6 @@ import pyoxigraph as ox
 
 from graph.errors import DataError
 from graph.formats import Format, rdf_format_for_path
-
 
 
 @dataclass(frozen=True)

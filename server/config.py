@@ -17,11 +17,12 @@ MAX_NESTING = 64
 WORKER_MEMORY_MB = 1024
 # Queries at once in each lane (graph/engine/pool.py): every query starts light and moves to
 # the heavy lane when it runs past LIGHT_BUDGET_S; a request waits ADMISSION_WAIT_S for a slot.
-LIGHT_EXECUTORS = 4
+LIGHT_EXECUTORS = 6
 HEAVY_EXECUTORS = 2
-LIGHT_BUDGET_S = 0.5
+RESERVED_LIGHT = 1  # light slots user SPARQL never takes: pages and stored queries keep them
+LIGHT_BUDGET_S = 0.25
 ADMISSION_WAIT_S = 0.75
-WARM_EXECUTORS = 2  # started with each release, before traffic
+WARM_EXECUTORS = 6  # kept ready (started with each release, replaced in the background)
 # Second guard in executors: seccomp (no sockets but AF_UNIX) and Landlock (read-only files).
 ENGINE_SECCOMP = True
 ENGINE_LANDLOCK = True

@@ -58,8 +58,7 @@ _states: dict[str, State] = {}
 def state() -> State:
     """The state for the served version, starting the computation on first use."""
     from server.site import triple_count
-    from server.state import cache_dir
-    from server.state import get_backend
+    from server.state import cache_dir, get_backend
 
     backend = get_backend()
     version = backend.version()

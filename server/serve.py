@@ -116,6 +116,7 @@ def pool_settings(config: dict[str, Any]) -> Any:
 
     return PoolSettings(
         light=int(config["LIGHT_EXECUTORS"]), heavy=int(config["HEAVY_EXECUTORS"]),
+        reserved=int(config["RESERVED_LIGHT"]),
         light_budget_s=float(config["LIGHT_BUDGET_S"]), timeout_s=float(config["QUERY_TIMEOUT_S"]),
         admission_wait_s=float(config["ADMISSION_WAIT_S"]), memory_mb=int(config["WORKER_MEMORY_MB"]),
         seccomp=bool(config["ENGINE_SECCOMP"]), landlock=bool(config["ENGINE_LANDLOCK"]),
@@ -173,6 +174,7 @@ def serve(args: argparse.Namespace) -> int:
     import waitress
 
     from server import create_app
+    from server.framing import ProblemChannel
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
@@ -197,6 +199,7 @@ def serve(args: argparse.Namespace) -> int:
             max_request_header_size=int(config["MAX_HEADER_BYTES"]),
             max_request_body_size=int(config["MAX_REQUEST_BYTES"]),
             outbuf_high_watermark=64 * 1024 * 1024, ident="rabat-kg", expose_tracebacks=False)
+        server.channel_class = ProblemChannel  # framing errors in the app's form
         statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port,
                                          "run_dir": str(run.path),
                                          "store": config.get("STORE_URL")}))

@@ -7,16 +7,12 @@ next request and nothing is read from disk per request.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Response

@@ -275,7 +275,7 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
         return early
     max_rows = int(current_app.config["MAX_ROWS"])
     try:
-        result = get_backend().execute(text, fmt=fmt.key, lane=lane or "light", max_rows=max_rows,
+        result = get_backend().execute(text, fmt=fmt.key, lane=lane or "user", max_rows=max_rows,
                                        form=form)
     except QuerySyntaxError as exc:
         raise with_query(exc, text) from None

@@ -86,7 +86,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def reload_server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
     """A server on `data_dir` (two workers), so a test can change the files and reload."""
-    s = start_server(["--workers", "2", "--data", *map(str, sorted(data_dir.glob("*.ttl")))],
+    s = start_server(["--data", *map(str, sorted(data_dir.glob("*.ttl")))],
                      log_dir=tmp_path)
     yield s
     s.stop()

@@ -55,7 +55,7 @@ def store() -> ox.Store:
 
 @pytest.fixture()
 def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = start_server(["--workers", "2"], log_dir=tmp_path)
+    server = start_server([], log_dir=tmp_path)
     yield server
     server.stop()
 

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graph.paths import bundled_sources
-from graph.release import make_release, save_ntriples
+from graph.release import make_release
 from tests.serverproc import Canary, LiveServer, start_server
 
 TIMEOUT_S = 1.0
@@ -44,7 +44,7 @@ def canary() -> Iterator[Canary]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = start_server(["--workers", "2", "--timeout", str(TIMEOUT_S)],
+    s = start_server(["--timeout", str(TIMEOUT_S)],
                      log_dir=tmp_path_factory.mktemp("fuzz"))
     yield s
     s.stop()
@@ -53,8 +53,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The served graph as N-Triples, for the out-of-server heaviness check."""
-    return save_ntriples(make_release(bundled_sources(), validate=False),
-                         tmp_path_factory.mktemp("fuzz-data"))
+    path = tmp_path_factory.mktemp("fuzz-data") / "data.nt"
+    path.write_bytes(make_release(bundled_sources(), validate=False).ntriples)
+    return path
 
 
 @pytest.fixture(scope="module")

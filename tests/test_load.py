@@ -34,7 +34,7 @@ FORMATS = [JSON, "application/sparql-results+xml", "text/csv", "text/tab-separat
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = start_server(["--workers", "2"], log_dir=tmp_path_factory.mktemp("load"))
+    s = start_server([], log_dir=tmp_path_factory.mktemp("load"))
     yield s
     s.stop()
 

@@ -21,7 +21,7 @@ from graph import errors
 from graph.engine.inline import InlineBackend
 from graph.engine.remote import DATA_GRAPH, RemoteBackend, fix_results_xml, load_into_store
 from tests.serverproc import free_port
-from tests.test_engine_pool import EX, make_release
+from tests.test_engine import EX, make_release
 from tests.virtuoso import DBA_PASSWORD, DBA_USER, VirtuosoServer
 
 pytestmark = pytest.mark.virtuoso

@@ -1,9 +1,10 @@
-"""`rabat-kg serve` as a real process tree: gunicorn master, zygote, workers, executors.
+"""`rabat-kg serve` as a real process tree: the waitress server and its executor processes.
 
 Checked over HTTP and through /proc: the data is validated before anything is served (fails
-closed), workers run queries in sandboxed executors, a timeout frees the CPU, a heavy lane
-full of slow queries leaves light requests fast, a crashed engine is restarted, SIGTERM
-leaves nothing behind, and with `--store` a down or slow store gives 502/504 and recovers.
+closed), queries run in sandboxed executors, a timeout frees the CPU, slow queries leave
+light requests fast, a killed executor is replaced, SIGTERM leaves nothing behind (a killed
+server's leftovers are removed by the next start), and with `--store` a down or slow store
+gives 502/504 and recovers.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 import requests
 
 from graph.paths import data_files
-from tests.serverproc import ROOT, LiveServer, free_port, process_tree, start_server
+from tests.serverproc import ROOT, LiveServer, executor_pids, free_port, process_tree, start_server
 
 HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 
@@ -39,15 +40,6 @@ def descendants(pid: int) -> dict[int, str]:
         except OSError:
             continue
     return found
-
-
-def zygote_pid(server: LiveServer) -> int:
-    procs = descendants(server.proc.pid)
-    zygotes = [p for p, cmd in procs.items() if "graph.engine.zygote" in cmd
-               and int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1])
-               == server.proc.pid]
-    assert len(zygotes) == 1, procs
-    return zygotes[0]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -77,8 +69,8 @@ def run_serve(args: list[str], env: dict[str, str] | None = None,
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The embedded engine with small limits: 1 heavy and 1 light executor per worker, 3 s."""
-    s = start_server(["--workers", "2", "--timeout", "3"],
+    """The embedded engine with small limits: 1 heavy and 1 light slot, 3 s."""
+    s = start_server(["--timeout", "3"],
                      env={"RABAT_KG_HEAVY_EXECUTORS": "1", "RABAT_KG_LIGHT_EXECUTORS": "1",
                           "RABAT_KG_ADMISSION_WAIT_S": "0.3"},
                      log_dir=tmp_path_factory.mktemp("serve"))
@@ -107,44 +99,34 @@ def test_syntax_error_fails_closed_naming_file_and_line(tmp_path: Path) -> None:
 
 def test_process_tree_and_sandboxed_executors(server: LiveServer) -> None:
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
-    zygote = zygote_pid(server)
-    assert os.listdir(f"/proc/{zygote}/task") == [str(zygote)]  # single-threaded: fork-safe
-    deadline = time.monotonic() + 15  # the second worker may still be warming up
-    while True:
-        procs = descendants(server.proc.pid)
-        workers = [p for p, cmd in procs.items() if "server.cli serve" in cmd]
-        executors = list(descendants(zygote))
-        if (len(workers) == 2 and len(executors) >= 4) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert len(workers) == 2
-    assert len(executors) >= 4  # warmed up: 2 lanes x 2 workers
-    nices = set()
+    procs = descendants(server.proc.pid)
+    executors = executor_pids(server)
+    # CPython's fork server and resource tracker, and the executors: nothing else runs
+    others = [cmd for pid, cmd in procs.items() if pid not in executors]
+    assert len(executors) >= 1 and len(others) == 2, procs
+    assert all("multiprocessing" in cmd for cmd in others), others
     for pid in executors:
         status = Path(f"/proc/{pid}/status").read_text()
         assert "\nSeccomp:\t2" in status, f"executor {pid} has no seccomp filter"
         assert "\nNoNewPrivs:\t1" in status
-        nices.add(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16]))
         limits = Path(f"/proc/{pid}/limits").read_text()
         row = next(line for line in limits.splitlines() if line.startswith("Max address space"))
         assert "unlimited" not in row
-    assert nices == {0, 10}  # heavy-lane executors yield the CPU to light ones
 
 
 def test_timeout_is_503_and_the_cpu_comes_back(server: LiveServer) -> None:
-    zygote = zygote_pid(server)
     started = time.monotonic()
     response = sparql(server.url, HEAVY)
     assert response.status_code == 503
-    assert 2.5 < time.monotonic() - started < 6
+    assert time.monotonic() - started >= 3
     assert response.headers["Retry-After"].isdigit()
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert "limit" in response.json()["detail"]
     time.sleep(0.5)
-    executors = list(descendants(zygote))
+    executors = [server.proc.pid, *executor_pids(server)]
     before = cpu_seconds(executors)
     time.sleep(1.0)
-    assert cpu_seconds(executors) - before < 0.2, "an executor is still burning CPU"
+    assert cpu_seconds(executors) - before < 0.2, "a process is still burning CPU"
 
 
 def test_heavy_queries_cannot_starve_light_requests(server: LiveServer) -> None:
@@ -167,7 +149,7 @@ def test_heavy_queries_cannot_starve_light_requests(server: LiveServer) -> None:
     assert all(code == 200 for code, _ in light)
     # Well under the 3 s a light request would wait if it queued behind the heavy ones.
     assert max(elapsed for _, elapsed in light) < 1.0, light
-    # 2 heavy slots in all: the others are refused at once, never queued for the whole limit.
+    # 1 heavy slot: the others are refused, never queued for the whole limit.
     assert sorted(set(statuses)) == [503] and len(statuses) == 6
 
 
@@ -180,13 +162,14 @@ def test_overloaded_answer_is_503_with_retry_after(server: LiveServer) -> None:
     for t in threads:
         t.join(20)
     kinds = {r.json()["type"].rsplit("/", 1)[1] for r in answers}
-    assert kinds == {"query-timeout", "overloaded"}
+    # The cross product ends at the time limit or the memory cap; the rest find no slot.
+    assert "overloaded" in kinds and kinds <= {"query-timeout", "query-memory", "overloaded"}
     assert all(r.headers.get("Retry-After") for r in answers)
 
 
-def test_a_crashed_engine_is_restarted(server: LiveServer) -> None:
-    old = zygote_pid(server)
-    os.kill(old, signal.SIGKILL)
+def test_a_killed_executor_is_replaced(server: LiveServer) -> None:
+    for pid in executor_pids(server):
+        os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     codes = []
     while time.monotonic() < deadline:
@@ -196,26 +179,15 @@ def test_a_crashed_engine_is_restarted(server: LiveServer) -> None:
             break
         time.sleep(0.2)
     assert codes[-1] == 200, codes
-    assert set(codes) <= {200, 502, 503}
-    # Executors forked by the old zygote may answer before the new zygote is up: wait for it.
-    while True:
-        try:
-            if zygote_pid(server) != old:
-                break
-        except AssertionError:
-            pass
-        assert time.monotonic() < deadline, "no new zygote: the engine was not restarted"
-        time.sleep(0.2)
+    assert set(codes) <= {200, 503}
 
 
 def test_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
-    s = start_server(["--workers", "1"], log_dir=tmp_path)
+    s = start_server([], log_dir=tmp_path)
     try:
         procs = descendants(s.proc.pid)
-        run_dir = Path(json.loads(
-            (Path(os.environ.get("TMPDIR", "/tmp")) / f"rabat-kg-{os.getuid()}" /
-             f"serve-{s.port}.json").read_text())["run_dir"])
-        assert run_dir.is_dir() and len(procs) >= 4
+        run_dir = Path(json.loads(state_file(s.port).read_text())["run_dir"])
+        assert run_dir.is_dir() and len(procs) >= 2
     finally:
         s.proc.send_signal(signal.SIGTERM)
         s.proc.wait(30)
@@ -224,6 +196,30 @@ def test_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not [p for p in procs if Path(f"/proc/{p}").exists()]
     assert not run_dir.exists()
+    assert not state_file(s.port).exists()
+
+
+def state_file(port: int) -> Path:
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"rabat-kg-{os.getuid()}" / f"serve-{port}.json"
+
+
+def test_a_killed_servers_leftovers_are_removed_by_the_next_start(tmp_path: Path) -> None:
+    """kill -9 leaves the run directory; the next start removes it, not a live server's."""
+    live = start_server([], log_dir=tmp_path)
+    killed = start_server([], log_dir=tmp_path)
+    try:
+        live_dir = Path(json.loads(state_file(live.port).read_text())["run_dir"])
+        dead_dir = Path(json.loads(state_file(killed.port).read_text())["run_dir"])
+        killed.proc.kill()
+        killed.proc.wait(10)
+        assert dead_dir.is_dir()  # nothing could clean up
+        third = start_server([], log_dir=tmp_path)
+        third.stop()
+        assert not dead_dir.exists() and not state_file(killed.port).exists()
+        assert live_dir.is_dir()
+        assert requests.get(live.url + "/health", timeout=10).status_code == 200
+    finally:
+        live.stop()
 
 
 # --- the remote backend -------------------------------------------------------------------
@@ -235,7 +231,7 @@ def start_unhealthy(args: list[str], log_dir: Path) -> LiveServer:
     log = log_dir / f"serve-{port}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
-                                 "--workers", "1", *args], cwd=ROOT, stdout=fh,
+                                 *args], cwd=ROOT, stdout=fh,
                                 stderr=subprocess.STDOUT)
     server = LiveServer(url=f"http://127.0.0.1:{port}", port=port, proc=proc, log=log)
     deadline = time.monotonic() + 60
@@ -299,7 +295,7 @@ def test_live_server_serves_the_bundled_graph_on_each_backend(base_url: str,
     assert requests.get(base_url + "/health", timeout=10).json()["version"] == release.version
 
 
-# --- the worker: kept-alive connections (server/worker.py) --------------------------------
+# --- kept-alive and pipelined connections (waitress) --------------------------------------
 
 
 def raw_exchange(sock: socket.socket, requests_bytes: bytes, answers: int) -> list[bytes]:
@@ -323,19 +319,16 @@ def raw_exchange(sock: socket.socket, requests_bytes: bytes, answers: int) -> li
 
 
 def test_one_connection_serves_prompt_idle_and_pipelined_requests(server: LiveServer) -> None:
-    """Requests on one kept-alive connection: at once, after the thread's linger, pipelined."""
-    from server.worker import LONG_LINGER_S
-
     host, port = server.url.split("//")[1].split(":")
     ask = (b"GET /sparql?query=ASK%7B%7D HTTP/1.1\r\nHost: x\r\n"
            b"Accept: application/sparql-results+json\r\n\r\n")
     health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         first = raw_exchange(sock, ask, 1)[0]
-        prompt = raw_exchange(sock, health, 1)[0]  # taken by the lingering thread
-        time.sleep(LONG_LINGER_S + 0.3)  # the connection is back with the main thread's poller
+        prompt = raw_exchange(sock, health, 1)[0]
+        time.sleep(1.3)
         idle = raw_exchange(sock, ask, 1)[0]
-        pipelined = raw_exchange(sock, ask + health + ask, 3)  # read ahead in one recv
+        pipelined = raw_exchange(sock, ask + health + ask, 3)
     assert first.startswith(b"HTTP/1.1 200") and b'"boolean":true' in first
     assert prompt.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in prompt
     assert idle == first
@@ -343,26 +336,14 @@ def test_one_connection_serves_prompt_idle_and_pipelined_requests(server: LiveSe
     assert pipelined[0] == pipelined[2] == first and b'"status":"ok"' in pipelined[1]
 
 
-def test_quiet_connections_give_their_threads_up_to_a_waiting_request(tmp_path: Path) -> None:
-    """Every thread of the worker waiting on a quiet kept-alive connection: a new request is
-    still answered at once (a waiting thread lets its connection go), not after LONG_LINGER_S."""
-    from server.worker import LONG_LINGER_S
-
-    s = start_server(["--workers", "1"], env={"RABAT_KG_HEAVY_EXECUTORS": "1",
-                                              "RABAT_KG_LIGHT_EXECUTORS": "1"}, log_dir=tmp_path)
-    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-    quiet = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(4)]
-    try:
-        for sock in quiet:  # one request each: the worker's 4 threads now wait on these
-            assert raw_exchange(sock, health, 1)[0].startswith(b"HTTP/1.1 200")
-        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
-            started = time.monotonic()
-            assert raw_exchange(sock, health, 1)[0].startswith(b"HTTP/1.1 200")
-            waited = time.monotonic() - started
-        assert waited < LONG_LINGER_S / 4, waited
-        for sock in quiet:  # and the quiet ones are still served
-            assert raw_exchange(sock, health, 1)[0].startswith(b"HTTP/1.1 200")
-    finally:
-        for sock in quiet:
-            sock.close()
-        s.stop()
+def test_malformed_chunked_body_is_a_400_with_one_log_line(server: LiveServer) -> None:
+    before = server.log_text()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /sparql HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/sparql-query\r\n\r\nzz\r\n")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    time.sleep(0.3)
+    added = server.log_text()[len(before):]
+    assert "Traceback" not in added
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200

@@ -3,9 +3,10 @@
 The library (intake, stored queries, descriptions) and every engine import these names from
 here, so neither imports the other.
 
-Lanes: "light" is where a query starts when its cost is unknown (user SPARQL, pages, stored
-queries); one that runs past the light budget moves to the "heavy" lane or is stopped, so it
-cannot hold the capacity pages need. "heavy" is for what is known to be expensive (dumps).
+Lanes: "light" for our own short queries (pages, stored queries), "user" for SPARQL of
+unknown cost (it starts in the light lane but cannot take all of it); either moves to the
+"heavy" lane once it runs past the light budget, or is stopped, so it cannot hold the
+capacity pages need. "heavy" is for what is known to be expensive (dumps).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Lane = Literal["heavy", "light"]
+Lane = Literal["light", "user", "heavy"]
 Form = Literal["select", "ask", "construct", "describe"]
 # A term as in SPARQL JSON results: {"type": "uri"|"literal"|"bnode", "value": ..., ...}
 Term = dict[str, str]

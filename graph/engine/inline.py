@@ -1,15 +1,15 @@
 """An in-process Oxigraph backend: no worker processes, no time limit.
 
-Used by unit tests and by tools that query a release directly (`rabat-kg query`). The
-served endpoint uses the pooled backend, which adds killable workers around the same
-`run_on_store` function.
+Used by unit tests (Flask's test client) and tools that need no limits. The served endpoint
+and `rabat-kg query` use the embedded backend (graph/engine/pool.py), which runs the same
+`run_on_store` function in killable, sandboxed executor processes.
 """
 
 from __future__ import annotations
 
 import pyoxigraph as ox
 
-from graph.engine.base import Lane, QueryResult, Row, rows_from_json
+from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
 from graph.engine.run import run_on_store
 from graph.namespaces import PREFIXES
 
@@ -33,9 +33,10 @@ class InlineBackend:
     def version(self) -> str:
         return self._version
 
-    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
-                max_rows: int | None = None) -> QueryResult:
-        return run_on_store(self.store, query, fmt=fmt, max_rows=max_rows, prefixes=PREFIXES)
+    def execute(self, query: str, *, fmt: str, lane: Lane = "light",
+                max_rows: int | None = None, form: Form | None = None) -> QueryResult:
+        return run_on_store(self.store, query, fmt=fmt, max_rows=max_rows, form=form,
+                            prefixes=PREFIXES)
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
         return rows_from_json(run_on_store(self.store, query, fmt="json", max_rows=None).body)

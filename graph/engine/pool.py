@@ -1,9 +1,10 @@
 """The embedded backend: queries run in sandboxed executor processes, in two lanes.
 
-Every query takes a slot of the light lane first (our pages, stored queries, and user SPARQL
-of unknown cost). One still running after the light budget moves to the heavy lane if a
-heavy slot frees up within the admission wait, and is stopped with 503 otherwise, so
-expensive queries cannot hold the capacity that pages and cheap lookups need. Past the time
+Every query takes a slot of the light lane first: our pages and stored queries ("light"),
+and user SPARQL of unknown cost ("user", which may take all light slots but `reserved`).
+One still running after the light budget moves to the heavy lane if a heavy slot frees up
+within the admission wait, and is stopped with 503 otherwise, so expensive queries cannot
+hold the capacity that pages and cheap lookups need. Past the time
 limit the executor is killed (SIGKILL: the CPU and memory really come back) and the request
 gets 503 (`QueryTimeout`); an executor that dies while answering (memory cap, crash) gives
 503 (`QueryResourceLimit`) and is replaced in the background.
@@ -16,11 +17,12 @@ they are answering and exit, and the old release's files are removed when the la
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import multiprocessing
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from graph import errors
-from graph.engine import wire
+from graph.engine import executor
 from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
 from graph.engine.executor import ExecutorSettings
 from graph.release import BuiltRelease, build_in_child, source_version
 
 log = logging.getLogger("rabat_kg.engine")
+HEAVY_NICE = 10  # CPU priority of an executor once its query runs long
 
 ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
     cls.type: cls for cls in vars(errors).values()
@@ -45,76 +48,96 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
 class PoolSettings:
     """Sizes and limits of the executor pool."""
 
-    light: int = 4  # queries of unknown cost at once
+    light: int = 4  # short queries at once (pages, lookups, and every query's first moments)
     heavy: int = 2  # long queries at once
+    reserved: int = 1  # light slots user SPARQL can never take: pages and stored queries keep them
     light_budget_s: float = 0.5  # a query still running then moves to the heavy lane
     timeout_s: float = 10.0
     admission_wait_s: float = 0.75
     spawn_timeout_s: float = 30.0
     retry_after_s: int = 2
-    warm: int = 2  # executors started with a release, before traffic
+    warm: int = 2  # executors kept ready (started with a release, refilled in the background)
     memory_mb: int = 1024
     seccomp: bool = True
     landlock: bool = True
     prefixes: dict[str, str] = field(default_factory=dict)
 
 
-class Executor:
-    """One executor process, used by one thread at a time."""
+# Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
+_PROCESSES = multiprocessing.get_context("forkserver")
+_PROCESSES.set_forkserver_preload(["graph.engine.executor", "graph.engine.run",
+                                   "graph.engine.sandbox"])
 
-    def __init__(self, proc: subprocess.Popen[bytes], hello: dict[str, Any]) -> None:
-        self.proc = proc
-        self.pid = proc.pid
+
+class Executor:
+    """One executor process and its pipe, used by one thread at a time."""
+
+    def __init__(self, process: Any, conn: Any, hello: dict[str, Any]) -> None:
+        self.process = process
+        self.conn = conn
+        self.pid = int(process.pid)
         self.hello = hello
-        assert proc.stdin is not None and proc.stdout is not None
-        self.inp = proc.stdin.fileno()
-        self.out = proc.stdout.fileno()
 
     @classmethod
     def start(cls, settings: ExecutorSettings, timeout_s: float) -> Executor:
-        env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "graph.engine.executor", settings.to_json(), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
-            cwd=Path(__file__).resolve().parent.parent.parent)
-        assert proc.stdout is not None
+        ours, theirs = _PROCESSES.Pipe()
+        process = _PROCESSES.Process(target=executor.run, args=(settings, theirs), daemon=True,
+                                     name="rabat-kg-executor")
         try:
-            hello, _ = wire.read_frame(proc.stdout.fileno(), time.monotonic() + timeout_s)
-        except (OSError, ValueError) as exc:
-            proc.kill()
-            proc.wait()
+            process.start()
+            theirs.close()
+            if not ours.poll(timeout_s):
+                raise TimeoutError("no hello")
+            hello = json.loads(ours.recv_bytes())
+        except (OSError, EOFError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                process.kill()
+                process.join(5)
+            ours.close()
             raise errors.BackendUnavailable(
                 f"the query engine did not start ({exc.__class__.__name__}); retry shortly") from None
-        return cls(proc, hello)
+        return cls(process, ours, hello)
 
     def send(self, header: dict[str, Any]) -> None:
-        wire.write_frame(self.inp, header)
+        self.conn.send_bytes(json.dumps(header).encode())
 
     def ready(self, timeout_s: float) -> bool:
-        return wire.ready(self.out, timeout_s)
+        """Whether the answer has begun (or the process ended) within `timeout_s`."""
+        return bool(self.conn.poll(max(0.0, timeout_s)))
 
     def receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
-        return wire.read_frame(self.out, deadline)
+        """The answer's header and body; TimeoutError past `deadline`, EOFError if it died."""
+        if not self.ready(deadline - time.monotonic()):
+            raise TimeoutError("no answer before the deadline")
+        header = json.loads(self.conn.recv_bytes())
+        if "error" in header:
+            return header, b""
+        if not self.ready(deadline - time.monotonic()):
+            raise TimeoutError("no answer before the deadline")
+        return header, self.conn.recv_bytes()
+
+    def exit_code(self) -> int | None:
+        return self.process.exitcode  # type: ignore[no-any-return]
 
     def kill(self) -> None:
         """SIGKILL and reap."""
-        self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.process.kill()
         self.close()
 
     def close(self) -> None:
-        """Hang up (the executor exits at end of input) and reap."""
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                stream.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Hang up (the executor exits at the end of its input) and reap."""
+        self.conn.close()
+        self.process.join(5)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join(5)
 
 
 class ReleaseExecutors:
-    """The idle executors of one release; its files go when it is retired and drained."""
+    """The executors of one release: `ready` kept idle (refilled in the background, so a
+    request rarely waits for a start), at most `keep` idle; its files go when it is retired
+    and drained."""
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool) -> None:
         self.release = release
@@ -122,8 +145,11 @@ class ReleaseExecutors:
                                          seccomp=settings.seccomp, landlock=settings.landlock,
                                          prefixes=settings.prefixes)
         self.spawn_timeout_s = settings.spawn_timeout_s
+        self.ready = settings.warm
+        self.keep = max(settings.warm, settings.light + settings.heavy)
         self.idle: list[Executor] = []
         self.busy = 0
+        self.starting = 0
         self.retired = False
         self.owned = owned  # remove the release's files once retired and drained
         self.lock = threading.Lock()
@@ -131,8 +157,10 @@ class ReleaseExecutors:
     def take(self) -> Executor:
         with self.lock:
             self.busy += 1
-            if self.idle:
-                return self.idle.pop()
+            ex = self.idle.pop() if self.idle else None
+        self.refill()
+        if ex is not None:
+            return ex
         try:
             return Executor.start(self.settings, self.spawn_timeout_s)
         except BaseException:
@@ -140,23 +168,45 @@ class ReleaseExecutors:
             raise
 
     def give_back(self, ex: Executor | None) -> None:
-        """Return an executor after use (None: it was killed)."""
+        """Return an executor after use (None: it was killed or retired)."""
         with self.lock:
-            keep = ex is not None and not self.retired
+            keep = ex is not None and not self.retired and len(self.idle) < self.keep
             if keep:
                 self.idle.append(ex)  # type: ignore[arg-type]
         if ex is not None and not keep:
             ex.close()
         self._done()
+        if ex is None:
+            self.refill()
 
-    def add_idle(self, count: int) -> None:
-        """Start `count` executors now (before traffic, or to replace killed ones)."""
-        started = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(count)]
+    def start_now(self) -> None:
+        """Start the `ready` executors before traffic (a release's first moments)."""
+        started = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
         with self.lock:
-            if not self.retired:
-                self.idle.extend(started)
+            self.idle.extend(started)
+
+    def refill(self) -> None:
+        """Start executors in the background until `ready` are idle or starting."""
+        with self.lock:
+            missing = self.ready - len(self.idle) - self.starting
+            if self.retired or missing <= 0:
                 return
-        for ex in started:
+            self.starting += missing
+        for _ in range(missing):
+            threading.Thread(target=self._start_one, daemon=True).start()
+
+    def _start_one(self) -> None:
+        ex: Executor | None = None
+        try:
+            ex = Executor.start(self.settings, self.spawn_timeout_s)
+        except errors.KgError as exc:
+            log.error("could not start an executor: %s", exc)
+        with self.lock:
+            self.starting -= 1
+            if ex is not None and not self.retired:
+                self.idle.append(ex)
+                return
+        if ex is not None:
             ex.close()
 
     def retire(self) -> None:
@@ -182,9 +232,11 @@ class EmbeddedBackend:
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool = True) -> None:
         self.settings = settings
         self.lanes = {"light": threading.BoundedSemaphore(settings.light),
-                      "heavy": threading.BoundedSemaphore(settings.heavy)}
+                      "heavy": threading.BoundedSemaphore(settings.heavy),
+                      # user queries may fill all but `reserved` light slots: pages keep those
+                      "user": threading.BoundedSemaphore(max(1, settings.light - settings.reserved))}
         self.current = ReleaseExecutors(release, settings, owned=owned)
-        self.current.add_idle(settings.warm)
+        self.current.start_now()
         self._reloading = threading.Lock()
         self._builds = 0
 
@@ -215,7 +267,7 @@ class EmbeddedBackend:
     def swap(self, release: BuiltRelease) -> BuiltRelease:
         """Serve `release` from now on; returns the one it replaces (retired, draining)."""
         fresh = ReleaseExecutors(release, self.settings, owned=True)
-        fresh.add_idle(self.settings.warm)
+        fresh.start_now()
         old, self.current = self.current, fresh
         old.retire()
         return old.release
@@ -250,91 +302,115 @@ class EmbeddedBackend:
 
     # Lanes.
 
-    def _admit(self, lane: str) -> None:
-        if not self.lanes[lane].acquire(timeout=self.settings.admission_wait_s):
-            raise errors.Overloaded(
-                f"all {lane} query slots are busy; retry in a moment",
-                retry_after=self.settings.retry_after_s)
+    def _admit(self, lane: str) -> list[str]:
+        """Take the slots `lane` starts with: a user query takes a user slot and a light one."""
+        wanted = {"heavy": ["heavy"], "user": ["user", "light"]}.get(lane, ["light"])
+        held: list[str] = []
+        for name in wanted:
+            if not self.lanes[name].acquire(timeout=self.settings.admission_wait_s):
+                self._free(held)
+                raise errors.Overloaded(
+                    f"all {name} query slots are busy; retry in a moment",
+                    retry_after=self.settings.retry_after_s)
+            held.append(name)
+        return held
+
+    def _free(self, held: list[str]) -> None:
+        for name in held:
+            self.lanes[name].release()
+        held.clear()
 
     def _run(self, lane: str, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         s = self.settings
-        held = "heavy" if lane == "heavy" else "light"
-        self._admit(held)
+        held = self._admit(lane)
         started = time.monotonic()
         deadline = started + s.timeout_s
         releases = self.current
         try:
             ex: Executor | None = releases.take()
         except BaseException:
-            self.lanes[held].release()
+            self._free(held)
             raise
+
+        def lost(why: str) -> None:
+            self._lost(releases, ex, f"{why} after {time.monotonic() - started:.2f} s")
+
         try:
             assert ex is not None
             ex.send(header)
-            if held == "light" and not ex.ready(s.light_budget_s):
-                held = self._move_to_heavy(ex, deadline)
+            if "light" in held and not ex.ready(min(s.light_budget_s, s.timeout_s)):
+                self._move_to_heavy(ex, held, deadline)
             answer, body = ex.receive(deadline)
         except TimeoutError:
-            self._lost(releases, ex, f"ran past the time limit after {time.monotonic() - started:.2f} s")
+            lost("ran past the time limit")
             ex = None
             raise errors.QueryTimeout(
                 f"the query ran longer than the {s.timeout_s:g} s limit and was stopped; "
                 "make it more selective (LIMIT does not bound ORDER BY or GROUP BY)",
                 retry_after=s.retry_after_s) from None
         except errors.Overloaded:
-            self._lost(releases, ex, f"found no heavy slot after {time.monotonic() - started:.2f} s")
+            lost("found no slot for long queries")
             ex = None
             raise
-        except (wire.PeerClosed, OSError, ValueError):
-            self._lost(releases, ex, f"stopped while answering after {time.monotonic() - started:.2f} s")
+        except (EOFError, OSError, ValueError):
+            lost("stopped while answering")
             ex = None
             raise errors.QueryResourceLimit(
                 "the query process stopped before answering: the query exceeded its memory "
                 "limit or crashed the engine", retry_after=s.retry_after_s) from None
         except BaseException:
-            self._lost(releases, ex, f"was interrupted after {time.monotonic() - started:.2f} s")
+            lost("was interrupted")
             ex = None
             raise
         finally:
-            self.lanes[held].release()
+            ran_long = "heavy" in held or "light" not in held
+            self._free(held)
             if ex is not None:
-                releases.give_back(ex)
+                if ran_long:
+                    self._retire(releases, ex)
+                else:
+                    releases.give_back(ex)
         if "error" in answer:
             raise error_from(answer, s.retry_after_s)
         answer["version"] = releases.release.version
         return answer, body
 
-    def _move_to_heavy(self, ex: Executor, deadline: float) -> str:
-        """The query outlived the light budget: hold a heavy slot instead, or give up."""
-        waited_until = time.monotonic() + self.settings.admission_wait_s
+    def _move_to_heavy(self, ex: Executor, held: list[str], deadline: float) -> None:
+        """The query outlived the light budget: give its light slots back at once and wait
+        (running) for a heavy slot; Overloaded if none frees up within the admission wait.
+
+        Its executor yields the CPU to the light lane from now on (nice 10); it is retired
+        after the query, so no later short query inherits that priority or the memory.
+        """
+        self._free(held)
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, ex.pid, HEAVY_NICE)
+        waited_until = min(time.monotonic() + self.settings.admission_wait_s, deadline)
         while not self.lanes["heavy"].acquire(timeout=0.05):
             if ex.ready(0):
-                return "light"  # it finished meanwhile
-            if time.monotonic() >= min(waited_until, deadline):
+                return  # it finished meanwhile
+            if time.monotonic() >= waited_until:
                 raise errors.Overloaded(
                     "the query runs long and every slot for long queries is busy; retry later "
                     "or make it more selective", retry_after=self.settings.retry_after_s)
-        self.lanes["light"].release()
-        return "heavy"
+        held.append("heavy")
 
     def _lost(self, releases: ReleaseExecutors, ex: Executor | None, why: str) -> None:
         """Kill an executor that cannot be reused, and start a replacement in the background."""
         if ex is None:
             releases.give_back(None)
             return
-        code = ex.proc.poll()
+        code = ex.exit_code()
         peak = peak_memory_mb(ex.pid)
         ex.kill()
         log.warning("query stopped: executor %d %s (exit %s, peak memory %s MB)", ex.pid, why,
                     code if code is not None else "-9, killed", peak if peak is not None else "?")
-        releases.give_back(None)
-        threading.Thread(target=self._replace, args=(releases,), daemon=True).start()
+        releases.give_back(None)  # a replacement starts in the background
 
-    def _replace(self, releases: ReleaseExecutors) -> None:
-        try:
-            releases.add_idle(1)
-        except errors.KgError as exc:
-            log.error("could not start a replacement executor: %s", exc)
+    def _retire(self, releases: ReleaseExecutors, ex: Executor) -> None:
+        """Close an executor that ran a long query (a fresh one starts in the background)."""
+        ex.close()
+        releases.give_back(None)
 
 
 def peak_memory_mb(pid: int) -> int | None:

@@ -30,7 +30,7 @@ from typing import Any
 import pyoxigraph as ox
 import requests
 
-from graph.engine.base import Lane, QueryResult, Row, rows_from_json
+from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
 from graph.engine.run import TripleStream, serialize_answer
 from graph.errors import (
     BackendTimeout,
@@ -39,6 +39,7 @@ from graph.errors import (
     QueryEvaluationError,
     QuerySyntaxError,
 )
+from graph.formats import RDF_BY_KEY
 from graph.namespaces import DATA_GRAPH, META_GRAPH, PREFIXES
 
 # Where `rabat-kg load` puts the data, and where it records the release version.
@@ -170,27 +171,21 @@ class RemoteBackend:
 
     # Backend interface.
 
-    def execute(self, query: str, *, fmt: str, lane: Lane = "heavy",
-                max_rows: int | None = None) -> QueryResult:
-        from graph.intake import query_form
-
+    def execute(self, query: str, *, fmt: str, lane: Lane = "light",
+                max_rows: int | None = None, form: Form | None = None) -> QueryResult:
         started = time.perf_counter()
-        form = query_form(query) or "select"
+        if form is None:  # callers ask a graph format of graph queries only
+            form = "construct" if fmt in RDF_BY_KEY else "select"
         try:
-            again: Any = None
             if form in ("select", "ask"):
                 response = self._post(query, RESULTS_XML)
                 xml = fix_results_xml(response.content)
-
-                def again() -> Any:
-                    return ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
-
-                answer: Any = again()
+                answer: Any = ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
             else:
                 response = self._post(query, GRAPH_ACCEPT)
                 answer = TripleStream(self._triples(response))
             body, media, kind, count, truncated = serialize_answer(
-                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes, again=again)
+                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes)
         except SyntaxError as exc:
             if "UTF-8" in str(exc):
                 # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that

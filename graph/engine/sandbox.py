@@ -28,7 +28,6 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +35,7 @@ log = logging.getLogger(__name__)
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 PR_GET_SECCOMP = 21
+PR_SET_NAME = 15
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
@@ -63,10 +63,6 @@ ARCHES = {
     "x86_64": Arch(audit_arch=0xC000003E, socket=41, io_uring_setup=425, x32=True),
     "aarch64": Arch(audit_arch=0xC00000B7, socket=198, io_uring_setup=425),
 }
-
-class SandboxViolation(PermissionError):
-    """Something in a query process tried to leave the sandbox."""
-
 
 @dataclass
 class SandboxReport:
@@ -155,6 +151,11 @@ def limit_memory(budget_mb: int) -> int:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     return cap
+
+
+def set_process_name(name: str) -> None:
+    """The name `ps` shows (/proc/PID/comm, at most 15 bytes)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def set_cpu_deadline(seconds: float) -> None:
