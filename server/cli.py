@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,21 +13,30 @@ from graph.errors import KgError
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
-    from graph.paths import ONTOLOGY_FILE, bundled_sources
+    from graph.paths import release_sources
 
-    if getattr(args, "data", None):
-        return [ONTOLOGY_FILE, *(Path(p) for p in args.data)]
-    return bundled_sources()
+    return release_sources(getattr(args, "data", None), add=getattr(args, "add", False))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
-    from graph.validate import validate_files
+    import logging
 
-    # Files are parsed first: a syntax error names file and line before SHACL runs.
-    result = validate_files(_paths(args), engine=args.engine)
+    from graph.release import build_release
+    from graph.validate import progress_reporter, validate_ntriples
+
+    # Progress: a bar on a terminal, else log lines on stderr (stdout keeps only the report).
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    # The files are parsed as a server parses them: a syntax error names file and line first.
+    release = build_release(_paths(args))
+    result = validate_ntriples(release.ntriples, progress=progress_reporter())
     print(result.text)
-    return 0 if result.conforms else 1
+    # The hygiene rules (queries/checks/*.rq) look across nodes where shapes cannot.
+    from graph.checks import render_checks, run_checks
+
+    checks = run_checks(release.ntriples)
+    print(render_checks(checks))
+    return 0 if result.conforms and all(c.passed for c in checks) else 1
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -42,11 +52,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     """Run a SPARQL query over the bundled (or --data) graph and print the result."""
     from graph.engine.inline import InlineBackend
+    from graph.errors import QuerySyntaxError
     from graph.intake import check_query
     from graph.release import make_release
+    from graph.sparql_errors import explain_syntax_error, with_predeclared_prefixes
 
     text = sys.stdin.read() if args.sparql == "-" else args.sparql
-    checked = check_query(text)
+    try:
+        checked = check_query(text)
+    except QuerySyntaxError as exc:  # in words, with line, column and caret, as the API says it
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
+    run = with_predeclared_prefixes(checked.text, checked.undeclared)  # as on the endpoint
     release = make_release(_paths(args), validate=False)
     backend = InlineBackend(release.ntriples, release.version)
     fmt = args.format
@@ -54,7 +70,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         fmt = "ttl"
     if checked.form in ("select", "ask") and fmt in ("ttl", "nt", "jsonld", "rdf"):
         raise KgError(f"--format {fmt} is for CONSTRUCT/DESCRIBE; use json, csv, tsv or xml")
-    result = backend.execute(checked.text, fmt=fmt, max_rows=None)
+    try:
+        result = backend.execute(run, fmt=fmt, max_rows=None)
+    except QuerySyntaxError as exc:
+        raise explain_syntax_error(exc.detail, run, line=exc.line, column=exc.column) from None
     sys.stdout.buffer.write(result.body)
     if not result.body.endswith(b"\n"):
         sys.stdout.buffer.write(b"\n")
@@ -88,22 +107,29 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rabat-kg", description=__doc__)
+    from importlib.metadata import version  # the installed distribution's, as pyproject says
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('rabat-kg')}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--add", action="store_true",
+                       help="add the --data files to the bundled data instead of replacing it "
+                            "(another progress paper's authoring file, say)")
 
     def data_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", nargs="+", metavar="FILE",
                        help="RDF files to use instead of the bundled data (the ontology is kept)")
 
     p = sub.add_parser("validate", help=cmd_validate.__doc__)
-    p.add_argument("--engine", choices=["oxigraph", "pyshacl"], default="oxigraph",
-                   help="oxigraph: the shapes compiled to SPARQL (what releases use); "
-                        "pyshacl: the reference validator")
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("build", help=cmd_build.__doc__)
     p.add_argument("--out", required=True, metavar="DIR")
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("query", help=cmd_query.__doc__)
@@ -141,7 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KgError as exc:
-        print(f"rabat-kg {args.command}: {exc.detail}", file=sys.stderr)
+        detail = exc.detail
+        line, column = exc.extra.get("line"), exc.extra.get("column")
+        if line is not None and column is not None:  # compiler style: <query>:LINE:COLUMN: ...
+            detail = f"<query>:{line}:{column}: " + re.sub(
+                r"^syntax error at line \d+, column \d+: ", "syntax error: ", detail)
+        print(f"rabat-kg {args.command}: {detail}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
