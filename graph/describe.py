@@ -3,7 +3,8 @@ the page's view of the answer.
 
 One CONSTRUCT builds the whole description (outgoing statements, blank-node closure, labels of
 linked things, the quotes that state facts about the entity with their selectors, documents and
-supported statements, and the incoming links, capped). The entity IRI is always bound through
+supported statements, and the incoming links, capped, with what the reified statements among
+them say: subject, predicate, object and their labels). The entity IRI is always bound through
 `graph.intake.insert_values` after it passed `entity_ref`; nothing from a URL is ever formatted
 into query text. The same N-Triples answer serves the data documents and the HTML page.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import pyoxigraph as ox
 
 from graph.intake import insert_values
-from graph.namespaces import BASE, ENTITY_TYPES, ID, KG, STANDARD_PREFIXES, entity_iri
+from graph.namespaces import BASE, ENTITY_TYPES, ID, KG, PREFIXES, STANDARD_PREFIXES, entity_iri
 
 RDF = STANDARD_PREFIXES["rdf"]
 RDFS = STANDARD_PREFIXES["rdfs"]
@@ -29,31 +30,36 @@ XSD = STANDARD_PREFIXES["xsd"]
 FOAF = STANDARD_PREFIXES["foaf"]
 DCTERMS = STANDARD_PREFIXES["dcterms"]
 OWL = STANDARD_PREFIXES["owl"]
+SCHEMA = STANDARD_PREFIXES["schema"]
 
 TYPE = RDF + "type"
 LABEL_PROPERTIES = (RDFS + "label", SKOS + "prefLabel")
-DATE_TYPES = (XSD + "date", XSD + "gYearMonth", XSD + "gYear", XSD + "dateTime")
-DATE_PROPERTIES = (str(KG) + "date", str(KG) + "startDate", str(KG) + "endDate")
 INCOMING_CAP = 500
 TIMELINE_CAP = 200
 TIMELINE_TYPES = ("country", "action", "domain", "programme")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
 TERM = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 
+
+def prefix_lines(*names: str) -> str:
+    """PREFIX declarations for some of our prefixes (graph/namespaces.py), for our own queries.
+
+    >>> prefix_lines("kg")
+    'PREFIX kg: <https://w3id.org/rabat-kg/def/>\\n'
+    """
+    return "".join(f"PREFIX {name}: <{PREFIXES[name]}>\n" for name in names)
+
+
+PROLOGUE = prefix_lines("rdf", "rdfs", "skos", "foaf", "oa", "kg")
+
 # The one query behind a data document and an entity page: a UNION of parts, each a subquery
 # that binds the entity (?e) in its own VALUES block. Self-bound parts keep Oxigraph from
 # evaluating a part for every entity before joining, make the incoming links' LIMIT apply to this
 # entity's links only, and avoid UNIONs nested inside subqueries (Virtuoso 7 fails on a UNION of
 # subqueries that themselves contain a UNION: "SQ142 Different number of ... columns").
-_PROLOGUE = """PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
-PREFIX foaf: <http://xmlns.com/foaf/0.1/>
-PREFIX oa: <http://www.w3.org/ns/oa#>
-PREFIX kg: <https://w3id.org/rabat-kg/def/>
-"""
 _HASH = 'isBlank({v}) || STRSTARTS(STR({v}), CONCAT(STR(?e), "#"))'  # the entity's own nodes
 _QUOTE = "?e ^oa:hasBody|kg:statedIn|^rdf:subject/^kg:supports ?q ."  # quotes about the entity
+_INFERRED = "{v} rdf:subject ?e ; a ?kind . FILTER(?kind IN (kg:InferredStatement, kg:DerivedStatement))"
 _PARTS: tuple[str, ...] = (
     # its statements, and those of its blank nodes and hash IRIs (two levels deep)
     "?e ?p ?o . BIND(?e AS ?s)",
@@ -71,14 +77,20 @@ _PARTS: tuple[str, ...] = (
     _QUOTE + " ?q kg:supports ?s . ?s ?p ?o",
     _QUOTE + " ?q kg:supports/(rdf:subject|rdf:object) ?s . FILTER(isIRI(?s)) ?s ?p ?o . "
     "FILTER(?p IN (rdfs:label, skos:prefLabel))",
+    # inferred and derived statements about it (derived ones are not asserted: this is the only
+    # place a page shows them), with the labels of their evidence and objects
+    _INFERRED.format(v="?s") + " ?s ?p ?o",
+    _INFERRED.format(v="?st") + " ?st kg:evidence|rdf:object|rdf:predicate ?s . FILTER(isIRI(?s)) "
+    "?s ?p ?o . FILTER(?p IN (rdfs:label, rdf:type))",
 )
 _PART = "SELECT ?s ?p ?o WHERE { %s }"
 _INCOMING = f"SELECT ?in ?inp ?e WHERE {{ ?in ?inp ?e }} LIMIT {INCOMING_CAP}"
 _INCOMING_COUNT = "SELECT (COUNT(*) AS ?nin) WHERE { ?x ?y ?e }"
-_DESCRIBE = _PROLOGUE + """CONSTRUCT {
+_DESCRIBE = PROLOGUE + """CONSTRUCT {
   ?s ?p ?o .
   ?in ?inp ?e .
   ?in ?inlp ?inlo .
+  ?inx rdfs:label ?inxl .
   ?qq kg:supports ?in .
   ?qq rdfs:label ?ql .
   ?doc foaf:primaryTopic ?e .
@@ -87,7 +99,10 @@ _DESCRIBE = _PROLOGUE + """CONSTRUCT {
   OWN_PARTS
   UNION {
     { INCOMING_PART }
-    OPTIONAL { ?in ?inlp ?inlo . FILTER(?inlp IN (rdfs:label, skos:prefLabel, rdf:type)) }
+    OPTIONAL { ?in ?inlp ?inlo . FILTER(?inlp IN (rdfs:label, skos:prefLabel, rdf:type,
+                                                  rdf:subject, rdf:predicate, rdf:object)) }
+    OPTIONAL { ?in ?inr ?inx . FILTER(?inr IN (rdf:subject, rdf:object) && isIRI(?inx))
+               ?inx rdfs:label ?inxl }
     OPTIONAL { ?qq kg:supports ?in . ?qq rdfs:label ?ql }
   }
   UNION {
@@ -101,7 +116,7 @@ _DESCRIBE = _PROLOGUE + """CONSTRUCT {
 # Flat patterns (no subquery) so the engine starts from the bound entity. The classes are our
 # ontology's Activity and Event and their subclasses (tests check the list against the ontology).
 TIMELINE_CLASSES = ("Activity", "NationalMeasure", "Event")
-_TIMELINE = _PROLOGUE + """SELECT DISTINCT ?item ?dp ?date ?label WHERE {
+_TIMELINE = PROLOGUE + """SELECT DISTINCT ?item ?dp ?date ?label WHERE {
   { ?item ?p1 ?e } UNION { ?m kg:inDomain ?e . ?item ?p2 ?m }
   ?item a ?cls . FILTER(?cls IN (%(classes)s))
   ?item ?dp ?date . FILTER(?dp IN (kg:date, kg:startDate, kg:endDate))
@@ -152,6 +167,13 @@ def nt_iri(iri: str) -> str:
     return f"<{iri}>"
 
 
+def nt_literal(text: str) -> str:
+    """A plain string as an N-Triples literal (escapes per the N-Triples grammar)."""
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r"))
+    return f'"{escaped}"'
+
+
 @functools.lru_cache(maxsize=4096)
 def describe_query(ref: EntityRef) -> str:
     """The CONSTRUCT behind the entity's document and page, with the entity bound.
@@ -188,7 +210,7 @@ def incoming_counts_query(ref: EntityRef) -> str:
 
 def incoming_list_query(ref: EntityRef, predicate: str) -> str:
     """Every subject linking to the entity by one property (the "show all" query)."""
-    text = (_PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n"
+    text = (PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n"
             "  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s")
     return insert_values(text, {"e": nt_iri(ref.iri), "p": nt_iri(predicate)})
 
@@ -242,6 +264,18 @@ class Quote:
 
 
 @dataclass
+class Inference:
+    """A statement about the entity that a source implies (inferred, asserted) or that was worked
+    out (derived, never asserted), with its reasoning by language and its evidence."""
+
+    kind: str  # "inferred" or "derived"
+    predicate: str
+    object: Value
+    reasoning: dict[str, str] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Description:
     """The triples of one CONSTRUCT answer, indexed for a page."""
 
@@ -292,6 +326,21 @@ class Description:
         if str(KG) + "Quote" in self.types(self.iri):
             found.setdefault(self.iri, Value("iri", self.iri))
         return [self._quote(found[k]) for k in sorted(found)]
+
+    def inferences(self) -> list[Inference]:
+        """Inferred and derived statements about the entity, derived ones first."""
+        kinds = {str(KG) + "InferredStatement": "inferred", str(KG) + "DerivedStatement": "derived"}
+        out = []
+        for props in self.by_subject.values():
+            kind = next((kinds[t.value] for t in props.get(TYPE, []) if t.value in kinds), None)
+            subj, pred, obj = (props.get(RDF + n, []) for n in ("subject", "predicate", "object"))
+            if kind is None or not (subj and pred and obj) or subj[0].value != self.iri:
+                continue
+            out.append(Inference(
+                kind, pred[0].value, obj[0],
+                {v.lang or "": v.value for v in props.get(str(KG) + "reasoning", []) if v.kind == "literal"},
+                sorted(v.value for v in props.get(str(KG) + "evidence", []) if v.is_iri)))
+        return sorted(out, key=lambda i: (i.kind != "derived", i.predicate, i.object.value))
 
     def _quote(self, node: Value) -> Quote:
         q = Quote(node=node)
@@ -427,76 +476,6 @@ def local_name(iri: str) -> str:
     return iri
 
 
-def is_owl_thing(iri: str) -> bool:
-    return iri.startswith(OWL)
-
-
-# --- Search and browse ----------------------------------------------------------------------------
-
-_SEARCH = _PROLOGUE + """SELECT ?s ?label ?type WHERE {
-  ?s rdfs:label ?hit .
-  FILTER(isIRI(?s) && STRSTARTS(STR(?s), "%(id)s") && CONTAINS(LCASE(STR(?hit)), LCASE(STR(?q))))
-  %(cls)s
-  ?s rdfs:label ?label .
-  OPTIONAL { ?s a ?type }
-} LIMIT %(limit)d"""
-
-_BROWSE_IDS = "SELECT DISTINCT ?s WHERE { ?s a ?cls } ORDER BY ?s LIMIT %d OFFSET %d"
-_BROWSE = _PROLOGUE + """SELECT ?s ?label ?type WHERE {
-  { %(ids)s }
-  OPTIONAL { ?s rdfs:label ?label }
-  OPTIONAL { ?s a ?type }
-}"""
-
-
-def nt_literal(text: str) -> str:
-    """A plain string as an N-Triples literal (escapes per the N-Triples grammar)."""
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r"))
-    return f'"{escaped}"'
-
-
-def search_query(text: str, cls: str | None, limit: int) -> str:
-    """Entities whose label (any language) contains `text`, case-insensitively; `text` and
-    `cls` are bound as terms, never written into the query."""
-    values = {"q": nt_literal(text)}
-    if cls is not None:
-        values["cls"] = nt_iri(cls)
-    # The row limit counts label/type rows; each entity has a few, so allow for them.
-    query = _SEARCH % {"id": ID, "cls": "?s a ?cls ." if cls else "", "limit": limit * 8}
-    return insert_values(query, values)
-
-
-def browse_query(cls: str, limit: int, offset: int) -> str:
-    """One page of the members of a class, in IRI order, with their labels and types."""
-    ids = insert_values(_BROWSE_IDS % (limit, offset), {"cls": nt_iri(cls)})
-    return _BROWSE % {"ids": ids}
-
-
-@dataclass
-class Hit:
-    """One entity of a search or browse answer."""
-
-    iri: str
-    labels: dict[str, list[str]] = field(default_factory=dict)
-    types: list[str] = field(default_factory=list)
-
-
-def search_hits(rows: list[dict[str, dict[str, str]]]) -> list[Hit]:
-    """Group rows by entity, keeping the engine's order of first appearance."""
-    hits: dict[str, Hit] = {}
-    for row in rows:
-        iri = row["s"]["value"]
-        hit = hits.setdefault(iri, Hit(iri))
-        if "label" in row:
-            values = hit.labels.setdefault(row["label"].get("xml:lang", ""), [])
-            if row["label"]["value"] not in values:
-                values.append(row["label"]["value"])
-        if "type" in row and row["type"]["value"] not in hit.types:
-            hit.types.append(row["type"]["value"])
-    return list(hits.values())
-
-
 # --- The ontology and the shapes as documents -------------------------------------------------------
 
 CLASS_TYPES = (OWL + "Class", RDFS + "Class")
@@ -544,6 +523,14 @@ class Ontology:
     @property
     def properties(self) -> dict[str, Term]:
         return {i: t for i, t in self.terms.items() if t.is_property}
+
+    @property
+    def version(self) -> str | None:
+        """The last segment of the owl:versionIRI (`{KG}0.1.0` -> "0.1.0"), when it is ours."""
+        iris = [v.value for v in self.header.get(OWL + "versionIRI", []) if v.is_iri]
+        if iris and iris[0].startswith(str(KG)):
+            return iris[0][len(str(KG)):] or None
+        return None
 
     def label(self, iri: str, lang: str) -> str | None:
         term = self.terms.get(iri)

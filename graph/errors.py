@@ -122,3 +122,12 @@ class RateLimited(KgError):
     status = 429
     type = "too-many-requests"
     title = "Too many requests"
+
+
+class FormatUnavailable(KgError):
+    """The answer cannot be written in the format asked for (e.g. RDF/XML for a predicate
+    whose IRI has no XML local name); another format can carry it."""
+
+    status = 406
+    type = "not-acceptable"
+    title = "Not acceptable"

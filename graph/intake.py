@@ -1,10 +1,28 @@
 """Query intake: what must be true of a query text before any engine sees it.
 
 A small SPARQL lexer (strings, IRIs, comments, prefixed names, variables) is enough to
-decide, without a full parser, what a query asks for: keywords are reserved words in SPARQL,
-so a bare-word token ``SERVICE`` can only be the SERVICE keyword, whatever its case. The same
-tokens give the nesting depth (checked before a recursive-descent parser can overflow its
-stack), the query form, and the place to add a VALUES block for stored-query parameters.
+decide, without a full parser, what a query asks for. It must read a query exactly as the
+engine does, or text the engine reads as a keyword could hide from it inside what the lexer
+takes for a string, a comment or an IRI. The engine (Oxigraph's SPARQL parser, spargebra, as
+pyoxigraph 0.5 builds it: without its optional `standard-unicode-escaping` feature) reads:
+
+- codepoint escapes (``\\uXXXX``, ``\\UXXXXXXXX``) only inside string literals (with the
+  ``\\t \\n ...`` escapes) and inside ``<IRI>`` references, decoded after the token is
+  delimited; anywhere else a backslash-u is a syntax error. (SPARQL 1.1 section 19.2 would
+  decode them in the whole text first; a store that does so is covered by a second check.)
+- comments from ``#`` to the end of the line, which a carriage return ends as well as a
+  line feed; whitespace is space, tab, CR and LF only;
+- keywords case-insensitively and without a word boundary: ``FROMNAMED<g>`` is ``FROM NAMED
+  <g>``, ``FROMex:g`` is ``FROM ex:g``, and ``service:x {...}`` is ``SERVICE :x {...}`` when
+  the prefix ``service:`` is not declared. So a bare word or a prefix name that contains
+  FROM or SERVICE is refused, whatever surrounds it;
+- ``<`` as the less-than operator inside expressions, even where ``<...>`` could be an IRI:
+  ``?a<a:b((((1>2))))`` nests four brackets the lexer sees inside an IRI token. Brackets
+  inside an IRI token therefore count toward the nesting depth, as if they were open.
+
+The same tokens give the nesting depth (checked before a recursive-descent parser can
+overflow its stack), the query form, and the place to add a VALUES block for stored-query
+parameters.
 """
 
 from __future__ import annotations
@@ -19,35 +37,58 @@ from graph.errors import QueryRefused, QuerySyntaxError, QueryTooComplex, Update
 FORMS: dict[str, Form] = {"SELECT": "select", "ASK": "ask", "CONSTRUCT": "construct",
                           "DESCRIBE": "describe"}
 # Words that make a request an update (SPARQL 1.1 Update); refused with 403 on every route.
-UPDATE_WORDS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE",
-                          "COPY", "WITH", "USING"})
+# Matched as the start of a bare word, since the engine needs no boundary (INSERTDATA{...}).
+UPDATE_WORDS = ("INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE",
+                "COPY", "WITH", "USING")
 # Words that would make the engine reach outside the served graph; refused with 400.
 OUTSIDE_WORDS = {"SERVICE": "SERVICE (federated query) is not allowed: this endpoint never makes "
                             "outbound requests",
                  "FROM": "FROM / FROM NAMED are not allowed: the dataset is fixed (the served graph)"}
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<string>\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
-               |"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*')
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<var>[?$][A-Za-z0-9_\u00B7\u00C0-\uFFFF]+)
-  | (?P<bnode>_:[A-Za-z0-9_\u00C0-\uFFFF][A-Za-z0-9_.\-\u00B7\u00C0-\uFFFF]*)
-  | (?P<pname>(?:[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_.\-\u00B7\u00C0-\uFFFF]*)?:
-               (?:[A-Za-z0-9_:\u00C0-\uFFFF]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%])
-               (?:[A-Za-z0-9_.:\-\u00B7\u00C0-\uFFFF]|%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?\#@%])*
-             | (?:[A-Za-z\u00C0-\uFFFF][A-Za-z0-9_.\-\u00B7\u00C0-\uFFFF]*)?:)
-  | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
-  | (?P<number>[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<punct>\^\^|&&|\|\||!=|<=|>=|[{}()\[\].,;*/|^!=<>+\-?])
-    """,
-    re.VERBOSE,
-)
+# The engine's grammar terminals (SPARQL 1.1 section 19.8, as spargebra writes them).
+_BASE = ("A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
+         "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff")
+_CHARS_U = _BASE + "_"
+_CHARS = _CHARS_U + "\\-0-9\u00b7\u0300-\u036f\u203f-\u2040"
+_UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
+_ESC = rf"""\\[tbnrf"'\\]|{_UCHAR}"""
+_PLX = r"%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?#@%]"
+_PREFIX = f"[{_BASE}](?:[{_CHARS}.]*[{_CHARS}])?"
+_LOCAL = (f"(?:[{_CHARS_U}:0-9]|{_PLX})(?:[{_CHARS}:]|{_PLX})*+"
+          f"(?:\\.++(?:[{_CHARS}:]|{_PLX})++)?")
+_VARNAME = f"[{_CHARS_U}0-9][{_CHARS_U}0-9\u00b7\u0300-\u036f\u203f-\u2040]*+"
+_EXP = "[eE][+-]?[0-9]+"
+# Possessive repeats (*+) read strings as the engine's PEG rules do: greedily, never giving
+# back, so no query makes the regex backtrack for long.
+_TOKEN = re.compile("|".join([
+    r"(?P<ws>[ \t\r\n]+)",
+    r"(?P<comment>#[^\r\n]*)",
+    "(?P<string>"
+    f"'''(?:(?:''|')?(?:[^'\\\\]|{_ESC}))*+'''"
+    f'|"""(?:(?:""|")?(?:[^"\\\\]|{_ESC}))*+"""'
+    f"|'(?:[^'\\\\\\n\\r]|{_ESC})*+'"
+    f'|"(?:[^"\\\\\\n\\r]|{_ESC})*+")',
+    f"(?P<iri><(?:[^\\x00-\\x20<>\"{{}}|^`\\\\]|{_UCHAR})*+>)",
+    f"(?P<var>[?$]{_VARNAME})",
+    f"(?P<bnode>_:[{_CHARS_U}0-9][{_CHARS}]*(?:\\.+[{_CHARS}]+)*)",
+    f"(?P<pname>(?:{_PREFIX})?:(?:{_LOCAL})?)",
+    r"(?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)",
+    f"(?P<number>[0-9]+\\.[0-9]*{_EXP}|\\.?[0-9]+{_EXP}|[0-9]*\\.[0-9]+|[0-9]+)",
+    r"(?P<word>[A-Za-z_][A-Za-z0-9_]*)",
+    r"(?P<punct>\^\^|&&|\|\||!=|<=|>=|<<|>>|[{}()\[\].,;*/|^!=<>+\-?~])",
+]))
 _OPEN, _CLOSE = "{([", "})]"
+# Operators and keywords each of which adds a level to the engine's query tree (a+b+c is
+# Add(Add(a, b), c)): a chain of thousands crashes an executor without a single bracket
+# (about 7,000 `+` or 3,000 MINUS in one query did), so their number is capped too.
+_CHAIN_PUNCT = frozenset({"+", "-", "*", "/", "||", "&&", "|"})
+_CHAIN_WORDS = frozenset({"UNION", "MINUS", "OPTIONAL"})
+MAX_OPERATORS = 1000
+# Bare words and prefix names that may hold a refused keyword (checked in detail when found).
+_FLAGGED = re.compile("^(?:" + "|".join(UPDATE_WORDS) + ")|FROM|SERVICE", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+_STRING_ESCAPE = re.compile(rf"""\\([tbnrf"'\\])|{_UCHAR}""")
+_ECHARS = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
 @dataclass(frozen=True)
@@ -60,10 +101,13 @@ class Token:
 
 @dataclass(frozen=True)
 class CheckedQuery:
-    """A query that passed intake: its text (unchanged) and its form."""
+    """A query that passed intake: its text (unchanged), its form, and the prefixes its
+    prefixed names use without a PREFIX declaration (for graph.sparql_errors'
+    predeclared prefixes; None when not known)."""
 
     text: str
     form: Form
+    undeclared: frozenset[str] | None = None
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
@@ -73,7 +117,10 @@ def position(text: str, offset: int) -> tuple[int, int]:
 
 
 def decode_escapes(text: str) -> str:
-    r"""Apply SPARQL codepoint escapes (\uXXXX, \UXXXXXXXX), as the spec does before parsing.
+    r"""Apply codepoint escapes (\uXXXX, \UXXXXXXXX) everywhere, as SPARQL 1.1 section 19.2 says.
+
+    The embedded engine does not (see the module docstring); this is the reading of a store
+    that does, used to check a query both ways.
 
     >>> decode_escapes(r"\u0053ERVICE")
     'SERVICE'
@@ -106,6 +153,32 @@ def decode_with_offsets(text: str) -> tuple[str, list[int]]:
     return "".join(out), offsets
 
 
+def string_value(token: str) -> str:
+    r"""The value of a string literal token, its escapes decoded as the engine decodes them.
+
+    >>> string_value(r'"a\u0022\tb"')
+    'a"\tb'
+    """
+    quote = 3 if token[:3] in ('"""', "'''") else 1
+    return _STRING_ESCAPE.sub(_unescape, token[quote:-quote])
+
+
+def iri_value(token: str) -> str:
+    r"""The IRI of an `<IRI>` token, its codepoint escapes decoded (the engine's unescape_iriref).
+
+    >>> iri_value(r"<http://e/\u0041>")
+    'http://e/A'
+    """
+    return _ESCAPE.sub(_unescape, token[1:-1])
+
+
+def _unescape(m: re.Match[str]) -> str:
+    text = m.group(0)
+    if text[1] in "uU":
+        return chr(int(text[2:], 16))
+    return _ECHARS[text[1]]
+
+
 def tokens(text: str) -> Iterator[Token]:
     """The tokens of a query (whitespace and comments skipped); bad characters are an error."""
     pos, depth, n = 0, 0, len(text)
@@ -124,84 +197,208 @@ def tokens(text: str) -> Iterator[Token]:
         pos = m.end()
 
 
-def check_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
+def check_query(text: str, *, max_nesting: int = 64,
+                max_operators: int = MAX_OPERATORS) -> CheckedQuery:
     """Accept a read-only query over the served graph, or raise the error that says why not.
 
+    The query is read as the engine reads it; if it holds codepoint escapes it is also read
+    with them decoded first (as SPARQL 1.1 and some remote stores do), and refused if that
+    reading asks for an update, SERVICE, FROM or deep nesting.
+
     Raises:
-        QueryTooComplex: brackets nested deeper than `max_nesting`.
+        QueryTooComplex: brackets nested deeper than `max_nesting`, or more than
+            `max_operators` operators, UNIONs, MINUSes and OPTIONALs.
         UpdateRefused: any SPARQL Update operation.
         QueryRefused: SERVICE, FROM or FROM NAMED.
-        QuerySyntaxError: text no SPARQL lexer accepts, or no query form.
+        QuerySyntaxError: text the engine's lexer does not accept, or no query form.
     """
     if not text.strip():
         raise QuerySyntaxError("the query is empty", line=1, column=1)
-    # Most queries hold no codepoint escape: then positions need no mapping.
-    escaped = "\\u" in text or "\\U" in text
-    decoded, offsets = decode_with_offsets(text) if escaped else (text, None)
-    try:
-        form = _scan(decoded, offsets, text, max_nesting)
-    except QuerySyntaxError as exc:
-        if exc.line is None or exc.column is None or offsets is None or decoded == text:
-            raise
-        line, col = position(text, offsets[_offset(decoded, exc.line, exc.column)])
-        raise QuerySyntaxError(exc.detail.replace(f"line {exc.line}, column {exc.column}",
-                                                  f"line {line}, column {col}"),
-                               line=line, column=col) from None
+    if "\\u" in text or "\\U" in text:
+        decoded, offsets = decode_with_offsets(text)
+        try:
+            _scan(decoded, offsets, text, max_nesting, max_operators, tolerant=True)
+        except (UpdateRefused, QueryRefused, QueryTooComplex) as exc:
+            raise type(exc)(f"{exc.detail} (reading the query with its \\u escapes decoded "
+                            "first, as SPARQL 1.1 defines and some stores do)") from None
+    used: set[str] = set()
+    declared: set[str] = set()
+    form = _scan(text, None, text, max_nesting, max_operators, prefixes=(used, declared))
     if form is None:
         raise QuerySyntaxError("no query form: a query starts (after PREFIX/BASE) with SELECT, "
                                "ASK, CONSTRUCT or DESCRIBE", line=1, column=1)
-    return CheckedQuery(text=text, form=form)
+    return CheckedQuery(text=text, form=form, undeclared=frozenset(used - declared))
 
 
-def _scan(decoded: str, offsets: list[int] | None, text: str, max_nesting: int) -> Form | None:
+def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
+          max_operators: int, *, tolerant: bool = False,
+          prefixes: tuple[set[str], set[str]] | None = None) -> Form | None:
     """The query form, refusing updates, outside access and deep nesting on the way.
 
-    The same lexer as `tokens`, in one pass without a Token per match: intake runs on every
-    request, so it is kept to a few microseconds.
+    `read` is the text as lexed (`text` itself, or `text` with escapes decoded, `offsets`
+    mapping back); `tolerant` stops quietly where lexing fails instead of raising;
+    `prefixes`, if given, collects the prefix names used and those declared. The same
+    lexer as `tokens`, in one pass without a Token per match: intake runs on every request,
+    so it is kept to a few microseconds.
     """
     form: Form | None = None
     depth = pos = 0
-    for m in _TOKEN.finditer(decoded):
+    hidden = 0  # brackets inside IRI tokens, which the engine may read as brackets
+    declaring = False  # the previous token was the word PREFIX
+    chain = 0  # operators, UNIONs, MINUSes, OPTIONALs so far
+    for m in _TOKEN.finditer(read):
         if m.start() != pos:
             break  # characters no token matches (or a zero-length match) at `pos`
         kind = m.lastgroup
-        if kind == "punct":
+        if kind == "ws" or kind == "var" or kind == "comment" or kind == "number":
+            pass  # the most frequent tokens: nothing to check
+        elif kind == "punct":
             value = m.group()
             if value in _OPEN:
                 depth += 1
-                if depth > max_nesting:
-                    line, col = position(text, offsets[pos] if offsets else pos)
-                    raise QueryTooComplex(f"brackets are nested more than {max_nesting} deep "
-                                          f"(at line {line}, column {col})")
+                if depth + hidden > max_nesting:
+                    raise _too_deep(text, offsets[pos] if offsets else pos, max_nesting)
             elif value in _CLOSE:
                 depth -= 1
+            elif value == "<<":  # a quoted triple (SPARQL 1.2): parsing time grows as a power
+                depth += 1       # of their nesting (100 levels took 3 s, 200 took 34 s)
+                if depth + hidden > max_nesting:
+                    raise _too_deep(text, offsets[pos] if offsets else pos, max_nesting)
+            elif value == ">>":
+                depth -= 1
+            elif value in _CHAIN_PUNCT:
+                chain += 1
+                if chain > max_operators:
+                    raise _too_many(text, offsets[pos] if offsets else pos, max_operators)
         elif kind == "word":
-            word = m.group().upper()
-            if word in UPDATE_WORDS:
-                raise UpdateRefused(f"{word} is a SPARQL Update operation; this service is read-only")
-            if word in OUTSIDE_WORDS:
-                raise QueryRefused(OUTSIDE_WORDS[word])
-            if form is None and depth == 0 and word in FORMS:
-                form = FORMS[word]
+            word = m.group()
+            if _FLAGGED.search(word):
+                _refuse_word(word.upper())
+            if 5 <= len(word) <= 8 and word.upper() in _CHAIN_WORDS:
+                chain += 1
+                if chain > max_operators:
+                    raise _too_many(text, offsets[pos] if offsets else pos, max_operators)
+            if form is None and depth == 0:
+                form = _form_of(word)
+            declaring = len(word) == 6 and word.upper() == "PREFIX"
+        elif kind == "pname":
+            name, _, local = m.group().partition(":")
+            if _FLAGGED.search(name):
+                _refuse_prefix(name)
+            if prefixes is not None:
+                prefixes[1 if declaring and not local else 0].add(name)
+            declaring = False
+        elif kind == "iri":
+            value = m.group()
+            if "(" in value or "[" in value:
+                hidden += _hidden_depth(value, depth + hidden, max_nesting, text,
+                                        offsets[pos] if offsets else pos)
+            if "\\" in value and not offsets:
+                _check_codepoints(value, text, pos)
+        elif kind == "string" and not offsets and "\\" in m.group():
+            _check_codepoints(m.group(), text, pos)
         pos = m.end()
-    if pos < len(decoded):
-        raise _unexpected(decoded, pos)
+    if pos < len(read) and not tolerant:
+        raise _unexpected(read, pos)
     return form
+
+
+def lexed(text: str) -> list[Token]:
+    """The tokens of a query as far as it can be lexed (for messages about broken queries)."""
+    out: list[Token] = []
+    try:
+        for tok in tokens(text):
+            out.append(tok)
+    except QuerySyntaxError:
+        pass
+    return out
+
+
+def _form_of(word: str) -> Form | None:
+    """The form a bare word starts (the engine needs no boundary: SELECTDISTINCT is fine)."""
+    upper = word.upper()
+    return next((f for k, f in FORMS.items() if upper.startswith(k)), None)
+
+
+def _refuse_word(word: str) -> None:
+    """Raise for a bare word the engine may read as an update or an outside keyword."""
+    verb = next((w for w in UPDATE_WORDS if word.startswith(w)), None)
+    if verb:
+        raise UpdateRefused(f"{verb} is a SPARQL Update operation; this service is read-only")
+    for keyword, why in OUTSIDE_WORDS.items():
+        if keyword in word:
+            raise QueryRefused(why)
+
+
+def _refuse_prefix(name: str) -> None:
+    """Raise for a prefix name the engine may read as an outside keyword and a name."""
+    for keyword, why in OUTSIDE_WORDS.items():
+        if keyword in name.upper():
+            raise QueryRefused(
+                f"{why}; the prefix name {name}: contains {keyword}, and the engine reads "
+                "keywords without a word boundary (service:x can be SERVICE :x, FROMex:g is "
+                "FROM ex:g): rename the prefix")
+
+
+def _hidden_depth(iri: str, depth: int, max_nesting: int, text: str, at: int) -> int:
+    """Brackets an IRI token holds that stay open at its end, checking the nesting inside it.
+
+    In an expression the engine reads `<` as less-than, so ``?a<a:b((((1>`` opens brackets
+    the lexer saw inside an IRI; counting them keeps intake's depth at least the engine's.
+    """
+    inside = 0
+    for ch in iri:
+        if ch in "([":
+            inside += 1
+            if depth + inside > max_nesting:
+                raise _too_deep(text, at, max_nesting)
+        elif ch in ")]" and inside:
+            inside -= 1
+    return inside
+
+
+def _too_deep(text: str, offset: int, max_nesting: int) -> QueryTooComplex:
+    line, col = position(text, offset)
+    return QueryTooComplex(f"brackets are nested more than {max_nesting} deep "
+                           f"(at line {line}, column {col})")
+
+
+def _too_many(text: str, offset: int, max_operators: int) -> QueryTooComplex:
+    line, col = position(text, offset)
+    return QueryTooComplex(
+        f"more than {max_operators} operators (+ - * / || && |), UNIONs, MINUSes and OPTIONALs "
+        f"in one query (at line {line}, column {col}): the engine adds a level to its query tree "
+        "for each, and so many could crash it; write long alternatives as VALUES or IN (...)")
+
+
+def _check_codepoints(token: str, text: str, start: int) -> None:
+    """The engine refuses escapes of surrogates or past U+10FFFF inside strings and IRIs."""
+    for m in _ESCAPE.finditer(token):
+        code = int(m.group(1) or m.group(2), 16)
+        if code >= 0x110000 or 0xD800 <= code <= 0xDFFF:
+            line, col = position(text, start + m.start())
+            hint = (" (a surrogate: write the character itself, or \\U and its eight hex digits, "
+                    "as \\U0001F600)" if 0xD800 <= code <= 0xDFFF else "")
+            raise QuerySyntaxError(f"{m.group()} is not a Unicode character{hint}",
+                                   line=line, column=col)
 
 
 def _unexpected(text: str, pos: int) -> QuerySyntaxError:
     line, col = position(text, pos)
     snippet = text[pos:pos + 20].split("\n")[0]
-    return QuerySyntaxError(f"unexpected text at line {line}, column {col}: {snippet!r}",
-                            line=line, column=col)
-
-
-def _offset(text: str, line: int, column: int) -> int:
-    """Character offset of a 1-based line and column."""
-    start = 0
-    for _ in range(line - 1):
-        start = text.index("\n", start) + 1
-    return min(start + column - 1, len(text))
+    char = text[pos]
+    if char in "\"'":
+        why = ("this string is not closed: a string in \" or ' ends on the same line, "
+               "\"\"\" or ''' strings may span lines; inside one, a backslash starts one of "
+               "\\t \\n \\r \\b \\f \\\" \\' \\\\ \\uXXXX \\UXXXXXXXX")
+    elif char == "\\":
+        why = ("a backslash escape is only allowed inside a string or an <IRI> (\\uXXXX), "
+               "or as \\ before punctuation in a prefixed name")
+    elif char == "<":
+        why = "this <IRI> is not closed, or holds a character an IRI cannot (space, \", {, }, |, ^, `)"
+    else:
+        why = f"unexpected text {snippet!r}"
+    return QuerySyntaxError(f"{why} (at line {line}, column {col})", line=line, column=col)
 
 
 def query_form(text: str) -> Form | None:

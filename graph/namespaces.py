@@ -76,8 +76,3 @@ def bind(graph: Graph) -> Graph:
     for prefix, ns in PREFIXES.items():
         graph.bind(prefix, ns, override=True, replace=True)
     return graph
-
-
-def sparql_prologue(prefixes: dict[str, str] | None = None) -> str:
-    """PREFIX lines for a SPARQL query."""
-    return "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in (prefixes or PREFIXES).items())

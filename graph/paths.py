@@ -2,21 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+from graph.formats import AUTHORING
+
+AUTHORING_SUFFIX = AUTHORING.suffix
 
 ROOT = Path(__file__).resolve().parent.parent
 ONTOLOGY_DIR = ROOT / "ontology"
 ONTOLOGY_FILE = ONTOLOGY_DIR / "rabat-kg.ttl"
 SHAPES_FILE = ONTOLOGY_DIR / "shapes.ttl"
 DATA_DIR = ROOT / "graph" / "data"
+# Source documents (their extracted text) and one authoring file per document (graph/authoring.py).
+SOURCES_DIR = ROOT / "graph" / "sources"
 QUERIES_DIR = ROOT / "queries"
+CHECKS_DIR = QUERIES_DIR / "checks"
+
+
+def authoring_files() -> list[Path]:
+    """The bundled authoring files (`graph/sources/*.quotes.trig`), in a stable order."""
+    return sorted(SOURCES_DIR.glob(f"*{AUTHORING_SUFFIX}"))
+
+
+def generated_file(authoring: Path) -> Path:
+    """The N-Triples compiled from a bundled authoring file (`python -m graph.authoring`).
+
+    The release loaders of the server read RDF files by suffix, so the bundled data ships each
+    authoring file compiled; tests/test_authoring.py fails when a compiled file is stale. Once
+    every loader compiles authoring files itself (`graph.release.file_ntriples` does), list
+    `authoring_files()` in `data_files()` instead and drop these.
+    """
+    return DATA_DIR / (authoring.name.removesuffix(AUTHORING_SUFFIX) + ".nt")
 
 
 def data_files() -> list[Path]:
-    """The bundled data files, in a stable order."""
-    return sorted(DATA_DIR.glob("*.ttl"))
+    """The bundled data files (Turtle, and N-Triples compiled from authoring files), in a stable order."""
+    return sorted([*DATA_DIR.glob("*.ttl"), *DATA_DIR.glob("*.nt")])
 
 
 def bundled_sources() -> list[Path]:
     """Everything the served graph is built from: the ontology and the data (shapes are not data)."""
     return [ONTOLOGY_FILE, *data_files()]
+
+
+def release_sources(data: Sequence[Path] | None = None, *, add: bool = False) -> list[Path]:
+    """The files of a release: the bundled sources, or the ontology and `data`.
+
+    With `add`, `data` comes on top of the bundled data (another progress paper's authoring
+    file, say); without it, `data` replaces the bundled data (the ontology is always kept).
+    No `data` gives the bundled sources.
+    """
+    if not data:
+        return bundled_sources()
+    extra = [Path(p) for p in data]
+    return [*bundled_sources(), *extra] if add else [ONTOLOGY_FILE, *extra]

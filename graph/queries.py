@@ -13,33 +13,76 @@ plain SPARQL that any client can run::
 
 A parameter binds the SPARQL variable of the same name through a VALUES block; values are
 checked against their type first and written as RDF terms, never spliced in as text.
+
+Every rule is a full match over ASCII (`re.fullmatch`, explicit `[0-9]`): Python's `\\d` takes
+any Unicode digit (`٢٠٢١`) and `$` accepts a trailing newline, and both would reach the engine
+as ill-typed literals. An IRI parameter also takes a short form, a name relative to the
+namespace its default and examples share in our IRI space: `country=togo` for
+`https://w3id.org/rabat-kg/id/country/togo` (`StoredQuery.bases`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph.engine.base import Form
 from graph.errors import KgError, ParameterError, QuerySyntaxError
 from graph.intake import check_query, insert_values, tokens
+from graph.namespaces import BASE
 from graph.paths import QUERIES_DIR
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 PARAM_TYPES = ("iri", "string", "integer", "decimal", "boolean", "date", "gYear", "gYearMonth")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^<>\"{}|^`\\\x00-\x20]*$")
-LEXICAL = {
-    "integer": re.compile(r"^[+-]?\d{1,18}$"),
-    "decimal": re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$"),
-    "boolean": re.compile(r"^(true|false)$"),
-    "gYear": re.compile(r"^-?\d{4}$"),
-    "gYearMonth": re.compile(r"^-?\d{4}-(0[1-9]|1[0-2])$"),
-    "date": re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"),
+MAX_TEXT = 1000  # characters of a string parameter
+MAX_IRI = 2000  # characters of an IRI parameter
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+# Rules written once, in the syntax Python and JSON Schema (ECMAScript) share, so OpenAPI
+# publishes the very rules the server applies (`anchored`).
+# An absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls.
+IRI_FORM = r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*'
+_IRI = re.compile(IRI_FORM, re.ASCII)
+# A string: no C0 control but tab, newline and return (written escaped), no DEL, no C1 control.
+TEXT_FORM = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*"
+_TEXT = re.compile(TEXT_FORM)
+# The short form of an IRI parameter: path segments of unreserved ASCII, none starting with a dot.
+SHORT_FORM = r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]*(/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)*"
+_SHORT = re.compile(SHORT_FORM, re.ASCII)
+# Lexical forms, matched whole (re.fullmatch); `[0-9]`, never `\d`, which takes any Unicode digit.
+DIGITS = "[0-9]"
+LEXICAL_FORMS = {
+    "integer": rf"[+-]?{DIGITS}{{1,18}}",
+    "decimal": rf"[+-]?({DIGITS}+(\.{DIGITS}*)?|\.{DIGITS}+)",
+    "boolean": r"true|false",
+    "gYear": rf"-?{DIGITS}{{4}}",
+    "gYearMonth": rf"-?{DIGITS}{{4}}-(0[1-9]|1[0-2])",
+    "date": rf"{DIGITS}{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12]{DIGITS}|3[01])",
 }
+LEXICAL = {name: re.compile(form, re.ASCII) for name, form in LEXICAL_FORMS.items()}
+_WHOLE = re.compile(f"{DIGITS}{{1,9}}", re.ASCII)
+INTEGER_MAX = 10**18 - 1  # 18 digits, LEXICAL_FORMS["integer"]
+
+
+def anchored(form: str) -> str:
+    """A lexical form as a JSON Schema / ECMAScript pattern, which matches anywhere unless anchored
+    (and whose `$`, unlike Python's, takes no trailing newline)."""
+    return f"^(?:{form})$"
+
+
+def whole_number(raw: str, name: str, low: int, high: int) -> int:
+    """A numeric query parameter of the app (a page number, a limit): ASCII digits only, whole,
+    from `low` to `high`. The one rule for them all: `str.isdigit` takes `²` and `int` takes `٢`.
+
+    Raises:
+        ParameterError: 400 naming the parameter.
+    """
+    if not _WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
+        raise ParameterError(f"parameter {name!r}: {raw[:40]!r} is not a whole number from {low} "
+                             f"to {high} (ASCII digits)", parameter=name)
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -67,17 +110,23 @@ class StoredQuery:
     params: tuple[Param, ...] = ()
     examples: tuple[dict[str, str], ...] = field(default=())
     form: Form = "select"
+    # IRI parameters with a short form: where it is resolved (derived from params and examples)
+    bases: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def param(self, name: str) -> Param | None:
         """The parameter called `name`, if any."""
         return next((p for p in self.params if p.name == name), None)
+
+    def base(self, name: str) -> str | None:
+        """Where a short value of the IRI parameter `name` is resolved, if it has a short form."""
+        return self.bases.get(name)
 
 
 def parse_param(spec: str, where: str) -> Param:
     """Parse `name | type=iri | optional | default=... | enum=a,b | description=...`."""
     parts = [p.strip() for p in spec.split("|")]
     name = parts[0]
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValueError(f"{where}: bad parameter name {name!r}")
     kw: dict[str, object] = {"name": name}
     for part in parts[1:]:
@@ -124,15 +173,16 @@ def parse_stored_query(path: Path) -> StoredQuery:
             raise ValueError(f"{where}: unknown header key {key!r}")
     if "summary" not in meta:
         raise ValueError(f"{path}: the header has no '#+ summary:' line")
+    bases = short_bases(params, examples)
     try:
         form = check_query(text).form
     except KgError as exc:  # a syntax error, or SERVICE, FROM, an update...
         raise ValueError(f"{path}: {exc.detail}") from None
-    check_params(path, text, params, examples)
+    check_params(path, text, params, examples, bases)
     tags = tuple(t.strip() for v in meta.get("tags", []) for t in v.split(",") if t.strip())
     return StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(meta["summary"]),
                        description=" ".join(meta.get("description", [])), tags=tags,
-                       params=tuple(params), examples=tuple(examples), form=form)
+                       params=tuple(params), examples=tuple(examples), form=form, bases=bases)
 
 
 def parse_example(value: str, where: str) -> dict[str, str]:
@@ -148,7 +198,8 @@ def parse_example(value: str, where: str) -> dict[str, str]:
     return example
 
 
-def check_params(path: Path, text: str, params: list[Param], examples: list[dict[str, str]]) -> None:
+def check_params(path: Path, text: str, params: list[Param], examples: list[dict[str, str]],
+                 bases: Mapping[str, str]) -> None:
     """What the header declares must fit the query: a bad default is the file's error, not the user's.
 
     Raises:
@@ -172,7 +223,7 @@ def check_params(path: Path, text: str, params: list[Param], examples: list[dict
     for example in examples:
         try:
             bind_query(StoredQuery(name=path.stem, path=path, text=text, summary="",
-                                   params=tuple(params)), example)
+                                   params=tuple(params), bases=bases), example)
         except (ParameterError, QuerySyntaxError) as exc:
             raise ValueError(f"{path}: example {example}: {exc.detail}") from None
 
@@ -182,41 +233,107 @@ def load_queries(directory: Path = QUERIES_DIR) -> dict[str, StoredQuery]:
     return {p.stem: parse_stored_query(p) for p in sorted(directory.glob("*.rq"))}
 
 
+def short_bases(params: Iterable[Param], examples: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """For each IRI parameter whose header gives IRIs (default, enumeration, examples) sharing a
+    namespace of ours: that namespace, against which a short value is resolved."""
+    bases = {}
+    for param in params:
+        if param.type == "iri":
+            base = short_base([v for v in known_values(param, examples) if _IRI.fullmatch(v)])
+            if base:
+                bases[param.name] = base
+    return bases
+
+
+def known_values(param: Param, examples: Iterable[Mapping[str, str]]) -> list[str]:
+    """The values a query's header gives a parameter: default, enumeration, examples."""
+    return [v for v in (param.default, *param.enum, *(ex.get(param.name) for ex in examples)) if v]
+
+
+def short_base(iris: list[str]) -> str | None:
+    """The namespace `iris` share, cut after a `/` or `#`, if it is inside our IRI space.
+
+    >>> short_base(["https://w3id.org/rabat-kg/id/country/togo", "https://w3id.org/rabat-kg/id/country/mali"])
+    'https://w3id.org/rabat-kg/id/country/'
+    """
+    if not iris:
+        return None
+    common = iris[0]
+    for iri in iris[1:]:
+        while not iri.startswith(common):
+            common = common[:-1]
+    cut = max(common.rfind("/"), common.rfind("#"))
+    base = common[:cut + 1]
+    return base if base.startswith(BASE) and len(base) > len(BASE) else None
+
+
 def _literal(value: str, datatype: str | None = None) -> str:
     escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
                .replace("\r", "\\r"))
     return f'"{escaped}"' + (f"^^<{XSD}{datatype}>" if datatype else "")
 
 
-def to_term(param: Param, value: str) -> str:
-    """Check `value` against the parameter's type and write it as an N-Triples term.
+def resolve_iri(param: Param, value: str, base: str | None = None) -> str:
+    """The IRI a value of an IRI parameter names: itself when absolute, else the short form
+    resolved against the parameter's base (`togo` -> `https://w3id.org/rabat-kg/id/country/togo`).
+
+    Raises:
+        ParameterError: neither an absolute IRI nor a short form (controls, spaces, `<>`...).
+    """
+    if len(value) <= MAX_IRI and _IRI.fullmatch(value):
+        return value
+    if base and len(value) <= MAX_IRI and _SHORT.fullmatch(value):
+        return base + value
+    also = ""
+    if base:
+        such = example_name(param, base)
+        also = f" or a name under {base}" + (f" such as {such!r}" if such else "")
+    raise ParameterError(f"parameter {param.name!r}: {value[:80]!r} is not an absolute IRI{also}",
+                         parameter=param.name)
+
+
+def short_name(base: str | None, iri: str) -> str:
+    """What a form shows for `iri`: its short form under `base` when it has one, else the IRI."""
+    if base and iri.startswith(base) and _SHORT.fullmatch(iri[len(base):]):
+        return iri[len(base):]
+    return iri
+
+
+def example_name(param: Param, base: str) -> str | None:
+    """A short form to cite in messages and descriptions (of the default or an enumerated value)."""
+    for iri in (param.default, *param.enum):
+        if iri and short_name(base, iri) != iri:
+            return short_name(base, iri)
+    return None
+
+
+def to_term(param: Param, value: str, base: str | None = None) -> str:
+    """Check `value` against the parameter's type and write it as an N-Triples term (an IRI
+    parameter's short form resolved against `base`).
 
     >>> to_term(Param("y", "gYear"), "2021")
     '"2021"^^<http://www.w3.org/2001/XMLSchema#gYear>'
     """
     if param.enum and value not in param.enum:
-        raise ParameterError(f"parameter {param.name!r}: {value!r} is not one of "
+        raise ParameterError(f"parameter {param.name!r}: {value[:80]!r} is not one of "
                              f"{', '.join(param.enum)}", parameter=param.name)
     if param.type == "iri":
-        if not _IRI.match(value):
-            raise ParameterError(f"parameter {param.name!r}: {value!r} is not an absolute IRI",
-                                 parameter=param.name)
-        return f"<{value}>"
+        return f"<{resolve_iri(param, value, base)}>"
     if param.type == "string":
-        if any(ord(c) < 0x20 and c not in "\t\n\r" for c in value) or len(value) > 1000:
+        if len(value) > MAX_TEXT or not _TEXT.fullmatch(value):
             raise ParameterError(f"parameter {param.name!r}: control characters or more than "
-                                 "1000 characters", parameter=param.name)
+                                 f"{MAX_TEXT} characters", parameter=param.name)
         return _literal(value)
     if param.type == "date":
         try:  # the xsd:date lexical form only (fromisoformat also takes 20210630, 2021-W01-1)
-            ok = bool(LEXICAL["date"].match(value)) and bool(dt.date.fromisoformat(value))
+            ok = bool(LEXICAL["date"].fullmatch(value)) and bool(dt.date.fromisoformat(value))
         except ValueError:
             ok = False
     else:
-        ok = bool(LEXICAL[param.type].match(value))
+        ok = bool(LEXICAL[param.type].fullmatch(value))
     if not ok:
-        raise ParameterError(f"parameter {param.name!r}: {value!r} is not a valid xsd:{param.type}",
-                             parameter=param.name)
+        raise ParameterError(f"parameter {param.name!r}: {value[:80]!r} is not a valid "
+                             f"xsd:{param.type}", parameter=param.name)
     return _literal(value, param.type)
 
 
@@ -240,5 +357,5 @@ def bind_query(query: StoredQuery, values: Mapping[str, str]) -> str:
             if p.required:
                 raise ParameterError(f"parameter {p.name!r} is required", parameter=p.name)
             continue
-        bound[p.name] = to_term(p, value)
+        bound[p.name] = to_term(p, value, query.base(p.name))
     return insert_values(query.text, bound)

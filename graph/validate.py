@@ -1,34 +1,52 @@
-"""SHACL validation of a release: the shapes file over ontology + data, with a report people can read.
+"""SHACL validation with pySHACL: the shapes file over ontology + data, with a report people can read.
 
-Two engines give the same `ValidationResult`: "oxigraph" (graph/shacl.py: the shapes compiled
-to SPARQL and run on a pyoxigraph store; what releases use, seconds at 700k triples) and
-"pyshacl", the reference implementation (minutes and gigabytes at that size), kept to prove the
-other right (tests/test_shacl_engine.py). `DEFAULT_ENGINE` is the one that gates releases, so
-`rabat-kg validate` answers what a server would.
+The one validator of the project: a release is refused on its report (`check_ntriples`, which
+graph.release calls), `rabat-kg validate` prints it and the live report page
+(server/conformance.py) shows it (`validate_ntriples`).
 
 pySHACL gets Graph objects only (never a path or a URL, and the shapes have no owl:imports), so
 validation never fetches anything. The shapes and the ontology are parsed once per process.
+
+A large release takes minutes, so pySHACL runs one targeted shape at a time (a node shape with
+the property and value shapes it uses) on one prepared data graph, and `progress(done, total)`
+is called after each. The merged report is the one a single run gives: a shape without a target
+never yields a result by itself. `progress_reporter` is the display: a bar on a terminal, else a
+log line (logger "rabat_kg.validate") every tenth of the shapes once validation takes a while.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal as Choice
+from typing import TYPE_CHECKING, TextIO
 
+import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
+from graph.errors import DataError
+from graph.formats import rdf_format_for_path
 from graph.namespaces import PREFIXES, bind
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
 
-Engine = Choice["oxigraph", "pyshacl"]
-ENGINES: tuple[Engine, ...] = ("oxigraph", "pyshacl")
-DEFAULT_ENGINE: Engine = "oxigraph"
+if TYPE_CHECKING:
+    from pyshacl.shape import Shape
+
+Progress = Callable[[int, int], None]  # progress(done, total): shapes validated out of total
+
+log = logging.getLogger("rabat_kg.validate")
+
+# What every run passes pySHACL: no inference (the data carries its superclass types), no
+# SHACL-AF or JS, warnings and infos do not break conformance (we count severities ourselves).
+PYSHACL_OPTIONS = {"inference": "none", "inplace": True, "advanced": False, "use_js": False,
+                   "allow_warnings": True, "allow_infos": True, "abort_on_first": False}
 
 
 @dataclass(frozen=True)
@@ -66,52 +84,62 @@ def ontology_graph() -> Graph:
     return Graph(bind_namespaces="none").parse(ONTOLOGY_FILE, format="turtle")
 
 
-def validate_ntriples(nt: bytes, *, engine: Engine = DEFAULT_ENGINE) -> ValidationResult:
-    """Validate a graph given as N-Triples (a release's canonical bytes), plus the ontology."""
-    if engine == "oxigraph":
-        from graph import shacl
-
-        return shacl.validate_ntriples(nt)
-    if engine != "pyshacl":
-        raise ValueError(f"unknown validation engine {engine!r}; one of {', '.join(ENGINES)}")
+def validate_ntriples(nt: bytes, *, progress: Progress | None = None) -> ValidationResult:
+    """Validate a graph given as N-Triples (a release's bytes), plus the ontology."""
     data = Graph(bind_namespaces="none")
     if nt:
         data.parse(data=nt, format="nt")
-    return validate_graph(data)
+    return validate_graph(data, progress=progress)
 
 
-def validate_files(paths: Sequence[Path], *, engine: Engine = DEFAULT_ENGINE) -> ValidationResult:
-    """Parse `paths` with the engine's parser (syntax errors name file and line) and validate."""
-    from graph.release import canonical_lines, file_ntriples
+def check_ntriples(nt: bytes, *, progress: Progress | None = None) -> None:
+    """Validate N-Triples and refuse them with the report if they violate a shape.
 
-    return validate_ntriples(canonical_lines([file_ntriples(Path(p)) for p in paths]), engine=engine)
+    Raises:
+        DataError: the data violates a shape; the detail and `extra["report"]` hold the
+            report grouped by focus node (path, value, message, shape).
+    """
+    result = validate_ntriples(nt, progress=progress)
+    if not result.conforms:
+        raise DataError(
+            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
+            + result.text,
+            report=result.text,
+        )
 
 
-def validate_graph(data: Graph, *, shapes: Graph | None = None) -> ValidationResult:
-    """Validate an rdflib graph in place with pySHACL (the reference engine).
+def validate_files(paths: Sequence[Path], *, progress: Progress | None = None) -> ValidationResult:
+    """Validate RDF files (format by suffix) read by the engine's parser, which fetches nothing.
+
+    For tools and tests; `rabat-kg validate` and releases validate the N-Triples graph.release
+    writes (which also compiles authoring files).
+
+    Raises:
+        DataError: an unknown suffix, or a file that cannot be read or parsed (named, with the line).
+    """
+    chunks = []
+    for path in map(Path, paths):
+        try:
+            fmt = getattr(ox.RdfFormat, rdf_format_for_path(path.name).oxigraph)
+            chunks.append(ox.serialize(ox.parse(path=str(path), format=fmt),
+                                       format=ox.RdfFormat.N_TRIPLES) or b"")
+        except (ValueError, SyntaxError, OSError) as exc:
+            raise DataError(f"{path}: {exc}", file=str(path)) from None
+    return validate_ntriples(b"".join(chunks), progress=progress)
+
+
+def validate_graph(data: Graph, *, shapes: Graph | None = None,
+                   progress: Progress | None = None) -> ValidationResult:
+    """Validate an rdflib graph in place with pySHACL.
 
     The ontology is part of every release, so it is added to the data whole (a no-op when the
     data already holds it): pySHACL's own mixing of `ont_graph` copies only part of each term,
     which would make the shape on ontology terms report missing definitions. `shapes` replaces
     the shapes file (tests target one shape at a time).
     """
-    import pyshacl  # imported here: a second of start-up that only the reference engine needs
-
     shapes = shapes_graph() if shapes is None else shapes
     data += ontology_graph()
-    _conforms, report, _text = pyshacl.validate(
-        data,
-        shacl_graph=shapes,
-        ont_graph=ontology_graph(),
-        inference="none",
-        inplace=True,
-        allow_warnings=True,
-        allow_infos=True,
-        advanced=False,
-        js=False,
-        meta_shacl=False,
-    )
-    assert isinstance(report, Graph)
+    report = run_pyshacl(data, shapes, progress)
     violations = sorted(_results(report, shapes),
                         key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
     conforms = not any(v.severity == "Violation" for v in violations)
@@ -122,6 +150,55 @@ def validate_graph(data: Graph, *, shapes: Graph | None = None) -> ValidationRes
         text=render_text(violations),
         report_turtle=report.serialize(format="turtle"),
     )
+
+
+def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) -> Graph:
+    """pySHACL's report on `data`, built one targeted shape at a time (`progress` after each).
+
+    One Validator, so the data graph is prepared (ontology mixed in) once; each run is limited
+    to one shape with pySHACL's `use_shapes`, after the whole shapes graph was harvested (so
+    the shapes it refers to are all known, as in a single run). The partial reports become one
+    sh:ValidationReport.
+    """
+    import pyshacl  # imported here: a second of start-up that only validation needs
+    from pyshacl.graph_abstraction import DataGraph
+    from pyshacl.monkey import apply_patches
+    from pyshacl.validator import assign_baked_in
+
+    apply_patches()  # what pyshacl.validate does before any run
+    assign_baked_in()
+    validator = pyshacl.Validator(DataGraph.from_rdflib(data), shacl_graph=shapes,
+                                  ont_graph=ontology_graph(), options=dict(PYSHACL_OPTIONS))
+    targeted = [s.node for s in validator.shacl_graph.shapes if has_target(s)]
+    # A blank-node shape cannot be named in use_shapes: then one run of every shape.
+    runs: list[list[str] | None] = (
+        [[str(node)] for node in targeted]
+        if targeted and all(isinstance(n, URIRef) for n in targeted) else [None])
+    report = Graph(bind_namespaces="none")
+    head = BNode()
+    conforms = True
+    if progress is not None:
+        progress(0, len(runs))
+    for done, use_shapes in enumerate(runs, 1):
+        validator.options["use_shapes"] = use_shapes
+        part_conforms, part, _text = validator.run()
+        conforms = conforms and bool(part_conforms)
+        heads = set(part.subjects(RDF.type, SH.ValidationReport))
+        for s, p, o in part:
+            if s not in heads:
+                report.add((s, p, o))
+            elif p == SH.result:
+                report.add((head, p, o))
+        if progress is not None:
+            progress(done, len(runs))
+    report.add((head, RDF.type, SH.ValidationReport))
+    report.add((head, SH.conforms, Literal(conforms)))
+    return report
+
+
+def has_target(shape: Shape) -> bool:
+    """Whether a pySHACL shape selects focus nodes by itself (sh:targetClass, ..., implicit)."""
+    return any(next(iter(found), None) is not None for found in shape.target())
 
 
 def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
@@ -214,12 +291,56 @@ def render_text(violations: Sequence[Violation]) -> str:
     return "\n".join(lines)
 
 
-def check_ntriples(nt: bytes) -> None:  # lead's stand-in until H1's version lands
-    """Raise DataError with the report when `nt` does not conform."""
-    from graph.errors import DataError
+# --- Progress ---------------------------------------------------------------------------------
 
-    result = validate_ntriples(nt, engine="pyshacl")
-    if not result.conforms:
-        raise DataError(
-            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
-            + result.text, report=result.text)
+
+def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None = None,
+                      quiet_s: float = 2.0) -> Progress:
+    """The default display of `progress`: a bar on a terminal, else log lines.
+
+    `stream` is where the bar goes (standard error by default) and decides: a terminal gets
+    the bar; otherwise `log` gets a line each tenth of the shapes, once `quiet_s` seconds have
+    passed (a validation of the bundled graph logs nothing).
+    """
+    out = sys.stderr if stream is None else stream
+    if out.isatty():
+        return TerminalBar(label, out)
+    return LogLines(label, quiet_s)
+
+
+class TerminalBar:
+    """A one-line bar redrawn in place: `label [#####.....] done/total shapes`."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label = label
+        self.stream = stream
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} shapes{end}")
+        self.stream.flush()
+
+
+class LogLines:
+    """A log line per tenth of the shapes done, after a quiet start; the last one says 100%."""
+
+    def __init__(self, label: str, quiet_s: float) -> None:
+        self.label = label
+        self.quiet_s = quiet_s
+        self.started: float | None = None
+        self.logged_tenths = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        tenths = 10 * done // total if total else 10
+        if tenths <= self.logged_tenths or now - self.started < self.quiet_s:
+            return
+        self.logged_tenths = tenths
+        log.info("%s: %d/%d shapes (%d%%), %.1f s", self.label, done, total,
+                 100 * done // total if total else 100, now - self.started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,21 +13,30 @@ from graph.errors import KgError
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
-    from graph.paths import ONTOLOGY_FILE, bundled_sources
+    from graph.paths import release_sources
 
-    if getattr(args, "data", None):
-        return [ONTOLOGY_FILE, *(Path(p) for p in args.data)]
-    return bundled_sources()
+    return release_sources(getattr(args, "data", None), add=getattr(args, "add", False))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
-    from graph.validate import validate_files
+    import logging
 
-    # Files are parsed first: a syntax error names file and line before SHACL runs.
-    result = validate_files(_paths(args), engine=args.engine)
+    from graph.release import build_release
+    from graph.validate import progress_reporter, validate_ntriples
+
+    # Progress: a bar on a terminal, else log lines on stderr (stdout keeps only the report).
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    # The files are parsed as a server parses them: a syntax error names file and line first.
+    release = build_release(_paths(args))
+    result = validate_ntriples(release.ntriples, progress=progress_reporter())
     print(result.text)
-    return 0 if result.conforms else 1
+    # The hygiene rules (queries/checks/*.rq) look across nodes where shapes cannot.
+    from graph.checks import render_checks, run_checks
+
+    checks = run_checks(release.ntriples)
+    print(render_checks(checks))
+    return 0 if result.conforms and all(c.passed for c in checks) else 1
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -44,12 +54,18 @@ def cmd_query(args: argparse.Namespace) -> int:
     import tempfile
 
     from graph.engine.pool import EmbeddedBackend
+    from graph.errors import QuerySyntaxError
     from graph.intake import check_query
     from graph.release import write_release
+    from graph.sparql_errors import explain_syntax_error, with_predeclared_prefixes
     from server.serve import pool_settings, server_config
 
     text = sys.stdin.read() if args.sparql == "-" else args.sparql
-    checked = check_query(text)
+    try:
+        checked = check_query(text)
+    except QuerySyntaxError as exc:  # in words, with line, column and caret, as the API says it
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
+    run = with_predeclared_prefixes(checked.text, checked.undeclared)  # as on the endpoint
     fmt = args.format
     if checked.form in ("construct", "describe") and fmt in ("json", "csv", "tsv", "xml"):
         fmt = "ttl"
@@ -62,8 +78,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         release = write_release(_paths(args), Path(tmp) / "release", validate=False)
         backend = EmbeddedBackend(release, pool_settings(settings), owned=False)
         try:
-            result = backend.execute(checked.text, fmt=fmt, max_rows=max_rows or None,
-                                     form=checked.form)
+            result = backend.execute(run, fmt=fmt, max_rows=max_rows or None, form=checked.form)
+        except QuerySyntaxError as exc:
+            raise explain_syntax_error(exc.detail, run, line=exc.line, column=exc.column) from None
         finally:
             backend.close()
     sys.stdout.buffer.write(result.body)
@@ -102,22 +119,29 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rabat-kg", description=__doc__)
+    from importlib.metadata import version  # the installed distribution's, as pyproject says
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('rabat-kg')}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--add", action="store_true",
+                       help="add the --data files to the bundled data instead of replacing it "
+                            "(another progress paper's authoring file, say)")
 
     def data_opt(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", nargs="+", metavar="FILE",
                        help="RDF files to use instead of the bundled data (the ontology is kept)")
 
     p = sub.add_parser("validate", help=cmd_validate.__doc__)
-    p.add_argument("--engine", choices=["oxigraph", "pyshacl"], default="oxigraph",
-                   help="oxigraph: the shapes compiled to SPARQL (what releases use); "
-                        "pyshacl: the reference validator")
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("build", help=cmd_build.__doc__)
     p.add_argument("--out", required=True, metavar="DIR")
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("query", help=cmd_query.__doc__)
@@ -158,7 +182,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KgError as exc:
-        print(f"rabat-kg {args.command}: {exc.detail}", file=sys.stderr)
+        detail = exc.detail
+        line, column = exc.extra.get("line"), exc.extra.get("column")
+        if line is not None and column is not None:  # compiler style: <query>:LINE:COLUMN: ...
+            detail = f"<query>:{line}:{column}: " + re.sub(
+                r"^syntax error at line \d+, column \d+: ", "syntax error: ", detail)
+        print(f"rabat-kg {args.command}: {detail}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -12,11 +12,12 @@ import contextlib
 import fcntl
 import os
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, current_app, request, send_file, url_for
 
 from graph.dataset import DUMPS, dataset_description
 from graph.formats import RDF_BY_KEY
-from server.negotiation import negotiate
+from server.dataset_page import dataset_page
+from server.negotiation import HTML_FORMAT, negotiate
 from server.site import not_modified
 from server.state import cache_dir, get_backend, get_state
 
@@ -45,8 +46,11 @@ def health() -> tuple[dict[str, object], int]:
 
 @bp.get("/.well-known/void")
 def void() -> Response:
-    """The dataset description (VoID + DCAT), Turtle unless another RDF syntax is asked for."""
-    fmt = negotiate(tuple(RDF_BY_KEY.values()))
+    """The dataset description (VoID + DCAT), Turtle unless another RDF syntax is asked for;
+    the page for browsers (HTML last: chosen only when preferred to every RDF syntax)."""
+    fmt = negotiate((*RDF_BY_KEY.values(), HTML_FORMAT))
+    if fmt is HTML_FORMAT:
+        return dataset_page(url_for("dataset.void"))
     cached = not_modified(fmt.media_type)
     if cached is not None:
         return cached
@@ -59,7 +63,10 @@ def void() -> Response:
 
 @bp.get("/dataset")
 def dataset() -> Response:
-    """The dataset's own IRI (https://w3id.org/rabat-kg/dataset) is described by the VoID."""
+    """The dataset's own IRI (https://w3id.org/rabat-kg/dataset) is described by the VoID: the
+    page for browsers, a 303 to the RDF description for everyone else."""
+    if negotiate((*RDF_BY_KEY.values(), HTML_FORMAT)) is HTML_FORMAT:
+        return dataset_page(url_for("dataset.void"))
     response = Response(status=303, headers={"Location": "/.well-known/void"})
     response.vary.add("Accept")
     return response

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
 
+from graph.namespaces import STANDARD_PREFIXES
+
 DEFAULT_LANGUAGE = "en"
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -46,6 +48,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "home.validation": "See the live SHACL validation report",
         "home.dumps": "Download the whole graph",
         "home.void": "Dataset description (VoID and DCAT)",
+        "map.title": "Map of the partners and reference countries of the Rabat Process",
+        "map.heading": "Partners and reference countries",
+        "map.partner": "partner",
+        "map.observer": "observer",
+        "map.reference": "reference country of a domain",
+        "map.reference_of": "reference country of",
+        "map.domain": "Domain {n}",
+        "map.activities": "{n} activities in the graph",
+        "map.focus": "this country",
+        "map.counts": "{partners} partner countries and {observers} observer countries in the graph; "
+                      "in dark blue, the reference countries of the domains of the action plan.",
+        "map.by_domain": "Reference countries by domain",
+        "map.missing": "Not on the map (no shape or code)",
+        "map.shapes": "Shapes: Natural Earth, via world-atlas.",
+        "map.country_heading": "On the map",
+        "map.country_activities": "Activities in the graph",
         "search.placeholder": "Search labels in English or French",
         "search.button": "Search",
         "search.title": "Search",
@@ -69,13 +87,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity.incoming_more": "{shown} of {total} shown.",
         "entity.incoming_capped": "Incoming links are capped at {n}.",
         "entity.show_all": "Show all",
-        "entity.quoted_as_object": "Quotes whose statements name this as object",
-        "entity.quoted_as_subject": "Quotes whose statements are about this",
+        "entity.quoted_as_object": "Quoted statements with this as object",
+        "entity.quoted_as_subject": "Quoted statements about this",
         "entity.provenance": "Where this comes from",
         "entity.quote": "Quote",
         "entity.source": "Source",
         "entity.supports": "Supports the statements",
         "entity.this": "this",
+        "entity.identifiers": "Identifiers",
         "entity.in_document": "in",
         "entity.ref_source": "Reference source",
         "entity.timeline": "Timeline",
@@ -94,6 +113,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "ontology.title": "Ontology",
         "ontology.classes": "Classes",
         "ontology.properties": "Properties",
+        "ontology.contents": "Contents",
+        "ontology.undrawn": "Properties without a declared domain or range (not drawn)",
+        "ontology.diagram": "Classes and their relations",
+        "ontology.diagram_note": "Boxes are the classes; an arrow goes from a property's domain to its "
+                                 "range, an open arrow from a class to its superclass.",
         "ontology.domain": "Domain",
         "ontology.range": "Range",
         "ontology.super_class": "Subclass of",
@@ -164,6 +188,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "home.validation": "Voir le rapport de validation SHACL en direct",
         "home.dumps": "Télécharger tout le graphe",
         "home.void": "Description du jeu de données (VoID et DCAT)",
+        "map.title": "Carte des partenaires et des pays référents du Processus de Rabat",
+        "map.heading": "Partenaires et pays référents",
+        "map.partner": "partenaire",
+        "map.observer": "observateur",
+        "map.reference": "pays référent d'un domaine",
+        "map.reference_of": "pays référent du",
+        "map.domain": "Domaine {n}",
+        "map.activities": "{n} activités dans le graphe",
+        "map.focus": "ce pays",
+        "map.counts": "{partners} pays partenaires et {observers} pays observateurs dans le graphe ; "
+                      "en bleu foncé, les pays référents des domaines du plan d'action.",
+        "map.by_domain": "Pays référents par domaine",
+        "map.missing": "Absents de la carte (ni forme ni code)",
+        "map.shapes": "Formes : Natural Earth, via world-atlas.",
+        "map.country_heading": "Sur la carte",
+        "map.country_activities": "Activités dans le graphe",
         "search.placeholder": "Rechercher dans les libellés en français ou en anglais",
         "search.button": "Rechercher",
         "search.title": "Recherche",
@@ -187,13 +227,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "entity.incoming_more": "{shown} sur {total} affichés.",
         "entity.incoming_capped": "Les liens entrants sont limités à {n}.",
         "entity.show_all": "Tout afficher",
-        "entity.quoted_as_object": "Citations dont les énoncés désignent cet élément comme objet",
-        "entity.quoted_as_subject": "Citations dont les énoncés portent sur cet élément",
+        "entity.quoted_as_object": "Énoncés cités dont cet élément est l'objet",
+        "entity.quoted_as_subject": "Énoncés cités portant sur cet élément",
         "entity.provenance": "D'où cela vient",
         "entity.quote": "Citation",
         "entity.source": "Source",
         "entity.supports": "Fonde les énoncés",
         "entity.this": "ceci",
+        "entity.identifiers": "Identifiants",
         "entity.in_document": "dans",
         "entity.ref_source": "Source de référence",
         "entity.timeline": "Chronologie",
@@ -212,6 +253,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "ontology.title": "Ontologie",
         "ontology.classes": "Classes",
         "ontology.properties": "Propriétés",
+        "ontology.contents": "Sommaire",
+        "ontology.undrawn": "Propriétés sans domaine ou co-domaine déclaré (non dessinées)",
+        "ontology.diagram": "Les classes et leurs relations",
+        "ontology.diagram_note": "Les boîtes sont les classes ; une flèche va du domaine d'une propriété "
+                                 "à son co-domaine, une flèche ouverte d'une classe à sa super-classe.",
         "ontology.domain": "Domaine",
         "ontology.range": "Portée",
         "ontology.super_class": "Sous-classe de",
@@ -252,14 +298,8 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 # Labels of the standard terms our pages show often (our own terms take theirs from the ontology).
-_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-_RDFS = "http://www.w3.org/2000/01/rdf-schema#"
-_OWL = "http://www.w3.org/2002/07/owl#"
-_SKOS = "http://www.w3.org/2004/02/skos/core#"
-_DCT = "http://purl.org/dc/terms/"
-_OA = "http://www.w3.org/ns/oa#"
-_SCHEMA = "https://schema.org/"
-_PROV = "http://www.w3.org/ns/prov#"
+_RDF, _RDFS, _OWL, _SKOS, _DCT, _OA, _SCHEMA, _PROV = (
+    STANDARD_PREFIXES[p] for p in ("rdf", "rdfs", "owl", "skos", "dcterms", "oa", "schema", "prov"))
 STANDARD_LABELS: dict[str, tuple[str, str]] = {
     _RDF + "type": ("type", "type"),
     _RDF + "Statement": ("statement", "énoncé"),
@@ -361,15 +401,6 @@ def standard_label(iri: str, lang: str | None = None) -> str | None:
     if pair is None:
         return None
     return pair[1] if (lang or choose_language()) == "fr" else pair[0]
-
-
-def register_strings(strings: dict[str, dict[str, str]]) -> None:
-    """Add UI strings from another module (e.g. the query editor's), one dict per language;
-    keys already defined here win, so a module cannot silently change another's wording."""
-    for lang, table in strings.items():
-        target = STRINGS.setdefault(lang, {})
-        for key, text in table.items():
-            target.setdefault(key, text)
 
 
 def mark_language(response: Response) -> Response:

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from flask import request
 
 from graph.errors import KgError
-from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
+from graph.formats import HTML, RESULT_FORMATS, Format
 
 HTML_FORMAT = Format("html", HTML, ".html", "", "", "HTML")
-_ALL = {f.key: f for f in (*RESULT_FORMATS, *RDF_FORMATS, HTML_FORMAT)}
 FORMAT_PARAMS = ("format", "output", "results")
 ALIASES = {"turtle": "ttl", "n3": "ttl", "json-ld": "jsonld", "ld+json": "jsonld", "ntriples": "nt",
            "n-triples": "nt", "rdf+xml": "rdf", "rdfxml": "rdf", "rdf-xml": "rdf", "xml-rdf": "rdf",
@@ -135,8 +134,3 @@ def _by_accept(offered: Sequence[Format]) -> Format:
 
 def _describe(offered: Sequence[Format]) -> list[dict[str, str]]:
     return [{"format": f.key, "mediaType": f.media_type} for f in offered]
-
-
-def format_by_key(key: str) -> Format:
-    """Any known representation by its short key (json, ttl, html, ...)."""
-    return _ALL[key]

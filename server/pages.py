@@ -16,15 +16,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 from werkzeug.utils import redirect as _redirect
 
 from graph import describe as d
 from graph.engine.base import QueryResult
 from graph.errors import KgError, QueryEvaluationError
 from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format
+from graph.jsonld import CONTEXT_PATH, compact_jsonld, context_document
 from graph.namespaces import KG
-from server import conformance, i18n, site
+from graph.search import browse_query, fold, search_hits, search_query
+from graph.turtle import turtle_from_ntriples
+from server import conformance, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, negotiate
 from server.site import local_href, prefixed
 from server.state import get_backend
@@ -51,6 +54,10 @@ DATA_FORMATS: tuple[Format, ...] = tuple(JSONLD if f.key == "jsonld" else f for 
 PAGE_FORMATS: tuple[Format, ...] = (HTML_FORMAT, *DATA_FORMATS)
 JSON_FORMAT = Format("json", "application/json", ".json", "json", "JSON", "JSON")
 SEARCH_FORMATS: tuple[Format, ...] = (HTML_FORMAT, JSON_FORMAT)
+DOCUMENT_WRITERS: dict[str, Callable[[bytes], bytes]] = {"ttl": turtle_from_ntriples,
+                                                         "jsonld": compact_jsonld}
+SAME_AS = (d.SCHEMA + "sameAs", d.OWL + "sameAs", d.SKOS + "exactMatch")
+CODES = ((f"{KG}iso3166Alpha2", "ISO 3166-1 alpha-2"), (f"{KG}iso3166Alpha3", "ISO 3166-1 alpha-3"))
 INCOMING_SHOWN = 25  # links shown per incoming group on a page
 SEARCH_MAX_LEN = 200
 SEARCH_LIMIT = 100
@@ -100,6 +107,9 @@ def document(type_: str, name: str) -> Response:
 def define(term: str | None = None) -> Response:
     """Ontology IRIs: 303 to the ontology page's anchor (HTML) or to the ontology document."""
     onto = site.ontology()
+    if term is not None and term == onto.version:
+        # The version IRI names the ontology as of that version: this one, answered directly.
+        return ontology()
     if term is not None and (not d.TERM.fullmatch(term) or f"{KG}{term}" not in onto.terms):
         abort(404, description=f"the ontology has no term {term!r}")
     fmt = negotiate(PAGE_FORMATS)
@@ -107,6 +117,12 @@ def define(term: str | None = None) -> Response:
     response = redirect(target, code=303)
     response.vary.add("Accept")
     return response
+
+
+@bp.get(CONTEXT_PATH)
+def jsonld_context() -> Response:
+    """The JSON-LD context written into every JSON-LD document of the site and the dump."""
+    return Response(context_document(), mimetype=RDF_BY_KEY["jsonld"].media_type)
 
 
 def redirect(location: str, code: int = 303) -> Response:
@@ -163,10 +179,13 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     cached = site.not_modified(fmt.media_type)
     if cached is not None:
         return cached
-    result = run_description(ref, fmt.key)
+    # Turtle and JSON-LD are written here from the engine's N-Triples: only the prefixes the
+    # document uses, and compact JSON-LD with the published context.
+    writer = DOCUMENT_WRITERS.get(fmt.key)
+    result = run_description(ref, "nt" if writer else fmt.key)
     if result.count == 0:
         abort(404, description=f"nothing in this graph is called {ref.iri}")
-    response = Response(result.body, mimetype=fmt.media_type)
+    response = Response(writer(result.body) if writer else result.body, mimetype=fmt.media_type)
     response.headers["Link"] = alternates_header(ref)
     if negotiated:
         response.headers["Content-Location"] = doc_path(ref, fmt)
@@ -195,6 +214,8 @@ def entity_page(ref: d.EntityRef) -> Response:
     html = render_template(
         "entity.html", ref=ref, view=view, lang=lang,
         labels=view.all_labels(), label=view.label(ref.iri), fallback=view.fallback(),
+        identifiers=view.identifiers(),
+        country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
         types=view.types(), rows=view.statements(), quotes=view.quotes(),
         incoming=view.incoming(counts), note=desc.note,
         timeline=view.timeline(timeline) if timeline is not None else None,
@@ -233,7 +254,21 @@ class EntityView:
         picked = d.pick_label(self.desc.labels(iri), self.lang)
         if picked:
             return picked[0]
-        return site.term_label(iri, self.lang) or prefixed(iri)
+        return site.term_label(iri, self.lang) or site.external_name(iri) or prefixed(iri)
+
+    def identifiers(self) -> list[dict[str, Any]]:
+        """The entity's identifiers elsewhere, by name: links to the same thing in other datasets
+        (Wikidata Q945) and its codes (ISO 3166-1 TG)."""
+        out = []
+        for p in SAME_AS:
+            for v in self.desc.objects(self.ref.iri, p):
+                if v.is_iri:
+                    out.append({"text": site.external_name(v.value) or prefixed(v.value),
+                                "href": local_href(v.value), "iri": v.value})
+        for p, scheme in CODES:
+            for v in self.desc.objects(self.ref.iri, p):
+                out.append({"text": f"{scheme} {v.value}", "href": None, "iri": None})
+        return out
 
     def fallback(self) -> dict[str, str] | None:
         """The language the title is shown in, when it is not the reader's."""
@@ -331,21 +366,28 @@ class EntityView:
         return groups
 
     def _quoted_statements(self, p: str, statements: list[d.Value], total: int) -> dict[str, Any]:
-        """Reified statements naming the entity, shown as the quotes that support them."""
-        quotes: dict[str, dict[str, Any]] = {}
+        """Reified statements naming the entity, each shown as what it says (subject, property,
+        object) with the quote that supports it."""
+        shown = []
         for st in statements:
-            q = self.desc.quote_of_statement(st.value)
-            key = q or st.value
-            if key not in quotes:
-                quotes[key] = self.link(key)
-        links = sorted(quotes.values(), key=lambda link: link["text"].lower())
-        if total == len(statements):  # not capped: count the quotes shown, not their statements
-            total = len(links)
+            subj = self.desc.objects(st.value, d.RDF + "subject")
+            pred = self.desc.objects(st.value, d.RDF + "predicate")
+            obj = self.desc.objects(st.value, d.RDF + "object")
+            quote = self.desc.quote_of_statement(st.value)
+            shown.append({
+                "node": self.link(st.value) if st.is_iri else {"text": "_:" + st.value, "href": None},
+                "subject": self.value(subj[0]) if subj else None,
+                "property": self.value(pred[0]) if pred else None,
+                "object": self.value(obj[0]) if obj else None,
+                "quote": self.link(quote) if quote else None,
+            })
+        shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
+                                       for k in ("property", "subject", "object")))
         key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
         all_query = editor_link(d.incoming_list_query(self.ref, p)) if total > INCOMING_SHOWN else None
         return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
-                "shown": min(len(links), INCOMING_SHOWN), "subjects": links[:INCOMING_SHOWN],
-                "all_query": all_query}
+                "shown": min(len(shown), INCOMING_SHOWN), "subjects": [],
+                "statements": shown[:INCOMING_SHOWN], "all_query": all_query}
 
     def timeline(self, data: tuple[list[d.TimelineItem], bool]) -> list[dict[str, Any]]:
         items, _truncated = data
@@ -371,6 +413,7 @@ def home() -> Response:
                 "count": n} for c, n in stats.items() if c.startswith(str(KG))]
     classes.sort(key=lambda c: str(c["label"]).lower())
     html = render_template("home.html", classes=classes, triples=site.triple_count(),
+                           world_map=mapview.home_map(lang),
                            dumps=site.DUMPS, data_version=get_backend().version(),
                            data_date=site.data_date(), licence=site.DATA_LICENCE)
     return i18n.mark_language(Response(html, mimetype=HTML))
@@ -400,28 +443,33 @@ def search() -> Response:
     if cached is not None:
         return i18n.mark_language(cached)
     if q:
-        rows = get_backend().select(d.search_query(q, cls, SEARCH_LIMIT + 1), lane="light")
+        # text that folds to nothing (lone accents) matches nothing, rather than everything
+        rows = get_backend().select(search_query(q, cls, SEARCH_LIMIT + 1), lane="light") if fold(q) else []
         truncated_at = SEARCH_LIMIT
     else:
         assert cls is not None
-        rows = get_backend().select(d.browse_query(cls, BROWSE_PAGE + 1, (page - 1) * BROWSE_PAGE),
+        rows = get_backend().select(browse_query(cls, BROWSE_PAGE + 1, (page - 1) * BROWSE_PAGE),
                                     lane="light")
         truncated_at = BROWSE_PAGE
-    hits = d.search_hits(rows)
+    hits = search_hits(rows)
     more = len(hits) > truncated_at
     hits = hits[:truncated_at]
     results: list[dict[str, Any]] = []
     for h in hits:
-        picked = d.pick_label(h.labels, lang)
+        # The label that matched, in the reader's language when one in it matched.
+        picked = d.pick_label(h.matched, lang) or d.pick_label(h.labels, lang)
         results.append({"iri": h.iri, "href": local_href(h.iri),
                         "label": picked[0] if picked else prefixed(h.iri),
                         "label_lang": picked[1] if picked else None, "labels": h.labels,
+                        "matched": h.matched,
                         "types": [{"iri": t, "label": site.term_label(t, lang) or prefixed(t),
                                    "href": local_href(t)} for t in h.types]})
     if fmt.key == "json":
         response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page,
                             "results": [{"iri": r["iri"], "page": r["href"], "label": r["label"],
-                                         "labels": r["labels"], "types": [t["iri"] for t in r["types"]]}
+                                         "labelLanguage": r["label_lang"] or None,
+                                         "labels": r["labels"], "matched": r["matched"],
+                                         "types": [t["iri"] for t in r["types"]]}
                                         for r in results],
                             "more": more})
         response.vary.add("Accept")
@@ -449,10 +497,9 @@ def _search_format() -> Format:
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
-        abort(400, description="page must be a whole number from 1")
-    return int(raw)
+    from graph.queries import whole_number  # the one rule for numeric parameters (ASCII digits)
+
+    return whole_number(request.args.get("page", "1"), "page", 1, 100_000)
 
 
 def _page_url(page: int) -> str:
@@ -469,7 +516,7 @@ def _page_url(page: int) -> str:
 def ontology(suffix: str | None = None) -> Response:
     """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
     return _schema_document("/ontology", suffix, site.ontology_bytes, "ontology.html", "onto",
-                            site.ontology_view)
+                            schema_views.ontology_view)
 
 
 @bp.get("/shapes")
@@ -477,7 +524,7 @@ def ontology(suffix: str | None = None) -> Response:
 def shapes(suffix: str | None = None) -> Response:
     """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
     return _schema_document("/shapes", suffix, site.shapes_bytes, "shapes.html", "shapes",
-                            site.shapes_view)
+                            schema_views.shapes_view)
 
 
 def _schema_document(base: str, suffix: str | None, data: Callable[[Format], bytes],
@@ -569,7 +616,3 @@ def _html(html: str, base: str, alternates: Iterable[tuple[Format, str]] | None 
                                              for f, path in alts)
     response.vary.add("Accept")
     return i18n.mark_language(response)
-
-
-def config_flag(name: str, default: bool = False) -> bool:
-    return bool(current_app.config.get(name, default))

@@ -157,7 +157,7 @@ class ControlHandler(socketserver.StreamRequestHandler):
             outcome = self.server.backend.reload(sources)  # type: ignore[attr-defined]
         except (ValueError, AttributeError) as exc:
             outcome = {"ok": False, "detail": f"bad control request: {exc}"}
-        log.info("reload: %s", describe_reload(outcome))
+        log_reload(outcome)
         self.wfile.write(json.dumps(outcome).encode() + b"\n")
 
 
@@ -212,8 +212,7 @@ def serve(args: argparse.Namespace) -> int:
                 log.warning("SIGHUP: serving a remote store; nothing to reload here "
                             "(use `rabat-kg load`)")
                 return
-            threading.Thread(target=lambda: log.info("reload: %s", describe_reload(
-                backend.reload())), daemon=True).start()
+            threading.Thread(target=lambda: log_reload(backend.reload()), daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGHUP, hup)
@@ -232,6 +231,13 @@ def serve(args: argparse.Namespace) -> int:
                 statefile.unlink()
         run.close()
     return 0
+
+
+def log_reload(outcome: dict[str, Any]) -> None:
+    if outcome.get("ok"):
+        log.info("reload: %s", describe_reload(outcome))
+    else:
+        log.warning("reload refused, the previous release is still served:\n%s", outcome.get("detail"))
 
 
 def describe_reload(answer: dict[str, Any]) -> str:

@@ -34,9 +34,11 @@ from rdflib.namespace import RDF, RDFS, XSD
 from graph.dataset import dataset_description
 from graph.engine.base import Form, Lane, QueryResult
 from graph.errors import KgError, QuerySyntaxError, UpdateRefused
-from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format
+from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml
+from graph.hints import hint_headers, unknown_terms
 from graph.intake import CheckedQuery, check_query
 from graph.namespaces import BASE, DATA_GRAPH, PREFIXES
+from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
 from server import http
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
 from server.state import get_backend
@@ -232,33 +234,21 @@ def intake(text: str, max_nesting: int | None = None) -> CheckedQuery:
     if max_nesting is None:
         max_nesting = int(current_app.config["MAX_NESTING"])
     try:
-        return check_query(text, max_nesting=max_nesting)
+        checked = check_query(text, max_nesting=max_nesting)
     except QuerySyntaxError as exc:
         raise with_query(exc, text) from None
+    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; with_query takes
+    # the line off again, so error positions stay those of the query as sent.
+    return CheckedQuery(text=with_predeclared_prefixes(checked.text, checked.undeclared),
+                        form=checked.form)
 
 
 def with_query(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
-    """The error with a readable detail (line excerpt and caret) and the query as sent."""
-    line, column = exc.line, exc.column
-    # Engine messages repeat the position ("error at 2:20: expected ...") and may list
-    # hundreds of expected characters: keep the gist.
-    detail = re.sub(r"^error at \d+:\d+:\s*", "", exc.detail.split("\n")[0])
-    if len(detail) > 160:
-        detail = detail[:157] + "..."
-    if line is not None and column is not None:
-        lines = text.split("\n")
-        if 1 <= line <= len(lines):
-            excerpt = lines[line - 1].rstrip("\r")
-            near = excerpt[column - 1:].split()[0] if excerpt[column - 1:].strip() else ""
-            where = f"near {near[:20]!r}" if near else "at the end of the line"
-            if line == len(lines) and not excerpt[column - 1:].strip() and not text[-1:].strip():
-                where = "at the end of the query"
-            caret = " " * (max(column, 1) - 1) + "^"
-            detail = (f"syntax error at line {line}, column {column}, {where}: {detail}\n"
-                      f"{excerpt}\n{caret}")
-    out = QuerySyntaxError(detail, line=line, column=column)
-    out.extra["query"] = text
-    return out
+    """The error in words (graph.sparql_errors), with line, column, caret and the query as sent.
+
+    `text` is the query as run: a predeclared-prefix line before it is recognised and taken off.
+    """
+    return explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column)
 
 
 def offered_for(form: Form) -> tuple[Format, ...]:
@@ -279,7 +269,17 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
                                        form=form)
     except QuerySyntaxError as exc:
         raise with_query(exc, text) from None
-    return result_response(result, fmt, max_rows)
+    response = result_response(result, fmt, max_rows)
+    for name, value in hint_pairs(result, text):
+        response.headers.add(name, value)
+    return response
+
+
+def hint_pairs(result: QueryResult, text: str) -> list[tuple[str, str]]:
+    """A `Query-Hint` header for an empty answer: kg: terms the ontology does not define
+    (one header, one message per term, separated by " | ")."""
+    values = hint_headers(unknown_terms(text)) if not result.count else []
+    return [("Query-Hint", " | ".join(values))] if values else []
 
 
 def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:
@@ -309,6 +309,8 @@ def result_parts(result: QueryResult, fmt: Format, limit: int) -> tuple[bytes, l
             f"this result holds control characters that {fmt.label} (XML 1.0) cannot carry; "
             "ask for another format", offered=[{"format": f.key, "mediaType": f.media_type}
                                                for f in offered_for(result.form) if f.key != fmt.key])
+    if fmt.key == "rdf":
+        check_rdfxml(body)  # never a broken RDF/XML document: 406 naming the other formats
     # W3C Server Timing: how long the engine took (query and serialisation), for users
     # comparing it with what they see end to end
     headers = [("Result-Count", str(result.count)),
@@ -394,7 +396,8 @@ def editor_page() -> Response:
               "queries": url_for("stored.list_queries"),
               "prefixes": PREFIXES}
     html = render_template("sparql/editor.html", editor_config=json.dumps(config),
-                           default_query=default_query(), data_version=safe_version())
+                           default_query=default_query(), data_version=safe_version(),
+                           predeclared=PREDECLARED)
     response = Response(html, mimetype=HTML)
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     return mark_language(response)
@@ -447,7 +450,7 @@ def service_description(base_url: str) -> Graph:
 def build_service_description(base_url: str) -> Graph:
     config = current_app.config
     g = Graph()
-    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat"):
+    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh"):
         g.bind(prefix, PREFIXES[prefix])
     g.bind("sd", SD)
     g.bind("formats", FORMATS_NS)
@@ -473,12 +476,20 @@ def build_service_description(base_url: str) -> Graph:
                                "carry it in the headers only.",
         "QueryTimeout": "A query past the time limit is stopped and answered 503 with Retry-After.",
         "StoredQueries": "Parameterised stored queries at /queries, described by /openapi.json.",
+        "PredeclaredPrefixes": "The prefixes declared with sh:declare on this endpoint (kg:, rdfs:, "
+                               "...) may be used without PREFIX lines; a query's own PREFIX wins.",
     }
     for name, comment in features.items():
         feature = SVC[name]
         g.add((endpoint, SD.feature, feature))
         g.add((feature, RDF.type, SD.Feature))
         g.add((feature, RDFS.comment, Literal(comment, lang="en")))
+    sh = Namespace(PREFIXES["sh"])
+    for prefix, namespace in PREDECLARED.items():
+        declaration = BNode()
+        g.add((endpoint, sh.declare, declaration))
+        g.add((declaration, sh.prefix, Literal(prefix)))
+        g.add((declaration, sh.namespace, Literal(namespace, datatype=XSD.anyURI)))
     limits = [
         (SVC.rowLimit, Literal(int(config["MAX_ROWS"])),
          "Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer holds."),
@@ -589,6 +600,10 @@ UI_STRINGS: dict[str, dict[str, str]] = {
                            "?query=, or use a stored query.",
         "sparql.error_at": "Syntax error at line {line}, column {column}",
         "sparql.query_as_sent": "The query as sent",
+        "sparql.prefixes": "Predeclared prefixes",
+        "sparql.prefixes_hint": "Queries may use these prefixes without PREFIX lines; a PREFIX "
+                                "line in the query declares its own and wins.",
+        "sparql.hint": "Nothing found",
         "stored.title": "Stored queries",
         "stored.intro": "Competency questions kept as SPARQL files. Each one is also an API call "
                         "with typed parameters, described in OpenAPI; run it in any format below.",
@@ -621,6 +636,10 @@ UI_STRINGS: dict[str, dict[str, str]] = {
                            "adresse avec ?query=, ou utilisez une requête enregistrée.",
         "sparql.error_at": "Erreur de syntaxe ligne {line}, colonne {column}",
         "sparql.query_as_sent": "La requête telle qu'envoyée",
+        "sparql.prefixes": "Préfixes prédéclarés",
+        "sparql.prefixes_hint": "Les requêtes peuvent utiliser ces préfixes sans ligne PREFIX ; une "
+                                "ligne PREFIX de la requête déclare le sien et l'emporte.",
+        "sparql.hint": "Aucun résultat",
         "stored.title": "Requêtes enregistrées",
         "stored.intro": "Des questions de compétence conservées comme fichiers SPARQL. Chacune est aussi "
                         "un appel d'API aux paramètres typés, décrit en OpenAPI ; exécutez-la dans "

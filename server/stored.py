@@ -4,7 +4,8 @@
   parameters (type, default, enumeration), examples and links;
 - `GET /queries/{name}?param=...&format=...`: the query with its parameters bound through a
   VALUES block (`graph.queries.bind_query`; a bad value is 400 before anything runs), then
-  answered like `/sparql` (same negotiation, row cap, ETag) on the backend's light lane;
+  answered like `/sparql` (same negotiation, row cap, ETag) on the backend's light lane; a
+  browser (HTML preferred to every result format) gets the page of `server.stored_page`;
 - `GET /queries/{name}.rq`: the file as `application/sparql-query`, with any parameters given
   bound the same way (so the editor opens exactly what the API runs);
 - `GET /openapi.json`: every stored query as its own typed path, next to `/sparql`.
@@ -22,9 +23,24 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 
 from graph.errors import KgError, ParameterError
 from graph.formats import HTML, PROBLEM_JSON, RDF_FORMATS, RESULT_FORMATS, Format
-from graph.queries import LEXICAL, Param, StoredQuery, bind_query, load_queries
+from graph.queries import (
+    INTEGER_MAX,
+    IRI_FORM,
+    LEXICAL_FORMS,
+    MAX_IRI,
+    MAX_TEXT,
+    SHORT_FORM,
+    TEXT_FORM,
+    Param,
+    StoredQuery,
+    anchored,
+    bind_query,
+    example_name,
+    load_queries,
+)
 from server import http
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
+from server.params import request_values
 from server.sparql import (
     FORM_TYPE,
     GRAPH_FORMS,
@@ -34,6 +50,7 @@ from server.sparql import (
     check_names,
     intake,
 )
+from server.stored_page import PAGE_ROWS, query_page
 
 bp = Blueprint("stored", __name__)
 
@@ -71,22 +88,6 @@ def get_query(name: str) -> StoredQuery:
     return query
 
 
-def param_values(query: StoredQuery) -> dict[str, str]:
-    """The query-string values for the query's parameters (format keys aside).
-
-    Raises:
-        ParameterError: a parameter given twice, or a name the query does not declare.
-    """
-    values: dict[str, str] = {}
-    for name, value in request.args.items(multi=True):
-        if name in FORMAT_PARAMS:
-            continue
-        if name in values:
-            raise ParameterError(f"parameter {name!r} is given more than once", parameter=name)
-        values[name] = value
-    return values
-
-
 # --- routes --------------------------------------------------------------------------------
 
 
@@ -119,14 +120,18 @@ def run_query(name: str) -> Response:
     if name.endswith(".rq"):
         return source(get_query(name[:-3]))
     query = get_query(name)
-    text = bind_query(query, param_values(query))
+    # HTML last: it wins only when preferred to every result format (browsers' Accept, or
+    # ?format=html); `*/*` and programs keep the result formats as before.
+    if negotiate([*formats_of(query), HTML_FORMAT]) is HTML_FORMAT:
+        return query_page(query, formats_of(query))
+    text = bind_query(query, request_values(query))
     checked = intake(text)
     return answer(checked.text, checked.form, lane="light")
 
 
 def source(query: StoredQuery) -> Response:
     """The `.rq` file, with the parameters given (if any) bound as the API would bind them."""
-    values = param_values(query)
+    values = request_values(query)
     text = bind_query(query, values) if values else query.text
     early = http.not_modified(QUERY_TYPE)
     if early is not None:
@@ -164,7 +169,7 @@ def describe(query: StoredQuery) -> dict[str, Any]:
         "description": query.description,
         "tags": list(query.tags),
         "form": query.form,
-        "params": [describe_param(p) for p in query.params],
+        "params": [describe_param(p, query.base(p.name)) for p in query.params],
         "examples": examples,
         "formats": [f.key for f in formats_of(query)],
         "links": {"run": path, "sparql": path + ".rq",
@@ -184,7 +189,7 @@ def editor_text(query: StoredQuery) -> str:
     return query.text
 
 
-def describe_param(param: Param) -> dict[str, Any]:
+def describe_param(param: Param, base: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"name": param.name, "type": param.type, "required": param.required}
     if param.default is not None:
         out["default"] = param.default
@@ -192,6 +197,8 @@ def describe_param(param: Param) -> dict[str, Any]:
         out["enum"] = list(param.enum)
     if param.description:
         out["description"] = param.description
+    if base:
+        out["base"] = base  # a short form (a name under it) is accepted too
     return out
 
 
@@ -204,15 +211,23 @@ def json_pointer(path: str) -> str:
     return path.replace("~", "~0").replace("/", "~1")
 
 
-def param_schema(param: Param) -> dict[str, Any]:
+def param_schema(param: Param, base: str | None = None) -> dict[str, Any]:
     """JSON Schema of a stored-query parameter, from its declared type."""
     schema: dict[str, Any]
     if param.type == "iri":
-        schema = {"type": "string", "format": "iri"}
+        schema = {"type": "string", "format": "iri", "maxLength": MAX_IRI,
+                  "pattern": anchored(IRI_FORM)}
+        if base:  # or its short form
+            short = {"type": "string", "maxLength": MAX_IRI, "pattern": anchored(SHORT_FORM),
+                     "description": f"A name under {base}"}
+            such = example_name(param, base)
+            if such:
+                short["examples"] = [such]
+            schema = {"anyOf": [schema, short]}
     elif param.type == "string":
-        schema = {"type": "string", "maxLength": 1000}
+        schema = {"type": "string", "maxLength": MAX_TEXT, "pattern": anchored(TEXT_FORM)}
     elif param.type == "integer":
-        schema = {"type": "integer"}
+        schema = {"type": "integer", "minimum": -INTEGER_MAX, "maximum": INTEGER_MAX}
     elif param.type == "decimal":
         schema = {"type": "number"}
     elif param.type == "boolean":
@@ -220,7 +235,7 @@ def param_schema(param: Param) -> dict[str, Any]:
     elif param.type == "date":
         schema = {"type": "string", "format": "date"}
     else:
-        schema = {"type": "string", "pattern": LEXICAL[param.type].pattern}
+        schema = {"type": "string", "pattern": anchored(LEXICAL_FORMS[param.type])}
     if param.enum:
         schema["enum"] = [coerce(param, v) for v in param.enum]
     if param.default is not None:
@@ -340,16 +355,18 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
     formats = formats_of(query)
     parameters = []
     for param in query.params:
+        base = query.base(param.name)
         item: dict[str, Any] = {"name": param.name, "in": "query", "required": param.required,
-                                "schema": param_schema(param)}
-        if param.description:
-            item["description"] = param.description
+                                "schema": param_schema(param, base)}
+        if param.description or base:
+            item["description"] = " ".join(filter(None, (
+                param.description, base and f"The full IRI, or its name under {base}.")))
         examples = {f"example{i}": {"value": coerce(param, ex[param.name])}
                     for i, ex in enumerate(query.examples, 1) if param.name in ex}
         if examples:
             item["examples"] = examples
         parameters.append(item)
-    parameters.append(format_parameter(formats))
+    parameters.append(format_parameter((*formats, HTML_FORMAT)))
     description = query.description or query.summary
     return {"get": {
         "operationId": "query_" + query.name.replace("-", "_"),
@@ -358,8 +375,10 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
         "tags": ["stored queries", *query.tags],
         "parameters": parameters,
         "responses": {
-            "200": {"description": "The complete answer", "headers": result_headers(),
-                    "content": result_content(formats)},
+            "200": {"description": f"The complete answer; `{HTML}` (browsers, `format=html`): a "
+                                   f"page with a form and the first {PAGE_ROWS} rows",
+                    "headers": result_headers(),
+                    "content": {**result_content(formats), HTML: {"schema": {"type": "string"}}}},
             "304": {"description": "Not modified (If-None-Match)"},
             **error_responses("400", "404", "406", "414", "503"),
         },

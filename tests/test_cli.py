@@ -78,14 +78,56 @@ def test_turtle_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         assert "broken.ttl" in out.stderr and "line 3" in out.stderr
 
 
-@pytest.mark.parametrize("engine", ["oxigraph", "pyshacl"])
-def test_validate_with_either_engine_names_focus_node_path_and_message(engine: str,
-                                                                     tmp_path: Path) -> None:
+def test_validate_names_focus_node_path_and_message(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ttl"
     bad.write_text("@prefix kg: <https://w3id.org/rabat-kg/def/> .\n"
                    "<https://w3id.org/rabat-kg/id/country/atlantis> a kg:Country .\n")
-    out = run("validate", "--engine", engine, "--data", str(bad))
+    out = run("validate", "--data", str(bad))
     assert out.returncode == 1
     assert "Traceback" not in out.stderr + out.stdout
     assert "Focus node country:atlantis" in out.stdout
     assert "path rdfs:label" in out.stdout and "English label" in out.stdout
+    assert "\r" not in out.stderr  # not a terminal: no bar
+
+
+def test_validate_has_one_engine() -> None:
+    out = run("validate", "--engine", "pyshacl")
+    assert out.returncode == 2
+    assert "unrecognized arguments: --engine" in out.stderr
+
+
+def test_validate_on_a_terminal_draws_a_progress_bar() -> None:
+    """Standard error on a pseudo-terminal gets the bar; the report stays alone on stdout."""
+    import os
+    import pty
+
+    from tests.test_shapes import NODE_SHAPES
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "validate"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    screen = b""
+    while True:  # read until the child closes the terminal (EIO), so it never blocks on a full one
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, screen
+    total = len(NODE_SHAPES)
+    assert screen.count(b"\rSHACL validation [") == total + 1
+    assert f"] {total}/{total} shapes".encode() in screen
+    assert stdout.startswith("Conforms") and "SHACL validation" not in stdout
+
+
+def test_version_prints_the_installed_distribution_version() -> None:
+    from importlib.metadata import version
+
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"rabat-kg {version('rabat-kg')}"

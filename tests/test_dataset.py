@@ -4,13 +4,17 @@ The counts in the description are checked against the dumps, which are checked a
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
 from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, VOID
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from graph.namespaces import ID, KG
+from tests.browser import chromium
 
 DATASET = URIRef("https://w3id.org/rabat-kg/dataset")
 CC_BY = URIRef("https://creativecommons.org/licenses/by/4.0/")
@@ -112,3 +116,66 @@ def test_home_links_the_description(base_url: str) -> None:
     assert 'href="/.well-known/void"' in r.text
     for path in DUMPS:
         assert f'href="{path}"' in r.text
+
+
+# --- the same description for people -------------------------------------------------------------
+
+CHROMIUM_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+                   "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
+
+
+@pytest.mark.parametrize("path", ["/.well-known/void", "/dataset"])
+def test_a_browser_gets_the_description_as_a_page(base_url: str, void: Graph, path: str) -> None:
+    r = requests.get(base_url + path, headers={"Accept": CHROMIUM_ACCEPT}, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert "Accept" in r.headers["Vary"]
+    doc = health(base_url)
+    page = r.text
+    assert "<h1>Rabat Process knowledge graph</h1>" in page
+    assert f'rel="license" href="{CC_BY}"' in page
+    assert f"<code>{doc['version']}</code>" in page
+    assert f'<td class="num">{doc["triples"]}</td>' in page  # the count the VoID says
+    assert f'<td class="num">{void.value(DATASET, VOID.entities)}</td>' in page
+    for dump in DUMPS:
+        assert f'href="{dump}"' in page
+    assert 'href="/sparql' in page
+    for key in ("ttl", "jsonld", "nt", "rdf"):
+        assert f'href="/.well-known/void?format={key}"' in page
+    country = void.value(next(p for p in void.objects(DATASET, VOID.classPartition)
+                              if void.value(p, VOID["class"]) == KG.Country), VOID.entities)
+    assert f'href="/ontology#Country" title="{KG.Country}">Country</a></td><td class="num">{country}<' in page
+
+
+def test_the_page_in_french(base_url: str) -> None:
+    r = requests.get(base_url + "/.well-known/void", headers={"Accept": CHROMIUM_ACCEPT,
+                                                               "Accept-Language": "fr"}, timeout=60)
+    assert r.headers["Content-Language"] == "fr"
+    assert "<h1>Graphe de connaissances du Processus de Rabat</h1>" in r.text
+
+
+def test_rdf_clients_keep_the_rdf(base_url: str) -> None:
+    for accept, media in (("text/turtle", "text/turtle"), ("application/rdf+xml", "application/rdf+xml"),
+                          ("application/xml", "application/rdf+xml"), ("*/*", "text/turtle"),
+                          ("text/turtle, text/html", "text/turtle")):
+        r = requests.get(base_url + "/.well-known/void", headers={"Accept": accept}, timeout=60)
+        assert r.headers["Content-Type"].startswith(media), accept
+    for key, fmt in (("ttl", "turtle"), ("rdf", "xml"), ("nt", "nt"), ("jsonld", "json-ld")):
+        r = requests.get(base_url + "/.well-known/void", params={"format": key},
+                         headers={"Accept": CHROMIUM_ACCEPT}, timeout=60)
+        assert (DATASET, RDF.type, VOID.Dataset) in Graph().parse(data=r.content, format=fmt)
+    r = requests.get(f"{base_url}/dataset", headers={"Accept": "text/turtle"}, allow_redirects=False,
+                     timeout=30)
+    assert r.status_code == 303 and r.headers["Location"] == "/.well-known/void"
+
+
+@pytest.mark.browser
+def test_the_home_page_link_opens_the_page_in_chromium(base_url: str, artifacts: Path) -> None:
+    """The home page's "Dataset description" link shows a page (it downloaded void.rdf before)."""
+    with chromium(lang="en", height=1400) as d:
+        d.get(base_url + "/")
+        d.find_element(By.CSS_SELECTOR, '#tools a[href="/.well-known/void"]').click()
+        WebDriverWait(d, 15).until(lambda drv: drv.current_url.endswith("/.well-known/void"))
+        assert d.find_element(By.TAG_NAME, "h1").text == "Rabat Process knowledge graph"
+        assert d.find_element(By.CSS_SELECTOR, 'a[rel="license"]').text == "CC BY 4.0"
+        assert len(d.find_elements(By.CSS_SELECTOR, "#classes + table tbody tr")) > 5
+        d.save_screenshot(str(artifacts / "dataset.png"))

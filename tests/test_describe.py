@@ -17,6 +17,7 @@ from graph.intake import check_query
 from graph.namespaces import ID, KG
 from graph.paths import ONTOLOGY_FILE, bundled_sources
 from graph.release import make_release
+from graph.search import search_hits, search_query
 
 
 @functools.cache
@@ -144,7 +145,7 @@ def test_search_text_is_bound_as_a_literal(text: str) -> None:
     nt = f'<{ID}country/x> <{RDFS}label> "ends with {d.nt_literal(text)[1:-1]}"@en .\n'
     nt += f'<{ID}country/y> <{RDFS}label> "other"@en .\n'
     backend = backend_of(nt)
-    hits = d.search_hits(backend.select(d.search_query(text, None, 10)))
+    hits = search_hits(backend.select(search_query(text, None, 10)))
     assert [h.iri for h in hits] == [ID + "country/x"]
 
 
@@ -168,3 +169,28 @@ def test_ontology_reader_finds_every_term_with_both_languages() -> None:
     for term in onto.terms.values():
         assert set(term.labels) >= {"en", "fr"}, term.iri
         assert term.is_class or term.is_property, term.iri
+
+
+def test_search_folds_accents_ligatures_and_apostrophes() -> None:
+    nt = "".join(f'<{ID}{path}> <{RDFS}label> "{text}"@{lang} .\n' for path, text, lang in [
+        ("country/ci", "C\u00f4te d\u2019Ivoire", "fr"), ("finding/oe", "Mise en \u0153uvre", "fr"),
+        ("country/x", "Cotelette", "en")])
+    backend = backend_of(nt)
+
+    def found(text: str) -> list[str]:
+        return [h.iri.rsplit("/", 1)[1] for h in search_hits(backend.select(search_query(text, None, 10)))]
+
+    assert found("cote d'ivoire") == ["ci"]
+    assert found("CÔTE") == ["ci", "x"]  # the exact word before the longer label
+    assert found("oeuvre") == ["oe"] and found("ŒUVRE") == ["oe"]
+    assert found("cote-d") == []
+
+
+def test_search_ranks_exact_then_things_then_quotes() -> None:
+    nt = "".join(f'<{ID}{path}> <{RDFS}label> "{text}"@en .\n' for path, text in [
+        ("quote/q", "Quote: Togo"), ("organisation/o", "Diaspora desk of Togo"),
+        ("country/togo", "Togo"), ("programme/p", "Togolese programme")])
+    nt += f"<{ID}quote/q> <{RDF}type> <{KG}Quote> .\n"
+    hits = search_hits(backend_of(nt).select(search_query("togo", None, 10)))
+    assert [h.iri.rsplit("/", 1)[1] for h in hits] == ["togo", "o", "p", "q"]  # whole word, word start
+    assert hits[0].matched == {"en": ["Togo"]}

@@ -4,12 +4,14 @@ and every entity IRI of the served graph resolving to data that parses and descr
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
-from rdflib import Graph, URIRef
+from rdflib import OWL, RDF, RDFS, Graph, URIRef
+from rdflib.compare import isomorphic
 
-from graph.namespaces import ID, KG
+from graph.namespaces import ID, KG, PREFIXES
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 RAPPER = ("application/rdf+xml, text/rdf;q=0.6, application/n-triples, text/turtle, "
@@ -157,6 +159,7 @@ def entity_iris(base_url: str) -> list[str]:
 
 def test_every_entity_dereferences_and_its_data_describes_it(base_url: str) -> None:
     iris = entity_iris(base_url)
+    context = requests.get(base_url + "/context.jsonld", timeout=30).json()["@context"]
     assert len(iris) > 100  # the bundled graph: countries, activities, quotes, ...
     failures: list[str] = []
     with requests.Session() as s:
@@ -176,7 +179,82 @@ def test_every_entity_dereferences_and_its_data_describes_it(base_url: str) -> N
                     continue
                 if (subject, None, None) not in g:
                     failures.append(f"{path} {fmt}: no triple with the entity as subject")
+                if fmt == "json-ld" and doc.json().get("@context") != context:
+                    failures.append(f"{path} json-ld: not the published context")
+                if fmt == "turtle":
+                    failures += [f"{path} turtle: declares {p}: but no IRI is in {ns}"
+                                 for p, ns in declared_prefixes(doc.text).items()
+                                 if not any(str(t).startswith(ns) for tr in g for t in tr)
+                                 and not any(str(getattr(o, "datatype", None) or "").startswith(ns)
+                                             for o in g.objects())]
             page = s.get(base_url + path, headers={"Accept": "text/html"}, timeout=30)
             if page.status_code != 200 or iri not in page.text:
                 failures.append(f"{path} html: {page.status_code}")
     assert not failures, "\n".join(failures[:40])
+
+
+PREFIX_LINE = re.compile(r"^@prefix ([A-Za-z][\w.-]*)?: <([^>]*)> \.$", re.M)
+
+
+def declared_prefixes(turtle: str) -> dict[str, str]:
+    return {m.group(1) or "": m.group(2) for m in PREFIX_LINE.finditer(turtle)}
+
+
+@pytest.mark.parametrize("path", [TOGO, "domain/5", "quote/domain-5-reference-countries",
+                                  "organisation/european-union", "dialogue/rabat-process"])
+def test_turtle_declares_only_the_prefixes_it_uses(base_url: str, path: str) -> None:
+    """Each declared prefix is needed: without its line the document no longer parses."""
+    r = get(f"{base_url}/doc/{path}.ttl")
+    assert r.status_code == 200, r.text
+    declared = declared_prefixes(r.text)
+    assert "kg" in declared and len(declared) < len(PREFIXES)
+    assert list(declared) == sorted(declared)
+    for prefix, ns in declared.items():
+        without = r.text.replace(f"@prefix {prefix}: <{ns}> .\n", "")
+        with pytest.raises(Exception):  # noqa: B017 - rdflib raises its parser's own errors
+            Graph().parse(data=without, format="turtle")
+    nt = Graph().parse(data=get(f"{base_url}/doc/{path}.nt").content, format="nt")
+    assert isomorphic(Graph().parse(data=r.content, format="turtle"), nt)
+
+
+def test_jsonld_is_compact_with_the_published_context(base_url: str) -> None:
+    ctx = get(f"{base_url}/context.jsonld")
+    assert ctx.status_code == 200 and ctx.headers["Content-Type"].startswith("application/ld+json")
+    context = ctx.json()["@context"]
+    assert context["kg"] == str(KG) and context["country"] == ID + "country/"
+    r = get(f"{base_url}/doc/{TOGO}.jsonld")
+    doc = r.json()
+    assert doc["@context"] == context
+    togo = next(n for n in doc["@graph"] if n["@id"] == TOGO.replace("/", ":"))
+    assert togo["@type"] == "kg:Country"
+    assert togo["kg:iso3166Alpha2"] == "TG"
+    nt = Graph().parse(data=get(f"{base_url}/doc/{TOGO}.nt").content, format="nt")
+    assert isomorphic(Graph().parse(data=r.content, format="json-ld"), nt)
+
+
+def test_incoming_reified_statements_say_what_they_state(base_url: str) -> None:
+    g = Graph().parse(data=get(f"{base_url}/doc/{TOGO}.ttl").content, format="turtle")
+    togo = URIRef(ID + TOGO)
+    statements = set(g.subjects(RDF.object, togo))
+    assert statements
+    for st in statements:
+        subject = g.value(st, RDF.subject)
+        assert subject is not None and g.value(st, RDF.predicate) is not None
+        assert g.value(subject, RDFS.label) is not None  # the subject is named, not just linked
+    page = requests.get(f"{base_url}/doc/{TOGO}", timeout=30).text
+    incoming = page[page.index('id="incoming"'):]
+    assert "Reference country" in incoming or "reference country" in incoming
+    assert "Domain 5" in incoming or "Return, readmission" in incoming
+
+
+def test_version_iri_answers_the_ontology_of_that_version(base_url: str) -> None:
+    onto = Graph().parse(data=get(f"{base_url}/ontology.ttl").content, format="turtle")
+    version_iri = onto.value(URIRef(str(KG).rstrip("/")), OWL.versionIRI)
+    assert version_iri is not None and str(version_iri).startswith(str(KG))
+    path = "/" + str(version_iri)[len("https://w3id.org/rabat-kg/"):]
+    r = get(base_url + path, "text/turtle")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/turtle")
+    assert isomorphic(Graph().parse(data=r.content, format="turtle"), onto)
+    page = get(base_url + path, BROWSER)
+    assert page.status_code == 200 and "kg:Country" in page.text
+    assert get(f"{base_url}/def/9.9.9", "text/turtle").status_code == 404

@@ -5,14 +5,16 @@ English and French. Expectations are read from the served graph's own dump, not 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections import defaultdict
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
+from rdflib import OWL, RDF, RDFS, Graph, Literal, Namespace, URIRef
 
 from graph.namespaces import ID, KG
 from graph.paths import ONTOLOGY_FILE
@@ -244,6 +246,99 @@ def test_country_timeline_and_incoming_links(base_url: str, dump: Graph) -> None
     assert f"{country_label} ({len(linked)})" in incoming
 
 
+def test_external_identifiers_are_named(base_url: str, dump: Graph) -> None:
+    """Each same-as link of the graph appears by its scheme's name ("Wikidata Q945"), with its
+    ISO codes, on the thing's page."""
+    same = [(s, o) for s, o in dump.subject_objects(URIRef("https://schema.org/sameAs"))
+            if str(o).startswith("http://www.wikidata.org/entity/")]
+    assert same
+    for thing, wd in same:
+        _, p = page(base_url + local(str(thing)))
+        qid = str(wd).rsplit("/", 1)[1]
+        assert (str(wd), f"Wikidata {qid}") in p.links, thing
+        for code in dump.objects(thing, KGN.iso3166Alpha2):
+            assert f"ISO 3166-1 alpha-2 {code}" in p.ids["identifiers"]
+
+
+def test_incoming_statements_show_subject_and_property(base_url: str, dump: Graph) -> None:
+    togo = URIRef(ID + "country/togo")
+    statements = set(dump.subjects(RDF.object, togo))
+    assert statements
+    _, p = page(base_url + "/id/country/togo")
+    incoming = p.ids["incoming"]
+    for st in statements:
+        subject = dump.value(st, RDF.subject)
+        predicate = dump.value(st, RDF.predicate)
+        name = label(dump, subject, "en")
+        prop = label(ontology_graph(), predicate, "en")
+        assert name and name in incoming, st
+        assert prop and f"{name} — {prop} — this" in incoming, st
+
+
+ISO_TABLE = Path(__file__).resolve().parent.parent / "server/static/vendor/i18n-iso-countries/codes.json"
+MARK = re.compile(r'<(?:path|circle) class="([^"]*)" data-code="(\d{3})"')
+
+
+def map_marks(html: str) -> dict[str, set[str]]:
+    """The countries a page's map marks: numeric code -> CSS classes."""
+    svg = html[html.index('<svg class="worldmap"'):]
+    svg = svg[:svg.index("</svg>")]
+    return {code: set(cls.split()) for cls, code in MARK.findall(svg)}
+
+
+def test_home_map_marks_every_country_by_its_role(base_url: str, dump: Graph) -> None:
+    """Each country of the graph is on the map (by the numeric code its alpha-3 code has in the ISO
+    table) with its roles, or named among those the map cannot show."""
+    numeric = {row[1]: row[2] for row in json.loads(ISO_TABLE.read_text())}
+    r, p = page(base_url + "/")
+    marks = map_marks(r.text)
+    missing = p.ids.get("map-missing", "")
+    reference = set(dump.objects(None, KGN.referenceCountry))
+    countries = set(dump.subjects(RDF.type, KGN.Country))
+    assert len(countries) > 50
+    for c in countries:
+        a3 = str(dump.value(c, KGN.iso3166Alpha3))
+        code = numeric.get(a3)
+        if code not in marks:
+            assert label(dump, c, "en") in missing, (c, a3)
+            continue
+        roles = {"partner": (c, KGN.partnerOf, None) in dump,
+                 "observer": (c, KGN.observerOf, None) in dump, "reference": c in reference}
+        assert {k for k, on in roles.items() if on} == marks[code] - {"dot"}, c
+    assert len(marks) >= len(countries) - 3
+    assert "<script" not in r.text.split('<svg class="worldmap"')[1].split("</svg>")[0]
+    domains = p.ids["reference-countries"]
+    for c in reference:
+        assert label(dump, c, "en") in domains
+
+
+def test_country_page_map_marks_that_country(base_url: str, dump: Graph) -> None:
+    r, p = page(base_url + "/id/country/togo")
+    marks = map_marks(r.text)
+    assert [code for code, cls in marks.items() if "focus" in cls] == ["768"]
+    acts = {a for a in dump.subjects(KGN.country, URIRef(ID + "country/togo"))
+            if (a, RDF.type, KGN.Activity) in dump}
+    assert acts
+    shown = p.ids["map-activities"]
+    for a in acts:
+        assert label(dump, a, "en") in shown
+
+
+def test_ontology_diagram_draws_every_class_and_relation(base_url: str) -> None:
+    onto = ontology_graph()
+    r, _ = page(base_url + "/ontology")
+    svg = r.text[r.text.index('<svg class="diagram"'):]
+    svg = svg[:svg.index("</svg>")]
+    names = set(re.findall(r'<g class="class" data-name="([^"]+)"', svg))
+    classes = {str(c)[len(str(KG)):] for c in onto.subjects(RDF.type, OWL.Class)
+               if str(c).startswith(str(KG))}
+    assert classes and names == classes
+    rel_labels = set(re.findall(r'<text class="rel-label"[^>]*>([^<]+)</text>', svg))
+    for prop in onto.subjects(RDF.type, OWL.ObjectProperty):
+        if onto.value(prop, RDFS.domain) is not None and onto.value(prop, RDFS.range) is not None:
+            assert label(onto, prop, "en") in rel_labels, prop
+
+
 def test_links_are_only_local_or_http(base_url: str, dump: Graph) -> None:
     _, p = page(base_url + "/id/country/togo")
     for href in p.hrefs():
@@ -270,6 +365,61 @@ def test_search_matches_french_labels(base_url: str, dump: Graph) -> None:
     word = max(re.findall(r"\w+", label(dump, act, "fr") or ""), key=len)
     j = requests.get(f"{base_url}/search", params={"q": word.upper(), "format": "json"}, timeout=30).json()
     assert str(act) in [x["iri"] for x in j["results"]]
+
+
+def search_json(base_url: str, q: str, lang: str = "en") -> list[dict[str, object]]:
+    r = requests.get(f"{base_url}/search", params={"q": q, "format": "json", "lang": lang}, timeout=30)
+    assert r.status_code == 200, r.text
+    results: list[dict[str, object]] = r.json()["results"]
+    return results
+
+
+@pytest.mark.parametrize("q", ["cote d'ivoire", "COTE D\u2019IVOIRE", "Côte", "ivoire"])
+def test_search_ignores_case_and_accents(base_url: str, q: str) -> None:
+    assert ID + "country/cote-d-ivoire" in [x["iri"] for x in search_json(base_url, q)]
+
+
+def test_search_ignores_accents_of_french_labels(base_url: str, dump: Graph) -> None:
+    """A French label with accents is found by the same words typed without them."""
+    import unicodedata
+    accented = [(s, str(o)) for s, o in dump.subject_objects(RDFS.label)
+                if isinstance(o, Literal) and o.language == "fr" and str(s).startswith(ID)
+                and any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", str(o)))]
+    assert accented
+    for thing, text in accented[:10]:
+        plain = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+        hits = search_json(base_url, plain.upper(), lang="fr")
+        assert str(thing) in [x["iri"] for x in hits], (plain, thing)
+
+
+def test_search_text_that_folds_to_nothing_finds_nothing(base_url: str) -> None:
+    assert search_json(base_url, "\u0301\u0300") == []
+
+
+def test_search_ranks_exact_labels_first_and_quotes_last(base_url: str, dump: Graph) -> None:
+    hits = search_json(base_url, "togo")
+    assert hits[0]["iri"] == ID + "country/togo"
+    quotes = [str(KG) + "Quote" in x["types"] for x in hits]  # type: ignore[operator]
+    assert any(quotes) and quotes == sorted(quotes)  # every quote after every other thing
+
+
+def test_search_shows_the_label_that_matched_in_its_language(base_url: str, dump: Graph) -> None:
+    """A thing found by its French label is shown with that label, marked French, to an English
+    reader (and by its English label when that is what matched)."""
+    countries = [c for c in dump.subjects(RDF.type, KGN.Country)
+                 if label(dump, c, "fr") and label(dump, c, "en")
+                 and (label(dump, c, "fr") or "").lower() not in (label(dump, c, "en") or "").lower()]
+    assert countries
+    for country in countries[:5]:
+        fr = label(dump, country, "fr") or ""
+        hit = next(x for x in search_json(base_url, fr, lang="en") if x["iri"] == str(country))
+        assert (hit["label"], hit["labelLanguage"]) == (fr, "fr")
+        en = label(dump, country, "en") or ""
+        hit = next(x for x in search_json(base_url, en, lang="en") if x["iri"] == str(country))
+        assert (hit["label"], hit["labelLanguage"]) == (en, "en")
+    fr = label(dump, countries[0], "fr") or ""
+    _, p = page(base_url + "/search", q=fr, lang="en")
+    assert (local(str(countries[0])), fr) in [(h.split("?", 1)[0], t) for h, t in p.links]
 
 
 def test_search_by_class_and_browse(base_url: str, dump: Graph) -> None:

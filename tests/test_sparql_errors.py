@@ -294,3 +294,123 @@ def test_timeout_is_503_with_retry_after_and_the_server_recovers(impatient: Live
     assert "limit" in str(doc["detail"])
     assert "retry_after" not in doc
     assert get(impatient.url, "ASK { ?s ?p ?o }").json()["boolean"] is True
+
+
+# --- intake reads escapes, comments and keywords as the engine does (issue 18, item 1) -------
+
+BYPASSES = [
+    ('SELECT ("\\u0022" AS ?y) FROM <http://x/g> WHERE {?s ?p ?o} #"""', "query-refused"),
+    ('SELECT ("\\u0022" AS ?y) WHERE { SERVICE <http://127.0.0.1:9/x> { ?s ?p ?o } } #"""',
+     "query-refused"),
+    ('SELECT ("\\u0022" AS ?y) WHERE { ' + "{" * 3000 + "}" * 3000 + ' } #"""',
+     "query-too-complex"),
+    ("SELECT * #\rFROM <http://x/g> WHERE {?s ?p ?o}", "query-refused"),
+    ("SELECT * FROMNAMED<http://x/g> WHERE {GRAPH ?g {?s ?p ?o}}", "query-refused"),
+    ("PREFIX : <http://127.0.0.1:9/> SELECT * WHERE { service:x { ?s ?p ?o } }", "query-refused"),
+    ("PREFIX a: <http://x/> SELECT * WHERE { BIND(1 AS ?a) FILTER(?a<a:b(" + "(" * 3000 + "1>2"
+     + ")" * 3000 + ")) }", "query-too-complex"),
+    # No bracket at all: 10,000 `+` or 3,000 MINUS crashed an executor before intake counted them.
+    ("SELECT (" + "1+" * 10000 + "1 AS ?x) {}", "query-too-complex"),
+    ("SELECT * { ?s ?p ?o " + "MINUS {} " * 3000 + "}", "query-too-complex"),
+]
+
+
+@pytest.mark.parametrize(("query", "slug"), BYPASSES)
+def test_hidden_from_service_and_nesting_are_400_over_http(base_url: str, query: str,
+                                                           slug: str) -> None:
+    responses = [requests.post(base_url + "/sparql", data={"query": query}, timeout=30),
+                 requests.post(base_url + "/sparql", data=query.encode(), timeout=30,
+                               headers={"Content-Type": "application/sparql-query"})]
+    if len(query) < 2000:  # longer is 414 by GET
+        responses.append(get(base_url, query))
+    for response in responses:
+        problem(response, 400, slug)
+    # The server is unharmed and still answers.
+    assert get(base_url, COUNT, "application/sparql-results+json").status_code == 200
+
+
+def test_a_quote_escape_in_a_string_is_one_character_over_http(base_url: str) -> None:
+    response = get(base_url, 'SELECT ?x WHERE { BIND("\\u0022" AS ?x) }',
+                   "application/sparql-results+json")
+    assert response.status_code == 200, response.text
+    assert response.json()["results"]["bindings"] == [{"x": {"type": "literal", "value": '"'}}]
+
+
+# --- errors that teach, predeclared prefixes, hints (issue 17, items 1-3) -------------------
+
+
+def post_query(base_url: str, query: str, accept: str = "application/sparql-results+json"
+               ) -> requests.Response:
+    return requests.post(base_url + "/sparql", data={"query": query}, headers={"Accept": accept},
+                         timeout=30)
+
+
+@pytest.mark.parametrize(("query", "words", "line", "column"), [
+    ("SELECT * WHERE {\n  ?s foo:name ?o }", ["prefix foo: is not declared", "PREFIX foo:"], 2, 6),
+    ("SELECT * WHERE { ?s ?p ?o FILTR(?o) }", ["did you mean FILTER?"], 1, 27),
+    ("SELECT * WHERE { ?s ?p ?o BIND(1 AS ?o) }", ["BIND(... AS ?o)", "already uses ?o"], 1, 37),
+    # An engine error after predeclared prefixes: the position is in the query as sent.
+    ("SELECT * WHERE {\n  ?s rdfs:label ?l ;\n     kg:name ?x ; foo:bar ?y }",
+     ["prefix foo: is not declared"], 3, 19),
+])
+def test_mistakes_are_explained_in_words_over_http(base_url: str, query: str, words: list[str],
+                                                   line: int, column: int) -> None:
+    for response in (get(base_url, query), post_query(base_url, query)):
+        doc = problem(response, 400, "query-syntax")
+        head = str(doc["detail"]).split("\n")[0]
+        assert all(w in head for w in words), head
+        assert (doc["line"], doc["column"]) == (line, column)
+        assert doc["query"] == query
+        assert str(doc["detail"]).split("\n")[2] == " " * (column - 1) + "^"
+        assert "['" not in str(doc["detail"])
+    text = get(base_url, query, accept="application/sparql-results+json, text/plain;q=0.5").text
+    assert words[0] in text and f"line {line}, column {column}" in text
+
+
+def test_kg_and_rdfs_work_without_prefix_lines(base_url: str) -> None:
+    response = post_query(base_url, "SELECT (COUNT(*) AS ?n) WHERE { ?c a kg:Country ; rdfs:label ?l }")
+    assert response.status_code == 200, response.text
+    assert int(response.json()["results"]["bindings"][0]["n"]["value"]) > 0
+    # A query's own declaration wins over the predeclared one.
+    own = post_query(base_url, "PREFIX kg: <http://example.org/other/>\n"
+                               "SELECT (COUNT(*) AS ?n) WHERE { ?c a kg:Country }")
+    assert own.status_code == 200
+    assert own.json()["results"]["bindings"][0]["n"]["value"] == "0"
+
+
+def test_predeclared_prefixes_are_listed_in_the_service_description(base_url: str) -> None:
+    from rdflib import Graph, Literal, Namespace
+
+    from graph.namespaces import PREFIXES
+
+    sh = Namespace(PREFIXES["sh"])
+    response = requests.get(base_url + "/sparql", params={"format": "ttl"}, timeout=30)
+    assert response.status_code == 200
+    g = Graph().parse(data=response.text, format="turtle")
+    declared = {str(g.value(d, sh.prefix)): str(g.value(d, sh.namespace))
+                for d in g.objects(None, sh.declare)}
+    assert declared == PREFIXES
+    assert g.value(None, sh.prefix, Literal("kg")) is not None
+
+
+def test_predeclared_prefixes_are_listed_on_the_editor_page(base_url: str) -> None:
+    from graph.namespaces import PREFIXES
+
+    page = requests.get(base_url + "/sparql", headers={"Accept": "text/html"}, timeout=30).text
+    assert 'id="kg-prefixes"' in page
+    for prefix in ("kg", "rdfs", "skos", "wd"):
+        assert f"<code>{prefix}:</code>" in page
+        assert f"<code>{PREFIXES[prefix]}</code>" in page
+
+
+def test_an_empty_answer_names_unknown_ontology_terms(base_url: str) -> None:
+    response = post_query(base_url, "SELECT ?a WHERE { ?a kg:inCountry ?c }")
+    assert response.status_code == 200
+    assert response.json()["results"]["bindings"] == []
+    hint = response.headers["Query-Hint"]
+    assert hint.startswith("kg:inCountry is not defined by the ontology")
+    assert "kg:country" in hint
+    # Terms that exist, or an answer that is not empty: no hint.
+    for query in ("SELECT ?a WHERE { ?a kg:country <http://example.org/nowhere> }",
+                  "SELECT ?a WHERE { ?a kg:country ?c } LIMIT 1"):
+        assert "Query-Hint" not in post_query(base_url, query).headers

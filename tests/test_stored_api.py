@@ -106,7 +106,8 @@ def test_list_describes_parameters_examples_and_links(fixture_server: LiveServer
     assert activities["form"] == "select"
     params = {p["name"]: p for p in activities["params"]}
     assert params["country"] == {"name": "country", "type": "iri", "required": False,
-                                 "default": ID + "country/togo", "description": "The country"}
+                                 "default": ID + "country/togo", "description": "The country",
+                                 "base": ID + "country/"}
     assert params["year"]["required"] is False and "default" not in params["year"]
     assert params["lang"]["enum"] == ["en", "fr"]
     assert activities["examples"][1]["values"] == {"country": ID + "country/togo", "year": "2021"}
@@ -175,6 +176,61 @@ def test_each_type_refuses_bad_lexical_forms(fixture_server: LiveServer, params:
                                              name: str) -> None:
     doc = problem(run(fixture_server, "typed", **params), 400)
     assert name in str(doc["detail"])
+
+
+@pytest.mark.parametrize(("params", "name"), [
+    ({"y": "٢٠٢١"}, "y"), ({"y": "2021\n"}, "y"), ({"n": "\u0667"}, "n"), ({"n": "7\n"}, "n"),
+    ({"n": "²"}, "n"), ({"d": "2.5\n"}, "d"), ({"d": "\u0661.\u0665"}, "d"), ({"ym": "2021-06\n"}, "ym"),
+    ({"day": "2021-06-30\n"}, "day"), ({"day": "٢٠٢١-06-30"}, "day"), ({"b": "true\n"}, "b"),
+    ({"i": "https://example.org/x\x7f"}, "i"), ({"i": "https://example.org/x\n"}, "i"),
+    ({"i": "https://example.org/\x85x"}, "i"), ({"i": "https://example.org/ x"}, "i"),
+    ({"s": "a\x7fb"}, "s"), ({"s": "a\x00b"}, "s"), ({"s": "a\x9bb"}, "s"),
+])
+def test_unicode_digits_trailing_newlines_and_controls_are_refused(
+        fixture_server: LiveServer, params: dict[str, str], name: str) -> None:
+    """Full-match ASCII rules: Python's `\\d` and `$` would take each of these (issue 18)."""
+    doc = problem(run(fixture_server, "typed", **params), 400)
+    assert doc["type"] == "https://w3id.org/rabat-kg/problems/bad-parameter"
+    assert doc["parameter"] == name and repr(name) in str(doc["detail"])
+
+
+def test_strings_keep_tabs_and_newlines(fixture_server: LiveServer) -> None:
+    row = bindings(run(fixture_server, "typed", s="two\nlines\tand a tab"))[0]
+    assert row["s"]["value"] == "two\nlines\tand a tab"
+
+
+def test_iri_parameters_take_the_short_form(fixture_server: LiveServer) -> None:
+    """`country=cameroon` is the IRI under the namespace the header's IRIs share."""
+    short = run(fixture_server, "activities", country="cameroon")
+    assert values(short, "activity") == [ID + "activity/a2"]
+    assert short.json() == run(fixture_server, "activities", country=ID + "country/cameroon").json()
+    graph = run(fixture_server, "country-graph", country="cameroon", format="nt")
+    assert f"<{ID}country/cameroon>" in graph.text
+    bound = requests.get(f"{fixture_server.url}/queries/activities.rq", params={"country": "cameroon"},
+                         timeout=30)
+    assert f"<{ID}country/cameroon>" in bound.text
+    for bad in ("../def/Country", "to go", ".hidden", "togo/", "togo\n", "tögo"):
+        doc = problem(run(fixture_server, "activities", country=bad), 400)
+        assert doc["parameter"] == "country" and f"a name under {ID}country/" in str(doc["detail"])
+    # No short form where the header's IRIs are not ours (https://example.org/x).
+    doc = problem(run(fixture_server, "typed", i="x"), 400)
+    assert "a name under" not in str(doc["detail"])
+
+
+def test_every_bundled_iri_parameter_takes_its_short_form(base_url: str) -> None:
+    for query in listed(base_url):
+        for param in query["params"]:  # type: ignore[union-attr]
+            if param["type"] != "iri" or "base" not in param:
+                continue
+            example = next((ex["values"][param["name"]] for ex in query["examples"]  # type: ignore[union-attr]
+                            if param["name"] in ex["values"]), param.get("default"))
+            assert example and example.startswith(param["base"]), (query["name"], param)
+            full = requests.get(f"{base_url}/queries/{query['name']}", timeout=30,
+                                params={param["name"]: example})
+            short = requests.get(f"{base_url}/queries/{query['name']}", timeout=30,
+                                 params={param["name"]: example[len(param["base"]):]})
+            assert short.status_code == full.status_code == 200
+            assert short.content == full.content
 
 
 def test_a_parameter_given_twice_is_400(fixture_server: LiveServer) -> None:

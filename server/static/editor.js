@@ -4,7 +4,8 @@
 // classes and properties for autocompletion (/sparql/vocabulary.json), the stored queries as
 // ready examples (/queries). YASGUI's own network features (LOV autocompletion, the
 // prefix.cc list, the public endpoint catalogue) are replaced. A syntax error answered as
-// application/problem+json is shown with its line and column and marked in the editor.
+// application/problem+json is shown with its line and column and marked in the editor; an
+// empty answer's Query-Hint header (terms the ontology does not define) is shown below it.
 (function () {
   "use strict";
 
@@ -68,6 +69,22 @@
   Array.prototype.push.apply(active, wanted);
   Yasqe.defaults.prefixCcApi = null;
 
+  // The server predeclares these prefixes (kg:, rdfs:, ...): YASQE's own syntax check must
+  // not flag them as undeclared, so its tokenizer starts with them (a PREFIX line still wins).
+  if (Yasqe.modes && typeof Yasqe.modes.sparql11 === "function") {
+    var sparqlMode = Yasqe.modes.sparql11;
+    Yasqe.modes.sparql11 = function () {
+      var mode = sparqlMode.apply(this, arguments);
+      var startState = mode.startState;
+      mode.startState = function () {
+        var state = startState.apply(this, arguments);
+        state.prefixes = Object.assign({}, config.prefixes, state.prefixes || {});
+        return state;
+      };
+      return mode;
+    };
+  }
+
   // --- the editor --------------------------------------------------------------------------
   var yasgui = new Yasgui(root, {
     persistenceId: "rabat-kg-editor",
@@ -119,7 +136,7 @@
       var where = (errorBox.getAttribute("data-template") || "line {line}, column {column}")
         .replace("{line}", problem.line).replace("{column}", problem.column || 1);
       // The detail starts with its own position: show it once, in the reader's language.
-      text = where + " — " + first.replace(/^syntax error at line \d+, column \d+,?\s*/, "");
+      text = where + " — " + first.replace(/^syntax error at line \d+, column \d+[,:]?\s*/, "");
       var doc = yasqe.getDoc();
       var line = Math.min(Math.max(problem.line - 1, 0), doc.lastLine());
       var length = doc.getLine(line).length;
@@ -137,6 +154,25 @@
     errorBox.hidden = false;
   }
 
+  // --- hints for empty answers (Query-Hint: kg: terms the ontology does not define) -------
+  var hintBox = document.getElementById("kg-query-hint");
+
+  function showHints(response) {
+    if (!hintBox) { return; }
+    var headers = response && response.headers;
+    var hints = headers && typeof headers.get === "function" ? headers.get("Query-Hint") : null;
+    hintBox.textContent = "";
+    hintBox.hidden = !hints;
+    if (!hints) { return; }
+    var label = document.createElement("strong");
+    label.textContent = (hintBox.getAttribute("data-label") || "Nothing found") + ": ";
+    hintBox.appendChild(label);
+    hints.split(" | ").forEach(function (hint, i) {
+      if (i) { hintBox.appendChild(document.createElement("br")); }
+      hintBox.appendChild(document.createTextNode(hint));
+    });
+  }
+
   var watched = new WeakSet();
   function watch(tab) {
     var yasqe = tab && tab.getYasqe && tab.getYasqe();
@@ -145,8 +181,9 @@
     yasqe.on("queryResponse", function (instance, response) {
       var problem = problemOf(response);
       if (problem) { showProblem(instance, problem); } else { clearMarks(instance); }
+      showHints(problem ? null : response);
     });
-    yasqe.on("change", function (instance) { clearMarks(instance); });
+    yasqe.on("change", function (instance) { clearMarks(instance); showHints(null); });
   }
   yasgui.on("query", function (instance, tab) { watch(tab); });
   yasgui.on("tabSelect", function (instance, id) { watch(instance.getTab(id)); });

@@ -1,0 +1,369 @@
+"""Authoring files: each quote of a source written once, with the statements it supports.
+
+An authoring file (suffix `.quotes.trig`) is TriG, i.e. Turtle with named graphs, about one
+source document whose text lies beside it. The compiler (`compile_source`) turns it into the
+N-Triples a release loads:
+
+- In the default graph, authoring terms (`au:`, below) tell the compiler what to do; every
+  other triple is passed through as written (types, French labels, editorial notes).
+
+      document:paper au:text "paper.txt" .        the source text, relative to this file
+      quote:x au:exact "the words" .              a quote; optional au:prefix / au:suffix
+                                                   pick one place when the words repeat
+      <G> a au:Inference ; au:evidence quote:a ; au:reasoning "why"@en .
+      <G> a au:Derivation ; au:evidence <https://...> ; au:reasoning "how"@en .
+
+- The named graph `quote:x { ... }` holds the statements the words of quote:x state. Each is
+  asserted, and reified (RDF 1.1 `rdf:Statement`, `quote:x#sN`) as supported by the quote, a
+  `kg:Quote` annotation whose `oa:TextQuoteSelector` holds the words (as quotes.ttl had them).
+- The named graph `<G> { ... }` of an `au:Inference` holds statements a source implies without
+  putting them in words (its layout, say): asserted, reified as `kg:InferredStatement` with
+  their evidence and reasoning. Those of an `au:Derivation` are worked out (by counting, say)
+  and never seen stated: they are NOT asserted, only reified as `kg:DerivedStatement`, so a
+  query that ignores provenance never reads them as facts.
+
+Every quote is checked against the source text: its words, after whitespace normalisation
+(runs of spaces, tabs and line breaks become one space, as `oa:exact` holds them), must occur
+in the text, and exactly once with their prefix and suffix. A mismatch, or malformed input, is
+a `DataError` naming the file and line. The compiler writes no blank node, so every build of
+the same file gives the same bytes.
+
+    python -m graph.authoring            # rewrite the generated N-Triples of the bundled sources
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from graph.errors import DataError
+from graph.namespaces import ID, KG, STANDARD_PREFIXES
+from graph.paths import AUTHORING_SUFFIX  # noqa: F401  (named in the docstring)
+
+# The authoring vocabulary: it directs the compiler and never reaches a release.
+AU = "https://w3id.org/rabat-kg/authoring#"
+AU_TERMS = {"text", "exact", "prefix", "suffix", "evidence", "reasoning", "Inference", "Derivation"}
+QUOTE_BASE = ID + "quote/"
+
+RDF = STANDARD_PREFIXES["rdf"]
+RDFS = STANDARD_PREFIXES["rdfs"]
+OA = STANDARD_PREFIXES["oa"]
+SKOS = STANDARD_PREFIXES["skos"]
+LABEL_WIDTH = 77  # characters of a quote kept in its label before the ellipsis
+
+
+def nn(iri: str) -> ox.NamedNode:
+    return ox.NamedNode(iri)
+
+
+def kg(name: str) -> ox.NamedNode:
+    return ox.NamedNode(f"{KG}{name}")
+
+
+def normalise(text: str) -> str:
+    """Whitespace runs become one space, ends trimmed: how `oa:exact` holds a quote."""
+    return " ".join(text.split())
+
+
+@dataclass
+class QuoteSpec:
+    """What the file says about one quote."""
+
+    iri: str
+    exact: str = ""
+    prefix: str = ""
+    suffix: str = ""
+    statements: list[ox.Triple] = field(default_factory=list)
+
+
+@dataclass
+class InferenceSpec:
+    """An au:Inference (asserted) or au:Derivation (not asserted) and its statements."""
+
+    iri: str
+    asserted: bool
+    evidence: list[ox.NamedNode] = field(default_factory=list)
+    reasoning: list[ox.Literal] = field(default_factory=list)
+    statements: list[ox.Triple] = field(default_factory=list)
+
+
+class Source:
+    """One authoring file being compiled: its raw text for line numbers, and errors that name it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.raw = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{self.path}: cannot read: {exc}", file=str(self.path)) from None
+
+    def line_of(self, *needles: str | re.Pattern[str]) -> int | None:
+        """The first line (not a prefix declaration) holding any of `needles`, tried in order."""
+        lines = self.raw.splitlines()
+        for needle in needles:
+            for number, line in enumerate(lines, start=1):
+                if line.lstrip().lower().startswith(("@prefix", "prefix", "#")):
+                    continue
+                if (needle.search(line) if isinstance(needle, re.Pattern) else needle and needle in line):
+                    return number
+        return None
+
+    def error(self, message: str, *needles: str | re.Pattern[str]) -> DataError:
+        line = self.line_of(*needles)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return DataError(f"{where}: {message}", file=str(self.path),
+                         **({"line": line} if line else {}))
+
+
+def local(iri: str) -> re.Pattern[str]:
+    """How a curator wrote an IRI: in full, or as a prefixed name (a `#` escaped as `\\#`)."""
+    name = iri.rsplit("/", 1)[-1]
+    written = re.escape(name).replace(re.escape("#"), r"\\?#")
+    return re.compile(rf"<{re.escape(iri)}>|(?<![\w.-])[A-Za-z][\w.-]*:{written}(?![\w-])")
+
+
+def turtle_string(text: str) -> str:
+    """How a string appears between double quotes in Turtle, to find its line."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def parse_quads(src: Source) -> list[ox.Quad]:
+    try:
+        return list(ox.parse(src.raw.encode("utf-8"), format=ox.RdfFormat.TRIG,
+                             base_iri=src.path.resolve().as_uri()))
+    except SyntaxError as exc:
+        line = getattr(exc, "lineno", None)
+        raise DataError(f"{src.path}:{line or '?'}: {getattr(exc, 'msg', exc)}", file=str(src.path),
+                        **({"line": line} if line else {})) from None
+
+
+def compile_source(path: Path) -> bytes:
+    """The N-Triples (sorted, one triple a line) of one authoring file.
+
+    Raises:
+        DataError: a syntax error, malformed authoring input, or a quote whose words are not
+            in the source text exactly as written (file and line in the message).
+    """
+    src = Source(path)
+    quads = parse_quads(src)
+    document, text = read_source_text(src, quads)
+    quotes, inferences, passthrough = sort_quads(src, quads)
+    check_quotes(src, quotes, text)
+    out: list[ox.Triple] = list(passthrough)
+    asserted: set[ox.Triple] = set(passthrough)
+    for quote in quotes.values():
+        out.extend(quote_triples(quote, document))
+        asserted.update(quote.statements)
+    for inference in inferences.values():
+        out.extend(inference_triples(inference))
+        if inference.asserted:
+            asserted.update(inference.statements)
+    for inference in inferences.values():
+        if not inference.asserted:
+            for t in inference.statements:
+                if t in asserted:
+                    raise src.error(f"{t} is derived in <{inference.iri}> and also asserted",
+                                    local(inference.iri))
+    return (ox.serialize(sorted(set(out), key=str), format=ox.RdfFormat.N_TRIPLES) or b"")
+
+
+def read_source_text(src: Source, quads: list[ox.Quad]) -> tuple[ox.NamedNode, str]:
+    """The document the quotes are from and its normalised text (au:text, exactly once)."""
+    found = [q for q in quads if q.predicate == nn(AU + "text")]
+    if len(found) != 1 or not isinstance(found[0].subject, ox.NamedNode) \
+            or not isinstance(found[0].object, ox.Literal):
+        raise src.error("needs exactly one `<document> au:text \"file.txt\"` naming the source text",
+                        "au:text")
+    text_path = src.path.parent / found[0].object.value
+    try:
+        text = text_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise src.error(f"cannot read the source text {text_path}: {exc}", "au:text") from None
+    return found[0].subject, normalise(text)
+
+
+def sort_quads(src: Source, quads: list[ox.Quad]) -> tuple[
+        dict[str, QuoteSpec], dict[str, InferenceSpec], list[ox.Triple]]:
+    """Split the file into quotes, inferences and pass-through triples, checking its form."""
+    quotes: dict[str, QuoteSpec] = {}
+    inferences: dict[str, InferenceSpec] = {}
+    passthrough: list[ox.Triple] = []
+    graphs: dict[str, list[ox.Triple]] = defaultdict(list)
+    for q in quads:
+        subject, obj, graph = q.subject, q.object, q.graph_name
+        if isinstance(subject, ox.Triple) or isinstance(obj, ox.Triple):
+            raise src.error("quoted triples (RDF-star) are not allowed", "<<")
+        for term in (subject, obj, graph):
+            if isinstance(term, ox.BlankNode):
+                raise src.error("blank nodes are not allowed (a release must parse to the same "
+                                "triples every time); give the node an IRI", "[", "_:")
+        if not isinstance(graph, ox.DefaultGraph):
+            graphs[graph.value].append(q.triple)
+            continue
+        p = q.predicate.value
+        if p.startswith(AU) or (p == RDF + "type" and obj.value.startswith(AU)):
+            read_directive(src, q, quotes, inferences)
+        else:
+            passthrough.append(q.triple)
+    for name, triples in graphs.items():
+        if name in quotes:
+            quotes[name].statements = triples
+        elif name in inferences:
+            inferences[name].statements = triples
+        else:
+            raise src.error(f"graph <{name}> is neither a quote (au:exact) nor an au:Inference "
+                            "or au:Derivation", local(name))
+    for quote in quotes.values():
+        if not quote.exact:
+            raise src.error(f"quote <{quote.iri}> has no au:exact", local(quote.iri))
+        if not quote.statements:
+            raise src.error(f"quote <{quote.iri}> supports no statement: give it a graph of the "
+                            "statements its words state", local(quote.iri))
+    for inference in inferences.values():
+        if not (inference.evidence and inference.reasoning and inference.statements):
+            raise src.error(f"<{inference.iri}> needs au:evidence, au:reasoning and a graph of "
+                            "statements", local(inference.iri))
+    return quotes, inferences, passthrough
+
+
+def read_directive(src: Source, q: ox.Quad, quotes: dict[str, QuoteSpec],
+                   inferences: dict[str, InferenceSpec]) -> None:
+    """One `au:` triple of the default graph, recorded on its quote or inference."""
+    subject, p, o = q.subject, q.predicate.value, q.object
+    if isinstance(subject, ox.Triple) or isinstance(o, ox.Triple):
+        raise src.error("quoted triples (RDF-star) are not allowed", "<<")
+    s = subject.value
+    name = o.value[len(AU):] if p == RDF + "type" else p[len(AU):]
+    if name not in AU_TERMS:
+        raise src.error(f"unknown authoring term au:{name}", f"au:{name}")
+    if name == "text":
+        return
+    if name in ("exact", "prefix", "suffix"):
+        if not s.startswith(QUOTE_BASE) or "#" in s:
+            raise src.error(f"a quote's IRI is {QUOTE_BASE}<slug>, not <{s}>", local(s))
+        if not isinstance(o, ox.Literal):
+            raise src.error(f"au:{name} of <{s}> must be a string", local(s))
+        quote = quotes.setdefault(s, QuoteSpec(s))
+        if getattr(quote, name):
+            raise src.error(f"<{s}> has two au:{name}", local(s))
+        setattr(quote, name, o.value)
+        return
+    if name in ("Inference", "Derivation"):
+        spec = inferences.get(s)
+        if spec is not None and spec.asserted != (name == "Inference"):
+            raise src.error(f"<{s}> is both an au:Inference and an au:Derivation", local(s))
+        inferences.setdefault(s, InferenceSpec(s, asserted=name == "Inference"))
+        return
+    spec = inferences.setdefault(s, InferenceSpec(s, asserted=True))
+    if name == "evidence":
+        if not isinstance(o, ox.NamedNode):
+            raise src.error(f"au:evidence of <{s}> must be an IRI (a quote or a web page)", local(s))
+        spec.evidence.append(o)
+    elif isinstance(o, ox.Literal) and o.language:
+        spec.reasoning.append(o)
+    else:
+        raise src.error(f"au:reasoning of <{s}> must be a text with a language tag", local(s))
+
+
+def check_quotes(src: Source, quotes: dict[str, QuoteSpec], text: str) -> None:
+    """Every quote's words are in the text, and pick one place there (no two quotes the same)."""
+    places: dict[tuple[int, int], str] = {}
+    for quote in quotes.values():
+        needles = (turtle_string(quote.exact), local(quote.iri))
+        if normalise(quote.exact) != quote.exact:
+            raise src.error(f"quote <{quote.iri}>: au:exact must be whitespace-normalised "
+                            "(single spaces, no line breaks, no leading or trailing space)", *needles)
+        context = quote.prefix + quote.exact + quote.suffix
+        where = [m.start() for m in re.finditer(re.escape(context), text)]
+        if not where:
+            raise src.error(f"quote <{quote.iri}> is not verbatim in the source text: "
+                            f"{context!r} not found", *needles)
+        if len(where) > 1:
+            raise src.error(f"quote <{quote.iri}>: {context!r} occurs {len(where)} times in the "
+                            "source text; add au:prefix or au:suffix to pick one", *needles)
+        at = (where[0] + len(quote.prefix), len(quote.exact))
+        if at in places:
+            raise src.error(f"quotes <{places[at]}> and <{quote.iri}> select the same words", *needles)
+        places[at] = quote.iri
+
+
+def quote_label(exact: str) -> str:
+    return exact if len(exact) <= 80 else exact[:LABEL_WIDTH].rstrip() + "…"
+
+
+def quote_triples(quote: QuoteSpec, document: ox.NamedNode) -> list[ox.Triple]:
+    """The annotation (as quotes.ttl wrote it by hand), its statements, asserted and reified."""
+    q, target, selector = nn(quote.iri), nn(quote.iri + "#target"), nn(quote.iri + "#selector")
+    short = quote_label(quote.exact)
+    out = [
+        ox.Triple(q, nn(RDF + "type"), kg("Quote")),
+        ox.Triple(q, nn(RDFS + "label"), ox.Literal(f'Quote: "{short}"', language="en")),
+        ox.Triple(q, nn(RDFS + "label"), ox.Literal(f"Citation : « {short} »", language="fr")),
+        ox.Triple(q, nn(OA + "motivatedBy"), nn(OA + "describing")),
+        ox.Triple(q, nn(OA + "hasTarget"), target),
+        ox.Triple(target, nn(RDF + "type"), nn(OA + "SpecificResource")),
+        ox.Triple(target, nn(OA + "hasSource"), document),
+        ox.Triple(target, nn(OA + "hasSelector"), selector),
+        ox.Triple(selector, nn(RDF + "type"), nn(OA + "TextQuoteSelector")),
+        ox.Triple(selector, nn(OA + "exact"), ox.Literal(quote.exact)),
+    ]
+    for key in ("prefix", "suffix"):
+        if getattr(quote, key):
+            out.append(ox.Triple(selector, nn(OA + key), ox.Literal(getattr(quote, key))))
+    for body in {t.subject for t in quote.statements}:
+        out.append(ox.Triple(q, nn(OA + "hasBody"), body))
+        out.append(ox.Triple(body, kg("statedIn"), q))
+    for i, t in enumerate(quote.statements, start=1):
+        st = nn(f"{quote.iri}#s{i}")
+        out += [t, ox.Triple(q, kg("supports"), st), *reify(st, t)]
+    return out
+
+
+def inference_triples(spec: InferenceSpec) -> list[ox.Triple]:
+    """Inferred statements: asserted and reified; derived ones: reified only."""
+    kind = kg("InferredStatement" if spec.asserted else "DerivedStatement")
+    joint = "-" if "#" in spec.iri else "#"
+    out: list[ox.Triple] = []
+    for i, t in enumerate(spec.statements, start=1):
+        st = nn(f"{spec.iri}{joint}s{i}")
+        if spec.asserted:
+            out.append(t)
+        out += [*reify(st, t), ox.Triple(st, nn(RDF + "type"), kind)]
+        out += [ox.Triple(st, kg("evidence"), e) for e in spec.evidence]
+        out += [ox.Triple(st, kg("reasoning"), r) for r in spec.reasoning]
+    return out
+
+
+def reify(st: ox.NamedNode, t: ox.Triple) -> list[ox.Triple]:
+    return [ox.Triple(st, nn(RDF + "type"), nn(RDF + "Statement")),
+            ox.Triple(st, nn(RDF + "subject"), t.subject),
+            ox.Triple(st, nn(RDF + "predicate"), t.predicate),
+            ox.Triple(st, nn(RDF + "object"), t.object)]
+
+
+def write_generated() -> list[Path]:
+    """Compile each bundled authoring file into its generated N-Triples file (see graph/paths.py)."""
+    from graph.paths import ROOT, authoring_files, generated_file
+
+    written = []
+    for path in authoring_files():
+        out = generated_file(path)
+        header = (f"# Generated by `python -m graph.authoring` from {path.relative_to(ROOT)}; "
+                  "do not edit: edit that file and run the command again.\n").encode()
+        out.write_bytes(header + compile_source(path))
+        written.append(out)
+    return written
+
+
+if __name__ == "__main__":
+    try:
+        for written_path in write_generated():
+            print(written_path)
+    except DataError as exc:
+        print(exc.detail, file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,111 @@
+"""Hints for empty answers: terms in the ontology's namespace that the ontology does not define.
+
+A query that returns nothing often asks for a property that does not exist (`kg:inCountry`
+where the ontology has `kg:country`). `unknown_terms` finds the IRIs in the kg: namespace that
+a query names (as prefixed names, whatever prefix the query binds to the namespace, or as
+<IRIs>) and that the ontology file does not describe, each with the nearest terms it does
+define. The terms are read from ontology/rabat-kg.ttl once per process.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache
+
+import pyoxigraph as ox
+
+from graph.intake import Token, iri_value, lexed
+from graph.namespaces import KG, PREFIXES
+from graph.paths import ONTOLOGY_FILE
+
+NAMESPACE = str(KG)
+MAX_HINTS = 5
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A term the query names in the ontology's namespace that the ontology does not define."""
+
+    term: str  # the IRI
+    nearest: tuple[str, ...]  # IRIs of defined terms, closest first
+
+    def message(self) -> str:
+        """One line in words, with compact names (kg:...).
+
+        >>> Hint(NAMESPACE + "inCountry", (NAMESPACE + "country",)).message()
+        'kg:inCountry is not defined by the ontology; nearest terms that are: kg:country'
+        """
+        text = f"{compact(self.term)} is not defined by the ontology"
+        if self.nearest:
+            text += "; nearest terms that are: " + ", ".join(compact(n) for n in self.nearest)
+        return text
+
+
+@cache
+def ontology_terms() -> frozenset[str]:
+    """IRIs in the kg: namespace that the ontology file describes (as a subject)."""
+    return frozenset(q.subject.value for q in ox.parse(path=str(ONTOLOGY_FILE),
+                                                       format=ox.RdfFormat.TURTLE)
+                     if isinstance(q.subject, ox.NamedNode)
+                     and q.subject.value.startswith(NAMESPACE) and q.subject.value != NAMESPACE)
+
+
+def unknown_terms(query: str) -> list[Hint]:
+    """Terms in the kg: namespace the query names but the ontology does not define (at most
+    MAX_HINTS, in the order they appear), each with up to three nearest defined terms."""
+    defined = ontology_terms()
+    hints: list[Hint] = []
+    for iri in _named_iris(lexed(query)):
+        if iri.startswith(NAMESPACE) and iri != NAMESPACE and iri not in defined \
+                and all(h.term != iri for h in hints):
+            hints.append(Hint(iri, nearest(iri, defined)))
+            if len(hints) == MAX_HINTS:
+                break
+    return hints
+
+
+def nearest(iri: str, defined: frozenset[str]) -> tuple[str, ...]:
+    """Up to three defined terms whose local names are closest (case aside) to the IRI's."""
+    local = iri[len(NAMESPACE):]
+    by_name: dict[str, list[str]] = {}
+    for term in sorted(defined):  # Country and country share a name, case aside
+        by_name.setdefault(term[len(NAMESPACE):].lower(), []).append(term)
+    close = difflib.get_close_matches(local.lower(), list(by_name), n=3, cutoff=0.5)
+    found = [term for name in close for term in by_name[name]]
+    # A capital first letter is a class, a small one a property: same kind first (stable).
+    found.sort(key=lambda term: term[len(NAMESPACE)].isupper() != local[:1].isupper())
+    return tuple(found[:3])
+
+
+def hint_headers(hints: list[Hint]) -> list[str]:
+    """Values for `Query-Hint` response headers (ASCII: anything else backslash-escaped)."""
+    return [h.message().encode("ascii", "backslashreplace").decode("ascii") for h in hints]
+
+
+def compact(iri: str) -> str:
+    """`kg:name` for an IRI in the namespace, else `<iri>`."""
+    return "kg:" + iri[len(NAMESPACE):] if iri.startswith(NAMESPACE) else f"<{iri}>"
+
+
+def _named_iris(toks: list[Token]) -> list[str]:
+    """IRIs the query names: <IRIs>, and prefixed names expanded with the query's own PREFIX
+    declarations over the predeclared ones."""
+    prefixes = dict(PREFIXES)
+    out: list[str] = []
+    for i, tok in enumerate(toks):
+        previous = toks[i - 1] if i else None
+        if tok.kind == "pname" and previous is not None and previous.kind == "word" \
+                and previous.text.upper() == "PREFIX":
+            following = toks[i + 1] if i + 1 < len(toks) else None
+            if following is not None and following.kind == "iri":
+                prefixes[tok.text[:-1]] = iri_value(following.text)
+            continue
+        if tok.kind == "iri" and not (previous is not None and previous.kind == "pname"
+                                      and i >= 2 and toks[i - 2].text.upper() == "PREFIX"):
+            out.append(iri_value(tok.text))
+        elif tok.kind == "pname":
+            prefix, _, local = tok.text.partition(":")
+            if prefix in prefixes and local:
+                out.append(prefixes[prefix] + local.replace("\\", ""))
+    return out

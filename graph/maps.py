@@ -1,0 +1,94 @@
+"""What the maps show, read from the graph: each country's ISO codes and labels, whether it is a
+partner or an observer of a dialogue, the domains it is a reference country of, and the
+activities carried out in or by it. Drawing is the server's (server/worldmap.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from graph.describe import PROLOGUE
+
+# One row per fact; the roles keep the parts of the UNION apart.
+MAP_QUERY = PROLOGUE + """SELECT ?c ?role ?v ?x ?xlabel ?xnum WHERE {
+  ?c a kg:Country .
+  { ?c kg:iso3166Alpha2 ?v BIND("alpha2" AS ?role) }
+  UNION { ?c kg:iso3166Alpha3 ?v BIND("alpha3" AS ?role) }
+  UNION { ?c rdfs:label ?v BIND("label" AS ?role) }
+  UNION { ?c kg:partnerOf ?x BIND("partner" AS ?role) }
+  UNION { ?c kg:observerOf ?x BIND("observer" AS ?role) }
+  UNION { ?x kg:referenceCountry ?c BIND("reference" AS ?role)
+          OPTIONAL { ?x kg:number ?xnum } OPTIONAL { ?x rdfs:label ?xlabel } }
+  UNION { ?x kg:country ?c . ?x a kg:Activity BIND("activity" AS ?role)
+          OPTIONAL { ?x rdfs:label ?xlabel } }
+}"""
+
+
+@dataclass
+class Linked:
+    """A domain or an activity linked to a country: its labels, and its number if it has one."""
+
+    iri: str
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    number: int | None = None
+
+
+@dataclass
+class CountryOnMap:
+    """A country of the graph as a map shows it."""
+
+    iri: str
+    alpha2: str | None = None
+    alpha3: str | None = None
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    partner: bool = False
+    observer: bool = False
+    domains: dict[str, Linked] = field(default_factory=dict)
+    activities: dict[str, Linked] = field(default_factory=dict)
+
+
+def _add_label(target: dict[str, list[str]], binding: dict[str, str]) -> None:
+    values = target.setdefault(binding.get("xml:lang", ""), [])
+    if binding["value"] not in values:
+        values.append(binding["value"])
+
+
+def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, CountryOnMap]:
+    """The answer of MAP_QUERY, by country IRI."""
+    out: dict[str, CountryOnMap] = {}
+    linked: dict[tuple[str, str, str], Linked] = {}
+    for row in rows:
+        c = out.setdefault(row["c"]["value"], CountryOnMap(row["c"]["value"]))
+        role = row["role"]["value"]
+        value = row.get("v", {}).get("value")
+        if role == "alpha2":
+            c.alpha2 = value
+        elif role == "alpha3":
+            c.alpha3 = value
+        elif role == "label":
+            _add_label(c.labels, row["v"])
+        elif role == "partner":
+            c.partner = True
+        elif role == "observer":
+            c.observer = True
+        elif role in ("reference", "activity"):
+            x = row["x"]["value"]
+            item = linked.setdefault((c.iri, role, x), Linked(x))
+            (c.domains if role == "reference" else c.activities)[x] = item
+            if "xlabel" in row:
+                _add_label(item.labels, row["xlabel"])
+            if "xnum" in row and row["xnum"]["value"].isdigit():
+                item.number = int(row["xnum"]["value"])
+    return out
+
+
+def domains_with_reference_countries(countries: dict[str, CountryOnMap]) -> list[tuple[Linked, list[str]]]:
+    """Each domain with the IRIs of its reference countries, in domain number order."""
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    domains: dict[str, Linked] = {}
+    for c in countries.values():
+        for iri, domain in c.domains.items():
+            by_domain[iri].append(c.iri)
+            domains.setdefault(iri, domain)
+    order = sorted(domains.values(), key=lambda d: (d.number is None, d.number or 0, d.iri))
+    return [(d, sorted(by_domain[d.iri])) for d in order]

@@ -1,0 +1,57 @@
+"""Turtle documents that declare only the prefixes they use, in sorted order.
+
+pyoxigraph declares every prefix it is given, used or not (35 for ours); a reader of a small
+document should see only the few it needs. The engine decides which IRIs it can abbreviate, so
+the prefixes are read back from what it wrote rather than guessed from the IRIs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import pyoxigraph as ox
+
+from graph.namespaces import PREFIXES
+
+# Strings (long and short, both quotes) and IRIs: skipped when looking for prefixed names.
+_OPAQUE = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
+                     r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^>\s]*>', re.S)
+# A prefixed name's prefix: a name followed by ':' where a term may start.
+_PREFIX_USE = re.compile(r"(?:^|(?<=[\s;,(\[^]))([A-Za-z][A-Za-z0-9_.-]*)?:")
+
+
+def used_prefixes(body: str) -> set[str]:
+    """The prefixes a Turtle body (without its @prefix lines) writes names with."""
+    return {m.group(1) or "" for m in _PREFIX_USE.finditer(_OPAQUE.sub(" ", body))}
+
+
+def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] = PREFIXES,
+           header: Iterable[str] = ()) -> bytes:
+    """Triples as Turtle, declaring (in sorted order) only the prefixes the text uses.
+
+    `header` lines are written first as comments.
+
+    >>> t = ox.Triple(ox.NamedNode("https://w3id.org/rabat-kg/id/country/togo"),
+    ...               ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label"), ox.Literal("Togo"))
+    >>> print(turtle([t]).decode().strip())
+    @prefix country: <https://w3id.org/rabat-kg/id/country/> .
+    @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+    <BLANKLINE>
+    country:togo rdfs:label "Togo" .
+    """
+    text = (ox.serialize(list(triples), format=ox.RdfFormat.TURTLE, prefixes=dict(prefixes)) or b"").decode()
+    lines = text.splitlines()
+    while lines and lines[0].startswith("@prefix"):
+        lines.pop(0)
+    used = used_prefixes("\n".join(lines))
+    head = [f"# {line}" for line in header]
+    if head:
+        head.append("")
+    declared = [f"@prefix {p}: <{ns}> ." for p, ns in sorted(prefixes.items()) if p in used]
+    return ("\n".join([*head, *declared, *([""] if declared else []), *lines]) + "\n").encode()
+
+
+def turtle_from_ntriples(ntriples: bytes, prefixes: Mapping[str, str] = PREFIXES) -> bytes:
+    """An N-Triples answer as Turtle with only the prefixes it uses."""
+    return turtle((q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)), prefixes)

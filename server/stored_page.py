@@ -1,0 +1,319 @@
+"""The HTML page of a stored query, for browsers (`/queries/{name}` negotiated to HTML).
+
+The page states the question, offers a form with the query's typed parameters, shows the
+answer as a table whose IRIs link to their pages, and links each download format. An IRI
+parameter whose known values (default, examples) share one class of the graph becomes a picker
+of that class's members, labelled in the reader's language; its options carry the short form
+(`togo`), which the API accepts as well as the full IRI. The query runs exactly as the API runs
+it (`bind_query`, intake, the light lane), capped at `PAGE_ROWS` rows: the downloads have all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pyoxigraph as ox
+from flask import Response, render_template, request, url_for
+
+from graph import describe as d
+from graph.engine.base import QueryResult
+from graph.errors import ParameterError
+from graph.formats import HTML
+from graph.namespaces import ID
+from graph.queries import LEXICAL_FORMS, Param, StoredQuery, bind_query, known_values, resolve_iri, short_name
+from server import http, i18n, site
+from server.params import request_values
+from server.sparql import intake
+from server.state import get_backend
+
+PAGE_ROWS = 500  # rows (or triples) a page shows; the downloads have the whole answer
+MAX_CHOICES = 300  # members a picker offers; a class with more gets a text box
+LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+# An input element per parameter type (the browser's own pickers for dates and months).
+INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number", "boolean": "select"}
+
+STRINGS = {
+    "en": {
+        "form": "Parameters",
+        "submit": "Run the query",
+        "any": "(any)",
+        "answer": "Answer",
+        "yes": "Yes",
+        "no": "No",
+        "rows": "{n} rows",
+        "row": "1 row",
+        "triples": "{n} triples",
+        "triple": "1 triple",
+        "no_rows": "The query answers nothing for these values.",
+        "cut": "Only the first {n} are shown here; the downloads below have the whole answer.",
+        "download": "Download the answer",
+        "all": "All stored queries",
+        "fill_in": "Fill in the form to run the query.",
+        "short_form": "The full IRI, or its name after {base}",
+        "subject": "Subject",
+        "predicate": "Predicate",
+        "object": "Object",
+    },
+    "fr": {
+        "form": "Paramètres",
+        "submit": "Exécuter la requête",
+        "any": "(tous)",
+        "answer": "Réponse",
+        "yes": "Oui",
+        "no": "Non",
+        "rows": "{n} lignes",
+        "row": "1 ligne",
+        "triples": "{n} triplets",
+        "triple": "1 triplet",
+        "no_rows": "La requête ne donne aucun résultat pour ces valeurs.",
+        "cut": "Seuls les {n} premiers sont affichés ici ; les téléchargements ci-dessous "
+                      "contiennent toute la réponse.",
+        "download": "Télécharger la réponse",
+        "all": "Toutes les requêtes enregistrées",
+        "fill_in": "Remplissez le formulaire pour exécuter la requête.",
+        "short_form": "L'IRI complet, ou son nom après {base}",
+        "subject": "Sujet",
+        "predicate": "Prédicat",
+        "object": "Objet",
+    },
+}
+
+
+def strings(lang: str) -> dict[str, str]:
+    """This page's own wording in `lang` (English where missing); the rest comes from `t()`."""
+    return {**STRINGS["en"], **STRINGS.get(lang, {})}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An option of a picker: the value sent (a short form where there is one) and its label."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Field:
+    """A parameter as the form shows it."""
+
+    param: Param
+    value: str  # what the reader gave, else the default, else ""
+    input: str  # "select", "text", "date", "month" or "number"
+    choices: tuple[Choice, ...] = ()
+    pattern: str | None = None  # for the browser's own check (HTML `pattern`, matched whole)
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """The answer as a page shows it: a table (SELECT, graphs) or a yes/no (ASK)."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[dict[str, Any] | None, ...], ...]
+    boolean: bool | None
+    count: int
+    truncated: bool
+
+
+def query_page(query: StoredQuery, formats: tuple[Any, ...]) -> Response:
+    """The page: the question, the form, the answer for the values given (or the defaults)."""
+    lang = i18n.choose_language()
+    cached = site.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    values = request_values(query, reader_lang=True)
+    status, error, table, text = 200, None, None, None
+    try:
+        text = bind_query(query, values)
+    except ParameterError as exc:
+        # A first visit to a query with a required parameter is an invitation, not an error.
+        status, error = (400, exc.detail) if values else (200, None)
+    else:
+        table = run(text, query.form, lang)
+    given = {k: v for k, v in values.items() if v != ""}
+    fields = [field(query, p, values.get(p.name), lang) for p in query.params]
+    path = url_for("stored.run_query", name=query.name)
+    downloads = [(f.label, path + "?" + urlencode({**given, "format": f.key}), f.media_type)
+                 for f in formats]
+    html = render_template(
+        "stored/query.html", s=strings(lang), query=query, fields=fields, table=table, error=error,
+        downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
+        editor=editor_link(text or query.text), keep_lang=kept_language(query),
+        data_version=http.data_version())
+    response = Response(html, status=status, mimetype=HTML)
+    response.vary.add("Accept")
+    return i18n.mark_language(response)
+
+
+def kept_language(query: StoredQuery) -> str | None:
+    """The `lang=` a form must carry to keep the reader's chosen language (when it is not a
+    parameter of the query, whose own field then carries it)."""
+    asked = (request.args.get("lang") or "").strip().lower()
+    return asked if asked in i18n.languages() and query.param("lang") is None else None
+
+
+def editor_link(text: str) -> str:
+    """The SPARQL editor with this query text (bound as the page ran it, when it ran)."""
+    return url_for("sparql.endpoint") + "#" + urlencode({"query": text}, quote_via=quote)
+
+
+# --- the form ------------------------------------------------------------------------------------
+
+
+def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Field:
+    """A parameter as a form field: a picker where the graph offers the choices."""
+    base = query.base(param.name)
+    value = given if given is not None else (param.default or "")
+    if param.type == "iri":
+        value = short_name(base, value) if value else ""
+    if param.enum:
+        return Field(param, value, "select", tuple(Choice(v, v) for v in param.enum))
+    if param.type == "boolean":
+        return Field(param, value, "select", (Choice("true", "true"), Choice("false", "false")))
+    if param.type == "iri":
+        hint = strings(lang)["short_form"].format(base=base) if base else ""
+        # the header's values, checked when the query was loaded (a short one is resolved)
+        known = [resolve_iri(param, v, base) for v in known_values(param, query.examples)]
+        choices = iri_choices(known, base, lang)
+        if choices and (not value or any(c.value == value for c in choices)):
+            return Field(param, value, "select", choices, hint=hint)
+        return Field(param, value, "text", hint=hint)
+    if param.type == "gYear":  # the browser checks it too (an HTML pattern is matched whole)
+        return Field(param, value, "text", pattern=LEXICAL_FORMS["gYear"])
+    return Field(param, value, INPUTS.get(param.type, "text"))
+
+
+def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, ...]:
+    """The members of the class the parameter's known values share, by label (none if no class
+    is shared or it has more than MAX_CHOICES members)."""
+    cls = site.per_version_lru("stored-class", " ".join(known),
+                               lambda: shared_class(known)) if known else None
+    if cls is None:
+        return ()
+    members = site.per_version_lru("stored-members", cls, lambda: class_members(cls))
+    if not members or len(members) > MAX_CHOICES:
+        return ()
+    choices = []
+    for iri, labels in members:
+        picked = d.pick_label(labels, lang)
+        choices.append(Choice(short_name(base, iri), picked[0] if picked else site.prefixed(iri)))
+    return tuple(sorted(choices, key=lambda c: (c.label.casefold(), c.value)))
+
+
+def shared_class(iris: list[str]) -> str | None:
+    """The most specific class (fewest members) every one of `iris` belongs to, if any."""
+    rows = get_backend().select(
+        f"SELECT ?v ?c (COUNT(DISTINCT ?m) AS ?n) WHERE {{ {values_block('v', iris)} "
+        "?v a ?c . ?m a ?c } GROUP BY ?v ?c", lane="light")
+    by_value: dict[str, dict[str, int]] = {}
+    for row in rows:
+        if row.get("c", {}).get("type") == "uri":
+            by_value.setdefault(row["v"]["value"], {})[row["c"]["value"]] = int(row["n"]["value"])
+    if len(by_value) != len(set(iris)):
+        return None  # a value the graph does not type: no picker can hold it
+    common = set.intersection(*(set(classes) for classes in by_value.values()))
+    sizes = next(iter(by_value.values()))
+    return min(sorted(common), key=lambda c: sizes[c], default=None)
+
+
+def values_block(var: str, iris: list[str]) -> str:
+    """`VALUES ?var { <a> <b> }`, each IRI checked as an N-Triples term (nothing spliced as text)."""
+    return f"VALUES ?{var} {{ {' '.join(d.nt_iri(i) for i in dict.fromkeys(iris))} }}"
+
+
+def class_members(cls: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """The IRIs of a class's members (up to one more than MAX_CHOICES) with their labels."""
+    rows = get_backend().select(
+        f"SELECT ?m ?l WHERE {{ {{ SELECT DISTINCT ?m WHERE {{ ?m a {d.nt_iri(cls)} FILTER(isIRI(?m)) }} "
+        f"ORDER BY ?m LIMIT {MAX_CHOICES + 1} }} OPTIONAL {{ ?m <{LABEL}> ?l }} }}", lane="light")
+    labels: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        entry = labels.setdefault(row["m"]["value"], {})
+        if "l" in row:
+            entry.setdefault(row["l"].get("xml:lang", ""), []).append(row["l"]["value"])
+    return sorted(labels.items())
+
+
+# --- the answer ------------------------------------------------------------------------------------
+
+
+def run(text: str, form: str, lang: str) -> Table:
+    """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS."""
+    checked = intake(text)
+    graph = form in ("construct", "describe")
+    result = get_backend().execute(checked.text, fmt="nt" if graph else "json", lane="light",
+                                   max_rows=PAGE_ROWS)
+    return graph_table(result, lang) if graph else results_table(result, lang)
+
+
+def results_table(result: QueryResult, lang: str) -> Table:
+    """SPARQL JSON results as a table (SELECT), or the boolean (ASK)."""
+    doc = json.loads(result.body)
+    if "boolean" in doc:
+        return Table((), (), bool(doc["boolean"]), 1, False)
+    columns = tuple(doc["head"].get("vars", []))
+    bindings = doc["results"]["bindings"]
+    labels = iri_labels([t["value"] for b in bindings for t in b.values() if t["type"] == "uri"], lang)
+    rows = tuple(tuple(cell(b[c], labels) if c in b else None for c in columns) for b in bindings)
+    return Table(columns, rows, None, result.count, result.truncated)
+
+
+def graph_table(result: QueryResult, lang: str) -> Table:
+    """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
+    triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)] \
+        if result.body else []
+    terms = [t for tr in triples for t in (tr.subject, tr.predicate, tr.object)]
+    labels = iri_labels([t.value for t in terms if isinstance(t, ox.NamedNode)], lang)
+    rows = sorted((tuple(cell(json_term(t), labels) for t in (tr.subject, tr.predicate, tr.object))
+                   for tr in triples), key=lambda r: tuple(c["text"] for c in r))
+    return Table(("subject", "predicate", "object"), tuple(rows), None, len(triples), result.truncated)
+
+
+def json_term(term: object) -> dict[str, str]:
+    """A pyoxigraph term as a SPARQL JSON term."""
+    v = d.value_of(term)
+    out = {"type": {"iri": "uri", "bnode": "bnode"}.get(v.kind, "literal"), "value": v.value}
+    if v.lang:
+        out["xml:lang"] = v.lang
+    if v.datatype:
+        out["datatype"] = v.datatype
+    return out
+
+
+def cell(term: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A SPARQL JSON term as `_value.html` shows it: IRIs as links with their labels."""
+    kind, value = term["type"], term["value"]
+    if kind == "uri":
+        return {"kind": "iri", "iri": value, "href": site.local_href(value),
+                "text": labels.get(value) or site.prefixed(value)}
+    if kind == "bnode":
+        return {"kind": "bnode", "text": "_:" + value, "href": None}
+    datatype = term.get("datatype")
+    if datatype in (d.XSD + "string", d.RDF + "langString"):
+        datatype = None
+    return {"kind": "literal", "text": value, "href": None, "lang": term.get("xml:lang"),
+            "datatype": site.prefixed(datatype) if datatype else None}
+
+
+def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
+    """Labels in the reader's language (or a fallback) for the answer's IRIs: the ontology's for
+    its terms, one query for the entities."""
+    unique = list(dict.fromkeys(iris))
+    out = {iri: label for iri in unique if (label := site.term_label(iri, lang))}
+    ours = [iri for iri in unique if iri.startswith(ID) and iri not in out]
+    if ours:
+        rows = get_backend().select(
+            f"SELECT ?s ?l WHERE {{ {values_block('s', ours)} ?s <{LABEL}> ?l }}", lane="light")
+        found: dict[str, dict[str, list[str]]] = {}
+        for row in rows:
+            found.setdefault(row["s"]["value"], {}).setdefault(
+                row["l"].get("xml:lang", ""), []).append(row["l"]["value"])
+        for iri, labels in found.items():
+            picked = d.pick_label(labels, lang)
+            if picked:
+                out[iri] = picked[0]
+    return out
