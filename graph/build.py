@@ -7,14 +7,12 @@ writes prefixes in sorted order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Graph
 
+from graph.jsonld import compact_jsonld
 from graph.namespaces import PREFIXES
 from graph.release import Release, make_release
 
@@ -60,21 +58,8 @@ def to_turtle(release: Release) -> bytes:
 
 
 def to_jsonld(release: Release) -> bytes:
-    """Compact JSON-LD with our prefixes as the context; nodes and values in a canonical order."""
-    graph = Graph(bind_namespaces="none").parse(data=release.ntriples, format="nt")
-    context = dict(sorted(PREFIXES.items()))
-    doc = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
-    nodes = doc.get("@graph", [doc] if "@id" in doc else [])
-    nodes = sorted((_canonical(n) for n in nodes), key=lambda n: str(n.get("@id", "")))
-    out = {"@context": context, "@graph": nodes}
-    return (json.dumps(out, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
+    """Compact JSON-LD with the published context (graph/jsonld.py), in a canonical order."""
+    return compact_jsonld(release.ntriples)
 
 
-def _canonical(value: Any) -> Any:
-    """Sort every list by its JSON text, so set-like values come out in one order."""
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, list):
-        items = [_canonical(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
-    return value
+

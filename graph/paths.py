@@ -25,20 +25,14 @@ def authoring_files() -> list[Path]:
     return sorted(SOURCES_DIR.glob(f"*{AUTHORING_SUFFIX}"))
 
 
-def generated_file(authoring: Path) -> Path:
-    """The N-Triples compiled from a bundled authoring file (`python -m graph.authoring`).
-
-    The release loaders of the server read RDF files by suffix, so the bundled data ships each
-    authoring file compiled; tests/test_authoring.py fails when a compiled file is stale. Once
-    every loader compiles authoring files itself (`graph.release.file_ntriples` does), list
-    `authoring_files()` in `data_files()` instead and drop these.
-    """
-    return DATA_DIR / (authoring.name.removesuffix(AUTHORING_SUFFIX) + ".nt")
-
-
 def data_files() -> list[Path]:
-    """The bundled data files (Turtle, and N-Triples compiled from authoring files), in a stable order."""
-    return sorted([*DATA_DIR.glob("*.ttl"), *DATA_DIR.glob("*.nt")])
+    """The bundled data: curated Turtle files, then the sources' authoring files (compiled on load)."""
+    return [*sorted(DATA_DIR.glob("*.ttl")), *authoring_files()]
+
+
+def data_files_in(folder: Path) -> list[Path]:
+    """A folder's data files, in the same order as the bundled ones (a copy of them, say)."""
+    return [*sorted(folder.glob("*.ttl")), *sorted(folder.glob(f"*{AUTHORING_SUFFIX}"))]
 
 
 def bundled_sources() -> list[Path]:

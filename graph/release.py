@@ -45,14 +45,8 @@ class Release:
 
 
 def parse_file(path: Path) -> list[ox.Triple]:
-    """Parse one RDF file with the engine's parser; a syntax error names file and line."""
-    fmt = rdf_format_for_path(path.name)
-    try:
-        return [q.triple for q in ox.parse(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph))]
-    except SyntaxError as exc:
-        raise DataError(f"{path}: {exc}", file=str(path)) from None
-    except OSError as exc:
-        raise unreadable(path, exc) from None
+    """One source file's triples, as a release loads them (authoring files compiled)."""
+    return [q.triple for q in ox.parse(file_ntriples(path), format=ox.RdfFormat.N_TRIPLES)]
 
 
 def file_ntriples(path: Path) -> bytes:
@@ -127,30 +121,14 @@ def build_release(paths: Sequence[Path]) -> Release:
 
 
 def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Release, ox.Store]:
-    """The release and the store holding it, validated on that store: one copy of the data.
-
-    The files are bulk-loaded as they are (no canonical N-Triples: `release.ntriples` is
-    empty), so this costs about one `Store.bulk_load` per file plus the hash and SHACL.
+    """The release and an in-memory store holding it (tools and in-process apps).
 
     Raises:
         DataError: a file is missing, unreadable, or has a syntax error (file and line), or
             the data violates the shapes (the report in `extra["report"]`).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    paths = [Path(p) for p in paths]
-    # The hash reads the files while the engine parses them (both release the GIL); the
-    # thread is joined before this returns, so a caller may fork afterwards.
-    with ThreadPoolExecutor(1) as pool:
-        hashing = pool.submit(source_version, paths)
-        store = load_sources(paths)
-        version = hashing.result()
-    release = Release(version=version, ntriples=b"", triple_count=len(store),
-                      sources=tuple(str(p) for p in paths))
-    if validate:
-        check_store(store)
-        release = replace(release, validated=True)
-    return release, store
+    release = make_release(paths, validate=validate)
+    return release, load_store(release.ntriples)
 
 
 def source_format(path: Path | str) -> Format:
@@ -188,43 +166,9 @@ def file_digest(path: Path) -> bytes:
         raise unreadable(path, exc) from None
 
 
-def load_sources(paths: Sequence[Path], *, names: Sequence[str] | None = None) -> ox.Store:
-    """A fresh store with each file bulk-loaded strictly, in its own format (by its suffix).
-
-    `names` are what errors call the files (default: the paths), e.g. the user's files when
-    `paths` are copies of them. A file's named graphs (JSON-LD can have them) are refused:
-    a release is one graph.
-
-    Raises:
-        DataError: a missing or unreadable file, an unknown suffix, a syntax error (naming
-            file and line), or a named graph.
-    """
-    store = ox.Store()
-    for i, path in enumerate(paths):
-        name = str(names[i]) if names is not None else str(path)
-        fmt = source_format(path)
-        try:
-            store.bulk_load(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph))
-        except SyntaxError as exc:
-            raise syntax_error(name, exc) from None
-        except OSError as exc:
-            raise unreadable(name, exc) from None
-        if fmt.key == "jsonld" and next(iter(store.named_graphs()), None) is not None:
-            raise DataError(f"{name}: named graphs are not supported, a release is one graph",
-                            file=name)
-    return store
-
-
 def unreadable(path: Path | str, exc: OSError) -> DataError:
     """A source file that cannot be read (missing, a directory, no permission), named."""
     return DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path))
-
-
-def syntax_error(name: str, exc: SyntaxError) -> DataError:
-    """The engine's parse error as a DataError naming `name` (not the path it read) and the line."""
-    where = f" ({Path(name).name}, line {exc.lineno})" if exc.lineno else ""
-    return DataError(f"{name}: {exc.msg}{where}", file=name,
-                     **({"line": exc.lineno} if exc.lineno else {}))
 
 
 def load_store(source: bytes | Path) -> ox.Store:

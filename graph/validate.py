@@ -22,17 +22,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
 from graph.errors import DataError
-from graph.formats import rdf_format_for_path
 from graph.namespaces import PREFIXES, bind
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
 
@@ -106,26 +103,6 @@ def check_ntriples(nt: bytes, *, progress: Progress | None = None) -> None:
             + result.text,
             report=result.text,
         )
-
-
-def validate_files(paths: Sequence[Path], *, progress: Progress | None = None) -> ValidationResult:
-    """Validate RDF files (format by suffix) read by the engine's parser, which fetches nothing.
-
-    For tools and tests; `rabat-kg validate` and releases validate the N-Triples graph.release
-    writes (which also compiles authoring files).
-
-    Raises:
-        DataError: an unknown suffix, or a file that cannot be read or parsed (named, with the line).
-    """
-    chunks = []
-    for path in map(Path, paths):
-        try:
-            fmt = getattr(ox.RdfFormat, rdf_format_for_path(path.name).oxigraph)
-            chunks.append(ox.serialize(ox.parse(path=str(path), format=fmt),
-                                       format=ox.RdfFormat.N_TRIPLES) or b"")
-        except (ValueError, SyntaxError, OSError) as exc:
-            raise DataError(f"{path}: {exc}", file=str(path)) from None
-    return validate_ntriples(b"".join(chunks), progress=progress)
 
 
 def validate_graph(data: Graph, *, shapes: Graph | None = None,

@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", metavar="URL", help="serve from a remote SPARQL 1.1 endpoint")
     p.add_argument("--timeout", type=float, default=None, help="query time limit in seconds")
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("load", help=cmd_load.__doc__)
@@ -168,11 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", default=None, metavar="IRI",
                    help="target named graph (default: the one serve --store reads)")
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("reload", help=cmd_reload.__doc__)
     p.add_argument("--port", type=int, default=8000)
     data_opt(p)
+    add_opt(p)
     p.set_defaults(func=cmd_reload)
     return parser
 

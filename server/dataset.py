@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request, send_file, url_for
 
 from graph.dataset import DUMPS, dataset_description
 from graph.formats import RDF_BY_KEY
+from graph.jsonld import compact_jsonld
 from server.dataset_page import dataset_page
 from server.negotiation import HTML_FORMAT, negotiate
 from server.site import not_modified
@@ -80,22 +83,39 @@ def dump(suffix: str) -> Response:
         abort(404, description="dumps: " + ", ".join("/" + p for p in DUMP_FORMATS))
     backend = get_backend()
     version = backend.version()
-    path = cache_dir() / f"dump-{_safe(version)}{fmt.suffix}"
-    if not path.exists():
-        with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not path.exists():
-                result = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=fmt.key, lane="heavy",
-                                         max_rows=None)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                tmp.write_bytes(result.body)
-                os.replace(tmp, path)
-                prune_cache(version)
+    path = dump_file(backend, version, fmt.key, fmt.suffix)
     response = send_file(path, mimetype=fmt.media_type, as_attachment=True,
                          download_name=f"{DUMP_NAME}{fmt.suffix}", conditional=True,
                          etag=f"{version}{fmt.suffix}")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
+    """The dump of the served release in format `key`, made once (atomically) and kept.
+
+    The embedded engine's release has its canonical N-Triples already; JSON-LD is compacted
+    with the published context (graph/jsonld.py); other syntaxes are the engine's writers.
+    """
+    release = getattr(get_state().backend, "release", None)
+    if key == "nt" and release is not None and release.version == version:
+        return Path(release.ntriples_file)
+    path = cache_dir() / f"dump-{_safe(version)}{suffix}"
+    if path.exists():
+        return path
+    with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another thread may be making it: wait for it
+        if not path.exists():
+            if key == "jsonld":
+                nt = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt="nt", lane="heavy").body
+                body = compact_jsonld(nt)
+            else:
+                body = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=key, lane="heavy").body
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(body)
+            os.replace(tmp, path)
+            prune_cache(version)
+    return path
 
 
 def prune_cache(keep_version: str) -> None:

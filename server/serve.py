@@ -89,6 +89,14 @@ def remove_stale_run_dirs() -> None:
                 statefile.unlink()
 
 
+def data_paths(args: argparse.Namespace) -> list[Path]:
+    """The release's files for --data [--add] (absolute: the server may run elsewhere)."""
+    from graph.paths import release_sources
+
+    data = [Path(p).resolve() for p in args.data] if getattr(args, "data", None) else None
+    return release_sources(data, add=bool(getattr(args, "add", False)))
+
+
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
     """The app config for this command line: defaults, RABAT_KG_* environment, flags."""
     from flask import Config
@@ -99,9 +107,7 @@ def server_config(args: argparse.Namespace) -> dict[str, Any]:
     config.from_object(defaults)
     config.from_prefixed_env("RABAT_KG")
     if getattr(args, "data", None):
-        from graph.paths import ONTOLOGY_FILE
-
-        config["DATA_PATHS"] = [str(ONTOLOGY_FILE), *(str(Path(p).resolve()) for p in args.data)]
+        config["DATA_PATHS"] = [str(p) for p in data_paths(args)]
     if getattr(args, "store", None):
         config["STORE_URL"] = args.store
     if getattr(args, "timeout", None):
@@ -264,11 +270,7 @@ def request_reload(args: argparse.Namespace) -> int:
         print("rabat-kg reload: that server serves a remote store; push data with "
               "`rabat-kg load --store URL` instead", file=sys.stderr)
         return 1
-    sources = None
-    if getattr(args, "data", None):
-        from graph.paths import ONTOLOGY_FILE
-
-        sources = [str(ONTOLOGY_FILE), *(str(Path(p).resolve()) for p in args.data)]
+    sources = [str(p) for p in data_paths(args)] if getattr(args, "data", None) else None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))

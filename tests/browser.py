@@ -17,6 +17,11 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 @contextmanager
 def chromium(width: int = 1280, height: int = 1000, lang: str = "en") -> Iterator[webdriver.Chrome]:
     """A headless Chromium that makes no background connections (the machine has no network)."""
+    import pytest
+
+    for tool, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is missing: install Debian's {package} (apt-get install {package})")
     profile = tempfile.mkdtemp(prefix="rabat-kg-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.paths import data_files
+from graph.paths import SOURCES_DIR, data_files, data_files_in
 from tests.serverproc import ROOT, LiveServer, start_server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -80,14 +80,15 @@ def data_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     for path in data_files():
         shutil.copy(path, folder / path.name)
+    for text in SOURCES_DIR.glob("*.txt"):  # the authoring files' source texts, beside them
+        shutil.copy(text, folder / text.name)
     return folder
 
 
 @pytest.fixture()
 def reload_server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """A server on `data_dir` (two workers), so a test can change the files and reload."""
-    s = start_server(["--data", *map(str, sorted(data_dir.glob("*.ttl")))],
-                     log_dir=tmp_path)
+    """A server on `data_dir`, so a test can change the files and reload."""
+    s = start_server(["--data", *map(str, data_files_in(data_dir))], log_dir=tmp_path)
     yield s
     s.stop()
 

@@ -11,6 +11,7 @@ from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 
 from graph.namespaces import KG
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE, data_files
+from graph.release import file_ntriples
 
 ONTOLOGY_IRI = URIRef("https://w3id.org/rabat-kg/def")
 VANN = "http://purl.org/vocab/vann/"
@@ -103,6 +104,6 @@ def test_every_kg_term_used_is_declared() -> None:
     """A typo in a data or shapes file (kg:contributeTo) fails here, not silently in a query."""
     declared = set(TERMS)
     for path in (*data_files(), SHAPES_FILE):
-        g = Graph(bind_namespaces="none").parse(path, format="turtle")
+        g = Graph(bind_namespaces="none").parse(data=file_ntriples(path), format="nt")
         used = {x for t in g for x in t if isinstance(x, URIRef) and str(x).startswith(str(KG))}
         assert used <= declared, f"{path.name}: undeclared {sorted(used - declared)}"

@@ -15,7 +15,8 @@ RAPPER = shutil.which("rapper")
 
 
 def rapper(*args: str) -> str:
-    assert RAPPER is not None, "rapper is missing: install Debian's raptor2-utils (.ci/run does)"
+    if RAPPER is None:
+        pytest.skip("rapper is missing: install Debian's raptor2-utils (.ci/run does)")
     proc = subprocess.run([RAPPER, "-q", *args], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
