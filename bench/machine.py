@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("rabat-kg", "pyoxigraph", "rdflib", "pyshacl", "flask", "werkzeug", "gunicorn",
+PACKAGES = ("rabat-kg", "pyoxigraph", "rdflib", "pyshacl", "flask", "werkzeug", "waitress",
             "requests", "psutil")
 
 

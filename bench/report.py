@@ -240,7 +240,7 @@ def render(raw: dict[str, Any]) -> str:
         f"load average at start {m['loadavg']}, at end {m['loadavg_end']} "
         "(the machine may be shared: compare ratios, not absolute numbers).",
         f"- Versions: Python {m['python']}, pyoxigraph {v['pyoxigraph']}, rdflib {v['rdflib']}, "
-        f"pyshacl {v['pyshacl']}, Flask {v['flask']}, gunicorn {v['gunicorn']}; "
+        f"pyshacl {v['pyshacl']}, Flask {v['flask']}, waitress {v['waitress']}; "
         f"peer: {m['peer']} with its default in-memory store.",
         *wake_line(m),
         f"- Settings: throughput {settings['duration_s']} s per query with {settings['clients']} "

@@ -151,13 +151,11 @@ def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log
                    ready_s=ready, memory=memory)
 
 
-def start_ours(data: Path, log_dir: Path, timeout: float, workers: int | None = None) -> Running:
+def start_ours(data: Path, log_dir: Path, timeout: float) -> Running:
     """`rabat-kg serve --data FILE` on a free port, ready when /health answers."""
     port = free_port()
     cmd = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data", str(data)]
-    if workers:
-        cmd += ["--workers", str(workers)]
     return launch("rabat-kg", cmd, {"/health": "/sparql"}, port, log_dir, timeout)
 
 

@@ -4,7 +4,11 @@ Search ignores case and accents in every language of the labels: the text is fol
 ligatures, apostrophe and dash variants) and turned into a regular expression whose letters match
 every accented form (`cote` -> `c[oòóôõöø...]t[eèéêë...]`), evaluated by the engine with the `i`
 flag. The expression is a constant of the query text, written only from folded letters, digits
-and escaped punctuation (a pattern bound per row would be compiled per row: 300x slower). Hits
+and escaped punctuation (a pattern bound per row would be compiled per row: 300x slower). It
+means the same to the embedded engine (Rust `regex`) and to Virtuoso (PCRE): it is matched
+against the label itself, not `STR(label)` (Virtuoso matches a pattern against `STR(...)` byte
+by byte, so `[oô]` never matches "ô"), and words and spaces are spelled as Unicode properties,
+not `\w` and `\s` (Unicode to Rust, ASCII to PCRE). Hits
 are ranked: exact label matches first, then things before quotes; among things, labels holding
 the text as a whole word, then as the start of a word, then anywhere; then shorter labels.
 Each hit keeps the labels that matched, with their language.
@@ -28,8 +32,12 @@ _SINGLE = {"\u00f8": "o", "\u0111": "d", "\u00f0": "d", "\u0142": "l", "\u0131":
 _LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ĳ": "ij"}
 _APOSTROPHES = "'\u2019\u2018\u02bc`\u00b4"  # the ASCII one, right and left quotes, modifier, grave, acute
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014"  # hyphen-minus, hyphen, non-breaking, figure, en, em
-# What the engine's regular expressions (Rust `regex`) treat as syntax: escaped when literal.
+# What the engines' regular expressions (Rust `regex`, PCRE) treat as syntax: escaped when literal.
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+# What `fold` turns into a space (control characters, Unicode white space), and what is not part
+# of a word: explicit, as `\s` and `\W` are Unicode to Rust but ASCII to PCRE.
+_SPACES = r"[\x00-\x20\x{85}\p{Z}]"
+_NOT_WORD = r"[^\p{L}\p{M}\p{N}_]"
 
 
 @cache
@@ -103,7 +111,7 @@ def _letter(ch: str, variants: dict[str, str]) -> str:
     if ch == "-":
         return "[" + "".join("\\-" if c == "-" else c for c in _DASHES) + "]"
     if ch == " ":
-        return "\\s+"
+        return _SPACES + "+"
     return "\\" + ch if ch in _REGEX_META else ch
 
 
@@ -112,14 +120,14 @@ _SEARCH = PROLOGUE + """SELECT ?s ?hit ?label ?type ?rank WHERE {
   {
     SELECT ?s (MIN(?r) AS ?rank) (MIN(STRLEN(STR(?h))) AS ?len) WHERE {
       ?s rdfs:label ?h .
-      FILTER(isIRI(?s) && STRSTARTS(STR(?s), ID) && REGEX(STR(?h), ANY, "i"))
+      FILTER(isIRI(?s) && STRSTARTS(STR(?s), ID) && REGEX(?h, ANY, "i"))
       CLASS
       OPTIONAL { ?s a ?quote . FILTER(?quote = kg:Quote) }
-      BIND(IF(REGEX(STR(?h), EXACT, "i"), 0, IF(BOUND(?quote), 4,
-              IF(REGEX(STR(?h), WHOLE, "i"), 1, IF(REGEX(STR(?h), WORD, "i"), 2, 3)))) AS ?r)
+      BIND(IF(REGEX(?h, EXACT, "i"), 0, IF(BOUND(?quote), 4,
+              IF(REGEX(?h, WHOLE, "i"), 1, IF(REGEX(?h, WORD, "i"), 2, 3)))) AS ?r)
     } GROUP BY ?s ORDER BY ?rank ?len ?s LIMIT ROWS
   }
-  ?s rdfs:label ?hit . FILTER(REGEX(STR(?hit), ANY, "i"))
+  ?s rdfs:label ?hit . FILTER(REGEX(?hit, ANY, "i"))
   OPTIONAL { ?s rdfs:label ?label }
   OPTIONAL { ?s a ?type }
 } ORDER BY ?rank ?len ?s"""
@@ -142,7 +150,8 @@ def search_query(text: str, cls: str | None, limit: int) -> str:
     if not any_:
         raise ValueError("the search text folds to nothing")
     fills = {"ANY": nt_literal(any_), "EXACT": nt_literal(f"^{any_}$"),
-             "WORD": nt_literal(f"(?:^|\\W){any_}"), "WHOLE": nt_literal(f"(?:^|\\W){any_}(?:\\W|$)"),
+             "WORD": nt_literal(f"(?:^|{_NOT_WORD}){any_}"),
+             "WHOLE": nt_literal(f"(?:^|{_NOT_WORD}){any_}(?:{_NOT_WORD}|$)"),
              "ID": nt_literal(ID),
              "CLASS": f"?s a {nt_iri(cls)} ." if cls else "", "ROWS": str(int(limit))}
     return re.sub(r"\b(ANY|EXACT|WHOLE|WORD|ID|CLASS|ROWS)\b", lambda m: fills[m.group(1)], _SEARCH)

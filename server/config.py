@@ -22,7 +22,7 @@ HEAVY_EXECUTORS = 2
 RESERVED_LIGHT = 1  # light slots user SPARQL never takes: pages and stored queries keep them
 LIGHT_BUDGET_S = 0.25
 ADMISSION_WAIT_S = 0.75
-WARM_EXECUTORS = 6  # kept ready (started with each release, replaced in the background)
+WARM_EXECUTORS = 2  # kept ready (started with each release, replaced in the background)
 # Second guard in executors: seccomp (no sockets but AF_UNIX) and Landlock (read-only files).
 ENGINE_SECCOMP = True
 ENGINE_LANDLOCK = True

@@ -17,9 +17,10 @@ from tests.serverproc import ROOT, LiveServer, start_server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
-# Every test using live_server / base_url runs once per backend. CI runs both;
-# RABAT_KG_BACKENDS=oxigraph limits a quick local run to the embedded store.
-BACKENDS = [b.strip() for b in os.environ.get("RABAT_KG_BACKENDS", "oxigraph,virtuoso").split(",")
+# Tests using live_server / base_url run once per backend listed here: the embedded store by
+# default. What differs for a remote store is checked side by side in test_remote_serving.py
+# (and test_remote.py); RABAT_KG_BACKENDS=oxigraph,virtuoso runs the whole HTTP suite on both.
+BACKENDS = [b.strip() for b in os.environ.get("RABAT_KG_BACKENDS", "oxigraph").split(",")
             if b.strip()]
 
 

@@ -37,6 +37,7 @@ from graph.release import BuiltRelease, build_in_child, source_version
 
 log = logging.getLogger("rabat_kg.engine")
 HEAVY_NICE = 10  # CPU priority of an executor once its query runs long
+IDLE_CLOSE_S = 30.0  # an executor beyond the ready ones, idle this long, is closed (its memory)
 
 ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
     cls.type: cls for cls in vars(errors).values()
@@ -77,6 +78,7 @@ class Executor:
         self.conn = conn
         self.pid = int(process.pid)
         self.hello = hello
+        self.idle_since = time.monotonic()
 
     @classmethod
     def start(cls, settings: ExecutorSettings, timeout_s: float) -> Executor:
@@ -158,6 +160,13 @@ class ReleaseExecutors:
         with self.lock:
             self.busy += 1
             ex = self.idle.pop() if self.idle else None
+            # Beyond `ready`, executors idle since the last burst go (the oldest are at the front).
+            now = time.monotonic()
+            stale = [e for e in self.idle[: max(0, len(self.idle) - self.ready)]
+                     if now - e.idle_since > IDLE_CLOSE_S]
+            self.idle = [e for e in self.idle if e not in stale]
+        for old in stale:
+            old.close()
         self.refill()
         if ex is not None:
             return ex
@@ -172,6 +181,7 @@ class ReleaseExecutors:
         with self.lock:
             keep = ex is not None and not self.retired and len(self.idle) < self.keep
             if keep:
+                ex.idle_since = time.monotonic()  # type: ignore[union-attr]
                 self.idle.append(ex)  # type: ignore[arg-type]
         if ex is not None and not keep:
             ex.close()
