@@ -162,10 +162,19 @@ def test_intake_and_engine_read_queries_alike(query: str) -> None:
 @given(string_tokens)
 def test_every_string_token_means_what_the_engine_says(token: str) -> None:
     query = f"SELECT ?w WHERE {{ BIND({token} AS ?w) }}"
-    kind, rows = engine_reading(query)
-    if kind == "rows":  # where the engine reads a string, intake reads the same one
-        assert rows == [our_reading(query)]
+    try:
+        solutions = STORE.query(query)
+        assert isinstance(solutions, ox.QuerySolutions)
+        (value,) = [row["w"] for row in solutions]
+    except (SyntaxError, OSError):
+        return
+    ours = our_reading(query)
+    if isinstance(value, ox.Literal) and value.datatype.value.endswith("#string"):
+        # The engine read one string: intake reads that same string, and nothing else.
+        assert ours == [value.value]
         assert accepted_by_the_engines_reading(query)
+    else:  # an expression of several tokens, such as "" < "" (false)
+        assert ours is not None and len(ours) != 1
 
 
 @pytest.mark.parametrize("query", [
