@@ -1,4 +1,4 @@
-"""Run the benchmark and write bench/RESULTS.md (see bench/README.md for what each number means).
+"""Run the latency benchmark and write bench/RESULTS-latency.md (see bench/README.md for what each number means).
 
     python bench/run.py            # ~7k and ~700k triples, about 12 minutes
     python bench/run.py --quick    # a one-minute smoke run (results go to the work dir)
@@ -372,7 +372,7 @@ def parse_args(argv: list[str] | None) -> Settings:
                    help="what to run, comma-separated (default: all of them)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/rabat-kg-bench"))
-    p.add_argument("--out", type=Path, help="report file (default bench/RESULTS.md; "
+    p.add_argument("--out", type=Path, help="report file (default bench/RESULTS-latency.md; "
                                             "with --quick, WORKDIR/RESULTS-quick.md)")
     a = p.parse_args(argv)
     if a.slices is not None and a.slices < 1:
@@ -400,7 +400,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         page_samples=30 if quick else 300,
         seed=a.seed,
         workdir=a.workdir,
-        out=a.out or (a.workdir / "RESULTS-quick.md" if quick else BENCH_DIR / "RESULTS.md"),
+        out=a.out or (a.workdir / "RESULTS-quick.md" if quick else BENCH_DIR / "RESULTS-latency.md"),
         steps=steps,
     )
 

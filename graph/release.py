@@ -257,12 +257,29 @@ def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = Tr
 def build_in_child(paths: Sequence[Path], directory: Path, *, validate: bool = True,
                    timeout_s: float | None = None) -> BuiltRelease:
     """`write_release` in a child process (its memory goes when it ends); same result and errors."""
+    return finish_build(start_build(paths, directory, validate=validate), directory,
+                        timeout_s=timeout_s)
+
+
+def start_build(paths: Sequence[Path], directory: Path, *,
+                validate: bool = True) -> subprocess.Popen[bytes]:
+    """Start `write_release` in a child process (``python -m graph.release``); see finish_build."""
     cmd = [sys.executable, "-m", "graph.release", str(directory),
            *([] if validate else ["--no-validate"]), *map(str, paths)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, timeout=timeout_s,
-                          cwd=Path(__file__).resolve().parent.parent)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+
+
+def finish_build(proc: subprocess.Popen[bytes], directory: Path, *,
+                 timeout_s: float | None = None) -> BuiltRelease:
+    """Wait for a build started by `start_build`: the release, or its DataError."""
     try:
-        outcome = json.loads(proc.stdout or b"{}")
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise DataError(f"the release build took longer than {timeout_s:g} s") from None
+    try:
+        outcome = json.loads(out or b"{}")
     except ValueError:
         outcome = {}
     if proc.returncode == 0 and outcome.get("ok"):

@@ -1,4 +1,4 @@
-"""Search and browse: the queries behind /search and the hits they give.
+r"""Search and browse: the queries behind /search and the hits they give.
 
 Search ignores case and accents in every language of the labels: the text is folded (accents,
 ligatures, apostrophe and dash variants) and turned into a regular expression whose letters match
@@ -82,7 +82,7 @@ def fold(text: str) -> str:
 def pattern(text: str) -> str:
     """A regular expression matching `text` in any case and with any accents.
 
-    >>> bool(re.fullmatch(pattern("cote d'ivoire"), "côte d" + chr(0x2019) + "ivoire"))
+    >>> bool(re.fullmatch(pattern("cote-d'ivoire"), "côte" + chr(0x2013) + "d" + chr(0x2019) + "ivoire"))
     True
     >>> bool(re.fullmatch(pattern("oeuvre"), "œuvre"))
     True

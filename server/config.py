@@ -23,6 +23,9 @@ RESERVED_LIGHT = 1  # light slots user SPARQL never takes: pages and stored quer
 LIGHT_BUDGET_S = 0.25
 ADMISSION_WAIT_S = 0.75
 WARM_EXECUTORS = 2  # kept ready (started with each release, replaced in the background)
+# Releases up to this size are loaded into each executor's memory; larger ones are read from
+# the on-disk store all executors share (graph/engine/executor.py).
+ENGINE_MEMORY_STORE_MAX_TRIPLES = 200_000
 # Second guard in executors: seccomp (no sockets but AF_UNIX) and Landlock (read-only files).
 ENGINE_SECCOMP = True
 ENGINE_LANDLOCK = True

@@ -40,7 +40,7 @@ ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match"
 # Response headers a cross-origin script may read (beyond the CORS-safelisted ones).
 EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-Limit, Result-Count, "
-                  "Server-Timing, Content-Language, Content-Length, Vary")
+                  "Server-Timing, Content-Language, Content-Length, Vary, Query-Hint")
 _COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
                  "application/sparql-results+json", "application/sparql-results+xml",
                  "application/rdf+xml", "application/n-triples", "application/xml",

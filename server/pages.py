@@ -22,7 +22,7 @@ from werkzeug.utils import redirect as _redirect
 from graph import describe as d
 from graph.engine.base import QueryResult
 from graph.errors import KgError, QueryEvaluationError
-from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format
+from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format, check_rdfxml
 from graph.jsonld import CONTEXT_PATH, compact_jsonld, context_document
 from graph.namespaces import KG
 from graph.search import browse_query, fold, search_hits, search_query
@@ -185,7 +185,10 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     result = run_description(ref, "nt" if writer else fmt.key)
     if result.count == 0:
         abort(404, description=f"nothing in this graph is called {ref.iri}")
-    response = Response(writer(result.body) if writer else result.body, mimetype=fmt.media_type)
+    body = writer(result.body) if writer else result.body
+    if fmt.key == "rdf":
+        check_rdfxml(body)  # a predicate RDF/XML cannot write: 406, never a broken document
+    response = Response(body, mimetype=fmt.media_type)
     response.headers["Link"] = alternates_header(ref)
     if negotiated:
         response.headers["Content-Location"] = doc_path(ref, fmt)

@@ -126,18 +126,28 @@ def pool_settings(config: dict[str, Any]) -> Any:
         light_budget_s=float(config["LIGHT_BUDGET_S"]), timeout_s=float(config["QUERY_TIMEOUT_S"]),
         admission_wait_s=float(config["ADMISSION_WAIT_S"]), memory_mb=int(config["WORKER_MEMORY_MB"]),
         seccomp=bool(config["ENGINE_SECCOMP"]), landlock=bool(config["ENGINE_LANDLOCK"]),
-        warm=int(config["WARM_EXECUTORS"]), prefixes=dict(PREFIXES))
+        warm=int(config["WARM_EXECUTORS"]), prefixes=dict(PREFIXES),
+        memory_store_max_triples=int(config["ENGINE_MEMORY_STORE_MAX_TRIPLES"]))
 
 
 def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
-    """Build the release in a child (fail closed: DataError) and start executors on it."""
+    """Build the release in a child (fail closed: DataError) and start executors on it.
+
+    The app's modules are imported while the child builds: on two cores, start-up is the
+    longer of the two rather than their sum.
+    """
     from graph.engine.pool import EmbeddedBackend
     from graph.paths import bundled_sources
-    from graph.release import build_in_child
+    from graph.release import finish_build, start_build
 
     paths = [Path(p) for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") else bundled_sources()
-    release = build_in_child(paths, run_dir / RELEASE_DIR,
-                             validate=bool(config.get("VALIDATE_ON_START", True)))
+    build = start_build(paths, run_dir / RELEASE_DIR,
+                        validate=bool(config.get("VALIDATE_ON_START", True)))
+    import server.pages
+    import server.sparql
+    import server.stored  # noqa: F401 (imported now, used by create_app)
+
+    release = finish_build(build, run_dir / RELEASE_DIR)
     backend = EmbeddedBackend(release, pool_settings(config))
     log.info("release %s: %d triples from %d files%s", release.version, release.triples,
              len(paths), ", validated" if release.validated else "")

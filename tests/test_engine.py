@@ -69,9 +69,12 @@ SETTINGS = PoolSettings(light=1, heavy=1, reserved=0, light_budget_s=0.3, timeou
                         admission_wait_s=0.3, memory_mb=256, warm=1)
 
 
-@pytest.fixture()
-def backend(release: BuiltRelease) -> Iterator[EmbeddedBackend]:
-    b = EmbeddedBackend(release, SETTINGS, owned=False)
+@pytest.fixture(params=["memory", "disk"])
+def backend(release: BuiltRelease, request: pytest.FixtureRequest) -> Iterator[EmbeddedBackend]:
+    """Executors holding the release in memory (small releases) or reading the on-disk store."""
+    limit = SETTINGS.memory_store_max_triples if request.param == "memory" else 0
+    b = EmbeddedBackend(release, replace(SETTINGS, memory_store_max_triples=limit), owned=False)
+    assert b.current.idle[0].hello["store"] == request.param
     yield b
     b.close()
 

@@ -99,7 +99,7 @@ def test_every_stored_query_gives_the_same_rows(servers: tuple[LiveServer, LiveS
 
 @pytest.mark.parametrize("path,needle", [
     ("/", "Togo"), ("/doc/country/togo", "Togo"), ("/doc/country/togo?lang=fr", "Togo"),
-    ("/search?q=togo", "/doc/country/togo"), ("/search?q=" + quote("cote d'ivoire"), "Côte"),
+    ("/search?q=togo", "/id/country/togo"), ("/search?q=" + quote("cote d'ivoire"), "Côte"),
     ("/ontology", "Country"), ("/queries/list-reference-countries", "Cameroon")])
 def test_pages_show_the_same_things(servers: tuple[LiveServer, LiveServer], path: str,
                                     needle: str) -> None:
@@ -125,3 +125,15 @@ def test_errors_are_the_same(servers: tuple[LiveServer, LiveServer], query: str,
         r = requests.post(s.url + "/sparql", data={"query": query}, timeout=60)
         assert r.status_code == status, (s.url, r.text[:300])
         assert r.json()["type"].endswith("/" + kind)
+
+
+@pytest.mark.parametrize("text", ["togo", "cote d'ivoire", "réintégration", "OFII", "oeuvre"])
+def test_search_finds_the_same_hits_in_the_same_order(servers: tuple[LiveServer, LiveServer],
+                                                      text: str) -> None:
+    answers = []
+    for s in servers:
+        r = requests.get(s.url + "/search", params={"q": text}, timeout=60,
+                         headers={"Accept": "application/json"})
+        assert r.status_code == 200, r.text[:300]
+        answers.append(r.json())
+    assert answers[0] == answers[1]

@@ -347,3 +347,38 @@ def test_malformed_chunked_body_is_a_400_with_one_log_line(server: LiveServer) -
     added = server.log_text()[len(before):]
     assert "Traceback" not in added
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
+
+
+def test_two_servers_side_by_side_serve_dumps_under_load(tmp_path: Path) -> None:
+    """Issue 18: each server's cache is its own (run directory): neither prunes the other's."""
+    servers = [start_server([], log_dir=tmp_path), start_server(
+        ["--data", *map(str, data_files())], env={"RABAT_KG_VALIDATE_ON_START": "false"},
+        log_dir=tmp_path)]
+    failures: list[str] = []
+    bodies: dict[tuple[int, str], set[bytes]] = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + 8
+
+    def client(s: LiveServer, path: str) -> None:
+        session = requests.Session()
+        while time.monotonic() < stop:
+            r = session.get(s.url + path, timeout=60)
+            with lock:
+                if r.status_code != 200:
+                    failures.append(f"{s.url}{path}: {r.status_code} {r.text[:200]}")
+                bodies.setdefault((s.port, path), set()).add(r.content)
+
+    try:
+        threads = [threading.Thread(target=client, args=(s, p)) for s in servers
+                   for p in ("/dump.ttl", "/dump.jsonld", "/dump.nt") for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert failures == []
+        assert all(len(b) == 1 for b in bodies.values()), "a dump changed while being served"
+        for s in servers:
+            assert "Traceback" not in s.log_text()
+    finally:
+        for s in servers:
+            s.stop()

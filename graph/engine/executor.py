@@ -7,8 +7,12 @@ applies the sandbox (graph/engine/sandbox.py), says hello, and then answers one 
 time on its pipe until the pipe closes: a JSON header in, a JSON header and the answer's bytes
 out (no pickles cross the sandbox's border). The server kills it when a query runs past its
 time limit; if the server is gone, an idle executor sees its pipe close and exits, and a busy
-one is stopped by the kernel's CPU limit. Many executors share one store on disk (the
-operating system's page cache), so each costs little memory.
+one is stopped by the kernel's CPU limit.
+
+A small release is loaded into the executor's memory (Oxigraph's in-memory store answers the
+bench mix 3-12x faster than its on-disk one); a large one is read from the on-disk store, which
+every executor shares through the page cache, so memory stays flat however many run
+(`PoolSettings.memory_store_max_triples`; figures in bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ PROCESS_NAME = "rabat-kg-exec"
 class ExecutorSettings:
     """What an executor needs (pickled to the fork server by the trusted parent)."""
 
-    store: str
+    store: str  # the release's on-disk store
+    ntriples: str = ""  # its canonical N-Triples, loaded into memory when `in_memory`
+    in_memory: bool = False
     memory_mb: int = 1024
     seccomp: bool = True
     landlock: bool = True
@@ -54,10 +60,15 @@ def run(settings: ExecutorSettings, conn: Any) -> None:
 
     os.environ.pop("RUST_BACKTRACE", None)  # one log line per aborted query, not a backtrace
     sandbox.set_process_name(PROCESS_NAME)  # what `ps` and the tests see
-    store = ox.Store.read_only(settings.store)
+    if settings.in_memory:
+        store = ox.Store()
+        store.bulk_load(path=settings.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    else:
+        store = ox.Store.read_only(settings.store)
     readable = sandbox.readable_roots([settings.store]) if settings.landlock else None
     report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, readable=readable)
-    send(conn, {"pid": os.getpid(), "sandbox": asdict(report)})
+    send(conn, {"pid": os.getpid(), "store": "memory" if settings.in_memory else "disk",
+                "sandbox": asdict(report)})
     while True:
         try:
             request = json.loads(conn.recv_bytes())

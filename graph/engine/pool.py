@@ -58,6 +58,7 @@ class PoolSettings:
     spawn_timeout_s: float = 30.0
     retry_after_s: int = 2
     warm: int = 2  # executors kept ready (started with a release, refilled in the background)
+    memory_store_max_triples: int = 200_000  # larger releases are read from the on-disk store
     memory_mb: int = 1024
     seccomp: bool = True
     landlock: bool = True
@@ -143,9 +144,11 @@ class ReleaseExecutors:
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool) -> None:
         self.release = release
-        self.settings = ExecutorSettings(store=str(release.store_dir), memory_mb=settings.memory_mb,
-                                         seccomp=settings.seccomp, landlock=settings.landlock,
-                                         prefixes=settings.prefixes)
+        self.settings = ExecutorSettings(
+            store=str(release.store_dir), ntriples=str(release.ntriples_file),
+            in_memory=release.triples <= settings.memory_store_max_triples,
+            memory_mb=settings.memory_mb, seccomp=settings.seccomp, landlock=settings.landlock,
+            prefixes=settings.prefixes)
         self.spawn_timeout_s = settings.spawn_timeout_s
         self.ready = settings.warm
         self.keep = max(settings.warm, settings.light + settings.heavy)
