@@ -1,4 +1,4 @@
-"""Run the latency benchmark and write bench/RESULTS-latency.md (see bench/README.md for what each number means).
+"""Run the latency benchmark and write bench/RESULTS-latency.md (bench/README.md says what each number means).
 
     python bench/run.py            # ~7k and ~700k triples, about 12 minutes
     python bench/run.py --quick    # a one-minute smoke run (results go to the work dir)

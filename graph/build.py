@@ -15,6 +15,7 @@ import pyoxigraph as ox
 from graph.jsonld import compact_jsonld
 from graph.namespaces import PREFIXES
 from graph.release import Release, make_release
+from graph.turtle import turtle
 
 STEM = "rabat-kg"
 
@@ -46,15 +47,9 @@ def _triples(release: Release) -> list[ox.Triple]:
 
 
 def to_turtle(release: Release) -> bytes:
-    """Turtle grouped by subject in sorted order, with our prefixes declared in sorted order."""
-    body = (ox.serialize(_triples(release), format=ox.RdfFormat.TURTLE, prefixes=PREFIXES) or b"").decode()
-    # pyoxigraph declares the prefixes in hash order; drop its lines and write ours sorted.
-    lines = body.splitlines()
-    while lines and lines[0].startswith("@prefix"):
-        lines.pop(0)
-    head = [f"# rabat-kg release {release.version}: {release.triple_count} triples", ""]
-    head += [f"@prefix {p}: <{ns}> ." for p, ns in sorted(PREFIXES.items())]
-    return ("\n".join([*head, "", *lines]) + "\n").encode()
+    """Turtle grouped by subject in sorted order, declaring (sorted) only the prefixes it uses."""
+    return turtle(_triples(release), PREFIXES,
+                  header=[f"rabat-kg release {release.version}: {release.triple_count} triples"])
 
 
 def to_jsonld(release: Release) -> bytes:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, VOID, XSD
 
 from graph.engine.base import Backend
-from graph.namespaces import BASE, ID, KG, PREFIXES, bind
+from graph.namespaces import BASE, FORMATS, ID, KG, PREFIXES, bind
 
 DATASET = URIRef(BASE + "dataset")
 DATA_LICENCE = URIRef("https://creativecommons.org/licenses/by/4.0/")
@@ -37,7 +37,6 @@ DUMPS: tuple[tuple[str, str, str], ...] = (
     ("nt", "dump.nt", "application/n-triples"),
     ("jsonld", "dump.jsonld", "application/ld+json"),
 )
-FORMATS = Namespace("http://www.w3.org/ns/formats/")
 IANA = "https://www.iana.org/assignments/media-types/"
 _FEATURE = {"ttl": FORMATS.Turtle, "nt": FORMATS["N-Triples"], "jsonld": FORMATS["JSON-LD"]}
 

@@ -52,6 +52,13 @@ STANDARD_PREFIXES: dict[str, str] = {
     "wd": "http://www.wikidata.org/entity/",
 }
 
+# Namespaces the code writes terms of (the prefixes above are the ones data and queries use).
+SD = Namespace(STANDARD_PREFIXES["sd"])
+VOID = Namespace(STANDARD_PREFIXES["void"])
+FORMATS = Namespace("http://www.w3.org/ns/formats/")  # W3C's IRIs of media types
+PROBLEMS = BASE + "problems/"  # problem+json types
+SERVICE = Namespace(BASE + "service#")  # the endpoint's own description
+
 PREFIXES: dict[str, str] = {
     "kg": str(KG),
     "kgsh": str(KGSH),

@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 
 import pyoxigraph as ox
 
-from graph.namespaces import PREFIXES
-
 # Strings (long and short, both quotes) and IRIs: skipped when looking for prefixed names.
 _OPAQUE = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\''
                      r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^>\s]*>', re.S)
@@ -26,7 +24,7 @@ def used_prefixes(body: str) -> set[str]:
     return {m.group(1) or "" for m in _PREFIX_USE.finditer(_OPAQUE.sub(" ", body))}
 
 
-def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] = PREFIXES,
+def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] | None = None,
            header: Iterable[str] = ()) -> bytes:
     """Triples as Turtle, declaring (in sorted order) only the prefixes the text uses.
 
@@ -40,6 +38,10 @@ def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] = PREFIXES,
     <BLANKLINE>
     country:togo rdfs:label "Togo" .
     """
+    if prefixes is None:  # imported here: query processes write Turtle without loading rdflib
+        from graph.namespaces import PREFIXES
+
+        prefixes = PREFIXES
     text = (ox.serialize(list(triples), format=ox.RdfFormat.TURTLE, prefixes=dict(prefixes)) or b"").decode()
     lines = text.splitlines()
     while lines and lines[0].startswith("@prefix"):
@@ -52,6 +54,6 @@ def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] = PREFIXES,
     return ("\n".join([*head, *declared, *([""] if declared else []), *lines]) + "\n").encode()
 
 
-def turtle_from_ntriples(ntriples: bytes, prefixes: Mapping[str, str] = PREFIXES) -> bytes:
+def turtle_from_ntriples(ntriples: bytes, prefixes: Mapping[str, str] | None = None) -> bytes:
     """An N-Triples answer as Turtle with only the prefixes it uses."""
     return turtle((q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)), prefixes)

@@ -20,10 +20,11 @@ from werkzeug.exceptions import HTTPException
 
 from graph.errors import KgError
 from graph.formats import HTML, PROBLEM_JSON
+from graph.namespaces import PROBLEMS
 
 log = logging.getLogger("rabat_kg.errors")
 
-PROBLEM_BASE = "https://w3id.org/rabat-kg/problems/"
+PROBLEM_BASE = PROBLEMS
 # Problem types for the HTTP errors Werkzeug raises (routing, methods, sizes, media types).
 HTTP_TYPES = {400: "bad-request", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
               406: "not-acceptable", 408: "request-timeout", 409: "conflict", 411: "length-required",

@@ -37,7 +37,7 @@ from graph.errors import KgError, QuerySyntaxError, UpdateRefused
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml
 from graph.hints import hint_headers, unknown_terms
 from graph.intake import CheckedQuery, check_query
-from graph.namespaces import BASE, DATA_GRAPH, PREFIXES
+from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
 from server import http
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
@@ -53,14 +53,10 @@ QUERY_PARAMS = frozenset({"query", *DATASET_PARAMS, *FORMAT_PARAMS})
 # Only the editor page reads this one (the UI language); it never reaches a query.
 PAGE_PARAMS = frozenset({"lang"})
 UPDATE_PARAMS = frozenset({"update", "using-graph-uri", "using-named-graph-uri"})
-TRUNCATED_TYPE = "https://w3id.org/rabat-kg/problems/result-truncated"
+TRUNCATED_TYPE = PROBLEMS + "result-truncated"
 # Names a client may give the one graph this endpoint serves, as `default-graph-uri`.
 SERVED_GRAPH = DATA_GRAPH
-SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
-VOID = Namespace("http://rdfs.org/ns/void#")
-FORMATS_NS = "http://www.w3.org/ns/formats/"
 # Terms this service uses to state its limits and behaviour in the Service Description.
-SVC = Namespace(BASE + "service#")
 FORMAT_IRIS = {"json": "SPARQL_Results_JSON", "xml": "SPARQL_Results_XML", "csv": "SPARQL_Results_CSV",
                "tsv": "SPARQL_Results_TSV", "ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples",
                "rdf": "RDF_XML"}
@@ -453,15 +449,15 @@ def build_service_description(base_url: str) -> Graph:
     for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh"):
         g.bind(prefix, PREFIXES[prefix])
     g.bind("sd", SD)
-    g.bind("formats", FORMATS_NS)
-    g.bind("svc", SVC)
+    g.bind("formats", FORMATS)
+    g.bind("svc", SERVICE)
     endpoint = URIRef(base_url + "sparql")
     g.add((endpoint, RDF.type, SD.Service))
     g.add((endpoint, SD.endpoint, endpoint))
     g.add((endpoint, SD.supportedLanguage, SD.SPARQL11Query))
     g.add((endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en")))
     for key in FORMAT_IRIS.values():
-        g.add((endpoint, SD.resultFormat, URIRef(FORMATS_NS + key)))
+        g.add((endpoint, SD.resultFormat, FORMATS[key]))
     features = {
         "ReadOnly": "Read-only: any SPARQL Update, by any route (update=, an update in query=, "
                     "an application/sparql-update body), is refused with 403.",
@@ -480,7 +476,7 @@ def build_service_description(base_url: str) -> Graph:
                                "...) may be used without PREFIX lines; a query's own PREFIX wins.",
     }
     for name, comment in features.items():
-        feature = SVC[name]
+        feature = SERVICE[name]
         g.add((endpoint, SD.feature, feature))
         g.add((feature, RDF.type, SD.Feature))
         g.add((feature, RDFS.comment, Literal(comment, lang="en")))
@@ -491,15 +487,15 @@ def build_service_description(base_url: str) -> Graph:
         g.add((declaration, sh.prefix, Literal(prefix)))
         g.add((declaration, sh.namespace, Literal(namespace, datatype=XSD.anyURI)))
     limits = [
-        (SVC.rowLimit, Literal(int(config["MAX_ROWS"])),
+        (SERVICE.rowLimit, Literal(int(config["MAX_ROWS"])),
          "Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer holds."),
-        (SVC.queryTimeoutSeconds, Literal(float(config["QUERY_TIMEOUT_S"]), datatype=XSD.decimal),
+        (SERVICE.queryTimeoutSeconds, Literal(float(config["QUERY_TIMEOUT_S"]), datatype=XSD.decimal),
          "Wall-clock limit of one query, in seconds."),
-        (SVC.maxRequestBodyBytes, Literal(int(config["MAX_BODY_BYTES"])),
+        (SERVICE.maxRequestBodyBytes, Literal(int(config["MAX_BODY_BYTES"])),
          "Largest POST body accepted; larger is 413."),
-        (SVC.maxQueryStringBytes, Literal(int(config["MAX_QUERY_STRING_BYTES"])),
+        (SERVICE.maxQueryStringBytes, Literal(int(config["MAX_QUERY_STRING_BYTES"])),
          "Longest GET query string accepted; longer is 414 (use POST)."),
-        (SVC.maxNesting, Literal(int(config["MAX_NESTING"])),
+        (SERVICE.maxNesting, Literal(int(config["MAX_NESTING"])),
          "Deepest bracket nesting a query may have; deeper is 400."),
     ]
     for prop, value, comment in limits:

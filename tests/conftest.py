@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from graph.paths import SOURCES_DIR, data_files, data_files_in
 from tests.serverproc import ROOT, LiveServer, start_server
@@ -22,6 +24,19 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # (and test_remote.py); RABAT_KG_BACKENDS=oxigraph,virtuoso runs the whole HTTP suite on both.
 BACKENDS = [b.strip() for b in os.environ.get("RABAT_KG_BACKENDS", "oxigraph").split(",")
             if b.strip()]
+
+
+@pytest.fixture(scope="session")
+def app() -> Flask:
+    """The app on the in-process backend (the bundled graph): for view logic, no server."""
+    from server import create_app
+
+    return create_app({"TESTING": True, "BUDGET_SECONDS": 0})
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture(scope="session")

@@ -258,3 +258,23 @@ def test_version_iri_answers_the_ontology_of_that_version(base_url: str) -> None
     page = get(base_url + path, BROWSER)
     assert page.status_code == 200 and "kg:Country" in page.text
     assert get(f"{base_url}/def/9.9.9", "text/turtle").status_code == 404
+
+
+@pytest.mark.parametrize("path,params", [
+    ("/ontology.ttl", {}), ("/shapes.ttl", {}), ("/.well-known/void", {}), ("/sparql", {}),
+    ("/dump.ttl", {}), ("/def/0.1.0", {}), ("/doc/domain/5.ttl", {}),
+    ("/sparql", {"query": "CONSTRUCT WHERE { ?s a <https://w3id.org/rabat-kg/def/Domain> ; ?p ?o }"}),
+    ("/queries/construct-country-activities", {}),
+])
+def test_no_turtle_document_declares_a_prefix_it_does_not_use(base_url: str, path: str,
+                                                              params: dict[str, str]) -> None:
+    """Issue 17: every Turtle the server writes (documents, descriptions, dumps, answers)."""
+    from graph.turtle import used_prefixes
+
+    r = requests.get(base_url + path, params=params, headers={"Accept": "text/turtle"}, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/turtle"), r.text[:300]
+    declared = declared_prefixes(r.text)
+    body = PREFIX_LINE.sub("", r.text)
+    unused = set(declared) - used_prefixes(body)
+    assert not unused, f"{path}: declares {sorted(unused)} without using them"
+    Graph().parse(data=r.content, format="turtle")

@@ -65,6 +65,9 @@ def run(settings: ExecutorSettings, conn: Any) -> None:
         store.bulk_load(path=settings.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
     else:
         store = ox.Store.read_only(settings.store)
+    # What the engine prints when it aborts (an allocation over the memory cap) would add lines
+    # to the server's log for every such query: the server logs one line per stopped query.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     readable = sandbox.readable_roots([settings.store]) if settings.landlock else None
     report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, readable=readable)
     send(conn, {"pid": os.getpid(), "store": "memory" if settings.in_memory else "disk",

@@ -37,6 +37,8 @@ from graph.release import BuiltRelease, build_in_child, source_version
 
 log = logging.getLogger("rabat_kg.engine")
 HEAVY_NICE = 10  # CPU priority of an executor once its query runs long
+EXITS = {-6: "the engine aborted (an allocation over the memory cap)",
+         -9: "killed", -24: "over its CPU-time limit", 1: "out of memory"}
 IDLE_CLOSE_S = 30.0  # an executor beyond the ready ones, idle this long, is closed (its memory)
 
 ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
@@ -413,11 +415,14 @@ class EmbeddedBackend:
         if ex is None:
             releases.give_back(None)
             return
-        code = ex.exit_code()
         peak = peak_memory_mb(ex.pid)
+        if why.startswith("stopped"):  # it died (its pipe closed): wait to read how
+            ex.process.join(1.0)
+        code = ex.exit_code()
         ex.kill()
-        log.warning("query stopped: executor %d %s (exit %s, peak memory %s MB)", ex.pid, why,
-                    code if code is not None else "-9, killed", peak if peak is not None else "?")
+        log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
+            code, f"exit {code}") if code is not None else "killed",
+            f", peak memory {peak} MB" if peak is not None else "")
         releases.give_back(None)  # a replacement starts in the background
 
     def _retire(self, releases: ReleaseExecutors, ex: Executor) -> None:

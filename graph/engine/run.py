@@ -20,6 +20,7 @@ import pyoxigraph as ox
 from graph.engine.base import Form, QueryResult
 from graph.errors import QuerySyntaxError
 from graph.formats import RDF_BY_KEY, RESULTS_BY_KEY
+from graph.turtle import turtle
 
 
 def parse_position(message: str) -> tuple[int | None, int | None]:
@@ -86,13 +87,6 @@ class TripleStream:
         return ox.serialize(self.triples, output, format=format)
 
 
-def used_prefixes(ntriples: bytes, prefixes: dict[str, str] | None) -> dict[str, str] | None:
-    """The prefixes whose namespace occurs in the data: a document declares only those."""
-    if not prefixes:
-        return None
-    return {p: ns for p, ns in prefixes.items() if f"<{ns}".encode() in ntriples} or None
-
-
 def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
                      prefixes: dict[str, str] | None = None) -> tuple[bytes, str, str, int, bool]:
     """Serialise a query answer into format key `fmt`, keeping at most `max_rows` rows/triples.
@@ -115,12 +109,14 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
         return body or b"", rf.media_type, "select", count, truncated
     gf = RDF_BY_KEY.get(fmt) or RDF_BY_KEY["ttl"]
     nt, count, truncated = capped_lines(answer, ox.RdfFormat.N_TRIPLES, 0, max_rows)
+    triples = (q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES))
     if gf.key == "nt":
         body = nt
+    elif gf.key == "ttl":
+        body = turtle(triples, prefixes or {})  # declares only the prefixes it uses
     else:
-        triples = (q.triple for q in ox.parse(nt, format=ox.RdfFormat.N_TRIPLES))
-        declared = used_prefixes(nt, prefixes) if gf.key in ("ttl", "rdf") else None
-        body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph), prefixes=declared)
+        body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph),
+                            prefixes=prefixes if gf.key == "rdf" else None)
     return body or b"", gf.media_type, "graph", count, truncated
 
 
