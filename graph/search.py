@@ -191,4 +191,8 @@ def search_hits(rows: list[dict[str, dict[str, str]]]) -> list[Hit]:
             _add(hit.matched, row["hit"])
         if "type" in row and row["type"]["value"] not in hit.types:
             hit.types.append(row["type"]["value"])
+    for hit in hits.values():  # sets in the graph: one order, whatever the engine's
+        hit.types.sort()
+        for values in (*hit.labels.values(), *hit.matched.values()):
+            values.sort()
     return list(hits.values())

@@ -22,13 +22,9 @@ import gzip
 import hashlib
 import io
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
-
-from graph.engine.base import Backend
 
 log = logging.getLogger("rabat_kg.http")
 
@@ -87,63 +83,33 @@ def compressible(media_type: str) -> bool:
     return media_type.startswith(_COMPRESSIBLE)
 
 
-def plain_coding(accept_encoding: str) -> str | None:
-    """The coding `chosen_coding` picks for a compressible body, from the Accept-Encoding
-    header alone when that needs no parsing: "" (no gzip named), "gzip" (a plain list naming
-    it), None (q-values, `*` or an unusual spelling: ask `chosen_coding`)."""
-    value = accept_encoding.lower()
-    if "gzip" not in value and "*" not in value:
-        return ""
-    if ";" in value or "*" in value:
-        return None
-    return "gzip" if "gzip" in {token.strip() for token in value.split(",")} else None
-
-
 def chosen_coding(media_type: str) -> str:
     """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
     if not compressible(media_type):
         return ""
-    # Most clients send no Accept-Encoding, "identity" or a plain list: parse only the others.
-    plain = plain_coding(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
-    if plain is not None:
-        return plain
     return "gzip" if request.accept_encodings["gzip"] > 0 else ""
 
 
-def data_version(backend: Backend | None = None) -> str | None:
-    """The served release's version (of `backend`, default the current app's), or None if
-    the backend cannot tell right now."""
-    try:
-        if backend is None:
-            from server.state import get_backend
+def data_version() -> str | None:
+    """The served release's version, or None if the backend cannot tell right now."""
+    from server.state import get_state
 
-            backend = get_backend()
-        return backend.version()
+    try:
+        return get_state().backend.version()
     except Exception:  # a remote store may be down; then there is simply no ETag
         log.debug("no data version for the ETag", exc_info=True)
         return None
 
 
 def etag_for(media_type: str, language: str | None = None) -> str | None:
-    """The strong ETag of the current GET/HEAD request's representation, from its inputs only.
-
-    Two requests with the same data version, path, arguments and negotiated representation
-    get the same bytes, so the tag can be computed before the body exists.
-    """
+    """The strong ETag (quoted) of the current GET/HEAD request's representation, from its
+    inputs only: the same data version, path, arguments and negotiated representation give
+    the same bytes, so the tag is known before the body exists."""
     version = data_version()
     if version is None:
         return None
-    return etag_of(version, request.host, request.path, request.query_string, media_type,
-                   language, chosen_coding(media_type))
-
-
-def etag_of(version: str, host: str, path: str, query_string: bytes, media_type: str,
-            language: str | None, coding: str) -> str:
-    """The strong ETag (quoted) of a GET/HEAD representation with these inputs."""
-    # The query string as sent (no parsing: this runs on every request); repr() keeps the
-    # parts apart (quotes and escapes) like JSON would, at a fraction of its cost.
-    parts = (version, "GET", host, path, query_string,
-             media_type.split(";")[0].strip().lower(), language or "", coding)
+    parts = (version, "GET", request.host, request.path, request.query_string,
+             media_type.split(";")[0].strip().lower(), language or "", chosen_coding(media_type))
     digest = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f'"{digest}"'
 
@@ -168,107 +134,52 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
     return None
 
 
-class HeaderEdit:
-    """A response's headers, edited with the names present looked up once.
-
-    Werkzeug's `Headers` lower-cases and scans every name on each lookup or assignment; the
-    response hook makes a dozen of them on every response, so it keeps a set of the names
-    instead and only appends, except where a header really is replaced.
-    """
-
-    def __init__(self, response: Response) -> None:
-        self.headers = response.headers
-        self.present = {name.lower() for name, _value in self.headers.items()}
-
-    def has(self, name: str) -> bool:
-        return name.lower() in self.present
-
-    def set(self, name: str, value: str) -> None:
-        if name.lower() in self.present:
-            self.headers[name] = value
-        else:
-            self.headers.add(name, value)
-            self.present.add(name.lower())
-
-    def default(self, name: str, value: str) -> None:
-        if name.lower() not in self.present:
-            self.headers.add(name, value)
-            self.present.add(name.lower())
-
-    def pop(self, name: str) -> None:
-        if name.lower() in self.present:
-            del self.headers[name]
-            self.present.discard(name.lower())
-
-    def vary(self, name: str) -> None:
-        """Add `name` to Vary unless it is there."""
-        current = self.headers.get("Vary", "") if "vary" in self.present else ""
-        if name.lower() not in {part.strip().lower() for part in current.split(",")}:
-            self.set("Vary", f"{current}, {name}" if current.strip() else name)
-
-
 def apply_policies(response: Response) -> Response:
     """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
-    edit = HeaderEdit(response)
-    method = request.method
-    set_cors(response, edit)
+    headers = response.headers
+    set_cors(response)
     for name, value in _ALWAYS:
-        edit.set(name, value)
+        headers[name] = value
     for name, value in _UNLESS_SET:
-        edit.default(name, value)
-    if method in ("GET", "HEAD"):
-        edit.vary("Accept")
-    status = response.status_code
-    if status >= 400:
-        edit.set("Cache-Control", "no-store")
-        edit.pop("ETag")
-        return compress(response, edit)
-    if method not in ("GET", "HEAD"):
-        edit.default("Cache-Control", "no-store")
-        return compress(response, edit)
-    if status in (200, 304):
-        edit.default("Cache-Control", f"public, max-age={cache_max_age()}")
-    if status == 200 and not response.is_streamed and not response.direct_passthrough:
-        response = conditional(response, edit)
+        headers.setdefault(name, value)
+    if request.method in ("GET", "HEAD"):
+        response.vary.add("Accept")
+    if response.status_code >= 400:
+        headers["Cache-Control"] = "no-store"
+        headers.pop("ETag", None)
+        return compress(response)
+    if request.method not in ("GET", "HEAD"):
+        headers.setdefault("Cache-Control", "no-store")
+        return compress(response)
+    if response.status_code in (200, 304):
+        headers.setdefault("Cache-Control", f"public, max-age={cache_max_age()}")
+    if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
+        response = conditional(response)
     if response.status_code == 304:
         response.headers.pop("Content-Type", None)
         if compressible(getattr(g, "kg_media_type", "") or "text/"):
-            HeaderEdit(response).vary("Accept-Encoding")
+            response.vary.add("Accept-Encoding")
         return response
-    return compress(response, edit)
+    return compress(response)
 
 
-def success_headers(media_type: str, etag: str | None, max_age: int) -> list[tuple[str, str]]:
-    """What `apply_policies` adds to a 200 answer to a GET with no Content-Language (but
-    Content-Encoding, see `gzipped`): the SPARQL fast path (server/fastpath.py) sends these
-    itself, and tests/test_fastpath.py checks both paths answer the same."""
-    headers = [*_ALWAYS, *_UNLESS_SET,
-               ("Vary", "Accept, Accept-Encoding" if compressible(media_type) else "Accept"),
-               ("Cache-Control", f"public, max-age={max_age}")]
-    if etag is not None:
-        headers.append(("ETag", etag))
-    return headers
+def cache_max_age() -> int:
+    """Seconds a success may be cached (CACHE_MAX_AGE)."""
+    from flask import current_app
+
+    return int(current_app.config.get("CACHE_MAX_AGE", 300))
 
 
-def cache_max_age(config: Mapping[str, Any] | None = None) -> int:
-    """Seconds a success may be cached, from `config` (default: the current app's)."""
-    if config is None:
-        from flask import current_app
-
-        config = current_app.config
-    return int(config.get("CACHE_MAX_AGE", 300))
-
-
-def conditional(response: Response, edit: HeaderEdit) -> Response:
+def conditional(response: Response) -> Response:
     """Set the strong ETag (from `g` or computed now) and turn a matching request into 304."""
-    if edit.has("ETag"):
+    if "ETag" in response.headers:
         value, _weak = response.get_etag()
     else:
-        language = response.headers.get("Content-Language") if edit.has("Content-Language") else None
+        language = response.headers.get("Content-Language")
         tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "", language)
         if tag is None:
             return response
-        edit.set("ETag", tag)  # already quoted, as `Response.set_etag` would write it
+        response.headers["ETag"] = tag  # already quoted, as `Response.set_etag` would write it
         value = tag.strip('"')
     if value and "HTTP_IF_NONE_MATCH" in request.environ \
             and request.if_none_match.contains_weak(value):
@@ -284,15 +195,15 @@ def conditional(response: Response, edit: HeaderEdit) -> Response:
     return response
 
 
-def compress(response: Response, edit: HeaderEdit) -> Response:
+def compress(response: Response) -> Response:
     """gzip the body when accepted, compressible and over COMPRESS_MIN_BYTES."""
     if response.is_streamed or response.direct_passthrough:
         return response
     media = response.mimetype or ""
     if not compressible(media):
         return response
-    edit.vary("Accept-Encoding")
-    if edit.has("Content-Encoding"):
+    response.vary.add("Accept-Encoding")
+    if "Content-Encoding" in response.headers:
         return response
     if chosen_coding(media) != "gzip":
         return response
@@ -300,7 +211,7 @@ def compress(response: Response, edit: HeaderEdit) -> Response:
     if packed is None:
         return response
     response.set_data(packed)
-    edit.set("Content-Encoding", "gzip")
+    response.headers["Content-Encoding"] = "gzip"
     return response
 
 
@@ -319,14 +230,15 @@ _UNLESS_SET = (("Content-Security-Policy", CSP), ("Referrer-Policy", "strict-ori
                ("X-Frame-Options", "DENY"))
 
 
-def set_cors(response: Response, edit: HeaderEdit) -> None:
+def set_cors(response: Response) -> None:
     """Open read access for any origin, never with credentials; answer preflights."""
-    edit.pop("Access-Control-Allow-Credentials")
+    headers = response.headers
+    headers.pop("Access-Control-Allow-Credentials", None)
     if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
-        edit.set("Access-Control-Allow-Methods", ALLOW_METHODS)
-        edit.set("Access-Control-Allow-Headers", ALLOW_HEADERS)
-        edit.set("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE))
+        headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
+        headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+        headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
         if response.status_code == 200:
             response.status_code = 204
             response.set_data(b"")
-            edit.pop("Content-Type")
+            headers.pop("Content-Type", None)
