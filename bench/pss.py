@@ -2,7 +2,7 @@
 
     python bench/pss.py FILE.nt
 
-Pss splits pages shared by several processes (the store the zygote's executors share
+Pss splits pages shared by several processes (the interpreter and libraries the executors share
 copy-on-write) among them, so the sum is the memory the whole server really holds.
 """
 

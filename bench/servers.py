@@ -134,7 +134,7 @@ def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log
     log = log_dir / f"{name}-{port}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                env={**os.environ, "RABAT_KG_RATE_LIMIT_PER_S": "0", **(env or {})})
+                                env={**os.environ, "RABAT_KG_BUDGET_SECONDS": "0", **(env or {})})
     memory = MemorySampler(proc.pid)
     memory.start()
     url = f"http://127.0.0.1:{port}"

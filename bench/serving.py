@@ -110,7 +110,9 @@ def reload_memory(server: Running, workdir: Path, activities: int, times: int) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--duration", type=float, default=12.0)
+    parser.add_argument("--slices", type=int, default=3,
+                        help="turns per server, alternating (the machine drifts over minutes)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rabat-kg-bench"))
     parser.add_argument("--out", type=Path, default=None)
@@ -154,7 +156,8 @@ def main() -> int:
                     if qt.kind == "probe":
                         continue
                     t = alternating([(ours.url, ours.endpoint, 120), (peer.url, peer.endpoint, 120)],
-                                    qt, clients=args.clients, duration_s=duration, slices=1)
+                                    qt, clients=args.clients, duration_s=duration,
+                                    slices=1 if args.quick else args.slices)
                     rates[qt.key] = (qt, t[0], t[1])
                     log(f"  {qt.key}: ours {t[0].requests_per_s:.1f}/s ({t[0].errors} errors), "
                         f"peer {t[1].requests_per_s:.1f}/s ({t[1].errors} errors)")
@@ -167,7 +170,7 @@ def main() -> int:
             ours.stop()
             peer.stop()
 
-    lines += report(results, starts, bundled_mb, duration, args.clients)
+    lines += report(results, starts, bundled_mb, duration, args.clients, args.slices)
     out.write_text("\n".join(lines) + "\n")
     log(f"wrote {out}")
     return 0
@@ -188,7 +191,7 @@ def machine_line() -> str:
 
 
 def report(results: dict[str, Any], starts: list[float], bundled_mb: float, duration: float,
-           clients: int) -> list[str]:
+           clients: int, slices: int) -> list[str]:
     r7, r70 = results["7k"], results["70k"]
     mem_ratio = r70["memory"][0] / r70["memory"][1]
     base = r70["memory"][0]
@@ -221,8 +224,8 @@ def report(results: dict[str, Any], starts: list[float], bundled_mb: float, dura
                      f"{peer.requests_per_s:.1f}/s ({peer.errors} errors): {ratio:.1f}x | "
                      f"{'yes' if ratio >= need and not ours.errors else 'no'} |")
     lines += ["", f"Throughput: {clients} client processes, {duration:g} s per query type and "
-              "server; memory read after the same warm-up requests (the whole mix, 3 rounds ours, "
-              "1 round the peer's)."]
+              f"server in {slices} alternating turns; memory read after the same warm-up requests "
+              "(the whole mix, 3 rounds ours, 1 round the peer's)."]
     return lines
 
 

@@ -52,8 +52,7 @@ def parse_file(path: Path) -> list[ox.Triple]:
 def file_ntriples(path: Path) -> bytes:
     """One RDF file as N-Triples, written by the engine straight from its parser.
 
-    No Python object per triple: this is the fast path of `make_release` (about 2x faster
-    than parse_file + canonical_ntriples at 700k triples). An authoring file (quotes with the
+    No Python object per triple. An authoring file (quotes with the
     statements they support, graph/authoring.py) is compiled, its quotes checked verbatim.
     """
     from graph.paths import AUTHORING_SUFFIX
@@ -93,8 +92,8 @@ def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
     """Parse `paths`, validate them against the shapes, and return the release.
 
-    Validation loads the data into a temporary store; to validate the store you then serve,
-    use `load_release`, or give the unvalidated release to the zygote (it validates on load).
+    Validation is pySHACL on the canonical N-Triples (graph/validate.py), with progress on
+    stderr for long runs.
 
     Raises:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,
@@ -180,21 +179,6 @@ def load_store(source: bytes | Path) -> ox.Store:
     else:
         store.bulk_load(path=str(source), format=ox.RdfFormat.N_TRIPLES, lenient=True)
     return store
-
-
-def check_store(store: ox.Store) -> None:
-    """Validate the store against the shapes (with the ontology); refuse it with the report.
-
-    Raises:
-        DataError: the data violates a shape; the detail and `extra["report"]` hold the
-            report grouped by focus node (path, value, message, shape).
-    """
-    from graph.validate import check_ntriples, progress_reporter
-
-    nt = store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()) or b""
-    check_ntriples(nt, progress=progress_reporter())
-
-
 
 
 RELEASE_FILE = "release.json"

@@ -31,7 +31,7 @@ ENGINE_SECCOMP = True
 ENGINE_LANDLOCK = True
 
 # waitress (server/serve.py): worker threads, open connections, idle close, request limits.
-THREADS = 12
+THREADS = 8
 CONNECTION_LIMIT = 1000
 CHANNEL_TIMEOUT_S = 30
 MAX_HEADER_BYTES = 64 * 1024  # larger: 431 from waitress (the app answers 414 from 8 KiB)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Test clients all come from 127.0.0.1 and send far more than one person would: the
 # per-client budget is off unless a test turns it on (the rate-limit probe does).
-NO_RATE_LIMIT = {"RABAT_KG_BUDGET_SECONDS": "0"}
+NO_BUDGET = {"RABAT_KG_BUDGET_SECONDS": "0"}
 
 
 def _die_with_parent() -> None:
@@ -74,7 +74,7 @@ def start_server(extra_args: Sequence[str] = (), *, env: dict[str, str] | None =
            *extra_args]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                env={**os.environ, **NO_RATE_LIMIT, **(env or {})},
+                                env={**os.environ, **NO_BUDGET, **(env or {})},
                                 preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + wait_s

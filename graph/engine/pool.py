@@ -215,7 +215,8 @@ class ReleaseExecutors:
         try:
             ex = Executor.start(self.settings, self.spawn_timeout_s)
         except errors.KgError as exc:
-            log.error("could not start an executor: %s", exc)
+            if not self.retired:  # (while the server stops, starts fail as they may)
+                log.error("could not start an executor: %s", exc)
         with self.lock:
             self.starting -= 1
             if ex is not None and not self.retired:
