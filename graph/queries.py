@@ -45,8 +45,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 # An absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls.
 IRI_FORM = r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*'
 _IRI = re.compile(IRI_FORM, re.ASCII)
-# A string: no C0 control but tab, newline and return (written escaped), no DEL, no C1 control.
-TEXT_FORM = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*"
+# A string: no control character at all (C0, DEL, C1; tab and line breaks included: a stored
+# query's parameter is a word, a name or a phrase, and issue 18 asks that none be let through).
+TEXT_FORM = r"[^\x00-\x1f\x7f-\x9f]*"
 _TEXT = re.compile(TEXT_FORM)
 # The short form of an IRI parameter: path segments of unreserved ASCII, none starting with a dot.
 SHORT_FORM = r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]*(/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)*"

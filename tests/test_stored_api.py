@@ -194,9 +194,13 @@ def test_unicode_digits_trailing_newlines_and_controls_are_refused(
     assert doc["parameter"] == name and repr(name) in str(doc["detail"])
 
 
-def test_strings_keep_tabs_and_newlines(fixture_server: LiveServer) -> None:
-    row = bindings(run(fixture_server, "typed", s="two\nlines\tand a tab"))[0]
-    assert row["s"]["value"] == "two\nlines\tand a tab"
+def test_strings_refuse_control_characters(fixture_server: LiveServer) -> None:
+    """Issue 18: no control character in a literal parameter, tab and line breaks included."""
+    for bad in ("two\nlines", "a\ttab", "cr\r", "del\x7f"):
+        doc = problem(run(fixture_server, "typed", s=bad), 400)
+        assert doc["parameter"] == "s"
+    row = bindings(run(fixture_server, "typed", s="Côte d'Ivoire"))[0]
+    assert row["s"]["value"] == "Côte d'Ivoire"
 
 
 def test_iri_parameters_take_the_short_form(fixture_server: LiveServer) -> None:

@@ -96,7 +96,6 @@ def test_parse_param_flags() -> None:
     ("iri", "https://w3id.org/rabat-kg/id/country/togo", "<https://w3id.org/rabat-kg/id/country/togo>"),
     ("iri", "urn:isbn:123", "<urn:isbn:123>"),
     ("string", 'say "hi"\\n', '"say \\"hi\\"\\\\n"'),
-    ("string", "line\nbreak\ttab", '"line\\nbreak\ttab"'),
     ("string", "Côte d'Ivoire", '"Côte d\'Ivoire"'),
     ("integer", "-42", f'"-42"^^<{XSD}integer>'),
     ("decimal", "2.50", f'"2.50"^^<{XSD}decimal>'),
@@ -120,7 +119,8 @@ def test_values_become_ntriples_terms(type_: str, value: str, term: str) -> None
 @pytest.mark.parametrize(("type_", "value"), [
     ("iri", "not an iri"), ("iri", "relative/path"), ("iri", "http://e/a> . ?s ?p ?o"),
     ("iri", 'http://e/"x'), ("iri", "http://e/{x}"), ("iri", ""),
-    ("string", "a\x00b"), ("string", "x" * 1001),
+    ("string", "a\x00b"), ("string", "x" * 1001), ("string", "line\nbreak"), ("string", "tab\there"),
+    ("string", "end\r"), ("string", "del\x7f"), ("string", "c1\x85"),
     ("integer", "1.0"), ("integer", "1e3"), ("integer", "9" * 19), ("integer", " 1"),
     ("decimal", "1,5"), ("decimal", "NaN"), ("decimal", "1e3"),
     ("boolean", "True"), ("boolean", "1"),
