@@ -34,6 +34,7 @@ import socketserver
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ log = logging.getLogger("rabat_kg.serve")
 CONTROL_SOCKET = "control.sock"
 LOCK_FILE = "run.lock"
 RELEASE_DIR = "release"
+BIRTH_S = 60.0  # a run directory without its lock file yet is left alone this long
 
 
 def state_dir() -> Path:
@@ -76,13 +78,21 @@ def remove_stale_run_dirs() -> None:
     """Remove run directories whose server is gone (their lock is free), and their state files."""
     for path in state_dir().glob("run-*"):
         try:
-            with open(path / LOCK_FILE, "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: a live server's
-                shutil.rmtree(path, ignore_errors=True)
-        except (BlockingIOError, NotADirectoryError):
+            fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+        except FileNotFoundError:  # being made right now, or its server died at birth
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > BIRTH_S:
+                    shutil.rmtree(path, ignore_errors=True)
             continue
-        except FileNotFoundError:
-            shutil.rmtree(path, ignore_errors=True)  # half-made by a server killed at birth
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its server lives
+        except BlockingIOError:
+            continue
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
     for statefile in state_dir().glob("serve-*.json"):
         with contextlib.suppress(OSError, ValueError, KeyError):
             if not Path(json.loads(statefile.read_text())["run_dir"] or "/nonexistent").exists():

@@ -49,12 +49,12 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """Sizes and limits of the executor pool."""
+    """Sizes and limits of the executor pool (`rabat-kg serve` passes server/config.py's)."""
 
-    light: int = 4  # short queries at once (pages, lookups, and every query's first moments)
+    light: int = 6  # short queries at once (pages, lookups, and every query's first moments)
     heavy: int = 2  # long queries at once
     reserved: int = 1  # light slots user SPARQL can never take: pages and stored queries keep them
-    light_budget_s: float = 0.5  # a query still running then moves to the heavy lane
+    light_budget_s: float = 0.25  # a query still running then moves to the heavy lane
     timeout_s: float = 10.0
     admission_wait_s: float = 0.75
     spawn_timeout_s: float = 30.0
