@@ -40,10 +40,10 @@ def public_base_url() -> str:
 def health() -> tuple[dict[str, object], int]:
     """GET /health: 200 with the release being served, from what the server knows (no query)."""
     backend = get_state().backend
-    release = getattr(backend, "release", None)  # the embedded engine's built release
     body: dict[str, object] = {"status": "ok", "version": backend.version()}
-    if release is not None:
-        body["triples"] = release.triples
+    triples = getattr(backend, "triples", None)  # the built release's, or what `load` recorded
+    if triples is not None:
+        body["triples"] = triples
     return body, 200
 
 

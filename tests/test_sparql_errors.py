@@ -354,7 +354,11 @@ def post_query(base_url: str, query: str, accept: str = "application/sparql-resu
      ["prefix foo: is not declared"], 3, 19),
 ])
 def test_mistakes_are_explained_in_words_over_http(base_url: str, query: str, words: list[str],
-                                                   line: int, column: int) -> None:
+                                                   line: int, column: int,
+                                                   live_server: LiveServer) -> None:
+    if live_server.backend == "virtuoso" and "BIND" in query:
+        pytest.skip("Virtuoso evaluates a BIND of a variable already in scope (the spec forbids "
+                    "it; Oxigraph refuses it): on that store there is no error to explain")
     for response in (get(base_url, query), post_query(base_url, query)):
         doc = problem(response, 400, "query-syntax")
         head = str(doc["detail"]).split("\n")[0]

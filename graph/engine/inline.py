@@ -22,12 +22,14 @@ class InlineBackend:
         if ntriples:
             self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
         self._version = version
+        self.triples = len(self.store)
 
     @classmethod
     def from_store(cls, store: ox.Store, version: str) -> InlineBackend:
         """Serve a store already loaded (and validated) elsewhere: no second copy."""
         backend = cls(b"", version)
         backend.store = store
+        backend.triples = len(store)
         return backend
 
     def version(self) -> str:

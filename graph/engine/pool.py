@@ -265,6 +265,10 @@ class EmbeddedBackend:
     def release(self) -> BuiltRelease:
         return self.current.release
 
+    @property
+    def triples(self) -> int:
+        return self.current.release.triples
+
     def execute(self, query: str, *, fmt: str, lane: Lane = "light",
                 max_rows: int | None = None, form: Form | None = None) -> QueryResult:
         header = {"op": "query", "query": query, "fmt": fmt, "form": form, "max_rows": max_rows,

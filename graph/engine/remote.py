@@ -44,6 +44,7 @@ from graph.namespaces import DATA_GRAPH, META_GRAPH, PREFIXES
 
 # Where `rabat-kg load` puts the data, and where it records the release version.
 VERSION_PREDICATE = "http://www.w3.org/2002/07/owl#versionInfo"
+TRIPLES_PREDICATE = "http://rdfs.org/ns/void#triples"  # recorded by `load`: /health reads it
 
 RESULTS_XML = "application/sparql-results+xml"
 GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
@@ -117,6 +118,7 @@ class RemoteBackend:
         self.prefixes = dict(PREFIXES) if prefixes is None else prefixes
         self._local = threading.local()
         self._version: tuple[float, str] | None = None
+        self.triples: int | None = None  # as `load` recorded it (read with the version)
         self._virtuoso = False
 
     # HTTP.
@@ -223,10 +225,13 @@ class RemoteBackend:
         now = time.monotonic()
         if self._version and now - self._version[0] < self.version_ttl_s:
             return self._version[1]
+        graph = self.graph or DATA_GRAPH
         response = self._post(
-            f"SELECT ?v WHERE {{ GRAPH <{META_GRAPH}> {{ <{self.graph or DATA_GRAPH}> "
-            f"<{VERSION_PREDICATE}> ?v }} }}", "application/sparql-results+json", dataset=False)
+            f"SELECT ?v ?n WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v "
+            f"OPTIONAL {{ <{graph}> <{TRIPLES_PREDICATE}> ?n }} }} }}",
+            "application/sparql-results+json", dataset=False)
         rows = rows_from_json(response.content)
+        self.triples = int(rows[0]["n"]["value"]) if rows and "n" in rows[0] else None
         if rows and "v" in rows[0]:
             version = rows[0]["v"]["value"]
         else:
@@ -397,8 +402,9 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
             loader.update(f"DROP SILENT GRAPH <{staging}>")
         raise
     loader.update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v }} }}")
+    loader.update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{TRIPLES_PREDICATE}> ?n }} }}")
     loader.update(f'INSERT DATA {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> '
-                  f'"{release.version}" }} }}')
+                  f'"{release.version}" ; <{TRIPLES_PREDICATE}> {int(release.triple_count)} }} }}')
     backend = RemoteBackend(url, graph=graph, timeout=timeout)
     rows = backend.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
     count = int(rows[0]["n"]["value"])
