@@ -19,7 +19,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -52,8 +52,8 @@ def parse_file(path: Path) -> list[ox.Triple]:
 def file_ntriples(path: Path) -> bytes:
     """One RDF file as N-Triples, written by the engine straight from its parser.
 
-    No Python object per triple. An authoring file (quotes with the
-    statements they support, graph/authoring.py) is compiled, its quotes checked verbatim.
+    An authoring file (quotes with the statements they support, graph/authoring.py) is
+    compiled, its quotes checked verbatim.
     """
     from graph.paths import AUTHORING_SUFFIX
 
@@ -61,10 +61,7 @@ def file_ntriples(path: Path) -> bytes:
         from graph.authoring import compile_source
 
         return compile_source(path)
-    try:
-        fmt = rdf_format_for_path(path.name)
-    except ValueError as exc:
-        raise DataError(str(exc), file=str(path)) from None
+    fmt = source_format(path)
     try:
         return ox.serialize(ox.parse(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph)),
                             format=ox.RdfFormat.N_TRIPLES) or b""
@@ -138,22 +135,17 @@ def source_format(path: Path | str) -> Format:
         raise DataError(str(exc), file=str(path)) from None
 
 
-def version_of(entries: Iterable[tuple[bytes, Format]]) -> str:
-    """The release version of files given as (sha256 digest, format), in load order."""
-    h = hashlib.sha256()
-    for digest, fmt in entries:
-        h.update(digest)
-        h.update(fmt.key.encode() + b"\n")  # digests have a fixed length: no ambiguity
-    return h.hexdigest()[:16]
-
-
 def source_version(paths: Sequence[Path | str]) -> str:
     """The version of the release made of `paths`: their bytes and formats, in order.
 
     Raises:
         DataError: a file is missing or unreadable, or its suffix names no RDF format.
     """
-    return version_of((file_digest(Path(p)), source_format(p)) for p in paths)
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(file_digest(Path(path)))
+        h.update(source_format(path).key.encode() + b"\n")  # digests have a fixed length
+    return h.hexdigest()[:16]
 
 
 def file_digest(path: Path) -> bytes:

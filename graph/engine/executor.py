@@ -93,8 +93,6 @@ def run(settings: ExecutorSettings, conn: Any) -> None:
                     "truncated": result.truncated, "elapsed_ms": result.elapsed_ms}, result.body)
 
 
-def send(conn: Any, header: dict[str, Any], body: bytes | None = None) -> None:
-    """One answer: the JSON header, then the body when there is one."""
-    conn.send_bytes(json.dumps(header).encode())
-    if body is not None:
-        conn.send_bytes(body)
+def send(conn: Any, header: dict[str, Any], body: bytes = b"") -> None:
+    """One answer in one message: the JSON header (which has no raw newline), a newline, the body."""
+    conn.send_bytes(json.dumps(header).encode() + b"\n" + body)

@@ -22,6 +22,7 @@ import json
 import logging
 import multiprocessing
 import os
+import select
 import shutil
 import threading
 import time
@@ -82,6 +83,8 @@ class Executor:
         self.pid = int(process.pid)
         self.hello = hello
         self.idle_since = time.monotonic()
+        self.poller = select.poll()  # one registration, not a selector per wait
+        self.poller.register(conn.fileno(), select.POLLIN)
 
     @classmethod
     def start(cls, settings: ExecutorSettings, timeout_s: float) -> Executor:
@@ -108,18 +111,14 @@ class Executor:
 
     def ready(self, timeout_s: float) -> bool:
         """Whether the answer has begun (or the process ended) within `timeout_s`."""
-        return bool(self.conn.poll(max(0.0, timeout_s)))
+        return bool(self.poller.poll(max(0, int(timeout_s * 1000))))
 
     def receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
         """The answer's header and body; TimeoutError past `deadline`, EOFError if it died."""
         if not self.ready(deadline - time.monotonic()):
             raise TimeoutError("no answer before the deadline")
-        header = json.loads(self.conn.recv_bytes())
-        if "error" in header:
-            return header, b""
-        if not self.ready(deadline - time.monotonic()):
-            raise TimeoutError("no answer before the deadline")
-        return header, self.conn.recv_bytes()
+        header, _, body = self.conn.recv_bytes().partition(b"\n")  # one message: see executor
+        return json.loads(header), body
 
     def exit_code(self) -> int | None:
         return self.process.exitcode  # type: ignore[no-any-return]
