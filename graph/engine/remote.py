@@ -291,17 +291,6 @@ def _blank_groups(lines: Iterable[str]) -> tuple[list[str], list[list[str]]]:
     return plain, list(groups.values())
 
 
-def _chunks(groups: list[list[str]], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for group in groups:
-        if chunk and len(chunk) + len(group) > size:
-            yield chunk
-            chunk = []
-        chunk.extend(group)
-    if chunk:
-        yield chunk
-
-
 class _Refused(KgError):
     """The store refused one request of a load (kept apart: a smaller request may pass)."""
 
@@ -387,15 +376,14 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
     loader.update(f"DROP SILENT GRAPH <{staging}>")
     try:
         if gsp_url:
-            for chunk in _chunks([[line] for line in plain] + bnode_groups, gsp_chunk_triples):
-                loader.post_triples(staging, chunk)
+            for groups in _packed([[line] for line in plain] + bnode_groups, gsp_chunk_triples):
+                loader.post_triples(staging, [line for group in groups for line in group])
         else:
-            for chunk in _chunks([[line] for line in plain], chunk_triples):
-                loader.insert(staging, [[line] for line in chunk], data=True)
+            for groups in _packed([[line] for line in plain], chunk_triples):
+                loader.insert(staging, groups, data=True)
             # Virtuoso refuses blank nodes in INSERT DATA: a template with an empty WHERE.
-            groups = _group_chunks(bnode_groups, chunk_triples)
-            for chunk_groups in groups:
-                loader.insert(staging, chunk_groups, data=False)
+            for groups in _packed(bnode_groups, chunk_triples):
+                loader.insert(staging, groups, data=False)
         loader.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph}>")
     except BaseException:
         with contextlib.suppress(KgError):
@@ -414,7 +402,7 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
     return count
 
 
-def _group_chunks(groups: list[list[str]], size: int) -> list[list[list[str]]]:
+def _packed(groups: list[list[str]], size: int) -> list[list[list[str]]]:
     """Groups packed into lists of at most `size` lines (a bigger group goes alone)."""
     packed: list[list[list[str]]] = []
     lines = 0
