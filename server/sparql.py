@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -41,6 +40,7 @@ from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, 
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
 from server import http
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
+from server.site import per_version, per_version_lru
 from server.state import get_backend
 
 bp = Blueprint("sparql", __name__)
@@ -325,9 +325,10 @@ def self_description() -> Response:
         return early
     base_url = request.host_url
     options: dict[str, Any] = {"auto_compact": True} if fmt.key == "jsonld" else {}
-    body = cached(("sd", get_backend().version(), base_url, fmt.key),
-                  lambda: service_description(base_url).serialize(format=fmt.rdflib, encoding="utf-8",
-                                                                  **options))
+    # keyed by the Host too (the SD names this endpoint by it): an LRU, so odd Hosts are bounded
+    body = per_version_lru("sparql-sd", f"{base_url} {fmt.key}",
+                           lambda: service_description(base_url).serialize(
+                               format=fmt.rdflib, encoding="utf-8", **options))
     return Response(body, mimetype=fmt.media_type)
 
 
@@ -355,27 +356,6 @@ def default_query() -> str:
 
 
 # --- Service Description --------------------------------------------------------------------
-
-_cache: dict[tuple[str, ...], Any] = {}
-_cache_lock = threading.Lock()
-CACHE_ENTRIES = 64  # keys hold the Host: bounded, so odd Host headers cannot fill memory
-T = TypeVar("T")
-
-
-def cached(key: tuple[str, ...], build: Callable[[], T]) -> T:
-    """Derived documents per data version (key[1]): built once, dropped when it changes."""
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]  # type: ignore[no-any-return]
-    value = build()
-    with _cache_lock:
-        for old in [k for k in _cache if k[0] == key[0] and k[1] != key[1]]:
-            del _cache[old]
-        while len(_cache) >= CACHE_ENTRIES:
-            del _cache[next(iter(_cache))]
-        _cache[key] = value
-    return value
-
 
 def service_description(base_url: str) -> Graph:
     """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
@@ -469,7 +449,7 @@ def vocabulary() -> Response:
     early = http.not_modified("application/json")
     if early is not None:
         return early
-    doc = cached(("vocabulary", get_backend().version()), build_vocabulary)
+    doc = per_version("sparql-vocabulary", build_vocabulary)
     return Response(json.dumps(doc, ensure_ascii=False, sort_keys=True), mimetype="application/json")
 
 
