@@ -124,9 +124,9 @@ class RateLimited(KgError):
     title = "Too many requests"
 
 
-class FormatUnavailable(KgError):
-    """The answer cannot be written in the format asked for (e.g. RDF/XML for a predicate
-    whose IRI has no XML local name); another format can carry it."""
+class NotAcceptable(KgError):
+    """No offered format matches the request (Accept or format=), or the answer cannot be
+    written in the one asked for (e.g. RDF/XML for a predicate IRI without an XML local name)."""
 
     status = 406
     type = "not-acceptable"

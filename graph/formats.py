@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from graph.errors import FormatUnavailable
+from graph.errors import NotAcceptable
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def rdf_format_for_path(name: str) -> Format:
 
 
 def check_rdfxml(body: bytes) -> None:
-    """Raise `FormatUnavailable` unless `body` is well-formed XML (parsed with expat).
+    """Raise `NotAcceptable` unless `body` is well-formed XML (parsed with expat).
 
     Oxigraph's RDF/XML writer emits `<oxprefix:>` elements for predicates whose IRI does not
     end with an XML name (`http://b/1`); such a document must never be served as RDF/XML.
@@ -82,7 +82,7 @@ def check_rdfxml(body: bytes) -> None:
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
-        raise FormatUnavailable(
+        raise NotAcceptable(
             "this answer cannot be written as RDF/XML: a predicate IRI does not end with an XML "
             "name (as http://example.org/1 does not), so no RDF/XML element can stand for it; "
             f"ask for Turtle (format=ttl), N-Triples or JSON-LD instead ({exc})",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from flask import request
 
-from graph.errors import KgError
+from graph.errors import NotAcceptable
 from graph.formats import HTML, RESULT_FORMATS, Format, describe_formats
 
 HTML_FORMAT = Format("html", HTML, ".html", "", "", "HTML")
@@ -30,14 +30,6 @@ ALIASES = {"turtle": "ttl", "n3": "ttl", "json-ld": "jsonld", "ld+json": "jsonld
 GRAPH_ALIASES = {"xml": "rdf", "json": "jsonld"}
 # ... and the generic media types, matched after every specific one.
 GRAPH_MEDIA_ALIASES = {"application/json": "jsonld", "application/xml": "rdf", "text/xml": "rdf"}
-
-
-class NotAcceptable(KgError):
-    """Nothing offered matches the Accept header (or the format key)."""
-
-    status = 406
-    type = "not-acceptable"
-    title = "Not acceptable"
 
 
 def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | None = None) -> Format:

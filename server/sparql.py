@@ -32,14 +32,14 @@ from rdflib.namespace import RDF, RDFS, XSD
 
 from graph.dataset import DATASET, dataset_description
 from graph.engine.base import Form, Lane
-from graph.errors import KgError, QuerySyntaxError, UpdateRefused
+from graph.errors import KgError, NotAcceptable, QuerySyntaxError, UpdateRefused
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml, describe_formats
 from graph.hints import hint_headers, unknown_terms
 from graph.intake import CheckedQuery, check_query
 from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
 from server import http
-from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
+from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
 from server.site import per_version, per_version_lru
 from server.state import get_backend
 
@@ -96,8 +96,6 @@ class ProtocolRequest:
     """What a request asks for, whatever route it came by."""
 
     query: str | None
-    default_graphs: list[str]
-    named_graphs: list[str]
     formats: list[str]  # format= / output= / results= values (URL first, then a form body)
 
 
@@ -131,13 +129,14 @@ def check_names(pairs: Iterable[tuple[str, str]], where: str, allowed: frozenset
 
 
 def read_request() -> ProtocolRequest:
-    """The query and dataset of a GET or POST by any of the three Protocol routes.
+    """The query and formats of a GET or POST by any of the three Protocol routes.
 
     Raises:
         UpdateRefused: `update=`, update parameters, or an `application/sparql-update` body.
         UnsupportedBody: a POST body of another type (415).
         BadProtocolRequest: two queries, a query in the URL and the body, bad UTF-8, unknown
             parameters, a POST without a query.
+        DatasetRefused: a dataset other than the served graph (`check_dataset`).
     """
     url_pairs = parse_pairs(request.query_string, "query string")
     check_names(url_pairs, "query string", QUERY_PARAMS)
@@ -174,26 +173,24 @@ def read_request() -> ProtocolRequest:
         raise BadProtocolRequest(f"{len(queries)} queries in one request; send exactly one")
     if request.method == "POST" and not queries:
         raise BadProtocolRequest("no query: POST a query as the body or as query= in a form")
-    pairs = url_pairs + body_pairs
+    check_dataset(url_pairs + body_pairs)
     return ProtocolRequest(query=queries[0] if queries else None,
-                           default_graphs=[v for k, v in pairs if k == "default-graph-uri"],
-                           named_graphs=[v for k, v in pairs if k == "named-graph-uri"],
                            formats=[v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS
                                     for k, v in part if k == name])
 
 
-def check_dataset(req: ProtocolRequest) -> None:
+def check_dataset(pairs: list[tuple[str, str]]) -> None:
     """The dataset is the served graph: it may be named as the default graph, nothing else.
 
     Raises:
         DatasetRefused: a default graph other than the served one, or any named graph.
     """
-    other = [g for g in req.default_graphs if g not in SERVED_GRAPHS]
+    other = [v for k, v in pairs if k == "default-graph-uri" and v not in SERVED_GRAPHS]
     if other:
         raise DatasetRefused(
             f"default-graph-uri {other[0]!r}: this endpoint serves one graph, <{DATA_GRAPH}>, "
             "and never loads another; name that one or leave the parameter out")
-    if req.named_graphs:
+    if any(k == "named-graph-uri" for k, _ in pairs):
         raise DatasetRefused(
             "named-graph-uri: the served dataset has no named graphs and this endpoint never "
             "loads graphs from elsewhere; leave the parameter out")
@@ -307,7 +304,6 @@ def endpoint() -> Response:
         whatever intake and the backend raise (syntax 400, timeout 503, ...).
     """
     req = read_request()
-    check_dataset(req)
     if req.query is None:
         return self_description()
     checked = intake(req.query)
