@@ -26,6 +26,8 @@ import logging
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 
+from server.state import get_state
+
 log = logging.getLogger("rabat_kg.http")
 
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -90,8 +92,6 @@ def chosen_coding(media_type: str) -> str:
 
 def data_version() -> str | None:
     """The served release's version, or None if the backend cannot tell right now."""
-    from server.state import get_state
-
     try:
         return get_state().backend.version()
     except Exception:  # a remote store may be down; then there is simply no ETag

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,7 +37,7 @@ from graph.hints import hint_headers, unknown_terms
 from graph.intake import CheckedQuery, check_query
 from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
-from server import http
+from server import http, i18n
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
 from server.site import per_version, per_version_lru
 from server.state import get_backend
@@ -91,14 +90,6 @@ class DatasetRefused(KgError):
     title = "Dataset not available"
 
 
-@dataclass
-class ProtocolRequest:
-    """What a request asks for, whatever route it came by."""
-
-    query: str | None
-    formats: list[str]  # format= / output= / results= values (URL first, then a form body)
-
-
 # --- reading a request ---------------------------------------------------------------------
 
 
@@ -128,8 +119,9 @@ def check_names(pairs: Iterable[tuple[str, str]], where: str, allowed: frozenset
                                  f"allowed: {', '.join(sorted(allowed))}", parameters=unknown)
 
 
-def read_request() -> ProtocolRequest:
-    """The query and formats of a GET or POST by any of the three Protocol routes.
+def read_request() -> tuple[str | None, list[str]]:
+    """The query and the format= / output= / results= values (URL first, then a form body) of
+    a GET or POST by any of the three Protocol routes.
 
     Raises:
         UpdateRefused: `update=`, update parameters, or an `application/sparql-update` body.
@@ -174,9 +166,8 @@ def read_request() -> ProtocolRequest:
     if request.method == "POST" and not queries:
         raise BadProtocolRequest("no query: POST a query as the body or as query= in a form")
     check_dataset(url_pairs + body_pairs)
-    return ProtocolRequest(query=queries[0] if queries else None,
-                           formats=[v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS
-                                    for k, v in part if k == name])
+    formats = [v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS for k, v in part if k == name]
+    return (queries[0] if queries else None), formats
 
 
 def check_dataset(pairs: list[tuple[str, str]]) -> None:
@@ -199,12 +190,10 @@ def check_dataset(pairs: list[tuple[str, str]]) -> None:
 # --- answering ----------------------------------------------------------------------------
 
 
-def intake(text: str, max_nesting: int | None = None) -> CheckedQuery:
+def intake(text: str) -> CheckedQuery:
     """`graph.intake.check_query` with this server's limits; syntax errors carry the query."""
-    if max_nesting is None:
-        max_nesting = int(current_app.config["MAX_NESTING"])
     try:
-        checked = check_query(text, max_nesting=max_nesting)
+        checked = check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
     except QuerySyntaxError as exc:
         raise explained(exc, text) from None
     # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; `explained` takes
@@ -303,11 +292,11 @@ def endpoint() -> Response:
         UpdateRefused, UnsupportedBody, BadProtocolRequest, DatasetRefused, NotAcceptable, and
         whatever intake and the backend raise (syntax 400, timeout 503, ...).
     """
-    req = read_request()
-    if req.query is None:
+    query, formats = read_request()
+    if query is None:
         return self_description()
-    checked = intake(req.query)
-    return answer(checked.text, checked.form, format_param=req.formats)
+    checked = intake(query)
+    return answer(checked.text, checked.form, format_param=formats)
 
 
 def self_description() -> Response:
@@ -329,8 +318,6 @@ def self_description() -> Response:
 
 
 def editor_page() -> Response:
-    from server.i18n import mark_language
-
     config = {"endpoint": url_for("sparql.endpoint"), "vocabulary": url_for("sparql.vocabulary"),
               "queries": url_for("stored.list_queries"), "prefixes": PREFIXES}
     html = render_template("sparql/editor.html", editor_config=json.dumps(config),
@@ -338,7 +325,7 @@ def editor_page() -> Response:
                            predeclared=PREDECLARED)
     response = Response(html, mimetype=HTML)
     response.headers["Content-Security-Policy"] = EDITOR_CSP
-    return mark_language(response)
+    return i18n.mark_language(response)
 
 
 def default_query() -> str:
@@ -550,8 +537,6 @@ UI_STRINGS: dict[str, dict[str, str]] = {
 @bp.record_once
 def _merge_strings(_state: object) -> None:
     """Add this blueprint's UI strings to the shared catalogue (never overriding it)."""
-    from server import i18n
-
     for lang, strings in UI_STRINGS.items():
         catalogue = i18n.STRINGS.setdefault(lang, {})
         for key, text in strings.items():
