@@ -68,26 +68,17 @@ EDITOR_CSP = f"{http.CSP}; style-src 'self' {' '.join(EDITOR_STYLE_HASHES)}"
 _XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-class BadProtocolRequest(KgError):
+class BadProtocolRequest(KgError, type="bad-request", title="Bad SPARQL request"):
     """A request the SPARQL Protocol does not allow (two queries, unknown parameters, ...)."""
 
-    type = "bad-request"
-    title = "Bad SPARQL request"
 
-
-class UnsupportedBody(KgError):
+class UnsupportedBody(KgError, status=415, type="unsupported-media-type",
+                      title="Unsupported request body type"):
     """A POST body that is neither a form nor a SPARQL query."""
 
-    status = 415
-    type = "unsupported-media-type"
-    title = "Unsupported request body type"
 
-
-class DatasetRefused(KgError):
+class DatasetRefused(KgError, type="dataset-refused", title="Dataset not available"):
     """A dataset parameter naming a graph this endpoint does not serve (it never fetches any)."""
-
-    type = "dataset-refused"
-    title = "Dataset not available"
 
 
 # --- reading a request ---------------------------------------------------------------------
