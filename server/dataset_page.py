@@ -1,9 +1,6 @@
-"""The dataset description as a page, for browsers at `/.well-known/void` and `/dataset`.
-
-What RDF clients read in the VoID/DCAT description, said for people, from the same facts
-(`graph.dataset`: title, description, licence, counts per release, dumps): what the dataset
-is, its licence, the release, the counts, the dumps, the endpoint, and the description itself
-in each RDF syntax.
+"""The dataset description as a page, for browsers at `/.well-known/void` and `/dataset`:
+what RDF clients read in the VoID/DCAT description, said for people from the same facts
+(`graph.dataset`), with links to the dumps, the endpoint and the description in each syntax.
 """
 
 from __future__ import annotations

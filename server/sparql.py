@@ -54,7 +54,7 @@ UPDATE_PARAMS = frozenset({"update", "using-graph-uri", "using-named-graph-uri"}
 TRUNCATED_TYPE = PROBLEMS + "result-truncated"
 # Names a client may give the one graph this endpoint serves, as `default-graph-uri`.
 SERVED_GRAPHS = frozenset({DATA_GRAPH, BASE, str(DATASET)})
-# Terms this service uses to state its limits and behaviour in the Service Description.
+# sd:resultFormat values, in the W3C formats namespace.
 FORMAT_IRIS = ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
                "Turtle", "JSON-LD", "N-Triples", "RDF_XML")
 GRAPH_FORMS = ("construct", "describe")
