@@ -239,11 +239,11 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
         response.headers.add("Result-Truncated", "true")
         response.headers.add("Result-Limit", str(limit))
         response.headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
+    response.set_data(body)
     # An empty answer: kg: terms the ontology does not define (one message per term)
     hints = hint_headers(unknown_terms(text)) if not result.count else []
     if hints:
         response.headers.add("Query-Hint", " | ".join(hints))
-    response.set_data(body)
     return response
 
 
