@@ -102,8 +102,8 @@ def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
     with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another thread may be making it: wait for it
         if not path.exists():
-            written = "nt" if key == "jsonld" else key
-            body = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=written, lane="heavy").body
+            engine_key = "nt" if key == "jsonld" else key  # JSON-LD: compacted from N-Triples
+            body = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=engine_key, lane="heavy").body
             if key == "jsonld":
                 body = compact_jsonld(body)
             tmp = path.with_name(f".{path.name}.tmp")
