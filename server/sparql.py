@@ -331,6 +331,7 @@ def default_query() -> str:
 
 # --- Service Description --------------------------------------------------------------------
 
+
 def service_description(base_url: str) -> Graph:
     """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
     config = current_app.config
