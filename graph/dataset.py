@@ -98,36 +98,31 @@ def dataset_description(backend: Backend, base_url: str) -> Graph:
     stats = statistics(backend)
     g = bind(Graph(bind_namespaces="none"))
     ds = DATASET
-    g.add((ds, RDF.type, VOID.Dataset))
-    g.add((ds, RDF.type, DCAT.Dataset))
-    for lang, text in TITLE.items():
-        g.add((ds, DCTERMS.title, Literal(text, lang=lang)))
-    for lang, text in DESCRIPTION.items():
-        g.add((ds, DCTERMS.description, Literal(text, lang=lang)))
-    g.add((ds, DCTERMS.license, DATA_LICENCE))
-    g.add((ds, OWL.versionInfo, Literal(backend.version())))
-    g.add((ds, URIRef(str(DCAT) + "version"), Literal(backend.version())))
+    endpoint = URIRef(base_url + "sparql")
+    facts = [
+        (RDF.type, VOID.Dataset), (RDF.type, DCAT.Dataset), (DCTERMS.license, DATA_LICENCE),
+        (OWL.versionInfo, Literal(backend.version())),
+        (URIRef(str(DCAT) + "version"), Literal(backend.version())),
+        (FOAF.homepage, URIRef(base_url)), (DCAT.landingPage, URIRef(base_url)),
+        (VOID.uriSpace, Literal(ID)),
+        (VOID.uriRegexPattern, Literal("^" + ID.replace(".", "\\.") + "[a-z-]+/[a-z0-9-]+")),
+        (VOID.vocabulary, URIRef(str(KG))), (VOID.sparqlEndpoint, endpoint),
+        (VOID.rootResource, URIRef(ID + "dialogue/rabat-process")),
+        (VOID.triples, Literal(stats.triples)), (VOID.entities, Literal(stats.entities)),
+        (VOID.distinctSubjects, Literal(stats.subjects)), (VOID.distinctObjects, Literal(stats.objects)),
+        (VOID.classes, Literal(len(stats.classes))), (VOID.properties, Literal(len(stats.properties))),
+    ]
+    facts += [(DCTERMS.title, Literal(text, lang=lang)) for lang, text in TITLE.items()]
+    facts += [(DCTERMS.description, Literal(text, lang=lang)) for lang, text in DESCRIPTION.items()]
     if stats.modified:
         dtype = XSD.date if len(stats.modified) == 10 else None
-        g.add((ds, DCTERMS.modified, Literal(stats.modified, datatype=dtype)))
-    g.add((ds, FOAF.homepage, URIRef(base_url)))
-    g.add((ds, DCAT.landingPage, URIRef(base_url)))
-    g.add((ds, VOID.uriSpace, Literal(ID)))
-    g.add((ds, VOID.uriRegexPattern, Literal("^" + ID.replace(".", "\\.") + "[a-z-]+/[a-z0-9-]+")))
-    g.add((ds, VOID.vocabulary, URIRef(str(KG))))
+        facts.append((DCTERMS.modified, Literal(stats.modified, datatype=dtype)))
     namespaces = {ns for ns in (_namespace(p) for p, _ in stats.properties) if ns is not None}
-    for ns in sorted(namespaces - {str(KG)}):
-        g.add((ds, VOID.vocabulary, URIRef(ns)))
-    g.add((ds, VOID.sparqlEndpoint, URIRef(base_url + "sparql")))
-    g.add((ds, VOID.rootResource, URIRef(ID + "dialogue/rabat-process")))
+    facts += [(VOID.vocabulary, URIRef(ns)) for ns in sorted(namespaces - {str(KG)})]
     if stats.example:
-        g.add((ds, VOID.exampleResource, URIRef(stats.example)))
-    g.add((ds, VOID.triples, Literal(stats.triples)))
-    g.add((ds, VOID.entities, Literal(stats.entities)))
-    g.add((ds, VOID.distinctSubjects, Literal(stats.subjects)))
-    g.add((ds, VOID.distinctObjects, Literal(stats.objects)))
-    g.add((ds, VOID.classes, Literal(len(stats.classes))))
-    g.add((ds, VOID.properties, Literal(len(stats.properties))))
+        facts.append((VOID.exampleResource, URIRef(stats.example)))
+    for p, o in facts:
+        g.add((ds, p, o))
     for cls, n in stats.classes:
         part = BNode()
         g.add((ds, VOID.classPartition, part))
@@ -144,20 +139,19 @@ def dataset_description(backend: Backend, base_url: str) -> Graph:
         g.add((ds, VOID.feature, _FEATURE[key]))
         dist = URIRef(f"{base_url}{path}#distribution")
         g.add((ds, DCAT.distribution, dist))
-        g.add((dist, RDF.type, DCAT.Distribution))
-        g.add((dist, DCAT.downloadURL, url))
-        g.add((dist, DCAT.accessURL, url))
-        g.add((dist, DCAT.mediaType, URIRef(IANA + media)))
-        g.add((dist, DCTERMS["format"], Literal(media)))
-        g.add((dist, DCTERMS.license, DATA_LICENCE))
-        g.add((dist, DCTERMS.title, Literal(f"{TITLE['en']} ({path})", lang="en")))
+        for p, o in [(RDF.type, DCAT.Distribution), (DCAT.downloadURL, url), (DCAT.accessURL, url),
+                     (DCAT.mediaType, URIRef(IANA + media)), (DCTERMS["format"], Literal(media)),
+                     (DCTERMS.license, DATA_LICENCE),
+                     (DCTERMS.title, Literal(f"{TITLE['en']} ({path})", lang="en"))]:
+            g.add((dist, p, o))
     service = URIRef(base_url + "sparql#service")
-    g.add((ds, DCAT.distribution, URIRef(base_url + "sparql#distribution")))
-    g.add((URIRef(base_url + "sparql#distribution"), RDF.type, DCAT.Distribution))
-    g.add((URIRef(base_url + "sparql#distribution"), DCAT.accessURL, URIRef(base_url + "sparql")))
-    g.add((URIRef(base_url + "sparql#distribution"), DCAT.accessService, service))
+    dist = URIRef(base_url + "sparql#distribution")
+    g.add((ds, DCAT.distribution, dist))
+    g.add((dist, RDF.type, DCAT.Distribution))
+    g.add((dist, DCAT.accessURL, endpoint))
+    g.add((dist, DCAT.accessService, service))
     g.add((service, RDF.type, DCAT.DataService))
-    g.add((service, DCAT.endpointURL, URIRef(base_url + "sparql")))
+    g.add((service, DCAT.endpointURL, endpoint))
     g.add((service, DCAT.servesDataset, ds))
     g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
     return g
@@ -165,5 +159,4 @@ def dataset_description(backend: Backend, base_url: str) -> Graph:
 
 def _namespace(iri: str) -> str | None:
     """The namespace of a property IRI when it is one of our declared prefixes."""
-    best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
-    return best
+    return max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 
 class KgError(Exception):
-    """Base of the errors we expect and report cleanly."""
+    """Base of the errors we expect and report cleanly. A subclass states its HTTP status,
+    problem type slug and title in its class line: `class E(KgError, status=503, ...)`."""
 
     status = 400
     type = "bad-request"
     title = "Bad request"
+
+    def __init_subclass__(cls, *, status: int | None = None, type: str | None = None,
+                          title: str | None = None) -> None:
+        super().__init_subclass__()
+        cls.status = status or cls.status
+        cls.type = type or cls.type
+        cls.title = title or cls.title
 
     def __init__(self, detail: str, **extra: object) -> None:
         super().__init__(detail)
@@ -20,11 +28,8 @@ class KgError(Exception):
         self.extra = extra
 
 
-class QuerySyntaxError(KgError):
+class QuerySyntaxError(KgError, type="query-syntax", title="SPARQL syntax error"):
     """The query does not parse; `line` and `column` point into the query as sent."""
-
-    type = "query-syntax"
-    title = "SPARQL syntax error"
 
     def __init__(self, detail: str, *, line: int | None = None, column: int | None = None) -> None:
         super().__init__(detail, line=line, column=column)
@@ -32,102 +37,54 @@ class QuerySyntaxError(KgError):
         self.column = column
 
 
-class QueryRefused(KgError):
+class QueryRefused(KgError, type="query-refused", title="Query refused"):
     """The query asks for something this service never does (SERVICE, FROM, ...)."""
 
-    type = "query-refused"
-    title = "Query refused"
 
-
-class UpdateRefused(KgError):
+class UpdateRefused(KgError, status=403, type="update-refused", title="Updates are not allowed"):
     """Any SPARQL Update: the service is read-only."""
 
-    status = 403
-    type = "update-refused"
-    title = "Updates are not allowed"
 
-
-class QueryTooComplex(KgError):
+class QueryTooComplex(KgError, type="query-too-complex", title="Query too complex"):
     """Nesting too deep (or similar) to hand to a parser safely."""
 
-    type = "query-too-complex"
-    title = "Query too complex"
 
-
-class QueryEvaluationError(KgError):
+class QueryEvaluationError(KgError, type="query-failed", title="Query evaluation failed"):
     """The engine could not evaluate an accepted query (e.g. a type error it reports)."""
 
-    type = "query-failed"
-    title = "Query evaluation failed"
 
-
-class QueryTimeout(KgError):
+class QueryTimeout(KgError, status=503, type="query-timeout", title="Query timed out"):
     """The query ran past its time limit and was stopped."""
 
-    status = 503
-    type = "query-timeout"
-    title = "Query timed out"
 
-
-class QueryResourceLimit(KgError):
+class QueryResourceLimit(KgError, status=503, type="query-memory", title="Query exceeded its memory limit"):
     """The query exceeded its memory budget and was stopped."""
 
-    status = 503
-    type = "query-memory"
-    title = "Query exceeded its memory limit"
 
-
-class Overloaded(KgError):
+class Overloaded(KgError, status=503, type="overloaded", title="Service busy"):
     """No capacity to run the query now; retry later."""
 
-    status = 503
-    type = "overloaded"
-    title = "Service busy"
 
-
-class BackendUnavailable(KgError):
+class BackendUnavailable(KgError, status=502, type="backend-unavailable", title="Store unavailable"):
     """The remote SPARQL store cannot be reached or failed."""
 
-    status = 502
-    type = "backend-unavailable"
-    title = "Store unavailable"
 
-
-class BackendTimeout(KgError):
+class BackendTimeout(KgError, status=504, type="backend-timeout", title="Store timed out"):
     """The remote SPARQL store did not answer in time."""
 
-    status = 504
-    type = "backend-timeout"
-    title = "Store timed out"
 
-
-class DataError(KgError):
+class DataError(KgError, status=422, type="invalid-data", title="Invalid data"):
     """A data release is broken (syntax) or invalid (SHACL); the message names where."""
 
-    status = 422
-    type = "invalid-data"
-    title = "Invalid data"
 
-
-class ParameterError(KgError):
+class ParameterError(KgError, type="bad-parameter", title="Bad parameter"):
     """A stored-query parameter is unknown, missing, ill-typed or outside its enumeration."""
 
-    type = "bad-parameter"
-    title = "Bad parameter"
 
-
-class RateLimited(KgError):
+class RateLimited(KgError, status=429, type="too-many-requests", title="Too many requests"):
     """One client sent more queries than its budget; retry after the given delay."""
 
-    status = 429
-    type = "too-many-requests"
-    title = "Too many requests"
 
-
-class FormatUnavailable(KgError):
-    """The answer cannot be written in the format asked for (e.g. RDF/XML for a predicate
-    whose IRI has no XML local name); another format can carry it."""
-
-    status = 406
-    type = "not-acceptable"
-    title = "Not acceptable"
+class NotAcceptable(KgError, status=406, type="not-acceptable", title="Not acceptable"):
+    """No offered format matches the request (Accept or format=), or the answer cannot be
+    written in the one asked for (e.g. RDF/XML for a predicate IRI without an XML local name)."""

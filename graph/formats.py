@@ -6,11 +6,11 @@ named, suffixed and negotiated the same way everywhere.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from graph.errors import FormatUnavailable
+from graph.errors import NotAcceptable
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ PROBLEM_JSON = "application/problem+json"
 AUTHORING = Format("authoring", "application/trig", ".quotes.trig", "trig", "TRIG", "Authoring file (TriG)")
 
 
+def describe_formats(formats: Iterable[Format]) -> list[dict[str, str]]:
+    """Formats as an error lists them (`offered` of a 406)."""
+    return [{"format": f.key, "mediaType": f.media_type} for f in formats]
+
+
 def rdf_format_for_path(name: str) -> Format:
     """The RDF format of a file name, by suffix; unknown suffixes are an error."""
     if name.endswith(AUTHORING.suffix):
@@ -67,38 +72,18 @@ def rdf_format_for_path(name: str) -> Format:
     raise ValueError(f"{name}: unknown RDF file suffix (known: {known})")
 
 
-# --- RDF/XML that is always well-formed (issue 18, item 5) ------------------------------------
-
-# An XML name's characters (XML 1.0 fifth edition, NameStartChar and NameChar, without ":").
-_NAME_START = ("A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff"
-               "\u200c-\u200d\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd"
-               "\U00010000-\U000effff")
-_LOCAL_NAME = re.compile(f"[{_NAME_START}][{_NAME_START}\\-.0-9\u00b7\u0300-\u036f\u203f-\u2040]*\\Z")
-
-
-def rdfxml_expressible(predicate: str) -> bool:
-    """Whether RDF/XML can write a predicate: its IRI must end with an XML name (a property
-    element is a namespace and a local name), as `http://b/p1` does and `http://b/1` does not.
-
-    >>> rdfxml_expressible("http://b/p1"), rdfxml_expressible("http://b/1")
-    (True, False)
-    """
-    return any(_LOCAL_NAME.match(predicate, i) for i in range(len(predicate)))
-
-
 def check_rdfxml(body: bytes) -> None:
-    """Raise `FormatUnavailable` unless `body` is well-formed XML (parsed with expat).
+    """Raise `NotAcceptable` unless `body` is well-formed XML (parsed with expat).
 
-    Oxigraph's RDF/XML writer emits `<oxprefix:>` elements for predicates `rdfxml_expressible`
-    refuses; such a document must never be served as RDF/XML.
+    Oxigraph's RDF/XML writer emits `<oxprefix:>` elements for predicates whose IRI does not
+    end with an XML name (`http://b/1`); such a document must never be served as RDF/XML.
     """
     parser = expat.ParserCreate(namespace_separator=" ")
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
-        raise FormatUnavailable(
+        raise NotAcceptable(
             "this answer cannot be written as RDF/XML: a predicate IRI does not end with an XML "
             "name (as http://example.org/1 does not), so no RDF/XML element can stand for it; "
             f"ask for Turtle (format=ttl), N-Triples or JSON-LD instead ({exc})",
-            offered=[{"format": f.key, "mediaType": f.media_type}
-                     for f in RDF_FORMATS if f.key != "rdf"]) from None
+            offered=describe_formats(f for f in RDF_FORMATS if f.key != "rdf")) from None

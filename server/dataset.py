@@ -14,19 +14,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from graph.dataset import DUMPS, dataset_description
 from graph.formats import RDF_BY_KEY
 from graph.jsonld import compact_jsonld
+from server import http
 from server.dataset_page import dataset_page
 from server.negotiation import HTML_FORMAT, negotiate
-from server.site import not_modified
 from server.state import cache_dir, get_backend, get_state
 
 bp = Blueprint("dataset", __name__)
 
 DUMP_FORMATS = {path: RDF_BY_KEY[key] for key, path, _media in DUMPS}
+# The description in any RDF syntax, Turtle first; HTML last: chosen only when preferred to all.
+DESCRIPTION_FORMATS = (*RDF_BY_KEY.values(), HTML_FORMAT)
 DUMP_NAME = "rabat-kg"  # the attachment's fixed file name stem
 
 
@@ -49,30 +51,24 @@ def health() -> tuple[dict[str, object], int]:
 
 @bp.get("/.well-known/void")
 def void() -> Response:
-    """The dataset description (VoID + DCAT), Turtle unless another RDF syntax is asked for;
-    the page for browsers (HTML last: chosen only when preferred to every RDF syntax)."""
-    fmt = negotiate((*RDF_BY_KEY.values(), HTML_FORMAT))
+    """The dataset description (VoID + DCAT) for RDF clients, the page for browsers."""
+    fmt = negotiate(DESCRIPTION_FORMATS)
     if fmt is HTML_FORMAT:
-        return dataset_page(url_for("dataset.void"))
-    cached = not_modified(fmt.media_type)
+        return dataset_page()
+    cached = http.not_modified(fmt.media_type)
     if cached is not None:
         return cached
     graph = dataset_description(get_backend(), public_base_url())
-    body = graph.serialize(format=fmt.rdflib, encoding="utf-8")
-    response = Response(body, mimetype=fmt.media_type)
-    response.vary.add("Accept")
-    return response
+    return Response(graph.serialize(format=fmt.rdflib, encoding="utf-8"), mimetype=fmt.media_type)
 
 
 @bp.get("/dataset")
 def dataset() -> Response:
     """The dataset's own IRI (https://w3id.org/rabat-kg/dataset) is described by the VoID: the
     page for browsers, a 303 to the RDF description for everyone else."""
-    if negotiate((*RDF_BY_KEY.values(), HTML_FORMAT)) is HTML_FORMAT:
-        return dataset_page(url_for("dataset.void"))
-    response = Response(status=303, headers={"Location": "/.well-known/void"})
-    response.vary.add("Accept")
-    return response
+    if negotiate(DESCRIPTION_FORMATS) is HTML_FORMAT:
+        return dataset_page()
+    return Response(status=303, headers={"Location": "/.well-known/void"})
 
 
 @bp.get("/dump.<suffix>")
@@ -106,11 +102,10 @@ def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
     with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another thread may be making it: wait for it
         if not path.exists():
+            engine_key = "nt" if key == "jsonld" else key  # JSON-LD: compacted from N-Triples
+            body = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=engine_key, lane="heavy").body
             if key == "jsonld":
-                nt = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt="nt", lane="heavy").body
-                body = compact_jsonld(nt)
-            else:
-                body = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=key, lane="heavy").body
+                body = compact_jsonld(body)
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_bytes(body)
             os.replace(tmp, path)

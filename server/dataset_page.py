@@ -1,21 +1,18 @@
-"""The dataset description as a page, for browsers at `/.well-known/void` and `/dataset`.
-
-What RDF clients read in the VoID/DCAT description, said for people, from the same facts
-(`graph.dataset`: title, description, licence, counts per release, dumps): what the dataset
-is, its licence, the release, the counts, the dumps, the endpoint, and the description itself
-in each RDF syntax.
+"""The dataset description as a page, for browsers at `/.well-known/void` and `/dataset`:
+what RDF clients read in the VoID/DCAT description, said for people from the same facts
+(`graph.dataset`), with links to the dumps, the endpoint and the description in each syntax.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, render_template
+from flask import Response, render_template, url_for
 
 from graph.dataset import DATA_LICENCE, DATASET, DESCRIPTION, DUMPS, TITLE, statistics
 from graph.formats import HTML, RDF_FORMATS
 from graph.namespaces import KG
-from server import i18n, site
+from server import http, i18n, site
 from server.state import get_backend
 
 STRINGS = {
@@ -68,10 +65,10 @@ STRINGS = {
 }
 
 
-def dataset_page(void_path: str) -> Response:
-    """The page; `void_path` is where the RDF description is (for its download links)."""
+def dataset_page() -> Response:
+    """The page, with links to the RDF description in each syntax."""
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     backend = get_backend()
@@ -82,10 +79,10 @@ def dataset_page(void_path: str) -> Response:
         licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, version=backend.version(),
         stats=stats, classes=class_rows(stats.classes, lang),
         dumps=[("/" + path, media) for _key, path, media in DUMPS],
-        descriptions=[(f.label, f"{void_path}?format={f.key}") for f in RDF_FORMATS],
+        descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
         data_version=backend.version())
     response = Response(html, mimetype=HTML)
-    response.vary.add("Accept")
+    response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
     return i18n.mark_language(response)
 
 

@@ -24,7 +24,6 @@ from graph.namespaces import PROBLEMS
 
 log = logging.getLogger("rabat_kg.errors")
 
-PROBLEM_BASE = PROBLEMS
 # Problem types for the HTTP errors Werkzeug raises (routing, methods, sizes, media types).
 HTTP_TYPES = {400: "bad-request", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
               406: "not-acceptable", 408: "request-timeout", 409: "conflict", 411: "length-required",
@@ -45,7 +44,7 @@ def init_app(app: Flask) -> None:
 
 def problem_type(slug: str) -> str:
     """The problem type IRI of a slug."""
-    return PROBLEM_BASE + slug
+    return PROBLEMS + slug
 
 
 def handle_kg_error(exc: KgError) -> Response:

@@ -23,8 +23,10 @@ import hashlib
 import io
 import logging
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
+
+from server.state import get_state
 
 log = logging.getLogger("rabat_kg.http")
 
@@ -54,10 +56,8 @@ def check_request_size() -> None:
 
     Raises:
         RequestURITooLarge: query string over MAX_QUERY_STRING_BYTES (the message says to POST).
-        RequestEntityTooLarge: a declared body over MAX_BODY_BYTES.
+        RequestEntityTooLarge: a body over MAX_BODY_BYTES.
     """
-    from flask import current_app
-
     limit = int(current_app.config["MAX_QUERY_STRING_BYTES"])
     if len(request.query_string) > limit:
         raise RequestURITooLarge(
@@ -92,8 +92,6 @@ def chosen_coding(media_type: str) -> str:
 
 def data_version() -> str | None:
     """The served release's version, or None if the backend cannot tell right now."""
-    from server.state import get_state
-
     try:
         return get_state().backend.version()
     except Exception:  # a remote store may be down; then there is simply no ETag
@@ -152,7 +150,8 @@ def apply_policies(response: Response) -> Response:
         headers.setdefault("Cache-Control", "no-store")
         return compress(response)
     if response.status_code in (200, 304):
-        headers.setdefault("Cache-Control", f"public, max-age={cache_max_age()}")
+        max_age = int(current_app.config.get("CACHE_MAX_AGE", 300))
+        headers.setdefault("Cache-Control", f"public, max-age={max_age}")
     if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
         response = conditional(response)
     if response.status_code == 304:
@@ -161,13 +160,6 @@ def apply_policies(response: Response) -> Response:
             response.vary.add("Accept-Encoding")
         return response
     return compress(response)
-
-
-def cache_max_age() -> int:
-    """Seconds a success may be cached (CACHE_MAX_AGE)."""
-    from flask import current_app
-
-    return int(current_app.config.get("CACHE_MAX_AGE", 300))
 
 
 def conditional(response: Response) -> Response:
@@ -196,7 +188,8 @@ def conditional(response: Response) -> Response:
 
 
 def compress(response: Response) -> Response:
-    """gzip the body when accepted, compressible and over COMPRESS_MIN_BYTES."""
+    """gzip the body when accepted, compressible and over COMPRESS_MIN_BYTES; deterministically
+    (no timestamp), so equal answers stay equal under one ETag."""
     if response.is_streamed or response.direct_passthrough:
         return response
     media = response.mimetype or ""
@@ -205,22 +198,11 @@ def compress(response: Response) -> Response:
     response.vary.add("Accept-Encoding")
     if "Content-Encoding" in response.headers:
         return response
-    if chosen_coding(media) != "gzip":
-        return response
-    packed = gzipped(response.get_data())
-    if packed is None:
-        return response
-    response.set_data(packed)
-    response.headers["Content-Encoding"] = "gzip"
+    body = response.get_data()
+    if chosen_coding(media) == "gzip" and len(body) > COMPRESS_MIN_BYTES:
+        response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+        response.headers["Content-Encoding"] = "gzip"
     return response
-
-
-def gzipped(body: bytes) -> bytes | None:
-    """`body` gzip-compressed, deterministically (no timestamp: equal answers stay equal under
-    one ETag); None when it is too small to gain (COMPRESS_MIN_BYTES or less)."""
-    if len(body) <= COMPRESS_MIN_BYTES:
-        return None
-    return gzip.compress(body, compresslevel=6, mtime=0)
 
 
 # Every response: CORS for any origin (no credentials), then the security headers.

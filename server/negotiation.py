@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from flask import request
 
-from graph.errors import KgError
-from graph.formats import HTML, RESULT_FORMATS, Format
+from graph.errors import NotAcceptable
+from graph.formats import HTML, RESULT_FORMATS, Format, describe_formats
 
 HTML_FORMAT = Format("html", HTML, ".html", "", "", "HTML")
 FORMAT_PARAMS = ("format", "output", "results")
@@ -32,36 +32,6 @@ GRAPH_ALIASES = {"xml": "rdf", "json": "jsonld"}
 GRAPH_MEDIA_ALIASES = {"application/json": "jsonld", "application/xml": "rdf", "text/xml": "rdf"}
 
 
-class NotAcceptable(KgError):
-    """Nothing offered matches the Accept header (or the format key)."""
-
-    status = 406
-    type = "not-acceptable"
-    title = "Not acceptable"
-
-
-def format_values() -> list[str]:
-    """The format parameter values of this request (query string, then a form body)."""
-    values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
-    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
-    return [v for v in values if v.strip()]
-
-
-def by_parameter(offered: Sequence[Format], value: str) -> Format | None:
-    """The offered format a format parameter value names, if any."""
-    keys = {f.key: f for f in offered}
-    word = value.strip().lower()
-    media = word.split(";")[0].strip()
-    graph_only = not any(f in RESULT_FORMATS for f in offered)
-    key = ALIASES.get(word, word)
-    if graph_only:
-        key = GRAPH_ALIASES.get(key, key)
-    if key in keys:
-        return keys[key]
-    return next((f for f in offered if media in (f.media_type, *f.aliases)), None)
-
-
 def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | None = None) -> Format:
     """Pick one of `offered` (first = default) for the current request.
 
@@ -69,48 +39,21 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
         NotAcceptable: a format parameter or Accept header that matches nothing offered.
     """
     if format_param is None:
-        values = format_values()
+        values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
+        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+            values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
     elif isinstance(format_param, str):
-        values = [format_param] if format_param.strip() else []
+        values = [format_param]
     else:
-        values = [v for v in format_param if v.strip()]
+        values = list(format_param)
+    values = [v for v in values if v.strip()]
     if values:
         for value in values:
             fmt = by_parameter(offered, value)
             if fmt is not None:
                 return fmt
         raise NotAcceptable(f"format {values[0]!r} is not offered here; use one of: "
-                            + ", ".join(f.key for f in offered), offered=_describe(offered))
-    header = request.headers.get("Accept", "")
-    key = (tuple(offered), header)
-    found = _DECIDED.get(key)
-    if found is not None:
-        return found
-    fmt = _by_accept(offered)
-    if len(_DECIDED) >= _DECIDED_MAX:
-        _DECIDED.clear()
-    _DECIDED[key] = fmt
-    return fmt
-
-
-# Decisions by Accept header: the same few headers come back on every request, and parsing
-# one with its q-values costs more than the rest of negotiation.
-_DECIDED: dict[tuple[tuple[Format, ...], str], Format] = {}
-_DECIDED_MAX = 1024
-
-
-def decided(offered: Sequence[Format], accept: str) -> Format | None:
-    """What `negotiate` chose before for this Accept header among `offered` (no format
-    parameter), or None if it has not seen the pair (or refused it)."""
-    return _DECIDED.get((tuple(offered), accept))
-
-
-def _by_accept(offered: Sequence[Format]) -> Format:
-    """Negotiation by the Accept header alone (see `negotiate`).
-
-    Raises:
-        NotAcceptable: nothing offered is acceptable.
-    """
+                            + ", ".join(f.key for f in offered), offered=describe_formats(offered))
     accept = request.accept_mimetypes
     if not accept:
         return offered[0]
@@ -128,9 +71,18 @@ def _by_accept(offered: Sequence[Format]) -> Format:
     best = accept.best_match(list(by_type))
     if best is None or accept[best] <= 0:
         raise NotAcceptable("none of the requested media types is offered; offered: "
-                            + ", ".join(f.media_type for f in offered), offered=_describe(offered))
+                            + ", ".join(f.media_type for f in offered), offered=describe_formats(offered))
     return by_type[best]
 
 
-def _describe(offered: Sequence[Format]) -> list[dict[str, str]]:
-    return [{"format": f.key, "mediaType": f.media_type} for f in offered]
+def by_parameter(offered: Sequence[Format], value: str) -> Format | None:
+    """The offered format a format parameter value names, if any."""
+    keys = {f.key: f for f in offered}
+    word = value.strip().lower()
+    key = ALIASES.get(word, word)
+    if not any(f in RESULT_FORMATS for f in offered):
+        key = GRAPH_ALIASES.get(key, key)
+    if key in keys:
+        return keys[key]
+    media = word.split(";")[0].strip()
+    return next((f for f in offered if media in (f.media_type, *f.aliases)), None)

@@ -21,26 +21,25 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import unquote_to_bytes
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, RDFS, XSD
 
-from graph.dataset import dataset_description
-from graph.engine.base import Form, Lane, QueryResult
-from graph.errors import KgError, QuerySyntaxError, UpdateRefused
-from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml
+from graph.dataset import DATASET, dataset_description
+from graph.engine.base import Form, Lane
+from graph.errors import KgError, NotAcceptable, QuerySyntaxError, UpdateRefused
+from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml, describe_formats
 from graph.hints import hint_headers, unknown_terms
 from graph.intake import CheckedQuery, check_query
 from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
-from server import http
-from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, NotAcceptable, negotiate
+from server import http, i18n
+from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
+from server.site import per_version, per_version_lru
 from server.state import get_backend
 
 bp = Blueprint("sparql", __name__)
@@ -48,18 +47,16 @@ bp = Blueprint("sparql", __name__)
 FORM_TYPE = "application/x-www-form-urlencoded"
 QUERY_TYPE = "application/sparql-query"
 UPDATE_TYPE = "application/sparql-update"
-DATASET_PARAMS = ("default-graph-uri", "named-graph-uri")
-QUERY_PARAMS = frozenset({"query", *DATASET_PARAMS, *FORMAT_PARAMS})
-# Only the editor page reads this one (the UI language); it never reaches a query.
-PAGE_PARAMS = frozenset({"lang"})
+# `lang` is the editor's UI language; YASGUI copies the page's own URL parameters into every
+# query it sends, so it is tolerated (and ignored) wherever a query may come.
+QUERY_PARAMS = frozenset({"query", "default-graph-uri", "named-graph-uri", *FORMAT_PARAMS, "lang"})
 UPDATE_PARAMS = frozenset({"update", "using-graph-uri", "using-named-graph-uri"})
 TRUNCATED_TYPE = PROBLEMS + "result-truncated"
 # Names a client may give the one graph this endpoint serves, as `default-graph-uri`.
-SERVED_GRAPH = DATA_GRAPH
-# Terms this service uses to state its limits and behaviour in the Service Description.
-FORMAT_IRIS = {"json": "SPARQL_Results_JSON", "xml": "SPARQL_Results_XML", "csv": "SPARQL_Results_CSV",
-               "tsv": "SPARQL_Results_TSV", "ttl": "Turtle", "jsonld": "JSON-LD", "nt": "N-Triples",
-               "rdf": "RDF_XML"}
+SERVED_GRAPHS = frozenset({DATA_GRAPH, BASE, str(DATASET)})
+# sd:resultFormat values, in the W3C formats namespace.
+FORMAT_IRIS = ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
+               "Turtle", "JSON-LD", "N-Triples", "RDF_XML")
 GRAPH_FORMS = ("construct", "describe")
 # YASR's result table (its column-resizer) adds two fixed <style> elements at run time; the
 # editor page allows exactly those by hash (sha256 of the CSS text in the bundled
@@ -71,37 +68,17 @@ EDITOR_CSP = f"{http.CSP}; style-src 'self' {' '.join(EDITOR_STYLE_HASHES)}"
 _XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-class BadProtocolRequest(KgError):
+class BadProtocolRequest(KgError, type="bad-request", title="Bad SPARQL request"):
     """A request the SPARQL Protocol does not allow (two queries, unknown parameters, ...)."""
 
-    type = "bad-request"
-    title = "Bad SPARQL request"
 
-
-class UnsupportedBody(KgError):
+class UnsupportedBody(KgError, status=415, type="unsupported-media-type",
+                      title="Unsupported request body type"):
     """A POST body that is neither a form nor a SPARQL query."""
 
-    status = 415
-    type = "unsupported-media-type"
-    title = "Unsupported request body type"
 
-
-class DatasetRefused(KgError):
+class DatasetRefused(KgError, type="dataset-refused", title="Dataset not available"):
     """A dataset parameter naming a graph this endpoint does not serve (it never fetches any)."""
-
-    type = "dataset-refused"
-    title = "Dataset not available"
-
-
-@dataclass
-class ProtocolRequest:
-    """What a request asks for, whatever route it came by."""
-
-    query: str | None
-    default_graphs: list[str] = field(default_factory=list)
-    named_graphs: list[str] = field(default_factory=list)
-    # format= / output= / results= values (URL first, then a form body), for negotiation
-    formats: list[str] = field(default_factory=list)
 
 
 # --- reading a request ---------------------------------------------------------------------
@@ -115,48 +92,39 @@ def parse_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
     Raises:
         BadProtocolRequest: bytes that are not UTF-8 after percent-decoding.
     """
-    pairs = []
-    for part in raw.split(b"&"):
-        if not part:
-            continue
-        name, _, value = part.partition(b"=")
-        try:
-            pairs.append((unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8"),
-                          unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")))
-        except UnicodeDecodeError:
-            raise BadProtocolRequest(f"the {where} is not UTF-8 (after percent-decoding)") from None
-    return pairs
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise BadProtocolRequest(f"the {where} is not UTF-8 (after percent-decoding)") from None
 
 
 def check_names(pairs: Iterable[tuple[str, str]], where: str, allowed: frozenset[str]) -> None:
     """Updates are 403; any other name not in `allowed` is 400 naming it."""
-    names = [name for name, _ in pairs]
-    updates = sorted({n for n in names if n in UPDATE_PARAMS})
-    if updates:
-        raise UpdateRefused(f"{', '.join(updates)} in the {where}: this service is read-only and "
-                            "accepts no SPARQL Update")
-    unknown = sorted({n for n in names if n not in allowed})
-    if unknown:
+    names = {name for name, _ in pairs}
+    if names & UPDATE_PARAMS:
+        raise UpdateRefused(f"{', '.join(sorted(names & UPDATE_PARAMS))} in the {where}: this service "
+                            "is read-only and accepts no SPARQL Update")
+    if names - allowed:
+        unknown = sorted(names - allowed)
         raise BadProtocolRequest(f"unknown parameter(s) in the {where}: {', '.join(unknown)}; "
                                  f"allowed: {', '.join(sorted(allowed))}", parameters=unknown)
 
 
-def read_request() -> ProtocolRequest:
-    """The query and dataset of a GET or POST by any of the three Protocol routes.
+def read_request() -> tuple[str | None, list[str]]:
+    """The query and the format= / output= / results= values (URL first, then a form body) of
+    a GET or POST by any of the three Protocol routes.
 
     Raises:
         UpdateRefused: `update=`, update parameters, or an `application/sparql-update` body.
         UnsupportedBody: a POST body of another type (415).
         BadProtocolRequest: two queries, a query in the URL and the body, bad UTF-8, unknown
             parameters, a POST without a query.
+        DatasetRefused: a dataset other than the served graph (`check_dataset`).
     """
     url_pairs = parse_pairs(request.query_string, "query string")
-    # `lang` is the editor's UI language; YASGUI copies the page's own URL parameters into
-    # every query it sends, so it is tolerated (and ignored) wherever a query may come.
-    allowed = QUERY_PARAMS | PAGE_PARAMS
-    check_names(url_pairs, "query string", allowed)
+    check_names(url_pairs, "query string", QUERY_PARAMS)
     queries = [v for k, v in url_pairs if k == "query"]
-    pairs = list(url_pairs)
+    body_pairs: list[tuple[str, str]] = []
     if request.method == "POST":
         mimetype = request.mimetype
         if mimetype == UPDATE_TYPE:
@@ -164,12 +132,11 @@ def read_request() -> ProtocolRequest:
                                 "no SPARQL Update")
         if mimetype == FORM_TYPE:
             body_pairs = parse_pairs(request.get_data(cache=True), "form body")
-            check_names(body_pairs, "form body", allowed)
+            check_names(body_pairs, "form body", QUERY_PARAMS)
             body_queries = [v for k, v in body_pairs if k == "query"]
             if queries and body_queries:
                 raise BadProtocolRequest("a query both in the URL and in the form body: send one")
             queries += body_queries
-            pairs += body_pairs
         elif mimetype == QUERY_TYPE:
             charset = (request.mimetype_params.get("charset") or "utf-8").lower()
             if charset not in ("utf-8", "utf8"):
@@ -181,69 +148,53 @@ def read_request() -> ProtocolRequest:
             except UnicodeDecodeError:
                 raise BadProtocolRequest("the request body is not UTF-8") from None
         else:
-            shown = mimetype or "none"
             raise UnsupportedBody(
-                f"request body type {shown!r} is not accepted; POST a query as "
+                f"request body type {mimetype or 'none'!r} is not accepted; POST a query as "
                 f"{QUERY_TYPE} or as a {FORM_TYPE} form with query=, or use GET",
                 accepted=[QUERY_TYPE, FORM_TYPE])
     if len(queries) > 1:
         raise BadProtocolRequest(f"{len(queries)} queries in one request; send exactly one")
     if request.method == "POST" and not queries:
         raise BadProtocolRequest("no query: POST a query as the body or as query= in a form")
-    body_pairs = pairs[len(url_pairs):]
-    return ProtocolRequest(query=queries[0] if queries else None,
-                           default_graphs=[v for k, v in pairs if k == "default-graph-uri"],
-                           named_graphs=[v for k, v in pairs if k == "named-graph-uri"],
-                           formats=[v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS
-                                    for k, v in part if k == name])
+    check_dataset(url_pairs + body_pairs)
+    formats = [v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS for k, v in part if k == name]
+    return (queries[0] if queries else None), formats
 
 
-def check_dataset(req: ProtocolRequest) -> None:
+def check_dataset(pairs: list[tuple[str, str]]) -> None:
     """The dataset is the served graph: it may be named as the default graph, nothing else.
 
     Raises:
         DatasetRefused: a default graph other than the served one, or any named graph.
     """
-    other = [g for g in req.default_graphs if g not in served_graph_names()]
+    other = [v for k, v in pairs if k == "default-graph-uri" and v not in SERVED_GRAPHS]
     if other:
         raise DatasetRefused(
-            f"default-graph-uri {other[0]!r}: this endpoint serves one graph, <{SERVED_GRAPH}>, "
+            f"default-graph-uri {other[0]!r}: this endpoint serves one graph, <{DATA_GRAPH}>, "
             "and never loads another; name that one or leave the parameter out")
-    if req.named_graphs:
+    if any(k == "named-graph-uri" for k, _ in pairs):
         raise DatasetRefused(
             "named-graph-uri: the served dataset has no named graphs and this endpoint never "
             "loads graphs from elsewhere; leave the parameter out")
 
 
-def served_graph_names() -> set[str]:
-    """IRIs a client may use for the served default graph: ours, and the SD's dataset IRI."""
-    sd = service_description(request.host_url)
-    datasets = {str(o) for o in sd.objects(None, SD.defaultDataset) if isinstance(o, URIRef)}
-    return {SERVED_GRAPH, BASE, *datasets}
-
-
 # --- answering ----------------------------------------------------------------------------
 
 
-def intake(text: str, max_nesting: int | None = None) -> CheckedQuery:
+def intake(text: str) -> CheckedQuery:
     """`graph.intake.check_query` with this server's limits; syntax errors carry the query."""
-    if max_nesting is None:
-        max_nesting = int(current_app.config["MAX_NESTING"])
     try:
-        checked = check_query(text, max_nesting=max_nesting)
+        checked = check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
     except QuerySyntaxError as exc:
-        raise with_query(exc, text) from None
-    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; with_query takes
+        raise explained(exc, text) from None
+    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; `explained` takes
     # the line off again, so error positions stay those of the query as sent.
     return CheckedQuery(text=with_predeclared_prefixes(checked.text, checked.undeclared),
                         form=checked.form)
 
 
-def with_query(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
-    """The error in words (graph.sparql_errors), with line, column, caret and the query as sent.
-
-    `text` is the query as run: a predeclared-prefix line before it is recognised and taken off.
-    """
+def explained(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
+    """The error in words, with line, column, caret and the query as sent (graph.sparql_errors)."""
     return explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column)
 
 
@@ -254,68 +205,46 @@ def offered_for(form: Form) -> tuple[Format, ...]:
 
 def answer(text: str, form: Form, *, lane: Lane | None = None,
            format_param: str | Sequence[str] | None = None) -> Response:
-    """Negotiate, answer 304 if the client is current, else run and respond."""
-    fmt = negotiate(offered_for(form), format_param=format_param)
-    early = http.not_modified(fmt.media_type)
-    if early is not None:
-        return early
-    max_rows = int(current_app.config["MAX_ROWS"])
-    try:
-        result = get_backend().execute(text, fmt=fmt.key, lane=lane or "user", max_rows=max_rows,
-                                       form=form)
-    except QuerySyntaxError as exc:
-        raise with_query(exc, text) from None
-    response = result_response(result, fmt, max_rows)
-    for name, value in hint_pairs(result, text):
-        response.headers.add(name, value)
-    return response
-
-
-def hint_pairs(result: QueryResult, text: str) -> list[tuple[str, str]]:
-    """A `Query-Hint` header for an empty answer: kg: terms the ontology does not define
-    (one header, one message per term, separated by " | ")."""
-    values = hint_headers(unknown_terms(text)) if not result.count else []
-    return [("Query-Hint", " | ".join(values))] if values else []
-
-
-def result_response(result: QueryResult, fmt: Format, limit: int) -> Response:
-    """The complete result, with the count and, when cut at the cap, the truncation signals.
+    """Negotiate, answer 304 if the client is current, else run and respond with the complete
+    result, its count, engine time and, when cut at the row cap, the truncation signals.
 
     Raises:
         NotAcceptable: an XML format asked for a result holding characters XML 1.0 forbids
             (control characters in literals); JSON, CSV and TSV can carry them.
     """
-    body, headers = result_parts(result, fmt, limit)
-    response = Response(mimetype=fmt.media_type)
-    for name, value in headers:  # a fresh response: add, no lookups (each one scans them all)
-        response.headers.add(name, value)
-    response.set_data(body)
-    return response
-
-
-def result_parts(result: QueryResult, fmt: Format, limit: int) -> tuple[bytes, list[tuple[str, str]]]:
-    """The body and the result's own headers (count, engine time, truncation signals).
-
-    Raises:
-        NotAcceptable: see `result_response`.
-    """
+    fmt = negotiate(offered_for(form), format_param=format_param)
+    early = http.not_modified(fmt.media_type)
+    if early is not None:
+        return early
+    limit = int(current_app.config["MAX_ROWS"])
+    try:
+        result = get_backend().execute(text, fmt=fmt.key, lane=lane or "user", max_rows=limit, form=form)
+    except QuerySyntaxError as exc:
+        raise explained(exc, text) from None
     body = result.body
     if fmt.key in ("xml", "rdf") and _XML_FORBIDDEN.search(body):
         raise NotAcceptable(
             f"this result holds control characters that {fmt.label} (XML 1.0) cannot carry; "
-            "ask for another format", offered=[{"format": f.key, "mediaType": f.media_type}
-                                               for f in offered_for(result.form) if f.key != fmt.key])
+            "ask for another format",
+            offered=describe_formats(f for f in offered_for(form) if f.key != fmt.key))
     if fmt.key == "rdf":
         check_rdfxml(body)  # never a broken RDF/XML document: 406 naming the other formats
+    response = Response(mimetype=fmt.media_type)
     # W3C Server Timing: how long the engine took (query and serialisation), for users
     # comparing it with what they see end to end
-    headers = [("Result-Count", str(result.count)),
-               ("Server-Timing", f"engine;dur={result.elapsed_ms:.2f}")]
+    response.headers.add("Result-Count", str(result.count))
+    response.headers.add("Server-Timing", f"engine;dur={result.elapsed_ms:.2f}")
     if result.truncated:
         body = mark_truncated(body, fmt.key, limit)
-        headers += [("Result-Truncated", "true"), ("Result-Limit", str(limit)),
-                    ("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')]
-    return body, headers
+        response.headers.add("Result-Truncated", "true")
+        response.headers.add("Result-Limit", str(limit))
+        response.headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
+    response.set_data(body)
+    # An empty answer: kg: terms the ontology does not define (one message per term)
+    hints = hint_headers(unknown_terms(text)) if not result.count else []
+    if hints:
+        response.headers.add("Query-Hint", " | ".join(hints))
+    return response
 
 
 def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
@@ -354,59 +283,45 @@ def endpoint() -> Response:
         UpdateRefused, UnsupportedBody, BadProtocolRequest, DatasetRefused, NotAcceptable, and
         whatever intake and the backend raise (syntax 400, timeout 503, ...).
     """
-    req = read_request()
-    check_dataset(req)
-    if req.query is None:
+    query, formats = read_request()
+    if query is None:
         return self_description()
-    checked = intake(req.query)
-    return answer(checked.text, checked.form, format_param=req.formats)
+    checked = intake(query)
+    return answer(checked.text, checked.form, format_param=formats)
 
 
 def self_description() -> Response:
-    """The query editor for browsers, the Service Description for everyone else."""
+    """The query editor for browsers, the Service Description for everyone else (JSON-LD
+    compacted with the graph's prefixes)."""
     fmt = negotiate([*RDF_FORMATS, HTML_FORMAT])
-    if fmt.media_type == HTML:
+    if fmt is HTML_FORMAT:
         return editor_page()
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
     base_url = request.host_url
-    version = get_backend().version()
-    body = cached(("sd", version, base_url, fmt.key),
-                  lambda: serialize(service_description(base_url), fmt))
+    options: dict[str, Any] = {"auto_compact": True} if fmt.key == "jsonld" else {}
+    # keyed by the Host too (the SD names this endpoint by it): an LRU, so odd Hosts are bounded
+    body = per_version_lru("sparql-sd", f"{base_url} {fmt.key}",
+                           lambda: service_description(base_url).serialize(
+                               format=fmt.rdflib, encoding="utf-8", **options))
     return Response(body, mimetype=fmt.media_type)
 
 
-def serialize(graph: Graph, fmt: Format) -> bytes:
-    """A graph in one of the RDF formats (JSON-LD compacted with the graph's prefixes)."""
-    if fmt.key == "jsonld":
-        return graph.serialize(format="json-ld", auto_compact=True, encoding="utf-8")
-    return graph.serialize(format=fmt.rdflib, encoding="utf-8")
-
-
 def editor_page() -> Response:
-    from server.i18n import mark_language
-
-    config = {"endpoint": url_for("sparql.endpoint"),
-              "vocabulary": url_for("sparql.vocabulary"),
-              "queries": url_for("stored.list_queries"),
-              "prefixes": PREFIXES}
+    config = {"endpoint": url_for("sparql.endpoint"), "vocabulary": url_for("sparql.vocabulary"),
+              "queries": url_for("stored.list_queries"), "prefixes": PREFIXES}
     html = render_template("sparql/editor.html", editor_config=json.dumps(config),
-                           default_query=default_query(), data_version=safe_version(),
+                           default_query=default_query(), data_version=http.data_version(),
                            predeclared=PREDECLARED)
     response = Response(html, mimetype=HTML)
     response.headers["Content-Security-Policy"] = EDITOR_CSP
-    return mark_language(response)
-
-
-def safe_version() -> str | None:
-    return http.data_version()
+    return i18n.mark_language(response)
 
 
 def default_query() -> str:
     """The query a new editor tab starts with: what the graph holds, by class."""
-    used = ("rdf", "rdfs", "kg")
-    prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in used)
+    prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("rdf", "rdfs", "kg"))
     return (prologue + "\n# What the graph holds: things per class\n"
             "SELECT ?class ?label (COUNT(?thing) AS ?things) WHERE {\n"
             "  ?thing rdf:type ?class .\n"
@@ -416,34 +331,9 @@ def default_query() -> str:
 
 # --- Service Description --------------------------------------------------------------------
 
-_cache: dict[tuple[str, ...], Any] = {}
-_cache_lock = threading.Lock()
-CACHE_ENTRIES = 64  # keys hold the Host: bounded, so odd Host headers cannot fill memory
-T = TypeVar("T")
-
-
-def cached(key: tuple[str, ...], build: Callable[[], T]) -> T:
-    """Derived documents per data version (key[1]): built once, dropped when it changes."""
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]  # type: ignore[no-any-return]
-    value = build()
-    with _cache_lock:
-        for old in [k for k in _cache if k[0] == key[0] and k[1] != key[1]]:
-            del _cache[old]
-        while len(_cache) >= CACHE_ENTRIES:
-            del _cache[next(iter(_cache))]
-        _cache[key] = value
-    return value
-
 
 def service_description(base_url: str) -> Graph:
     """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
-    version = get_backend().version()
-    return cached(("sd-graph", version, base_url), lambda: build_service_description(base_url))
-
-
-def build_service_description(base_url: str) -> Graph:
     config = current_app.config
     g = Graph()
     for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh"):
@@ -456,8 +346,8 @@ def build_service_description(base_url: str) -> Graph:
     g.add((endpoint, SD.endpoint, endpoint))
     g.add((endpoint, SD.supportedLanguage, SD.SPARQL11Query))
     g.add((endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en")))
-    for key in FORMAT_IRIS.values():
-        g.add((endpoint, SD.resultFormat, FORMATS[key]))
+    for name in FORMAT_IRIS:
+        g.add((endpoint, SD.resultFormat, FORMATS[name]))
     features = {
         "ReadOnly": "Read-only: any SPARQL Update, by any route (update=, an update in query=, "
                     "an application/sparql-update body), is refused with 403.",
@@ -504,40 +394,24 @@ def build_service_description(base_url: str) -> Graph:
         g.add((prop, RDFS.comment, Literal(comment, lang="en")))
     g.add((endpoint, RDFS.comment, Literal(
         "The dataset is fixed: the one graph this service serves, as the default graph. "
-        f"default-graph-uri is accepted when it names that graph (<{SERVED_GRAPH}> or the "
+        f"default-graph-uri is accepted when it names that graph (<{DATA_GRAPH}> or the "
         "dataset IRI); named-graph-uri is refused with 400 since the dataset has no named graphs. "
         "Nothing is ever loaded from elsewhere.", lang="en")))
     void_doc = URIRef(base_url + ".well-known/void")
     g.add((endpoint, RDFS.seeAlso, void_doc))
     g.add((endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")))
-    dataset = add_dataset(g, base_url)
-    g.add((endpoint, SD.defaultDataset, dataset))
-    g.add((dataset, RDFS.seeAlso, void_doc))
+    # The sd:defaultDataset: the same VoID/DCAT description /.well-known/void serves.
+    g += dataset_description(get_backend(), base_url)
+    g.add((DATASET, RDF.type, SD.Dataset))
+    g.add((endpoint, SD.defaultDataset, DATASET))
+    g.add((DATASET, RDFS.seeAlso, void_doc))
     default_graph = BNode()
-    g.add((dataset, SD.defaultGraph, default_graph))
+    g.add((DATASET, SD.defaultGraph, default_graph))
     g.add((default_graph, RDF.type, SD.Graph))
     for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects):
-        for count in list(g.objects(dataset, prop)):
+        for count in list(g.objects(DATASET, prop)):
             g.add((default_graph, prop, count))
     return g
-
-
-def add_dataset(g: Graph, base_url: str) -> URIRef | BNode:
-    """The sd:defaultDataset node: the same VoID/DCAT description /.well-known/void serves."""
-    void = dataset_description(get_backend(), base_url)
-    for triple in void:
-        g.add(triple)
-    root = main_datasets(void)[0]
-    g.add((root, RDF.type, SD.Dataset))
-    return root
-
-
-def main_datasets(void: Graph) -> list[URIRef | BNode]:
-    """void:Dataset nodes that are no other dataset's partition or subset."""
-    parts = {o for p in (VOID.classPartition, VOID.propertyPartition, VOID.subset)
-             for o in void.objects(None, p)}
-    roots = [s for s in void.subjects(RDF.type, VOID.Dataset) if s not in parts]
-    return sorted(roots, key=str)  # type: ignore[arg-type]
 
 
 # --- the editor's autocompletion ------------------------------------------------------------
@@ -546,22 +420,18 @@ def main_datasets(void: Graph) -> list[URIRef | BNode]:
 @bp.get("/sparql/vocabulary.json")
 def vocabulary() -> Response:
     """Classes and properties of the graph (with English labels) and its prefixes, for YASGUI."""
-    if request.args:
-        check_names(request.args.items(multi=True), "query string", frozenset())
+    check_names(request.args.items(multi=True), "query string", frozenset())
     early = http.not_modified("application/json")
     if early is not None:
         return early
-    version = get_backend().version()
-    doc = cached(("vocabulary", version), build_vocabulary)
+    doc = per_version("sparql-vocabulary", build_vocabulary)
     return Response(json.dumps(doc, ensure_ascii=False, sort_keys=True), mimetype="application/json")
 
 
 def build_vocabulary() -> dict[str, object]:
     backend = get_backend()
-    prologue = ("PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>\n"
-                "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-                "PREFIX owl: <http://www.w3.org/2002/07/owl#>\n")
-    label = ('OPTIONAL { ?t rdfs:label ?l FILTER(langMatches(lang(?l), "en") || lang(?l) = "") }')
+    prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("rdf", "rdfs", "owl"))
+    label = 'OPTIONAL { ?t rdfs:label ?l FILTER(langMatches(lang(?l), "en") || lang(?l) = "") }'
     classes = backend.select(prologue + (
         "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
         "{ ?t a owl:Class } UNION { ?t a rdfs:Class } UNION { ?x a ?t } "
@@ -617,8 +487,6 @@ UI_STRINGS: dict[str, dict[str, str]] = {
         "stored.openapi": "OpenAPI description",
         "stored.none": "No stored queries yet.",
         "stored.tags": "Tags",
-        "error.title": "Error",
-        "error.back": "Back to the home page",
     },
     "fr": {
         "sparql.title": "Éditeur de requêtes SPARQL",
@@ -654,8 +522,6 @@ UI_STRINGS: dict[str, dict[str, str]] = {
         "stored.openapi": "Description OpenAPI",
         "stored.none": "Aucune requête enregistrée pour l'instant.",
         "stored.tags": "Mots-clés",
-        "error.title": "Erreur",
-        "error.back": "Retour à l'accueil",
     },
 }
 
@@ -663,8 +529,6 @@ UI_STRINGS: dict[str, dict[str, str]] = {
 @bp.record_once
 def _merge_strings(_state: object) -> None:
     """Add this blueprint's UI strings to the shared catalogue (never overriding it)."""
-    from server import i18n
-
     for lang, strings in UI_STRINGS.items():
         catalogue = i18n.STRINGS.setdefault(lang, {})
         for key, text in strings.items():
