@@ -169,7 +169,7 @@ def describe(query: StoredQuery) -> dict[str, Any]:
         "description": query.description,
         "tags": list(query.tags),
         "form": query.form,
-        "params": [describe_param(p, query.base(p.name)) for p in query.params],
+        "params": [describe_param(p, query.bases.get(p.name)) for p in query.params],
         "examples": examples,
         "formats": [f.key for f in formats_of(query)],
         "links": {"run": path, "sparql": path + ".rq",
@@ -355,7 +355,7 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
     formats = formats_of(query)
     parameters = []
     for param in query.params:
-        base = query.base(param.name)
+        base = query.bases.get(param.name)
         item: dict[str, Any] = {"name": param.name, "in": "query", "required": param.required,
                                 "schema": param_schema(param, base)}
         if param.description or base:

@@ -166,7 +166,7 @@ def editor_link(text: str) -> str:
 
 def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Field:
     """A parameter as a form field: a picker where the graph offers the choices."""
-    base = query.base(param.name)
+    base = query.bases.get(param.name)
     value = given if given is not None else (param.default or "")
     if param.type == "iri":
         value = short_name(base, value) if value else ""
