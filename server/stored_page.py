@@ -26,8 +26,8 @@ from graph.formats import HTML
 from graph.namespaces import ID
 from graph.queries import LEXICAL_FORMS, Param, StoredQuery, bind_query, known_values, resolve_iri, short_name
 from server import http, i18n, site
-from server.params import request_values
-from server.sparql import intake
+from server.negotiation import FORMAT_PARAMS
+from server.sparql import GRAPH_FORMS, intake, offered_for
 from server.state import get_backend
 
 PAGE_ROWS = 500  # rows (or triples) a page shows; the downloads have the whole answer
@@ -119,7 +119,26 @@ class Table:
     truncated: bool
 
 
-def query_page(query: StoredQuery, formats: tuple[Any, ...]) -> Response:
+def request_values(query: StoredQuery, *, reader_lang: bool = False) -> dict[str, str]:
+    """A stored query's parameter values as the query string gives them (API and page alike):
+    format keys (`format`, `output`, `results`) are not parameters, nor is, with `reader_lang`
+    (on the page), an undeclared `lang=`, the reader's language from the site's switch.
+
+    Raises:
+        ParameterError: a parameter given twice (names the query does not declare are
+            `bind_query`'s to refuse).
+    """
+    values: dict[str, str] = {}
+    for name, value in request.args.items(multi=True):
+        if name in FORMAT_PARAMS or (reader_lang and name == "lang" and query.param("lang") is None):
+            continue
+        if name in values:
+            raise ParameterError(f"parameter {name!r} is given more than once", parameter=name)
+        values[name] = value
+    return values
+
+
+def query_page(query: StoredQuery) -> Response:
     """The page: the question, the form, the answer for the values given (or the defaults)."""
     lang = i18n.choose_language()
     cached = site.not_modified(HTML, lang)
@@ -138,7 +157,7 @@ def query_page(query: StoredQuery, formats: tuple[Any, ...]) -> Response:
     fields = [field(query, p, values.get(p.name), lang) for p in query.params]
     path = url_for("stored.run_query", name=query.name)
     downloads = [(f.label, path + "?" + urlencode({**given, "format": f.key}), f.media_type)
-                 for f in formats]
+                 for f in offered_for(query.form)]
     html = render_template(
         "stored/query.html", s=strings(lang), query=query, fields=fields, table=table, error=error,
         downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
@@ -244,7 +263,7 @@ def class_members(cls: str) -> list[tuple[str, dict[str, list[str]]]]:
 def run(text: str, form: str, lang: str) -> Table:
     """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS."""
     checked = intake(text)
-    graph = form in ("construct", "describe")
+    graph = form in GRAPH_FORMS
     result = get_backend().execute(checked.text, fmt="nt" if graph else "json", lane="light",
                                    max_rows=PAGE_ROWS)
     return graph_table(result, lang) if graph else results_table(result, lang)
