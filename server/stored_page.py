@@ -1,11 +1,9 @@
 """The HTML page of a stored query, for browsers (`/queries/{name}` negotiated to HTML).
 
-The page states the question, offers a form with the query's typed parameters, shows the
-answer as a table whose IRIs link to their pages, and links each download format. An IRI
-parameter whose known values (default, examples) share one class of the graph becomes a picker
-of that class's members, labelled in the reader's language; its options carry the short form
-(`togo`), which the API accepts as well as the full IRI. The query runs exactly as the API runs
-it (`bind_query`, intake, the light lane), capped at `PAGE_ROWS` rows: the downloads have all.
+The question, a form with the query's typed parameters, the answer as a table whose IRIs link
+to their pages, and the downloads. An IRI parameter whose known values share one class of the
+graph becomes a picker of that class's members, labelled in the reader's language, offering the
+short form (`togo`). The query runs as the API runs it, capped at `PAGE_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from server.state import get_backend
 
 PAGE_ROWS = 500  # rows (or triples) a page shows; the downloads have the whole answer
 MAX_CHOICES = 300  # members a picker offers; a class with more gets a text box
-LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+LABEL = d.RDFS + "label"
 # An input element per parameter type (the browser's own pickers for dates and months).
 INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number", "boolean": "select"}
 
@@ -158,21 +156,16 @@ def query_page(query: StoredQuery) -> Response:
     path = url_for("stored.run_query", name=query.name)
     downloads = [(f.label, path + "?" + urlencode({**given, "format": f.key}), f.media_type)
                  for f in offered_for(query.form)]
+    # The reader's chosen language, which the form keeps (unless the query has a `lang` field).
+    asked = (request.args.get("lang") or "").strip().lower()
+    keep_lang = asked if asked in i18n.languages() and query.param("lang") is None else None
     html = render_template(
         "stored/query.html", s=strings(lang), query=query, fields=fields, table=table, error=error,
         downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
-        editor=editor_link(text or query.text), keep_lang=kept_language(query),
-        data_version=http.data_version())
+        editor=editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
     response.vary.add("Accept")
     return i18n.mark_language(response)
-
-
-def kept_language(query: StoredQuery) -> str | None:
-    """The `lang=` a form must carry to keep the reader's chosen language (when it is not a
-    parameter of the query, whose own field then carries it)."""
-    asked = (request.args.get("lang") or "").strip().lower()
-    return asked if asked in i18n.languages() and query.param("lang") is None else None
 
 
 def editor_link(text: str) -> str:
@@ -226,17 +219,11 @@ def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, 
 def shared_class(iris: list[str]) -> str | None:
     """The most specific class (fewest members) every one of `iris` belongs to, if any."""
     rows = get_backend().select(
-        f"SELECT ?v ?c (COUNT(DISTINCT ?m) AS ?n) WHERE {{ {values_block('v', iris)} "
-        "?v a ?c . ?m a ?c } GROUP BY ?v ?c", lane="light")
-    by_value: dict[str, dict[str, int]] = {}
-    for row in rows:
-        if row.get("c", {}).get("type") == "uri":
-            by_value.setdefault(row["v"]["value"], {})[row["c"]["value"]] = int(row["n"]["value"])
-    if len(by_value) != len(set(iris)):
-        return None  # a value the graph does not type: no picker can hold it
-    common = set.intersection(*(set(classes) for classes in by_value.values()))
-    sizes = next(iter(by_value.values()))
-    return min(sorted(common), key=lambda c: sizes[c], default=None)
+        f"SELECT ?c (COUNT(DISTINCT ?m) AS ?n) WHERE {{ {{ SELECT ?c WHERE {{ {values_block('v', iris)} "
+        f"?v a ?c FILTER(isIRI(?c)) }} GROUP BY ?c HAVING (COUNT(DISTINCT ?v) = {len(set(iris))}) }} "
+        "?m a ?c } GROUP BY ?c", lane="light")
+    sizes = {row["c"]["value"]: int(row["n"]["value"]) for row in rows}
+    return min(sorted(sizes), key=lambda c: sizes[c], default=None)
 
 
 def values_block(var: str, iris: list[str]) -> str:
@@ -275,47 +262,46 @@ def results_table(result: QueryResult, lang: str) -> Table:
     if "boolean" in doc:
         return Table((), (), bool(doc["boolean"]), 1, False)
     columns = tuple(doc["head"].get("vars", []))
-    bindings = doc["results"]["bindings"]
-    labels = iri_labels([t["value"] for b in bindings for t in b.values() if t["type"] == "uri"], lang)
-    rows = tuple(tuple(cell(b[c], labels) if c in b else None for c in columns) for b in bindings)
-    return Table(columns, rows, None, result.count, result.truncated)
+    rows = [[json_value(b[c]) if c in b else None for c in columns] for b in doc["results"]["bindings"]]
+    return Table(columns, cells(rows, lang), None, result.count, result.truncated)
 
 
 def graph_table(result: QueryResult, lang: str) -> Table:
     """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
     triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)] \
         if result.body else []
-    terms = [t for tr in triples for t in (tr.subject, tr.predicate, tr.object)]
-    labels = iri_labels([t.value for t in terms if isinstance(t, ox.NamedNode)], lang)
-    rows = sorted((tuple(cell(json_term(t), labels) for t in (tr.subject, tr.predicate, tr.object))
-                   for tr in triples), key=lambda r: tuple(c["text"] for c in r))
-    return Table(("subject", "predicate", "object"), tuple(rows), None, len(triples), result.truncated)
+    rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
+    return Table(("subject", "predicate", "object"), tuple(sorted(rows, key=cell_texts)), None,
+                 len(triples), result.truncated)
 
 
-def json_term(term: object) -> dict[str, str]:
-    """A pyoxigraph term as a SPARQL JSON term."""
-    v = d.value_of(term)
-    out = {"type": {"iri": "uri", "bnode": "bnode"}.get(v.kind, "literal"), "value": v.value}
-    if v.lang:
-        out["xml:lang"] = v.lang
-    if v.datatype:
-        out["datatype"] = v.datatype
-    return out
+def cell_texts(row: tuple[dict[str, Any] | None, ...]) -> tuple[str, ...]:
+    return tuple(c["text"] if c else "" for c in row)
 
 
-def cell(term: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A SPARQL JSON term as `_value.html` shows it: IRIs as links with their labels."""
-    kind, value = term["type"], term["value"]
-    if kind == "uri":
-        return {"kind": "iri", "iri": value, "href": site.local_href(value),
-                "text": labels.get(value) or site.prefixed(value)}
-    if kind == "bnode":
-        return {"kind": "bnode", "text": "_:" + value, "href": None}
+def json_value(term: Mapping[str, str]) -> d.Value:
+    """A SPARQL JSON term as `describe.value_of` gives a term (no datatype on plain strings)."""
     datatype = term.get("datatype")
     if datatype in (d.XSD + "string", d.RDF + "langString"):
         datatype = None
-    return {"kind": "literal", "text": value, "href": None, "lang": term.get("xml:lang"),
-            "datatype": site.prefixed(datatype) if datatype else None}
+    kind = {"uri": "iri", "bnode": "bnode"}.get(term["type"], "literal")
+    return d.Value(kind, term["value"], term.get("xml:lang"), datatype)
+
+
+def cells(rows: list[list[d.Value | None]], lang: str) -> tuple[tuple[dict[str, Any] | None, ...], ...]:
+    """Values as `_value.html` shows them: IRIs as links with their labels, in the reader's language."""
+    labels = iri_labels([v.value for row in rows for v in row if v and v.is_iri], lang)
+    return tuple(tuple(cell(v, labels) if v else None for v in row) for row in rows)
+
+
+def cell(v: d.Value, labels: Mapping[str, str]) -> dict[str, Any]:
+    if v.is_iri:
+        return {"kind": "iri", "iri": v.value, "href": site.local_href(v.value),
+                "text": labels.get(v.value) or site.prefixed(v.value)}
+    if v.kind == "bnode":
+        return {"kind": "bnode", "text": "_:" + v.value, "href": None}
+    return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
+            "datatype": site.prefixed(v.datatype) if v.datatype else None}
 
 
 def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
