@@ -53,14 +53,6 @@ def stored_queries() -> dict[str, StoredQuery]:
     return found  # type: ignore[no-any-return]
 
 
-def get_query(name: str) -> StoredQuery:
-    """Raises UnknownQuery for a name no file has."""
-    query = stored_queries().get(name)
-    if query is None:
-        raise UnknownQuery(f"no stored query is called {name!r}; the list is at /queries")
-    return query
-
-
 # --- routes --------------------------------------------------------------------------------
 
 
@@ -73,9 +65,8 @@ def list_queries() -> Response:
     if fmt is HTML_FORMAT:
         html = render_template("stored/list.html", queries=queries, data_version=http.data_version())
         return mark_language(Response(html, mimetype=HTML))
-    return http.not_modified(JSON_FORMAT.media_type) or current_app.response_class(
-        _json({"queries": queries, "openapi": url_for("stored.openapi")}),
-        mimetype=JSON_FORMAT.media_type)
+    return http.not_modified(JSON_FORMAT.media_type) or Response(
+        _json({"queries": queries, "openapi": url_for("stored.openapi")}), mimetype=JSON_FORMAT.media_type)
 
 
 @bp.get("/queries/<name>")
@@ -85,22 +76,20 @@ def run_query(name: str) -> Response:
     Raises:
         UnknownQuery: 404. ParameterError: 400, before anything runs. NotAcceptable: 406.
     """
-    if name.endswith(".rq"):
-        return source(get_query(name[:-3]))
-    query = get_query(name)
+    stem = name.removesuffix(".rq")
+    query = stored_queries().get(stem)
+    if query is None:
+        raise UnknownQuery(f"no stored query is called {stem!r}; the list is at /queries")
+    if stem != name:  # the file, with the parameters given (if any) bound as the API binds them
+        values = request_values(query)
+        text = bind_query(query, values) if values else query.text
+        return http.not_modified(QUERY_TYPE) or Response(text, mimetype=QUERY_TYPE)
     # HTML last: it wins only when preferred to every result format (browsers' Accept, or
     # ?format=html); `*/*` and programs keep the result formats as before.
     if negotiate([*offered_for(query.form), HTML_FORMAT]) is HTML_FORMAT:
         return query_page(query)
     checked = intake(bind_query(query, request_values(query)))
     return answer(checked.text, checked.form, lane="light")
-
-
-def source(query: StoredQuery) -> Response:
-    """The `.rq` file, with the parameters given (if any) bound as the API would bind them."""
-    values = request_values(query)
-    text = bind_query(query, values) if values else query.text
-    return http.not_modified(QUERY_TYPE) or Response(text, mimetype=QUERY_TYPE)
 
 
 @bp.get("/openapi.json")

@@ -52,9 +52,6 @@ STRINGS = {
         "all": "All stored queries",
         "fill_in": "Fill in the form to run the query.",
         "short_form": "The full IRI, or its name after {base}",
-        "subject": "Subject",
-        "predicate": "Predicate",
-        "object": "Object",
     },
     "fr": {
         "form": "Paramètres",
@@ -74,9 +71,6 @@ STRINGS = {
         "all": "Toutes les requêtes enregistrées",
         "fill_in": "Remplissez le formulaire pour exécuter la requête.",
         "short_form": "L'IRI complet, ou son nom après {base}",
-        "subject": "Sujet",
-        "predicate": "Prédicat",
-        "object": "Objet",
     },
 }
 
@@ -271,8 +265,9 @@ def graph_table(result: QueryResult, lang: str) -> Table:
     triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)] \
         if result.body else []
     rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
-    return Table(("subject", "predicate", "object"), tuple(sorted(rows, key=cell_texts)), None,
-                 len(triples), result.truncated)
+    # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
+    columns = tuple(i18n.standard_label(d.RDF + c, lang) or c for c in ("subject", "predicate", "object"))
+    return Table(columns, tuple(sorted(rows, key=cell_texts)), None, len(triples), result.truncated)
 
 
 def cell_texts(row: tuple[dict[str, Any] | None, ...]) -> tuple[str, ...]:
