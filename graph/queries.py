@@ -119,25 +119,19 @@ class StoredQuery:
 
 def parse_param(spec: str, where: str) -> Param:
     """Parse `name | type=iri | optional | default=... | enum=a,b | description=...`."""
-    name, *attributes = (part.strip() for part in spec.split("|"))
+    name, *parts = (part.strip() for part in spec.split("|"))
     if not _NAME.fullmatch(name):
         raise ValueError(f"{where}: bad parameter name {name!r}")
-    kw: dict[str, object] = {"name": name}
-    for attribute in attributes:
-        key, _, value = (part.strip() for part in attribute.partition("="))
-        if key == "type" and value not in PARAM_TYPES:
-            raise ValueError(f"{where}: parameter {name}: unknown type {value!r}")
-        if key == "optional":
-            kw["required"] = False
-        elif key in ("type", "default", "description"):
-            kw[key] = value
-        elif key == "enum":
-            kw["enum"] = tuple(v.strip() for v in value.split(",") if v.strip())
-        else:
+    attrs = {key.strip(): value.strip() for key, _, value in (part.partition("=") for part in parts)}
+    for key in attrs:
+        if key not in ("type", "optional", "default", "enum", "description"):
             raise ValueError(f"{where}: parameter {name}: unknown attribute {key!r}")
-    if "default" in kw:
-        kw["required"] = False
-    return Param(**kw)  # type: ignore[arg-type]
+    type_ = attrs.get("type", "string")
+    if type_ not in PARAM_TYPES:
+        raise ValueError(f"{where}: parameter {name}: unknown type {type_!r}")
+    enum = tuple(v.strip() for v in attrs.get("enum", "").split(",") if v.strip())
+    required = "optional" not in attrs and "default" not in attrs
+    return Param(name, type_, required, attrs.get("default"), enum, attrs.get("description", ""))
 
 
 def parse_stored_query(path: Path) -> StoredQuery:

@@ -32,11 +32,10 @@ PAGE_ROWS = 500  # rows (or triples) a page shows; the downloads have the whole 
 MAX_CHOICES = 300  # members a picker offers; a class with more gets a text box
 LABEL = d.RDFS + "label"
 # An input element per parameter type (the browser's own pickers for dates and months).
-INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number", "boolean": "select"}
+INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number"}
 
 STRINGS = {
     "en": {
-        "form": "Parameters",
         "submit": "Run the query",
         "any": "(any)",
         "answer": "Answer",
@@ -54,7 +53,6 @@ STRINGS = {
         "short_form": "The full IRI, or its name after {base}",
     },
     "fr": {
-        "form": "Paramètres",
         "submit": "Exécuter la requête",
         "any": "(tous)",
         "answer": "Réponse",
@@ -175,11 +173,9 @@ def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Fie
     base = query.bases.get(param.name)
     value = given if given is not None else (param.default or "")
     if param.type == "iri":
-        value = short_name(base, value) if value else ""
-    if param.enum:
-        return Field(param, value, "select", tuple(Choice(v, v) for v in param.enum))
-    if param.type == "boolean":
-        return Field(param, value, "select", (Choice("true", "true"), Choice("false", "false")))
+        value = short_name(base, value)
+    if param.enum or param.type == "boolean":
+        return Field(param, value, "select", tuple(Choice(v, v) for v in param.enum or ("true", "false")))
     if param.type == "iri":
         hint = strings(lang)["short_form"].format(base=base) if base else ""
         # the header's values, checked when the query was loaded (a short one is resolved)
