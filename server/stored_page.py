@@ -110,13 +110,11 @@ class Table:
 
 
 def request_values(query: StoredQuery, *, reader_lang: bool = False) -> dict[str, str]:
-    """A stored query's parameter values as the query string gives them (API and page alike):
-    format keys (`format`, `output`, `results`) are not parameters, nor is, with `reader_lang`
-    (on the page), an undeclared `lang=`, the reader's language from the site's switch.
+    """The query string's values for the query's parameters (API and page alike): format keys are
+    not parameters, nor, with `reader_lang` (the page), an undeclared `lang=` (the reader's language).
 
     Raises:
-        ParameterError: a parameter given twice (names the query does not declare are
-            `bind_query`'s to refuse).
+        ParameterError: a parameter given twice (undeclared names are `bind_query`'s to refuse).
     """
     values: dict[str, str] = {}
     for name, value in request.args.items(multi=True):
