@@ -43,7 +43,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 # An absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls.
 IRI_FORM = r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*'
 _IRI = re.compile(IRI_FORM, re.ASCII)
-# A string: a word, a name or a phrase, without any control character (issue 18): C0, DEL, C1.
+# A string: a word, a name or a phrase, with no control character (issue 18), tab and newline included.
 TEXT_FORM = r"[^\x00-\x1f\x7f-\x9f]*"
 _TEXT = re.compile(TEXT_FORM)
 # The short form of an IRI parameter: path segments of unreserved ASCII, none starting with a dot.

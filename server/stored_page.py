@@ -261,11 +261,8 @@ def graph_table(result: QueryResult, lang: str) -> Table:
     rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
     # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
     columns = tuple(i18n.standard_label(d.RDF + c, lang) or c for c in ("subject", "predicate", "object"))
-    return Table(columns, tuple(sorted(rows, key=cell_texts)), None, len(triples), result.truncated)
-
-
-def cell_texts(row: tuple[dict[str, Any] | None, ...]) -> tuple[str, ...]:
-    return tuple(c["text"] if c else "" for c in row)
+    rows = tuple(sorted(rows, key=lambda row: tuple(c["text"] for c in row if c)))  # no empty cells
+    return Table(columns, rows, None, len(triples), result.truncated)
 
 
 def json_value(term: Mapping[str, str]) -> d.Value:
