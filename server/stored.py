@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -137,16 +138,9 @@ def editor_text(query: StoredQuery) -> str:
 
 
 def describe_param(param: Param, base: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": param.name, "type": param.type, "required": param.required}
-    if param.default is not None:
-        out["default"] = param.default
-    if param.enum:
-        out["enum"] = list(param.enum)
-    if param.description:
-        out["description"] = param.description
-    if base:
-        out["base"] = base  # a short form (a name under it) is accepted too
-    return out
+    """What the header declares (a default even when empty), and where a short form is resolved."""
+    out = {k: v for k, v in asdict(param).items() if v or (k in ("required", "default") and v is not None)}
+    return {**out, "base": base} if base else out
 
 
 # JSON Schemas of the parameter types, from graph.queries' own rules (`anchored`), so OpenAPI
@@ -181,14 +175,10 @@ def param_schema(param: Param, base: str | None = None) -> dict[str, Any]:
 
 
 def coerce(param: Param, value: str) -> Any:
-    """A header value as the JSON type of its schema (for defaults, enums and examples)."""
-    try:
-        if param.type == "integer":
-            return int(value)
-        if param.type == "decimal":
-            return float(value)
-    except ValueError:  # an empty example value (the default applies)
-        return value
+    """A header value as the JSON type of its schema (for defaults, enums and examples: checked when
+    the file was loaded, but for an empty example value, which stands for the default)."""
+    if value and param.type in ("integer", "decimal"):
+        return int(value) if param.type == "integer" else float(value)
     return value == "true" if param.type == "boolean" else value
 
 
