@@ -1,12 +1,9 @@
 """Blueprint "stored": the `queries/*.rq` files as an API, and its OpenAPI 3.1 description.
 
-- `GET /queries`: the list (JSON for programs, HTML for browsers) with each query's
-  parameters, examples and links;
-- `GET /queries/{name}?param=...`: the query with its parameters bound (`graph.queries.bind_query`:
-  a bad value is 400 before anything runs), answered like `/sparql` on the light lane; a browser
-  gets the page of `server.stored_page`;
-- `GET /queries/{name}.rq`: the file, with any parameters given bound the same way;
-- `GET /openapi.json`: every stored query as its own typed path, next to `/sparql`.
+`GET /queries` lists them (JSON, or HTML for browsers); `GET /queries/{name}?param=...` runs one
+with its parameters bound (a bad value is 400 before anything runs), answered like `/sparql` on the
+light lane, or shows a browser its page (`server.stored_page`); `GET /queries/{name}.rq` is its
+source, bound the same way; `GET /openapi.json` describes each as its own typed path, beside `/sparql`.
 """
 
 from __future__ import annotations
