@@ -71,12 +71,8 @@ def anchored(form: str) -> str:
 
 
 def whole_number(raw: str, name: str, low: int, high: int) -> int:
-    """A numeric query parameter of the app (a page number, a limit): ASCII digits only, whole,
-    from `low` to `high`. The one rule for them all: `str.isdigit` takes `²` and `int` takes `٢`.
-
-    Raises:
-        ParameterError: 400 naming the parameter.
-    """
+    """A numeric query parameter of the app (a page number): ASCII digits only, from `low` to
+    `high` (`str.isdigit` takes `²` and `int` takes `٢`). Raises ParameterError (400) naming it."""
     if not _WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
         raise ParameterError(f"parameter {name!r}: {raw[:40]!r} is not a whole number from {low} "
                              f"to {high} (ASCII digits)", parameter=name)

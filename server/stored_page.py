@@ -190,11 +190,8 @@ def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Fie
 def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, ...]:
     """The members of the class the parameter's known values share, by label (none if no class
     is shared or it has more than MAX_CHOICES members)."""
-    cls = site.per_version_lru("stored-class", " ".join(known),
-                               lambda: shared_class(known)) if known else None
-    if cls is None:
-        return ()
-    members = site.per_version_lru("stored-members", cls, lambda: class_members(cls))
+    members = site.per_version_lru("stored-members", " ".join(known),
+                                   lambda: class_members(known)) if known else []
     if not members or len(members) > MAX_CHOICES:
         return ()
     choices = []
@@ -204,23 +201,17 @@ def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, 
     return tuple(sorted(choices, key=lambda c: (c.label.casefold(), c.value)))
 
 
-def shared_class(iris: list[str]) -> str | None:
-    """The most specific class (fewest members) every one of `iris` belongs to, if any."""
+def class_members(iris: list[str]) -> list[tuple[str, dict[str, list[str]]]]:
+    """The members, with their labels, of the most specific class (fewest members) every one of
+    `iris` belongs to (up to one more than MAX_CHOICES); none without such a class."""
     rows = get_backend().select(
         f"SELECT ?c (COUNT(DISTINCT ?m) AS ?n) WHERE {{ {{ SELECT ?c WHERE {{ {values_block('v', iris)} "
         f"?v a ?c FILTER(isIRI(?c)) }} GROUP BY ?c HAVING (COUNT(DISTINCT ?v) = {len(set(iris))}) }} "
         "?m a ?c } GROUP BY ?c", lane="light")
     sizes = {row["c"]["value"]: int(row["n"]["value"]) for row in rows}
-    return min(sorted(sizes), key=lambda c: sizes[c], default=None)
-
-
-def values_block(var: str, iris: list[str]) -> str:
-    """`VALUES ?var { <a> <b> }`, each IRI checked as an N-Triples term (nothing spliced as text)."""
-    return f"VALUES ?{var} {{ {' '.join(d.nt_iri(i) for i in dict.fromkeys(iris))} }}"
-
-
-def class_members(cls: str) -> list[tuple[str, dict[str, list[str]]]]:
-    """The IRIs of a class's members (up to one more than MAX_CHOICES) with their labels."""
+    cls = min(sorted(sizes), key=lambda c: sizes[c], default=None)
+    if cls is None:
+        return []
     rows = get_backend().select(
         f"SELECT ?m ?l WHERE {{ {{ SELECT DISTINCT ?m WHERE {{ ?m a {d.nt_iri(cls)} FILTER(isIRI(?m)) }} "
         f"ORDER BY ?m LIMIT {MAX_CHOICES + 1} }} OPTIONAL {{ ?m <{LABEL}> ?l }} }}", lane="light")
@@ -230,6 +221,11 @@ def class_members(cls: str) -> list[tuple[str, dict[str, list[str]]]]:
         if "l" in row:
             entry.setdefault(row["l"].get("xml:lang", ""), []).append(row["l"]["value"])
     return sorted(labels.items())
+
+
+def values_block(var: str, iris: list[str]) -> str:
+    """`VALUES ?var { <a> <b> }`, each IRI checked as an N-Triples term (nothing spliced as text)."""
+    return f"VALUES ?{var} {{ {' '.join(d.nt_iri(i) for i in dict.fromkeys(iris))} }}"
 
 
 # --- the answer ------------------------------------------------------------------------------------
