@@ -12,30 +12,28 @@ plain SPARQL that any client can run::
     #+ example: country=https://w3id.org/rabat-kg/id/country/cameroon
 
 A parameter binds the SPARQL variable of the same name through a VALUES block; values are
-checked against their type first and written as RDF terms, never spliced in as text.
-
-Every rule is a full match over ASCII (`re.fullmatch`, explicit `[0-9]`): Python's `\\d` takes
-any Unicode digit (`٢٠٢١`) and `$` accepts a trailing newline, and both would reach the engine
-as ill-typed literals. An IRI parameter also takes a short form, a name relative to the
-namespace its default and examples share in our IRI space: `country=togo` for
-`https://w3id.org/rabat-kg/id/country/togo` (`StoredQuery.bases`).
+checked against their type first (a full match over ASCII) and written as RDF terms, never
+spliced in as text. An IRI parameter also takes a short form, a name under the namespace its
+header values share in our IRI space: `country=togo` (`StoredQuery.bases`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graph.describe import nt_literal
 from graph.engine.base import Form
 from graph.errors import KgError, ParameterError, QuerySyntaxError
 from graph.intake import check_query, insert_values, tokens
-from graph.namespaces import BASE
+from graph.namespaces import BASE, STANDARD_PREFIXES
 from graph.paths import QUERIES_DIR
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD = STANDARD_PREFIXES["xsd"]
 PARAM_TYPES = ("iri", "string", "integer", "decimal", "boolean", "date", "gYear", "gYearMonth")
 MAX_TEXT = 1000  # characters of a string parameter
 MAX_IRI = 2000  # characters of an IRI parameter
@@ -45,8 +43,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 # An absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls.
 IRI_FORM = r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*'
 _IRI = re.compile(IRI_FORM, re.ASCII)
-# A string: no control character at all (C0, DEL, C1; tab and line breaks included: a stored
-# query's parameter is a word, a name or a phrase, and issue 18 asks that none be let through).
+# A string: a word, a name or a phrase, with no control character (issue 18), tab and newline included.
 TEXT_FORM = r"[^\x00-\x1f\x7f-\x9f]*"
 _TEXT = re.compile(TEXT_FORM)
 # The short form of an IRI parameter: path segments of unreserved ASCII, none starting with a dot.
@@ -74,12 +71,8 @@ def anchored(form: str) -> str:
 
 
 def whole_number(raw: str, name: str, low: int, high: int) -> int:
-    """A numeric query parameter of the app (a page number, a limit): ASCII digits only, whole,
-    from `low` to `high`. The one rule for them all: `str.isdigit` takes `²` and `int` takes `٢`.
-
-    Raises:
-        ParameterError: 400 naming the parameter.
-    """
+    """A numeric query parameter of the app (a page number): ASCII digits only, from `low` to
+    `high` (`str.isdigit` takes `²` and `int` takes `٢`). Raises ParameterError (400) naming it."""
     if not _WHOLE.fullmatch(raw) or not low <= int(raw) <= high:
         raise ParameterError(f"parameter {name!r}: {raw[:40]!r} is not a whole number from {low} "
                              f"to {high} (ASCII digits)", parameter=name)
@@ -109,7 +102,7 @@ class StoredQuery:
     description: str = ""
     tags: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()
-    examples: tuple[dict[str, str], ...] = field(default=())
+    examples: tuple[dict[str, str], ...] = ()
     form: Form = "select"
     # IRI parameters with a short form: where it is resolved (derived from params and examples)
     bases: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -118,72 +111,55 @@ class StoredQuery:
         """The parameter called `name`, if any."""
         return next((p for p in self.params if p.name == name), None)
 
-    def base(self, name: str) -> str | None:
-        """Where a short value of the IRI parameter `name` is resolved, if it has a short form."""
-        return self.bases.get(name)
-
 
 def parse_param(spec: str, where: str) -> Param:
     """Parse `name | type=iri | optional | default=... | enum=a,b | description=...`."""
-    parts = [p.strip() for p in spec.split("|")]
-    name = parts[0]
+    name, *parts = (part.strip() for part in spec.split("|"))
     if not _NAME.fullmatch(name):
         raise ValueError(f"{where}: bad parameter name {name!r}")
-    kw: dict[str, object] = {"name": name}
-    for part in parts[1:]:
-        key, _, value = part.partition("=")
-        key, value = key.strip(), value.strip()
-        if key == "optional":
-            kw["required"] = False
-        elif key == "type":
-            if value not in PARAM_TYPES:
-                raise ValueError(f"{where}: parameter {name}: unknown type {value!r}")
-            kw["type"] = value
-        elif key == "default":
-            kw["default"] = value
-        elif key == "enum":
-            kw["enum"] = tuple(v.strip() for v in value.split(",") if v.strip())
-        elif key == "description":
-            kw["description"] = value
-        else:
+    attrs = {key.strip(): value.strip() for key, _, value in (part.partition("=") for part in parts)}
+    for key in attrs:
+        if key not in ("type", "optional", "default", "enum", "description"):
             raise ValueError(f"{where}: parameter {name}: unknown attribute {key!r}")
-    if "default" in kw:
-        kw["required"] = False
-    return Param(**kw)  # type: ignore[arg-type]
+    type_ = attrs.get("type", "string")
+    if type_ not in PARAM_TYPES:
+        raise ValueError(f"{where}: parameter {name}: unknown type {type_!r}")
+    enum = tuple(v.strip() for v in attrs.get("enum", "").split(",") if v.strip())
+    required = "optional" not in attrs and "default" not in attrs
+    return Param(name, type_, required, attrs.get("default"), enum, attrs.get("description", ""))
 
 
 def parse_stored_query(path: Path) -> StoredQuery:
     """Read one `.rq` file; a malformed header is an error naming the file and line."""
     text = path.read_text(encoding="utf-8")
-    meta: dict[str, list[str]] = {}
+    meta: dict[str, list[str]] = {"summary": [], "description": [], "tags": []}
     params: list[Param] = []
     examples: list[dict[str, str]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.startswith("#+"):
             continue
-        key, _, value = line[2:].partition(":")
-        key, value = key.strip(), value.strip()
+        key, _, value = (part.strip() for part in line[2:].partition(":"))
         where = f"{path}:{lineno}"
         if key == "param":
             params.append(parse_param(value, where))
         elif key == "example":
             examples.append(parse_example(value, where))
-        elif key in ("summary", "description", "tags"):
-            meta.setdefault(key, []).append(value)
+        elif key in meta:
+            meta[key].append(value)
         else:
             raise ValueError(f"{where}: unknown header key {key!r}")
-    if "summary" not in meta:
+    if not meta["summary"]:
         raise ValueError(f"{path}: the header has no '#+ summary:' line")
-    bases = short_bases(params, examples)
     try:
         form = check_query(text).form
     except KgError as exc:  # a syntax error, or SERVICE, FROM, an update...
         raise ValueError(f"{path}: {exc.detail}") from None
-    check_params(path, text, params, examples, bases)
-    tags = tuple(t.strip() for v in meta.get("tags", []) for t in v.split(",") if t.strip())
-    return StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(meta["summary"]),
-                       description=" ".join(meta.get("description", [])), tags=tags,
-                       params=tuple(params), examples=tuple(examples), form=form, bases=bases)
+    tags = tuple(t.strip() for v in meta["tags"] for t in v.split(",") if t.strip())
+    query = StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(meta["summary"]),
+                        description=" ".join(meta["description"]), tags=tags, params=tuple(params),
+                        examples=tuple(examples), form=form, bases=short_bases(params, examples))
+    check_params(query)
+    return query
 
 
 def parse_example(value: str, where: str) -> dict[str, str]:
@@ -199,8 +175,7 @@ def parse_example(value: str, where: str) -> dict[str, str]:
     return example
 
 
-def check_params(path: Path, text: str, params: list[Param], examples: list[dict[str, str]],
-                 bases: Mapping[str, str]) -> None:
+def check_params(query: StoredQuery) -> None:
     """What the header declares must fit the query: a bad default is the file's error, not the user's.
 
     Raises:
@@ -208,25 +183,24 @@ def check_params(path: Path, text: str, params: list[Param], examples: list[dict
             enumeration value of the wrong type, an example that does not bind.
     """
     seen: set[str] = set()
-    variables = {tok.text[1:] for tok in tokens(text) if tok.kind == "var"}
-    for param in params:
+    variables = {tok.text[1:] for tok in tokens(query.text) if tok.kind == "var"}
+    for param in query.params:
         if param.name in seen:
-            raise ValueError(f"{path}: parameter {param.name!r} is declared twice")
+            raise ValueError(f"{query.path}: parameter {param.name!r} is declared twice")
         seen.add(param.name)
         if param.name not in variables:
-            raise ValueError(f"{path}: parameter {param.name!r} binds no variable ?{param.name} "
-                             "of the query")
+            raise ValueError(f"{query.path}: parameter {param.name!r} binds no variable "
+                             f"?{param.name} of the query")
         try:
             for value in (*param.enum, *([param.default] if param.default is not None else [])):
                 to_term(param, value)
         except ParameterError as exc:
-            raise ValueError(f"{path}: {exc.detail}") from None
-    for example in examples:
+            raise ValueError(f"{query.path}: {exc.detail}") from None
+    for example in query.examples:
         try:
-            bind_query(StoredQuery(name=path.stem, path=path, text=text, summary="",
-                                   params=tuple(params), bases=bases), example)
+            bind_query(query, example)
         except (ParameterError, QuerySyntaxError) as exc:
-            raise ValueError(f"{path}: example {example}: {exc.detail}") from None
+            raise ValueError(f"{query.path}: example {example}: {exc.detail}") from None
 
 
 def load_queries(directory: Path = QUERIES_DIR) -> dict[str, StoredQuery]:
@@ -237,13 +211,9 @@ def load_queries(directory: Path = QUERIES_DIR) -> dict[str, StoredQuery]:
 def short_bases(params: Iterable[Param], examples: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """For each IRI parameter whose header gives IRIs (default, enumeration, examples) sharing a
     namespace of ours: that namespace, against which a short value is resolved."""
-    bases = {}
-    for param in params:
-        if param.type == "iri":
-            base = short_base([v for v in known_values(param, examples) if _IRI.fullmatch(v)])
-            if base:
-                bases[param.name] = base
-    return bases
+    bases = {p.name: short_base([v for v in known_values(p, examples) if _IRI.fullmatch(v)])
+             for p in params if p.type == "iri"}
+    return {name: base for name, base in bases.items() if base}
 
 
 def known_values(param: Param, examples: Iterable[Mapping[str, str]]) -> list[str]:
@@ -257,21 +227,9 @@ def short_base(iris: list[str]) -> str | None:
     >>> short_base(["https://w3id.org/rabat-kg/id/country/togo", "https://w3id.org/rabat-kg/id/country/mali"])
     'https://w3id.org/rabat-kg/id/country/'
     """
-    if not iris:
-        return None
-    common = iris[0]
-    for iri in iris[1:]:
-        while not iri.startswith(common):
-            common = common[:-1]
-    cut = max(common.rfind("/"), common.rfind("#"))
-    base = common[:cut + 1]
+    common = os.path.commonprefix(iris)  # noqa: RUF071 (characters on purpose: IRIs, not paths)
+    base = common[:max(common.rfind("/"), common.rfind("#")) + 1]
     return base if base.startswith(BASE) and len(base) > len(BASE) else None
-
-
-def _literal(value: str, datatype: str | None = None) -> str:
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r"))
-    return f'"{escaped}"' + (f"^^<{XSD}{datatype}>" if datatype else "")
 
 
 def resolve_iri(param: Param, value: str, base: str | None = None) -> str:
@@ -324,18 +282,17 @@ def to_term(param: Param, value: str, base: str | None = None) -> str:
         if len(value) > MAX_TEXT or not _TEXT.fullmatch(value):
             raise ParameterError(f"parameter {param.name!r}: control characters or more than "
                                  f"{MAX_TEXT} characters", parameter=param.name)
-        return _literal(value)
-    if param.type == "date":
-        try:  # the xsd:date lexical form only (fromisoformat also takes 20210630, 2021-W01-1)
-            ok = bool(LEXICAL["date"].fullmatch(value)) and bool(dt.date.fromisoformat(value))
+        return nt_literal(value)
+    ok = bool(LEXICAL[param.type].fullmatch(value))
+    if ok and param.type == "date":
+        try:  # the xsd:date lexical form (fromisoformat also takes 20210630), then the calendar
+            dt.date.fromisoformat(value)
         except ValueError:
             ok = False
-    else:
-        ok = bool(LEXICAL[param.type].fullmatch(value))
     if not ok:
         raise ParameterError(f"parameter {param.name!r}: {value[:80]!r} is not a valid "
                              f"xsd:{param.type}", parameter=param.name)
-    return _literal(value, param.type)
+    return f"{nt_literal(value)}^^<{XSD}{param.type}>"
 
 
 def bind_query(query: StoredQuery, values: Mapping[str, str]) -> str:
@@ -351,12 +308,9 @@ def bind_query(query: StoredQuery, values: Mapping[str, str]) -> str:
                              f"{query.name!r} (parameters: {known})")
     bound: dict[str, str] = {}
     for p in query.params:
-        value = values.get(p.name)
-        if value is None or value == "":
-            value = p.default
-        if value is None:
-            if p.required:
-                raise ParameterError(f"parameter {p.name!r} is required", parameter=p.name)
-            continue
-        bound[p.name] = to_term(p, value, query.base(p.name))
+        value = values.get(p.name) or p.default  # an empty value means the default
+        if value is not None:
+            bound[p.name] = to_term(p, value, query.bases.get(p.name))
+        elif p.required:
+            raise ParameterError(f"parameter {p.name!r} is required", parameter=p.name)
     return insert_values(query.text, bound)

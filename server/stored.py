@@ -1,62 +1,36 @@
 """Blueprint "stored": the `queries/*.rq` files as an API, and its OpenAPI 3.1 description.
 
-- `GET /queries`: the list (JSON for programs, HTML for browsers) with each query's
-  parameters (type, default, enumeration), examples and links;
-- `GET /queries/{name}?param=...&format=...`: the query with its parameters bound through a
-  VALUES block (`graph.queries.bind_query`; a bad value is 400 before anything runs), then
-  answered like `/sparql` (same negotiation, row cap, ETag) on the backend's light lane; a
-  browser (HTML preferred to every result format) gets the page of `server.stored_page`;
-- `GET /queries/{name}.rq`: the file as `application/sparql-query`, with any parameters given
-  bound the same way (so the editor opens exactly what the API runs);
-- `GET /openapi.json`: every stored query as its own typed path, next to `/sparql`.
+`GET /queries` lists them (JSON, or HTML for browsers); `GET /queries/{name}?param=...` runs one
+with its parameters bound (a bad value is 400 before anything runs), answered like `/sparql` on the
+light lane, or shows a browser its page (`server.stored_page`); `GET /queries/{name}.rq` is its
+source, bound the same way; `GET /openapi.json` describes each as its own typed path, beside `/sparql`.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import threading
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
+from graph import queries as q
 from graph.errors import KgError, ParameterError
 from graph.formats import HTML, PROBLEM_JSON, RDF_FORMATS, RESULT_FORMATS, Format
-from graph.queries import (
-    INTEGER_MAX,
-    IRI_FORM,
-    LEXICAL_FORMS,
-    MAX_IRI,
-    MAX_TEXT,
-    SHORT_FORM,
-    TEXT_FORM,
-    Param,
-    StoredQuery,
-    anchored,
-    bind_query,
-    example_name,
-    load_queries,
-)
+from graph.queries import Param, StoredQuery, bind_query
 from server import http
+from server.i18n import mark_language
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
-from server.params import request_values
-from server.sparql import (
-    FORM_TYPE,
-    GRAPH_FORMS,
-    QUERY_TYPE,
-    TRUNCATED_TYPE,
-    answer,
-    check_names,
-    intake,
-)
-from server.stored_page import PAGE_ROWS, query_page
+from server.sparql import FORM_TYPE, QUERY_TYPE, TRUNCATED_TYPE, answer, check_names, intake, offered_for
+from server.stored_page import PAGE_ROWS, editor_link, query_page, request_values
 
 bp = Blueprint("stored", __name__)
 
 JSON_FORMAT = Format("json", "application/json", ".json", "json", "", "JSON")
 EXTENSION = "rabat_kg_stored_queries"
-_load_lock = threading.Lock()
 
 
 class UnknownQuery(KgError):
@@ -70,22 +44,11 @@ class UnknownQuery(KgError):
 def stored_queries() -> dict[str, StoredQuery]:
     """The stored queries, read once per app (they are code, not data)."""
     found = current_app.extensions.get(EXTENSION)
-    if found is None:
-        with _load_lock:
-            found = current_app.extensions.get(EXTENSION)
-            if found is None:
-                directory = current_app.config.get("QUERIES_DIR")
-                found = load_queries(Path(directory)) if directory else load_queries()
-                current_app.extensions[EXTENSION] = found
+    if found is None:  # two first requests may both read the files: same result, one kept
+        directory = current_app.config.get("QUERIES_DIR")
+        found = current_app.extensions.setdefault(
+            EXTENSION, q.load_queries(Path(directory)) if directory else q.load_queries())
     return found  # type: ignore[no-any-return]
-
-
-def get_query(name: str) -> StoredQuery:
-    """Raises UnknownQuery for a name no file has."""
-    query = stored_queries().get(name)
-    if query is None:
-        raise UnknownQuery(f"no stored query is called {name!r}; the list is at /queries")
-    return query
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -96,18 +59,12 @@ def list_queries() -> Response:
     """The stored queries: JSON (default) or the HTML list for browsers."""
     check_names(request.args.items(multi=True), "query string", frozenset({"lang", *FORMAT_PARAMS}))
     fmt = negotiate([JSON_FORMAT, HTML_FORMAT])
-    queries = [describe(q) for q in stored_queries().values()]
-    if fmt.media_type == HTML:
-        from server.i18n import mark_language
-
+    queries = [describe(query) for query in stored_queries().values()]
+    if fmt is HTML_FORMAT:
         html = render_template("stored/list.html", queries=queries, data_version=http.data_version())
         return mark_language(Response(html, mimetype=HTML))
-    early = http.not_modified(JSON_FORMAT.media_type)
-    if early is not None:
-        return early
-    return current_app.response_class(
-        _json({"queries": queries, "openapi": url_for("stored.openapi")}),
-        mimetype=JSON_FORMAT.media_type)
+    return http.not_modified(JSON_FORMAT.media_type) or Response(
+        _json({"queries": queries, "openapi": url_for("stored.openapi")}), mimetype=JSON_FORMAT.media_type)
 
 
 @bp.get("/queries/<name>")
@@ -117,41 +74,31 @@ def run_query(name: str) -> Response:
     Raises:
         UnknownQuery: 404. ParameterError: 400, before anything runs. NotAcceptable: 406.
     """
-    if name.endswith(".rq"):
-        return source(get_query(name[:-3]))
-    query = get_query(name)
+    stem = name.removesuffix(".rq")
+    query = stored_queries().get(stem)
+    if query is None:
+        raise UnknownQuery(f"no stored query is called {stem!r}; the list is at /queries")
+    if stem != name:  # the file, with the parameters given (if any) bound as the API binds them
+        values = request_values(query)
+        text = bind_query(query, values) if values else query.text
+        return http.not_modified(QUERY_TYPE) or Response(text, mimetype=QUERY_TYPE)
     # HTML last: it wins only when preferred to every result format (browsers' Accept, or
     # ?format=html); `*/*` and programs keep the result formats as before.
-    if negotiate([*formats_of(query), HTML_FORMAT]) is HTML_FORMAT:
-        return query_page(query, formats_of(query))
-    text = bind_query(query, request_values(query))
-    checked = intake(text)
+    if negotiate([*offered_for(query.form), HTML_FORMAT]) is HTML_FORMAT:
+        return query_page(query)
+    checked = intake(bind_query(query, request_values(query)))
     return answer(checked.text, checked.form, lane="light")
-
-
-def source(query: StoredQuery) -> Response:
-    """The `.rq` file, with the parameters given (if any) bound as the API would bind them."""
-    values = request_values(query)
-    text = bind_query(query, values) if values else query.text
-    early = http.not_modified(QUERY_TYPE)
-    if early is not None:
-        return early
-    return Response(text, mimetype=QUERY_TYPE)
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """OpenAPI 3.1 description of the endpoint and of each stored query."""
     check_names(request.args.items(multi=True), "query string", frozenset())
-    early = http.not_modified("application/json")
-    if early is not None:
-        return early
-    return Response(_json(openapi_document()), mimetype="application/json")
+    return http.not_modified("application/json") or Response(_json(openapi_document()),
+                                                             mimetype="application/json")
 
 
 def _json(doc: Any) -> str:
-    import json
-
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -161,21 +108,19 @@ def _json(doc: Any) -> str:
 def describe(query: StoredQuery) -> dict[str, Any]:
     """A stored query as the JSON list shows it, with links to run it."""
     path = url_for("stored.run_query", name=query.name)
-    examples = [{"values": ex, "href": path + ("?" + urlencode(ex) if ex else "")}
-                for ex in query.examples]
+    pointer = path.replace("~", "~0").replace("/", "~1")  # a JSON Pointer token (RFC 6901)
     return {
         "name": query.name,
         "summary": query.summary,
         "description": query.description,
         "tags": list(query.tags),
         "form": query.form,
-        "params": [describe_param(p, query.base(p.name)) for p in query.params],
-        "examples": examples,
-        "formats": [f.key for f in formats_of(query)],
-        "links": {"run": path, "sparql": path + ".rq",
-                  "editor": url_for("sparql.endpoint") + "#" + urlencode({"query": editor_text(query)},
-                                                                          quote_via=quote),
-                  "openapi": url_for("stored.openapi") + "#/paths/" + json_pointer(path)},
+        "params": [describe_param(p, query.bases.get(p.name)) for p in query.params],
+        "examples": [{"values": ex, "href": path + ("?" + urlencode(ex) if ex else "")}
+                     for ex in query.examples],
+        "formats": [f.key for f in offered_for(query.form)],
+        "links": {"run": path, "sparql": path + ".rq", "editor": editor_link(editor_text(query)),
+                  "openapi": url_for("stored.openapi") + "#/paths/" + pointer},
     }
 
 
@@ -190,52 +135,35 @@ def editor_text(query: StoredQuery) -> str:
 
 
 def describe_param(param: Param, base: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": param.name, "type": param.type, "required": param.required}
-    if param.default is not None:
-        out["default"] = param.default
-    if param.enum:
-        out["enum"] = list(param.enum)
-    if param.description:
-        out["description"] = param.description
-    if base:
-        out["base"] = base  # a short form (a name under it) is accepted too
-    return out
+    """What the header declares (a default even when empty), and where a short form is resolved."""
+    out = {k: v for k, v in asdict(param).items() if v or (k in ("required", "default") and v is not None)}
+    return {**out, "base": base} if base else out
 
 
-def formats_of(query: StoredQuery) -> tuple[Format, ...]:
-    return RDF_FORMATS if query.form in GRAPH_FORMS else RESULT_FORMATS
-
-
-def json_pointer(path: str) -> str:
-    """A JSON Pointer token for an OpenAPI path key."""
-    return path.replace("~", "~0").replace("/", "~1")
+# JSON Schemas of the parameter types, from graph.queries' own rules (`anchored`), so OpenAPI
+# publishes the rules the server applies; gYear and gYearMonth are their lexical forms.
+TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "iri": {"type": "string", "format": "iri", "maxLength": q.MAX_IRI, "pattern": q.anchored(q.IRI_FORM)},
+    "string": {"type": "string", "maxLength": q.MAX_TEXT, "pattern": q.anchored(q.TEXT_FORM)},
+    "integer": {"type": "integer", "minimum": -q.INTEGER_MAX, "maximum": q.INTEGER_MAX},
+    "decimal": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "gYear": {"type": "string", "pattern": q.anchored(q.LEXICAL_FORMS["gYear"])},
+    "gYearMonth": {"type": "string", "pattern": q.anchored(q.LEXICAL_FORMS["gYearMonth"])},
+}
 
 
 def param_schema(param: Param, base: str | None = None) -> dict[str, Any]:
     """JSON Schema of a stored-query parameter, from its declared type."""
-    schema: dict[str, Any]
-    if param.type == "iri":
-        schema = {"type": "string", "format": "iri", "maxLength": MAX_IRI,
-                  "pattern": anchored(IRI_FORM)}
-        if base:  # or its short form
-            short = {"type": "string", "maxLength": MAX_IRI, "pattern": anchored(SHORT_FORM),
-                     "description": f"A name under {base}"}
-            such = example_name(param, base)
-            if such:
-                short["examples"] = [such]
-            schema = {"anyOf": [schema, short]}
-    elif param.type == "string":
-        schema = {"type": "string", "maxLength": MAX_TEXT, "pattern": anchored(TEXT_FORM)}
-    elif param.type == "integer":
-        schema = {"type": "integer", "minimum": -INTEGER_MAX, "maximum": INTEGER_MAX}
-    elif param.type == "decimal":
-        schema = {"type": "number"}
-    elif param.type == "boolean":
-        schema = {"type": "boolean"}
-    elif param.type == "date":
-        schema = {"type": "string", "format": "date"}
-    else:
-        schema = {"type": "string", "pattern": anchored(LEXICAL_FORMS[param.type])}
+    schema = dict(TYPE_SCHEMAS[param.type])
+    if param.type == "iri" and base:  # or its short form
+        short = {"type": "string", "maxLength": q.MAX_IRI, "pattern": q.anchored(q.SHORT_FORM),
+                 "description": f"A name under {base}"}
+        such = q.example_name(param, base)
+        if such:
+            short["examples"] = [such]
+        schema = {"anyOf": [schema, short]}
     if param.enum:
         schema["enum"] = [coerce(param, v) for v in param.enum]
     if param.default is not None:
@@ -244,17 +172,43 @@ def param_schema(param: Param, base: str | None = None) -> dict[str, Any]:
 
 
 def coerce(param: Param, value: str) -> Any:
-    """A header value as the JSON type of its schema (for defaults, enums and examples)."""
-    try:
-        if param.type == "integer":
-            return int(value)
-        if param.type == "decimal":
-            return float(value)
-    except ValueError:
-        return value
-    if param.type == "boolean":
-        return value == "true"
-    return value
+    """A header value as the JSON type of its schema (for defaults, enums and examples: checked when
+    the file was loaded, but for an empty example value, which stands for the default)."""
+    if value and param.type in ("integer", "decimal"):
+        return int(value) if param.type == "integer" else float(value)
+    return value == "true" if param.type == "boolean" else value
+
+
+# Error responses: the component that describes each status.
+ERRORS = {
+    "400": ("BadRequest", "Syntax error, bad parameter, or a request the protocol forbids"),
+    "403": ("Forbidden", "An update: this service is read-only"),
+    "404": ("NotFound", "No such stored query"),
+    "406": ("NotAcceptable", "No offered format matches Accept or format="),
+    "413": ("TooLarge", "Request body over the limit"),
+    "414": ("UriTooLong", "Query string over the limit; use POST"),
+    "415": ("UnsupportedMediaType", "POST body neither a form nor application/sparql-query"),
+    "503": ("Unavailable", "Timed out, over capacity or the store is down; retry later"),
+}
+RESULT_HEADERS = {
+    "ETag": {"description": "Strong validator from the data version and the request",
+             "schema": {"type": "string"}},
+    "Result-Count": {"description": "Rows (SELECT), 1 (ASK) or triples in this answer",
+                     "schema": {"type": "integer"}},
+    "Result-Truncated": {"description": "`true` when the answer was cut at the row limit",
+                         "schema": {"type": "string", "enum": ["true"]}},
+    "Result-Limit": {"description": "The row limit, present when truncated",
+                     "schema": {"type": "integer"}},
+    "Server-Timing": {"description": "`engine;dur=MS`: milliseconds the query engine took "
+                                     "(evaluation and serialisation), W3C Server Timing",
+                      "schema": {"type": "string"}},
+}
+NOT_MODIFIED = {"description": "Not modified (If-None-Match)"}
+TEXT = {"schema": {"type": "string"}}
+
+
+def error_responses(*codes: str) -> dict[str, Any]:
+    return {code: {"$ref": f"#/components/responses/{ERRORS[code][0]}"} for code in codes}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -271,8 +225,7 @@ def openapi_document() -> dict[str, Any]:
             "tags": ["stored queries"],
             "responses": {"200": {"description": "The list", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/StoredQueryList"}},
-                HTML: {"schema": {"type": "string"}}}},
-                "406": {"$ref": "#/components/responses/NotAcceptable"}}}},
+                HTML: TEXT}}, **error_responses("406")}}},
     }
     for query in stored_queries().values():
         paths[f"/queries/{query.name}"] = stored_path(query)
@@ -282,10 +235,8 @@ def openapi_document() -> dict[str, Any]:
         "tags": ["stored queries"],
         "parameters": [{"name": "name", "in": "path", "required": True,
                         "schema": {"type": "string", "enum": sorted(stored_queries())}}],
-        "responses": {"200": {"description": "The query", "content": {
-            QUERY_TYPE: {"schema": {"type": "string"}}}},
-            "400": {"$ref": "#/components/responses/BadRequest"},
-            "404": {"$ref": "#/components/responses/NotFound"}}}}
+        "responses": {"200": {"description": "The query", "content": {QUERY_TYPE: TEXT}},
+                      **error_responses("400", "404")}}}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -310,32 +261,9 @@ def openapi_document() -> dict[str, Any]:
 
 
 def result_content(formats: tuple[Format, ...]) -> dict[str, Any]:
-    content: dict[str, Any] = {}
-    for fmt in formats:
-        if fmt.key == "json":
-            schema: dict[str, Any] = {"$ref": "#/components/schemas/SparqlJsonResults"}
-        elif fmt.key == "jsonld":
-            schema = {"type": ["object", "array"]}
-        else:
-            schema = {"type": "string"}
-        content[fmt.media_type] = {"schema": schema}
-    return content
-
-
-def result_headers() -> dict[str, Any]:
-    return {
-        "ETag": {"description": "Strong validator from the data version and the request",
-                 "schema": {"type": "string"}},
-        "Result-Count": {"description": "Rows (SELECT), 1 (ASK) or triples in this answer",
-                         "schema": {"type": "integer"}},
-        "Result-Truncated": {"description": "`true` when the answer was cut at the row limit",
-                             "schema": {"type": "string", "enum": ["true"]}},
-        "Result-Limit": {"description": "The row limit, present when truncated",
-                         "schema": {"type": "integer"}},
-        "Server-Timing": {"description": "`engine;dur=MS`: milliseconds the query engine took "
-                                         "(evaluation and serialisation), W3C Server Timing",
-                          "schema": {"type": "string"}},
-    }
+    schemas = {"json": {"$ref": "#/components/schemas/SparqlJsonResults"},
+               "jsonld": {"type": ["object", "array"]}}
+    return {f.media_type: {"schema": schemas.get(f.key, {"type": "string"})} for f in formats}
 
 
 def format_parameter(formats: tuple[Format, ...]) -> dict[str, Any]:
@@ -344,18 +272,11 @@ def format_parameter(formats: tuple[Format, ...]) -> dict[str, Any]:
             "schema": {"type": "string", "enum": [f.key for f in formats]}}
 
 
-def error_responses(*codes: str) -> dict[str, Any]:
-    names = {"400": "BadRequest", "403": "Forbidden", "404": "NotFound", "406": "NotAcceptable",
-             "413": "TooLarge", "414": "UriTooLong", "415": "UnsupportedMediaType",
-             "503": "Unavailable"}
-    return {code: {"$ref": f"#/components/responses/{names[code]}"} for code in codes}
-
-
 def stored_path(query: StoredQuery) -> dict[str, Any]:
-    formats = formats_of(query)
+    formats = offered_for(query.form)
     parameters = []
     for param in query.params:
-        base = query.base(param.name)
+        base = query.bases.get(param.name)
         item: dict[str, Any] = {"name": param.name, "in": "query", "required": param.required,
                                 "schema": param_schema(param, base)}
         if param.description or base:
@@ -377,9 +298,8 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
         "responses": {
             "200": {"description": f"The complete answer; `{HTML}` (browsers, `format=html`): a "
                                    f"page with a form and the first {PAGE_ROWS} rows",
-                    "headers": result_headers(),
-                    "content": {**result_content(formats), HTML: {"schema": {"type": "string"}}}},
-            "304": {"description": "Not modified (If-None-Match)"},
+                    "headers": RESULT_HEADERS, "content": {**result_content(formats), HTML: TEXT}},
+            "304": NOT_MODIFIED,
             **error_responses("400", "404", "406", "414", "503"),
         },
     }}
@@ -387,16 +307,15 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
 
 def sparql_path() -> dict[str, Any]:
     every = (*RESULT_FORMATS, *RDF_FORMATS)
+    iri = {"type": "string", "format": "iri"}
     dataset = [
         {"name": "default-graph-uri", "in": "query", "required": False,
-         "description": "Accepted only when it names the served graph", "schema": {"type": "string",
-                                                                                   "format": "iri"}},
+         "description": "Accepted only when it names the served graph", "schema": iri},
         {"name": "named-graph-uri", "in": "query", "required": False,
-         "description": "Refused (400): the dataset has no named graphs",
-         "schema": {"type": "string", "format": "iri"}},
+         "description": "Refused (400): the dataset has no named graphs", "schema": iri},
     ]
     ok = {"description": "SELECT/ASK results or CONSTRUCT/DESCRIBE graph, complete",
-          "headers": result_headers(), "content": result_content(every)}
+          "headers": RESULT_HEADERS, "content": result_content(every)}
     errors = error_responses("400", "403", "406", "413", "414", "415", "503")
     return {
         "get": {
@@ -407,8 +326,7 @@ def sparql_path() -> dict[str, Any]:
                             "schema": {"type": "string"},
                             "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"},
                            *dataset, format_parameter(every)],
-            "responses": {"200": ok, "304": {"description": "Not modified (If-None-Match)"},
-                          **errors},
+            "responses": {"200": ok, "304": NOT_MODIFIED, **errors},
         },
         "post": {
             "operationId": "sparqlQueryPost",
@@ -416,7 +334,7 @@ def sparql_path() -> dict[str, Any]:
             "tags": ["sparql"],
             "parameters": [*dataset, format_parameter(every)],
             "requestBody": {"required": True, "content": {
-                QUERY_TYPE: {"schema": {"type": "string"}},
+                QUERY_TYPE: TEXT,
                 FORM_TYPE: {"schema": {"type": "object", "required": ["query"], "properties": {
                     "query": {"type": "string"},
                     "default-graph-uri": {"type": "string"},
@@ -428,14 +346,11 @@ def sparql_path() -> dict[str, Any]:
 
 
 def components() -> dict[str, Any]:
-    def problem(description: str) -> dict[str, Any]:
-        return {"description": description, "content": {
-            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}},
-            "text/plain": {"schema": {"type": "string"}}}}
-
-    unavailable = problem("Timed out, over capacity or the store is down; retry later")
-    unavailable["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                              "description": "Seconds to wait"}}
+    responses = {name: {"description": description, "content": {
+        PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}, "text/plain": TEXT}}
+        for name, description in ERRORS.values()}
+    responses["Unavailable"]["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                           "description": "Seconds to wait"}}
     term = {"type": "object", "required": ["type", "value"], "properties": {
         "type": {"type": "string", "enum": ["uri", "literal", "bnode", "triple"]},
         "value": {}, "xml:lang": {"type": "string"}, "datatype": {"type": "string"}}}
@@ -468,14 +383,5 @@ def components() -> dict[str, Any]:
                     "examples": {"type": "array"}, "formats": {"type": "array"},
                     "links": {"type": "object"}}}}}},
         },
-        "responses": {
-            "BadRequest": problem("Syntax error, bad parameter, or a request the protocol forbids"),
-            "Forbidden": problem("An update: this service is read-only"),
-            "NotFound": problem("No such stored query"),
-            "NotAcceptable": problem("No offered format matches Accept or format="),
-            "TooLarge": problem("Request body over the limit"),
-            "UriTooLong": problem("Query string over the limit; use POST"),
-            "UnsupportedMediaType": problem("POST body neither a form nor application/sparql-query"),
-            "Unavailable": unavailable,
-        },
+        "responses": responses,
     }

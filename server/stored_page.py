@@ -1,11 +1,9 @@
 """The HTML page of a stored query, for browsers (`/queries/{name}` negotiated to HTML).
 
-The page states the question, offers a form with the query's typed parameters, shows the
-answer as a table whose IRIs link to their pages, and links each download format. An IRI
-parameter whose known values (default, examples) share one class of the graph becomes a picker
-of that class's members, labelled in the reader's language; its options carry the short form
-(`togo`), which the API accepts as well as the full IRI. The query runs exactly as the API runs
-it (`bind_query`, intake, the light lane), capped at `PAGE_ROWS` rows: the downloads have all.
+The question, a form with the query's typed parameters, the answer as a table whose IRIs link
+to their pages, and the downloads. An IRI parameter whose known values share one class of the
+graph becomes a picker of that class's members, labelled in the reader's language, offering the
+short form (`togo`). The query runs as the API runs it, capped at `PAGE_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -26,19 +24,18 @@ from graph.formats import HTML
 from graph.namespaces import ID
 from graph.queries import LEXICAL_FORMS, Param, StoredQuery, bind_query, known_values, resolve_iri, short_name
 from server import http, i18n, site
-from server.params import request_values
-from server.sparql import intake
+from server.negotiation import FORMAT_PARAMS
+from server.sparql import GRAPH_FORMS, intake, offered_for
 from server.state import get_backend
 
 PAGE_ROWS = 500  # rows (or triples) a page shows; the downloads have the whole answer
 MAX_CHOICES = 300  # members a picker offers; a class with more gets a text box
-LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+LABEL = d.RDFS + "label"
 # An input element per parameter type (the browser's own pickers for dates and months).
-INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number", "boolean": "select"}
+INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number"}
 
 STRINGS = {
     "en": {
-        "form": "Parameters",
         "submit": "Run the query",
         "any": "(any)",
         "answer": "Answer",
@@ -54,12 +51,8 @@ STRINGS = {
         "all": "All stored queries",
         "fill_in": "Fill in the form to run the query.",
         "short_form": "The full IRI, or its name after {base}",
-        "subject": "Subject",
-        "predicate": "Predicate",
-        "object": "Object",
     },
     "fr": {
-        "form": "Paramètres",
         "submit": "Exécuter la requête",
         "any": "(tous)",
         "answer": "Réponse",
@@ -76,9 +69,6 @@ STRINGS = {
         "all": "Toutes les requêtes enregistrées",
         "fill_in": "Remplissez le formulaire pour exécuter la requête.",
         "short_form": "L'IRI complet, ou son nom après {base}",
-        "subject": "Sujet",
-        "predicate": "Prédicat",
-        "object": "Objet",
     },
 }
 
@@ -119,7 +109,24 @@ class Table:
     truncated: bool
 
 
-def query_page(query: StoredQuery, formats: tuple[Any, ...]) -> Response:
+def request_values(query: StoredQuery, *, reader_lang: bool = False) -> dict[str, str]:
+    """The query string's values for the query's parameters (API and page alike): format keys are
+    not parameters, nor, with `reader_lang` (the page), an undeclared `lang=` (the reader's language).
+
+    Raises:
+        ParameterError: a parameter given twice (undeclared names are `bind_query`'s to refuse).
+    """
+    values: dict[str, str] = {}
+    for name, value in request.args.items(multi=True):
+        if name in FORMAT_PARAMS or (reader_lang and name == "lang" and query.param("lang") is None):
+            continue
+        if name in values:
+            raise ParameterError(f"parameter {name!r} is given more than once", parameter=name)
+        values[name] = value
+    return values
+
+
+def query_page(query: StoredQuery) -> Response:
     """The page: the question, the form, the answer for the values given (or the defaults)."""
     lang = i18n.choose_language()
     cached = site.not_modified(HTML, lang)
@@ -138,22 +145,17 @@ def query_page(query: StoredQuery, formats: tuple[Any, ...]) -> Response:
     fields = [field(query, p, values.get(p.name), lang) for p in query.params]
     path = url_for("stored.run_query", name=query.name)
     downloads = [(f.label, path + "?" + urlencode({**given, "format": f.key}), f.media_type)
-                 for f in formats]
+                 for f in offered_for(query.form)]
+    # The reader's chosen language, which the form keeps (unless the query has a `lang` field).
+    asked = (request.args.get("lang") or "").strip().lower()
+    keep_lang = asked if asked in i18n.languages() and query.param("lang") is None else None
     html = render_template(
         "stored/query.html", s=strings(lang), query=query, fields=fields, table=table, error=error,
         downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
-        editor=editor_link(text or query.text), keep_lang=kept_language(query),
-        data_version=http.data_version())
+        editor=editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
     response.vary.add("Accept")
     return i18n.mark_language(response)
-
-
-def kept_language(query: StoredQuery) -> str | None:
-    """The `lang=` a form must carry to keep the reader's chosen language (when it is not a
-    parameter of the query, whose own field then carries it)."""
-    asked = (request.args.get("lang") or "").strip().lower()
-    return asked if asked in i18n.languages() and query.param("lang") is None else None
 
 
 def editor_link(text: str) -> str:
@@ -166,14 +168,12 @@ def editor_link(text: str) -> str:
 
 def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Field:
     """A parameter as a form field: a picker where the graph offers the choices."""
-    base = query.base(param.name)
+    base = query.bases.get(param.name)
     value = given if given is not None else (param.default or "")
     if param.type == "iri":
-        value = short_name(base, value) if value else ""
-    if param.enum:
-        return Field(param, value, "select", tuple(Choice(v, v) for v in param.enum))
-    if param.type == "boolean":
-        return Field(param, value, "select", (Choice("true", "true"), Choice("false", "false")))
+        value = short_name(base, value)
+    if param.enum or param.type == "boolean":
+        return Field(param, value, "select", tuple(Choice(v, v) for v in param.enum or ("true", "false")))
     if param.type == "iri":
         hint = strings(lang)["short_form"].format(base=base) if base else ""
         # the header's values, checked when the query was loaded (a short one is resolved)
@@ -190,11 +190,8 @@ def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Fie
 def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, ...]:
     """The members of the class the parameter's known values share, by label (none if no class
     is shared or it has more than MAX_CHOICES members)."""
-    cls = site.per_version_lru("stored-class", " ".join(known),
-                               lambda: shared_class(known)) if known else None
-    if cls is None:
-        return ()
-    members = site.per_version_lru("stored-members", cls, lambda: class_members(cls))
+    members = site.per_version_lru("stored-members", " ".join(known),
+                                   lambda: class_members(known)) if known else []
     if not members or len(members) > MAX_CHOICES:
         return ()
     choices = []
@@ -204,29 +201,17 @@ def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, 
     return tuple(sorted(choices, key=lambda c: (c.label.casefold(), c.value)))
 
 
-def shared_class(iris: list[str]) -> str | None:
-    """The most specific class (fewest members) every one of `iris` belongs to, if any."""
+def class_members(iris: list[str]) -> list[tuple[str, dict[str, list[str]]]]:
+    """The members, with their labels, of the most specific class (fewest members) every one of
+    `iris` belongs to (up to one more than MAX_CHOICES); none without such a class."""
     rows = get_backend().select(
-        f"SELECT ?v ?c (COUNT(DISTINCT ?m) AS ?n) WHERE {{ {values_block('v', iris)} "
-        "?v a ?c . ?m a ?c } GROUP BY ?v ?c", lane="light")
-    by_value: dict[str, dict[str, int]] = {}
-    for row in rows:
-        if row.get("c", {}).get("type") == "uri":
-            by_value.setdefault(row["v"]["value"], {})[row["c"]["value"]] = int(row["n"]["value"])
-    if len(by_value) != len(set(iris)):
-        return None  # a value the graph does not type: no picker can hold it
-    common = set.intersection(*(set(classes) for classes in by_value.values()))
-    sizes = next(iter(by_value.values()))
-    return min(sorted(common), key=lambda c: sizes[c], default=None)
-
-
-def values_block(var: str, iris: list[str]) -> str:
-    """`VALUES ?var { <a> <b> }`, each IRI checked as an N-Triples term (nothing spliced as text)."""
-    return f"VALUES ?{var} {{ {' '.join(d.nt_iri(i) for i in dict.fromkeys(iris))} }}"
-
-
-def class_members(cls: str) -> list[tuple[str, dict[str, list[str]]]]:
-    """The IRIs of a class's members (up to one more than MAX_CHOICES) with their labels."""
+        f"SELECT ?c (COUNT(DISTINCT ?m) AS ?n) WHERE {{ {{ SELECT ?c WHERE {{ {values_block('v', iris)} "
+        f"?v a ?c FILTER(isIRI(?c)) }} GROUP BY ?c HAVING (COUNT(DISTINCT ?v) = {len(set(iris))}) }} "
+        "?m a ?c } GROUP BY ?c", lane="light")
+    sizes = {row["c"]["value"]: int(row["n"]["value"]) for row in rows}
+    cls = min(sorted(sizes), key=lambda c: sizes[c], default=None)
+    if cls is None:
+        return []
     rows = get_backend().select(
         f"SELECT ?m ?l WHERE {{ {{ SELECT DISTINCT ?m WHERE {{ ?m a {d.nt_iri(cls)} FILTER(isIRI(?m)) }} "
         f"ORDER BY ?m LIMIT {MAX_CHOICES + 1} }} OPTIONAL {{ ?m <{LABEL}> ?l }} }}", lane="light")
@@ -238,13 +223,18 @@ def class_members(cls: str) -> list[tuple[str, dict[str, list[str]]]]:
     return sorted(labels.items())
 
 
+def values_block(var: str, iris: list[str]) -> str:
+    """`VALUES ?var { <a> <b> }`, each IRI checked as an N-Triples term (nothing spliced as text)."""
+    return f"VALUES ?{var} {{ {' '.join(d.nt_iri(i) for i in dict.fromkeys(iris))} }}"
+
+
 # --- the answer ------------------------------------------------------------------------------------
 
 
 def run(text: str, form: str, lang: str) -> Table:
     """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS."""
     checked = intake(text)
-    graph = form in ("construct", "describe")
+    graph = form in GRAPH_FORMS
     result = get_backend().execute(checked.text, fmt="nt" if graph else "json", lane="light",
                                    max_rows=PAGE_ROWS)
     return graph_table(result, lang) if graph else results_table(result, lang)
@@ -256,47 +246,44 @@ def results_table(result: QueryResult, lang: str) -> Table:
     if "boolean" in doc:
         return Table((), (), bool(doc["boolean"]), 1, False)
     columns = tuple(doc["head"].get("vars", []))
-    bindings = doc["results"]["bindings"]
-    labels = iri_labels([t["value"] for b in bindings for t in b.values() if t["type"] == "uri"], lang)
-    rows = tuple(tuple(cell(b[c], labels) if c in b else None for c in columns) for b in bindings)
-    return Table(columns, rows, None, result.count, result.truncated)
+    rows = [[json_value(b[c]) if c in b else None for c in columns] for b in doc["results"]["bindings"]]
+    return Table(columns, cells(rows, lang), None, result.count, result.truncated)
 
 
 def graph_table(result: QueryResult, lang: str) -> Table:
     """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
     triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)] \
         if result.body else []
-    terms = [t for tr in triples for t in (tr.subject, tr.predicate, tr.object)]
-    labels = iri_labels([t.value for t in terms if isinstance(t, ox.NamedNode)], lang)
-    rows = sorted((tuple(cell(json_term(t), labels) for t in (tr.subject, tr.predicate, tr.object))
-                   for tr in triples), key=lambda r: tuple(c["text"] for c in r))
-    return Table(("subject", "predicate", "object"), tuple(rows), None, len(triples), result.truncated)
+    rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
+    # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
+    columns = tuple(i18n.standard_label(d.RDF + c, lang) or c for c in ("subject", "predicate", "object"))
+    rows = tuple(sorted(rows, key=lambda row: tuple(c["text"] for c in row if c)))  # no empty cells
+    return Table(columns, rows, None, len(triples), result.truncated)
 
 
-def json_term(term: object) -> dict[str, str]:
-    """A pyoxigraph term as a SPARQL JSON term."""
-    v = d.value_of(term)
-    out = {"type": {"iri": "uri", "bnode": "bnode"}.get(v.kind, "literal"), "value": v.value}
-    if v.lang:
-        out["xml:lang"] = v.lang
-    if v.datatype:
-        out["datatype"] = v.datatype
-    return out
-
-
-def cell(term: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A SPARQL JSON term as `_value.html` shows it: IRIs as links with their labels."""
-    kind, value = term["type"], term["value"]
-    if kind == "uri":
-        return {"kind": "iri", "iri": value, "href": site.local_href(value),
-                "text": labels.get(value) or site.prefixed(value)}
-    if kind == "bnode":
-        return {"kind": "bnode", "text": "_:" + value, "href": None}
+def json_value(term: Mapping[str, str]) -> d.Value:
+    """A SPARQL JSON term as `describe.value_of` gives a term (no datatype on plain strings)."""
     datatype = term.get("datatype")
     if datatype in (d.XSD + "string", d.RDF + "langString"):
         datatype = None
-    return {"kind": "literal", "text": value, "href": None, "lang": term.get("xml:lang"),
-            "datatype": site.prefixed(datatype) if datatype else None}
+    kind = {"uri": "iri", "bnode": "bnode"}.get(term["type"], "literal")
+    return d.Value(kind, term["value"], term.get("xml:lang"), datatype)
+
+
+def cells(rows: list[list[d.Value | None]], lang: str) -> tuple[tuple[dict[str, Any] | None, ...], ...]:
+    """Values as `_value.html` shows them: IRIs as links with their labels, in the reader's language."""
+    labels = iri_labels([v.value for row in rows for v in row if v and v.is_iri], lang)
+    return tuple(tuple(cell(v, labels) if v else None for v in row) for row in rows)
+
+
+def cell(v: d.Value, labels: Mapping[str, str]) -> dict[str, Any]:
+    if v.is_iri:
+        return {"kind": "iri", "iri": v.value, "href": site.local_href(v.value),
+                "text": labels.get(v.value) or site.prefixed(v.value)}
+    if v.kind == "bnode":
+        return {"kind": "bnode", "text": "_:" + v.value, "href": None}
+    return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
+            "datatype": site.prefixed(v.datatype) if v.datatype else None}
 
 
 def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
