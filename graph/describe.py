@@ -198,26 +198,28 @@ def timeline_query(ref: EntityRef) -> str:
     """Dated activities and events linked to the entity (directly, or through a narrower
     plan element, e.g. an activity under an action of a domain), in date order, capped."""
     classes = ", ".join(f"kg:{c}" for c in TIMELINE_CLASSES)
-    return insert_values(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1},
-                         {"e": nt_iri(ref.iri)})
+    return _bound(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1}, ref)
 
 
 def incoming_counts_query(ref: EntityRef) -> str:
     """Incoming links per property (only needed when the description was capped)."""
-    text = "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)"
-    return insert_values(text, {"e": nt_iri(ref.iri)})
+    return _bound("SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)", ref)
 
 
 def incoming_list_query(ref: EntityRef, predicate: str) -> str:
     """Every subject linking to the entity by one property (the "show all" query)."""
-    text = (PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n"
-            "  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s")
-    return insert_values(text, {"e": nt_iri(ref.iri), "p": nt_iri(predicate)})
+    text = "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s"
+    return _bound(PROLOGUE + text, ref, p=predicate)
 
 
 def exists_query(ref: EntityRef) -> str:
     """ASK whether the entity occurs as subject or object (unknown IRIs are a 404)."""
-    return insert_values("ASK { { ?e ?p ?o } UNION { ?s ?p ?e } }", {"e": nt_iri(ref.iri)})
+    return _bound("ASK { { ?e ?p ?o } UNION { ?s ?p ?e } }", ref)
+
+
+def _bound(text: str, ref: EntityRef, **iris: str) -> str:
+    """`text` with ?e bound to the entity and each other variable to an IRI."""
+    return insert_values(text, {"e": nt_iri(ref.iri), **{v: nt_iri(i) for v, i in iris.items()}})
 
 
 # --- The page's view of a description ------------------------------------------------------------
@@ -259,8 +261,6 @@ class Quote:
     suffix: str | None = None
     sources: list[str] = field(default_factory=list)
     supports: list[tuple[str, str, Value]] = field(default_factory=list)  # (s, p, o)
-    start: str | None = None
-    end: str | None = None
 
 
 @dataclass
@@ -298,10 +298,6 @@ class Description:
                     out[v.lang or ""].append(v.value)
         return dict(out)
 
-    def quote_of_statement(self, iri: str) -> str | None:
-        """The quote that supports a reified statement node, when the description has it."""
-        return self.supported_by.get(iri)
-
     def types(self, iri: str) -> list[str]:
         return [v.value for v in self.objects(iri, TYPE) if v.is_iri]
 
@@ -316,13 +312,13 @@ class Description:
         for t in self.triples:
             s, p, o = t.subject, t.predicate.value, t.object
             if p == OA + "hasBody" and isinstance(o, ox.NamedNode) and o.value == self.iri:
-                found.setdefault(_key(s), value_of(s))
+                found.setdefault(str(s), value_of(s))
             elif (p == str(KG) + "statedIn" and isinstance(s, ox.NamedNode) and s.value == self.iri
                   and not isinstance(o, ox.Literal)):
-                found.setdefault(_key(o), value_of(o))
+                found.setdefault(str(o), value_of(o))
             elif p == str(KG) + "supports" and isinstance(o, ox.NamedNode | ox.BlankNode) and any(
-                    v.value == self.iri for v in self.objects(_node_key(o), RDF + "subject")):
-                found.setdefault(_key(s), value_of(s))
+                    v.value == self.iri for v in self.objects(o.value, RDF + "subject")):
+                found.setdefault(str(s), value_of(s))
         if str(KG) + "Quote" in self.types(self.iri):
             found.setdefault(self.iri, Value("iri", self.iri))
         return [self._quote(found[k]) for k in sorted(found)]
@@ -350,10 +346,8 @@ class Description:
                     q.sources.append(src.value)
             for sel in self.objects(target.value, OA + "hasSelector"):
                 q.exact.extend(self.objects(sel.value, OA + "exact"))
-                q.prefix = q.prefix or _first_text(self.objects(sel.value, OA + "prefix"))
-                q.suffix = q.suffix or _first_text(self.objects(sel.value, OA + "suffix"))
-                q.start = q.start or _first_text(self.objects(sel.value, OA + "start"))
-                q.end = q.end or _first_text(self.objects(sel.value, OA + "end"))
+                q.prefix = q.prefix or self._first(sel.value, OA + "prefix")
+                q.suffix = q.suffix or self._first(sel.value, OA + "suffix")
         for st in self.objects(node.value, str(KG) + "supports"):
             subj = self.objects(st.value, RDF + "subject")
             pred = self.objects(st.value, RDF + "predicate")
@@ -363,18 +357,9 @@ class Description:
         q.supports.sort(key=lambda t: (t[0] != self.iri, t[1], t[2].value))
         return q
 
-
-def _key(term: object) -> str:
-    return str(term)
-
-
-def _node_key(term: ox.NamedNode | ox.BlankNode) -> str:
-    """The key of a node in `by_subject` (its value, as for subjects)."""
-    return term.value
-
-
-def _first_text(values: list[Value]) -> str | None:
-    return values[0].value if values else None
+    def _first(self, subject: str, predicate: str) -> str | None:
+        values = self.objects(subject, predicate)
+        return values[0].value if values else None
 
 
 def parse_description(iri: str, ntriples: bytes) -> Description:
@@ -411,12 +396,8 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
 def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
                fallbacks: Iterable[str] = ("en", "fr", "")) -> tuple[str, str] | None:
     """(label, language) in `lang`, else the first fallback present, else any label."""
-    for code in (lang, *fallbacks):
+    for code in (lang, *fallbacks, *sorted(labels)):
         values = list(labels.get(code, ()))
-        if values:
-            return values[0], code
-    for code in sorted(labels):
-        values = list(labels[code])
         if values:
             return values[0], code
     return None
@@ -431,10 +412,6 @@ class TimelineItem:
     date: str | None
     start: str | None
     end: str | None
-
-    @property
-    def sort_key(self) -> str:
-        return self.date or self.start or self.end or ""
 
 
 def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[TimelineItem], bool]:
@@ -458,7 +435,7 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
     items = [TimelineItem(iri=i, labels=dict(labels[i]), date=dates[i].get("date"),
                           start=dates[i].get("startDate"), end=dates[i].get("endDate"))
              for i in order]
-    items.sort(key=lambda it: (it.sort_key, it.iri))
+    items.sort(key=lambda it: (it.date or it.start or it.end or "", it.iri))
     return items, truncated
 
 
@@ -497,7 +474,6 @@ class Term:
     domains: list[str] = field(default_factory=list)
     ranges: list[str] = field(default_factory=list)
     inverse: list[str] = field(default_factory=list)
-    other: list[tuple[str, Value]] = field(default_factory=list)
 
     @property
     def is_class(self) -> bool:
@@ -533,17 +509,8 @@ class Ontology:
         return None
 
     def label(self, iri: str, lang: str) -> str | None:
-        term = self.terms.get(iri)
-        if term is None:
-            return None
-        picked = pick_label(term.labels, lang)
+        picked = pick_label(self.terms[iri].labels, lang) if iri in self.terms else None
         return picked[0] if picked else None
-
-
-def _add_lang(target: dict[str, list[str]], value: Value) -> None:
-    values = target.setdefault(value.lang or "", [])
-    if value.value not in values:
-        values.append(value.value)
 
 
 def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
@@ -559,28 +526,20 @@ def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
         if not s.startswith(str(KG)) or not TERM.fullmatch(s[len(str(KG)):]):
             continue
         term = Term(iri=s, name=s[len(str(KG)):])
+        texts = {RDFS + "label": term.labels, SKOS + "definition": term.definitions,
+                 RDFS + "comment": term.comments}
+        iris = {TYPE: term.kinds, RDFS + "subClassOf": term.supers, RDFS + "subPropertyOf": term.supers,
+                RDFS + "domain": term.domains, RDFS + "range": term.ranges, OWL + "inverseOf": term.inverse}
         for p, values in props.items():
             for v in values:
-                if p == TYPE:
-                    term.kinds.append(v.value)
-                elif p == RDFS + "label":
-                    _add_lang(term.labels, v)
-                elif p == SKOS + "definition":
-                    _add_lang(term.definitions, v)
-                elif p == RDFS + "comment":
-                    _add_lang(term.comments, v)
-                elif p in (RDFS + "subClassOf", RDFS + "subPropertyOf"):
-                    term.supers.append(v.value)
-                elif p == RDFS + "domain":
-                    term.domains.append(v.value)
-                elif p == RDFS + "range":
-                    term.ranges.append(v.value)
-                elif p == OWL + "inverseOf":
-                    term.inverse.append(v.value)
-                elif p != RDFS + "isDefinedBy":
-                    term.other.append((p, v))
-        for lst in (term.supers, term.domains, term.ranges, term.inverse, term.kinds):
-            lst.sort()
+                if p in texts:
+                    by_lang = texts[p].setdefault(v.lang or "", [])
+                    if v.value not in by_lang:
+                        by_lang.append(v.value)
+                elif p in iris:
+                    iris[p].append(v.value)
+        for found in iris.values():
+            found.sort()
         terms[s] = term
     return Ontology(iri=header_iri, header=dict(by_subject.get(header_iri, {})), terms=terms)
 

@@ -20,8 +20,8 @@ from graph.dataset import DUMPS, dataset_description
 from graph.formats import RDF_BY_KEY
 from graph.jsonld import compact_jsonld
 from server.dataset_page import dataset_page
+from server.http import not_modified
 from server.negotiation import HTML_FORMAT, negotiate
-from server.site import not_modified
 from server.state import cache_dir, get_backend, get_state
 
 bp = Blueprint("dataset", __name__)

@@ -15,7 +15,7 @@ from flask import Response, render_template
 from graph.dataset import DATA_LICENCE, DATASET, DESCRIPTION, DUMPS, TITLE, statistics
 from graph.formats import HTML, RDF_FORMATS
 from graph.namespaces import KG
-from server import i18n, site
+from server import http, i18n, site
 from server.state import get_backend
 
 STRINGS = {
@@ -71,7 +71,7 @@ STRINGS = {
 def dataset_page(void_path: str) -> Response:
     """The page; `void_path` is where the RDF description is (for its download links)."""
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     backend = get_backend()

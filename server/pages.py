@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,9 +26,10 @@ from graph.errors import KgError, QueryEvaluationError
 from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format, check_rdfxml
 from graph.jsonld import CONTEXT_PATH, compact_jsonld, context_document
 from graph.namespaces import KG
+from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
 from graph.search import browse_query, fold, search_hits, search_query
 from graph.turtle import turtle_from_ntriples
-from server import conformance, i18n, mapview, schema_views, site
+from server import conformance, http, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, negotiate
 from server.site import local_href, prefixed
 from server.state import get_backend
@@ -35,18 +37,14 @@ from server.state import get_backend
 bp = Blueprint("pages", __name__)
 bp.app_context_processor(i18n.template_context)
 bp.app_context_processor(site.template_context)
-
-
-@bp.app_template_filter("with_lang")
-def with_lang(href: str | None) -> str | None:
-    """A local link that keeps the language the reader chose with ?lang= (external links as is)."""
-    return i18n.keep_language(href)
+bp.add_app_template_filter(i18n.keep_language, "with_lang")
 
 
 @bp.app_template_filter("capfirst")
 def capfirst(text: str) -> str:
     """Upper-case the first letter only (ontology labels are lower-case by convention)."""
     return text[:1].upper() + text[1:] if text else text
+
 
 # JSON-LD also answers clients that ask for plain JSON.
 JSONLD = dataclasses.replace(RDF_BY_KEY["jsonld"], aliases=("application/json",))
@@ -167,16 +165,18 @@ def doc_path(ref: d.EntityRef, fmt: Format) -> str:
 
 def alternates_header(ref: d.EntityRef, describedby: str | None = None) -> str:
     """A `Link` header value: every representation of the document (and where it is described)."""
-    links = [f'<{doc_path(ref, HTML_FORMAT)}>; rel="alternate"; type="text/html"']
-    links += [f'<{doc_path(ref, f)}>; rel="alternate"; type="{f.media_type}"' for f in DATA_FORMATS]
-    if describedby:
-        links.insert(0, f'<{describedby}>; rel="describedby"')
-    return ", ".join(links)
+    links = alternates((f, doc_path(ref, f)) for f in PAGE_FORMATS)
+    return f'<{describedby}>; rel="describedby", {links}' if describedby else links
+
+
+def alternates(representations: Iterable[tuple[Format, str]]) -> str:
+    """A `Link` header value naming each (format, path) as an alternate representation."""
+    return ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"' for f, path in representations)
 
 
 def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     """A data document: the one CONSTRUCT, serialised by the engine."""
-    cached = site.not_modified(fmt.media_type)
+    cached = http.not_modified(fmt.media_type)
     if cached is not None:
         return cached
     # Turtle and JSON-LD are written here from the engine's N-Triples: only the prefixes the
@@ -202,7 +202,7 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
 def entity_page(ref: d.EntityRef) -> Response:
     """The HTML page of one entity, built from the same CONSTRUCT as its data documents."""
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     backend = get_backend()
@@ -376,7 +376,7 @@ class EntityView:
             subj = self.desc.objects(st.value, d.RDF + "subject")
             pred = self.desc.objects(st.value, d.RDF + "predicate")
             obj = self.desc.objects(st.value, d.RDF + "object")
-            quote = self.desc.quote_of_statement(st.value)
+            quote = self.desc.supported_by.get(st.value)
             shown.append({
                 "node": self.link(st.value) if st.is_iri else {"text": "_:" + st.value, "href": None},
                 "subject": self.value(subj[0]) if subj else None,
@@ -408,7 +408,7 @@ class EntityView:
 @bp.get("/")
 def home() -> Response:
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     stats = site.class_counts()
@@ -442,7 +442,7 @@ def search() -> Response:
     if not q and cls is None:
         abort(400, description="give a search text (?q=...) or a class (?class=...)")
     page = _page_number()
-    cached = site.not_modified(fmt.media_type, lang)
+    cached = http.not_modified(fmt.media_type, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     if q:
@@ -518,7 +518,7 @@ def _page_url(page: int) -> str:
 @bp.get("/ontology.<suffix>")
 def ontology(suffix: str | None = None) -> Response:
     """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
-    return _schema_document("/ontology", suffix, site.ontology_bytes, "ontology.html", "onto",
+    return _schema_document("/ontology", suffix, ONTOLOGY_FILE, "ontology.html", "onto",
                             schema_views.ontology_view)
 
 
@@ -526,24 +526,29 @@ def ontology(suffix: str | None = None) -> Response:
 @bp.get("/shapes.<suffix>")
 def shapes(suffix: str | None = None) -> Response:
     """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
-    return _schema_document("/shapes", suffix, site.shapes_bytes, "shapes.html", "shapes",
+    return _schema_document("/shapes", suffix, SHAPES_FILE, "shapes.html", "shapes",
                             schema_views.shapes_view)
 
 
-def _schema_document(base: str, suffix: str | None, data: Callable[[Format], bytes],
-                     template: str, name: str, view: Callable[[str], Any]) -> Response:
+def _schema_document(base: str, suffix: str | None, path: Path, template: str, name: str,
+                     view: Callable[[str], Any]) -> Response:
     """One of our own RDF files (ontology, shapes): HTML documentation or the file itself."""
     fmt = _fixed_or_negotiated(suffix)
+    links = [(f, base + f.suffix) for f in DATA_FORMATS]
     if fmt.key != "html":
-        return _rdf_file_response(data(fmt), fmt, negotiated=suffix is None, base=base)
+        response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
+        if suffix is None:
+            response.headers["Content-Location"] = base + fmt.suffix
+        response.vary.add("Accept")
+        response.headers["Link"] = alternates(links)
+        return response
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
-    html = render_template(template, **{name: view(lang)},
-                           downloads=[(f, f"{base}{f.suffix}") for f in DATA_FORMATS],
+    html = render_template(template, **{name: view(lang)}, downloads=links,
                            data_version=get_backend().version())
-    return _html(html, base)
+    return _html(html, links)
 
 
 @bp.get("/validation")
@@ -565,7 +570,7 @@ def validation(suffix: str | None = None) -> Response:
         html = render_template("validation.html", report=None, groups=[], reason=state.reason,
                                validated_at_load=state.validated_at_load,
                                data_version=get_backend().version(), focus_href=_focus_href)
-        return _html(html, "/validation", alternates=())
+        return _html(html, ())
     if fmt.key == "ttl":
         response = Response(report.report_turtle, mimetype=fmt.media_type)
         if suffix is None:
@@ -575,7 +580,7 @@ def validation(suffix: str | None = None) -> Response:
     groups = conformance.grouped(report)
     html = render_template("validation.html", report=report, groups=groups,
                            data_version=get_backend().version(), focus_href=_focus_href)
-    return _html(html, "/validation", alternates=((RDF_BY_KEY["ttl"], "/validation.ttl"),))
+    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")])
 
 
 class ReportPending(KgError):
@@ -600,22 +605,10 @@ def _fixed_or_negotiated(suffix: str | None) -> Format:
     return fmt
 
 
-def _rdf_file_response(body: bytes, fmt: Format, *, negotiated: bool, base: str) -> Response:
-    response = Response(body, mimetype=fmt.media_type)
-    if negotiated:
-        response.headers["Content-Location"] = base + fmt.suffix
-    response.vary.add("Accept")
-    response.headers["Link"] = ", ".join(
-        f'<{base}{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in DATA_FORMATS)
-    return response
-
-
-def _html(html: str, base: str, alternates: Iterable[tuple[Format, str]] | None = None) -> Response:
+def _html(html: str, links: Sequence[tuple[Format, str]]) -> Response:
+    """An HTML page that depends on Accept and the reader's language, with its alternates."""
     response = Response(html, mimetype=HTML)
-    alts: Sequence[tuple[Format, str]] = list(alternates) if alternates is not None else [
-        (f, base + f.suffix) for f in DATA_FORMATS]
-    if alts:
-        response.headers["Link"] = ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"'
-                                             for f, path in alts)
+    if links:
+        response.headers["Link"] = alternates(links)
     response.vary.add("Accept")
     return i18n.mark_language(response)

@@ -122,7 +122,7 @@ class Table:
 def query_page(query: StoredQuery, formats: tuple[Any, ...]) -> Response:
     """The page: the question, the form, the answer for the values given (or the defaults)."""
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     values = request_values(query, reader_lang=True)
