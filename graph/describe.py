@@ -28,7 +28,6 @@ SKOS = STANDARD_PREFIXES["skos"]
 OA = STANDARD_PREFIXES["oa"]
 XSD = STANDARD_PREFIXES["xsd"]
 FOAF = STANDARD_PREFIXES["foaf"]
-DCTERMS = STANDARD_PREFIXES["dcterms"]
 OWL = STANDARD_PREFIXES["owl"]
 SCHEMA = STANDARD_PREFIXES["schema"]
 
@@ -41,16 +40,9 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
 TERM = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 
 
-def prefix_lines(*names: str) -> str:
-    """PREFIX declarations for some of our prefixes (graph/namespaces.py), for our own queries.
-
-    >>> prefix_lines("kg")
-    'PREFIX kg: <https://w3id.org/rabat-kg/def/>\\n'
-    """
-    return "".join(f"PREFIX {name}: <{PREFIXES[name]}>\n" for name in names)
-
-
-PROLOGUE = prefix_lines("rdf", "rdfs", "skos", "foaf", "oa", "kg")
+# PREFIX declarations (graph/namespaces.py) for our own queries.
+PROLOGUE = "".join(f"PREFIX {name}: <{PREFIXES[name]}>\n"
+                   for name in ("rdf", "rdfs", "skos", "foaf", "oa", "kg"))
 
 # The one query behind a data document and an entity page: a UNION of parts, each a subquery
 # that binds the entity (?e) in its own VALUES block. Self-bound parts keep Oxigraph from
@@ -403,6 +395,12 @@ def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
     return None
 
 
+def label_in(labels: Mapping[str, Iterable[str]], lang: str) -> str | None:
+    """The label `pick_label` picks, without its language."""
+    picked = pick_label(labels, lang)
+    return picked[0] if picked else None
+
+
 @dataclass(frozen=True)
 class TimelineItem:
     """A dated activity or event, its dates exactly as the source gives them."""
@@ -509,8 +507,7 @@ class Ontology:
         return None
 
     def label(self, iri: str, lang: str) -> str | None:
-        picked = pick_label(self.terms[iri].labels, lang) if iri in self.terms else None
-        return picked[0] if picked else None
+        return label_in(self.terms[iri].labels, lang) if iri in self.terms else None
 
 
 def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:

@@ -205,10 +205,8 @@ def entity_page(ref: d.EntityRef) -> Response:
     cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
-    backend = get_backend()
     query = d.describe_query(ref)
-    result = run_description(ref, "nt")
-    desc = d.parse_description(ref.iri, result.body)
+    desc = d.parse_description(ref.iri, run_description(ref, "nt").body)
     if not desc.exists:
         abort(404, description=f"nothing in this graph is called {ref.iri}")
     view = EntityView(ref, desc, lang)
@@ -221,20 +219,14 @@ def entity_page(ref: d.EntityRef) -> Response:
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
         types=view.types(), rows=view.statements(), quotes=view.quotes(),
         incoming=view.incoming(counts), note=desc.note,
-        timeline=view.timeline(timeline) if timeline is not None else None,
+        timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
+        timeline_editor=editor_link(d.timeline_query(ref)) if timeline else None,
         downloads=[(f, doc_path(ref, f)) for f in DATA_FORMATS],
         editor_link=editor_link(query), page_query=query,
-        timeline_query=d.timeline_query(ref) if timeline is not None else None,
-        timeline_editor=editor_link(d.timeline_query(ref)) if timeline is not None else None,
         conformance=conformance.status_for(ref.iri),
-        data_version=backend.version(), data_date=site.data_date(),
-        licence=site.DATA_LICENCE,
-    )
-    response = Response(html, mimetype=HTML)
-    response.headers["Link"] = alternates_header(ref)
-    response.vary.add("Accept")
-    return i18n.mark_language(response)
+        data_version=get_backend().version(), data_date=site.data_date())
+    return _html(html, [(f, doc_path(ref, f)) for f in PAGE_FORMATS])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -254,10 +246,8 @@ class EntityView:
 
     def label(self, iri: str) -> str:
         """The display label of any IRI: its label in the graph, the ontology's, or a short name."""
-        picked = d.pick_label(self.desc.labels(iri), self.lang)
-        if picked:
-            return picked[0]
-        return site.term_label(iri, self.lang) or site.external_name(iri) or prefixed(iri)
+        return (d.label_in(self.desc.labels(iri), self.lang) or site.term_label(iri, self.lang)
+                or site.external_name(iri) or prefixed(iri))
 
     def identifiers(self) -> list[dict[str, Any]]:
         """The entity's identifiers elsewhere, by name: links to the same thing in other datasets
@@ -276,12 +266,10 @@ class EntityView:
     def fallback(self) -> dict[str, str] | None:
         """The language the title is shown in, when it is not the reader's."""
         picked = d.pick_label(self.desc.labels(self.ref.iri), self.lang)
-        if picked is None:
-            return {"want": i18n.language_name(self.lang), "got": ""}
-        if picked[1] != self.lang:
-            return {"want": i18n.language_name(self.lang),
-                    "got": i18n.language_name(picked[1]) if picked[1] else "?"}
-        return None
+        if picked and picked[1] == self.lang:
+            return None
+        got = "" if picked is None else i18n.language_name(picked[1]) if picked[1] else "?"
+        return {"want": i18n.language_name(self.lang), "got": got}
 
     def all_labels(self) -> list[dict[str, Any]]:
         labels = self.desc.labels(self.ref.iri)
@@ -333,16 +321,12 @@ class EntityView:
         return index
 
     def quotes(self) -> list[dict[str, Any]]:
-        out = []
-        for n, q in enumerate(self.desc.quotes(), 1):
-            out.append({
-                "n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
-                "exact": [e.value for e in q.exact], "prefix": q.prefix, "suffix": q.suffix,
-                "sources": [self.link(s) for s in q.sources],
-                "supports": [{"subject": self.link(s), "property": self.link(p), "object": self.value(o)}
-                             for s, p, o in q.supports],
-            })
-        return out
+        return [{"n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
+                 "exact": [e.value for e in q.exact], "prefix": q.prefix, "suffix": q.suffix,
+                 "sources": [self.link(s) for s in q.sources],
+                 "supports": [{"subject": self.link(s), "property": self.link(p), "object": self.value(o)}
+                              for s, p, o in q.supports]}
+                for n, q in enumerate(self.desc.quotes(), 1)]
 
     def incoming(self, counts: dict[str, int] | None) -> list[dict[str, Any]]:
         """Incoming links grouped by property, with counts (exact when the document was capped)."""
@@ -354,8 +338,7 @@ class EntityView:
                 continue
             groups.append({
                 "property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
-                "subjects": [self.link(s.value) if s.is_iri else {"text": "_:" + s.value, "href": None}
-                             for s in subjects[:INCOMING_SHOWN]],
+                "subjects": [self.value(s) for s in subjects[:INCOMING_SHOWN]],
                 "all_query": editor_link(d.incoming_list_query(self.ref, p))
                 if total > INCOMING_SHOWN else None,
             })
@@ -378,7 +361,6 @@ class EntityView:
             obj = self.desc.objects(st.value, d.RDF + "object")
             quote = self.desc.supported_by.get(st.value)
             shown.append({
-                "node": self.link(st.value) if st.is_iri else {"text": "_:" + st.value, "href": None},
                 "subject": self.value(subj[0]) if subj else None,
                 "property": self.value(pred[0]) if pred else None,
                 "object": self.value(obj[0]) if obj else None,
@@ -392,14 +374,9 @@ class EntityView:
                 "shown": min(len(shown), INCOMING_SHOWN), "subjects": [],
                 "statements": shown[:INCOMING_SHOWN], "all_query": all_query}
 
-    def timeline(self, data: tuple[list[d.TimelineItem], bool]) -> list[dict[str, Any]]:
-        items, _truncated = data
-        out = []
-        for it in items:
-            picked = d.pick_label(it.labels, self.lang)
-            out.append({"href": local_href(it.iri), "text": picked[0] if picked else prefixed(it.iri),
-                        "date": it.date, "start": it.start, "end": it.end})
-        return out
+    def timeline(self, items: list[d.TimelineItem]) -> list[dict[str, Any]]:
+        return [{"href": local_href(it.iri), "text": d.label_in(it.labels, self.lang) or prefixed(it.iri),
+                 "date": it.date, "start": it.start, "end": it.end} for it in items]
 
 
 # --- Home, search and browse -----------------------------------------------------------------------
@@ -418,7 +395,7 @@ def home() -> Response:
     html = render_template("home.html", classes=classes, triples=site.triple_count(),
                            world_map=mapview.home_map(lang),
                            dumps=site.DUMPS, data_version=get_backend().version(),
-                           data_date=site.data_date(), licence=site.DATA_LICENCE)
+                           data_date=site.data_date())
     return i18n.mark_language(Response(html, mimetype=HTML))
 
 
@@ -461,34 +438,25 @@ def search() -> Response:
     for h in hits:
         # The label that matched, in the reader's language when one in it matched.
         picked = d.pick_label(h.matched, lang) or d.pick_label(h.labels, lang)
-        results.append({"iri": h.iri, "href": local_href(h.iri),
+        results.append({"iri": h.iri, "page": local_href(h.iri),
                         "label": picked[0] if picked else prefixed(h.iri),
-                        "label_lang": picked[1] if picked else None, "labels": h.labels,
-                        "matched": h.matched,
-                        "types": [{"iri": t, "label": site.term_label(t, lang) or prefixed(t),
-                                   "href": local_href(t)} for t in h.types]})
+                        "labelLanguage": (picked[1] or None) if picked else None,
+                        "labels": h.labels, "matched": h.matched, "types": h.types})
     if fmt.key == "json":
-        response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page,
-                            "results": [{"iri": r["iri"], "page": r["href"], "label": r["label"],
-                                         "labelLanguage": r["label_lang"] or None,
-                                         "labels": r["labels"], "matched": r["matched"],
-                                         "types": [t["iri"] for t in r["types"]]}
-                                        for r in results],
+        response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page, "results": results,
                             "more": more})
         response.vary.add("Accept")
         return i18n.mark_language(response)
     html = render_template(
         "search.html", q=q, cls=cls, cls_name=cls_name,
         cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
-        page=page, limit=truncated_at,
+        page=page, limit=truncated_at, type_label=lambda iri: site.term_label(iri, lang) or prefixed(iri),
         classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c) for c in site.ontology().classes),
                        key=lambda c: c[1].lower()),
         next_url=_page_url(page + 1) if more and not q else None,
         prev_url=_page_url(page - 1) if page > 1 and not q else None,
         data_version=get_backend().version())
-    response = Response(html, mimetype=HTML)
-    response.vary.add("Accept")
-    return i18n.mark_language(response)
+    return _html(html, ())
 
 
 def _search_format() -> Format:
