@@ -131,11 +131,6 @@ class EntityRef:
     def path(self) -> str:
         return f"{self.type}/{self.slug}"
 
-    @property
-    def doc_iri(self) -> str:
-        """The canonical IRI of the document that describes the entity."""
-        return f"{BASE}doc/{self.type}/{self.slug}"
-
 
 def entity_ref(type_: str, slug: str) -> EntityRef | None:
     """The entity for a URL's type and slug, or None when either is not allowed."""
@@ -153,17 +148,13 @@ def ref_for_iri(iri: str) -> EntityRef | None:
 
 
 def nt_iri(iri: str) -> str:
-    """An IRI as an N-Triples term, refusing characters that IRIs may not hold."""
-    if not iri or re.search(r'[\x00-\x20<>"{}|^`\\]', iri):
-        raise ValueError(f"not an IRI: {iri!r}")
-    return f"<{iri}>"
+    """An absolute IRI as an N-Triples term (ValueError for anything else)."""
+    return str(ox.NamedNode(iri))
 
 
 def nt_literal(text: str) -> str:
-    """A plain string as an N-Triples literal (escapes per the N-Triples grammar)."""
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r"))
-    return f'"{escaped}"'
+    """A plain string as an N-Triples literal."""
+    return str(ox.Literal(text))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -174,7 +165,7 @@ def describe_query(ref: EntityRef) -> str:
     placeholders of the (bound) outer query.
     """
     e = nt_iri(ref.iri)
-    outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(ref.doc_iri)})
+    outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(f"{BASE}doc/{ref.path}")})
     own = "\n  UNION ".join("{ " + insert_values(_PART % body, {"e": e}) + " }" for body in _PARTS)
     parts = {"OWN_PARTS": own,
              "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
@@ -437,10 +428,9 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
     return items, truncated
 
 
-def date_precision(datatype: str | None) -> str | None:
-    """"day", "month" or "year" for the XSD date types, else None."""
-    return {XSD + "date": "day", XSD + "gYearMonth": "month", XSD + "gYear": "year",
-            XSD + "dateTime": "time"}.get(datatype or "")
+# How precise a value of each XSD date type is.
+DATE_PRECISION = {XSD + "date": "day", XSD + "gYearMonth": "month", XSD + "gYear": "year",
+                  XSD + "dateTime": "time"}
 
 
 def local_name(iri: str) -> str:

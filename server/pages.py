@@ -27,6 +27,7 @@ from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format, 
 from graph.jsonld import CONTEXT_PATH, compact_jsonld, context_document
 from graph.namespaces import KG
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
+from graph.queries import whole_number
 from graph.search import browse_query, fold, search_hits, search_query
 from graph.turtle import turtle_from_ntriples
 from server import conformance, http, i18n, mapview, schema_views, site
@@ -87,13 +88,8 @@ def document(type_: str, name: str) -> Response:
     """The description of one entity: an HTML page or a data document (suffix or conneg)."""
     slug, dot, suffix = name.partition(".")
     ref = _ref_or_404(type_, slug)
-    if dot:
-        fmt = RDF_BY_SUFFIX.get("." + suffix)
-        if fmt is None:
-            abort(404, description=f"no representation with suffix .{suffix}; use one of "
-                  + ", ".join(RDF_BY_SUFFIX))
-    else:
-        fmt = negotiate(PAGE_FORMATS)
+    fmt = _fixed_or_negotiated(suffix if dot else None,
+                               f"no representation with suffix .{suffix}; use one of ")
     if fmt.key == "html":
         return entity_page(ref)
     return entity_data(ref, fmt, negotiated=not dot)
@@ -285,40 +281,30 @@ class EntityView:
     def value(self, v: d.Value) -> dict[str, Any]:
         """A value cell: a link (http(s) or local only), or text with its language/datatype."""
         if v.kind == "iri":
-            out = self.link(v.value)
-            out["kind"] = "iri"
-            return out
+            return {**self.link(v.value), "kind": "iri"}
         if v.kind == "bnode":
             return {"kind": "bnode", "text": "_:" + v.value, "href": None}
         return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
                 "datatype": prefixed(v.datatype) if v.datatype else None,
-                "precision": d.date_precision(v.datatype)}
+                "precision": d.DATE_PRECISION.get(v.datatype or "")}
 
     def statements(self) -> list[dict[str, Any]]:
         """Outgoing statements grouped by property, with the quotes that support each value."""
-        support = self._support_index()
-        props = self.desc.by_subject.get(self.ref.iri, {})
-        hidden = {d.TYPE, *d.LABEL_PROPERTIES, str(KG) + "statedIn"}
-        rows = []
-        for p, values in props.items():
-            if p in hidden:
-                continue
-            cells = []
-            for v in sorted(values, key=lambda v: (v.lang or "", v.value)):
-                cell = self.value(v)
-                cell["quotes"] = support.get((p, v), [])
-                cells.append(cell)
-            rows.append({"property": self.link(p), "cells": cells, "sort": self.label(p).lower()})
-        rows.sort(key=lambda r: str(r["sort"]))
-        return rows
-
-    def _support_index(self) -> dict[tuple[str, d.Value], list[int]]:
-        index: dict[tuple[str, d.Value], list[int]] = {}
+        support: dict[tuple[str, d.Value], list[int]] = {}  # (property, value) -> quote numbers
         for n, q in enumerate(self.desc.quotes(), 1):
             for s, p, o in q.supports:
                 if s == self.ref.iri:
-                    index.setdefault((p, o), []).append(n)
-        return index
+                    support.setdefault((p, o), []).append(n)
+        hidden = {d.TYPE, *d.LABEL_PROPERTIES, str(KG) + "statedIn"}
+        rows = []
+        for p, values in self.desc.by_subject.get(self.ref.iri, {}).items():
+            if p in hidden:
+                continue
+            cells = [{**self.value(v), "quotes": support.get((p, v), [])}
+                     for v in sorted(values, key=lambda v: (v.lang or "", v.value))]
+            rows.append({"property": self.link(p), "cells": cells, "sort": self.label(p).lower()})
+        rows.sort(key=lambda r: str(r["sort"]))
+        return rows
 
     def quotes(self) -> list[dict[str, Any]]:
         return [{"n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
@@ -418,7 +404,7 @@ def search() -> Response:
         abort(400, description="the search text holds control characters")
     if not q and cls is None:
         abort(400, description="give a search text (?q=...) or a class (?class=...)")
-    page = _page_number()
+    page = whole_number(request.args.get("page", "1"), "page", 1, 100_000)
     cached = http.not_modified(fmt.media_type, lang)
     if cached is not None:
         return i18n.mark_language(cached)
@@ -467,12 +453,6 @@ def _search_format() -> Format:
     return negotiate(SEARCH_FORMATS)
 
 
-def _page_number() -> int:
-    from graph.queries import whole_number  # the one rule for numeric parameters (ASCII digits)
-
-    return whole_number(request.args.get("page", "1"), "page", 1, 100_000)
-
-
 def _page_url(page: int) -> str:
     args = request.args.to_dict()
     args["page"] = str(page)
@@ -501,7 +481,7 @@ def shapes(suffix: str | None = None) -> Response:
 def _schema_document(base: str, suffix: str | None, path: Path, template: str, name: str,
                      view: Callable[[str], Any]) -> Response:
     """One of our own RDF files (ontology, shapes): HTML documentation or the file itself."""
-    fmt = _fixed_or_negotiated(suffix)
+    fmt = _fixed_or_negotiated(suffix, "offered suffixes: ")
     links = [(f, base + f.suffix) for f in DATA_FORMATS]
     if fmt.key != "html":
         response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
@@ -564,12 +544,14 @@ def _focus_href(focus: str) -> str | None:
     return local_href(iri) if iri else None
 
 
-def _fixed_or_negotiated(suffix: str | None) -> Format:
+def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
+    """The format a suffix names (404 `unknown` and the known suffixes for any other), or else
+    the negotiated one."""
     if suffix is None:
         return negotiate(PAGE_FORMATS)
     fmt = RDF_BY_SUFFIX.get("." + suffix)
     if fmt is None:
-        abort(404, description="offered suffixes: " + ", ".join(RDF_BY_SUFFIX))
+        abort(404, description=unknown + ", ".join(RDF_BY_SUFFIX))
     return fmt
 
 
