@@ -22,14 +22,8 @@ import pyoxigraph as ox
 from graph.intake import insert_values
 from graph.namespaces import BASE, ENTITY_TYPES, ID, KG, PREFIXES, STANDARD_PREFIXES, entity_iri
 
-RDF = STANDARD_PREFIXES["rdf"]
-RDFS = STANDARD_PREFIXES["rdfs"]
-SKOS = STANDARD_PREFIXES["skos"]
-OA = STANDARD_PREFIXES["oa"]
-XSD = STANDARD_PREFIXES["xsd"]
-FOAF = STANDARD_PREFIXES["foaf"]
-OWL = STANDARD_PREFIXES["owl"]
-SCHEMA = STANDARD_PREFIXES["schema"]
+RDF, RDFS, SKOS, OA, XSD, FOAF, OWL, SCHEMA = (
+    STANDARD_PREFIXES[p] for p in ("rdf", "rdfs", "skos", "oa", "xsd", "foaf", "owl", "schema"))
 
 TYPE = RDF + "type"
 LABEL_PROPERTIES = (RDFS + "label", SKOS + "prefLabel")
@@ -347,17 +341,14 @@ class Description:
 
 def parse_description(iri: str, ntriples: bytes) -> Description:
     """Index a CONSTRUCT answer (N-Triples) for a page."""
-    triples = [q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)] if ntriples else []
+    # dict.fromkeys: engines may repeat a constructed triple
+    triples = list(dict.fromkeys(q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)))
     by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     incoming: dict[str, list[Value]] = defaultdict(list)
     note = None
     doc_prefix = BASE + "doc/"
-    seen: set[ox.Triple] = set()
     supported_by: dict[str, str] = {}
     for t in triples:
-        if t in seen:  # engines may repeat a constructed triple
-            continue
-        seen.add(t)
         s = t.subject.value
         p = t.predicate.value
         if s.startswith(doc_prefix) and p in (RDFS + "comment", FOAF + "primaryTopic"):
@@ -372,7 +363,7 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
             incoming[p].append(value_of(t.subject))
     for subjects in incoming.values():
         subjects.sort(key=lambda v: v.value)
-    return Description(iri=iri, triples=list(seen), by_subject=by_subject, incoming=dict(incoming),
+    return Description(iri=iri, triples=triples, by_subject=by_subject, incoming=dict(incoming),
                        note=note, supported_by=supported_by)
 
 
@@ -409,11 +400,8 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
     rows = rows[:TIMELINE_CAP]
     dates: dict[str, dict[str, str]] = defaultdict(dict)
     labels: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    order: list[str] = []
     for row in rows:
         item = row["item"]["value"]
-        if item not in dates:
-            order.append(item)
         prop = row["dp"]["value"].rsplit("/", 1)[-1]
         dates[item].setdefault(prop, row["date"]["value"])
         if "label" in row:
@@ -423,7 +411,7 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
                 values.append(lab["value"])
     items = [TimelineItem(iri=i, labels=dict(labels[i]), date=dates[i].get("date"),
                           start=dates[i].get("startDate"), end=dates[i].get("endDate"))
-             for i in order]
+             for i in dates]
     items.sort(key=lambda it: (it.date or it.start or it.end or "", it.iri))
     return items, truncated
 
