@@ -153,11 +153,8 @@ def nt_literal(text: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def describe_query(ref: EntityRef) -> str:
-    """The CONSTRUCT behind the entity's document and page, with the entity bound.
-
-    Each part is bound by `insert_values` on its own text; the bound parts then fill the
-    placeholders of the (bound) outer query.
-    """
+    """The CONSTRUCT behind the entity's document and page, with the entity bound in the outer
+    query and in each part (bound on its own text, then put in its placeholder)."""
     e = nt_iri(ref.iri)
     outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(f"{BASE}doc/{ref.path}")})
     own = "\n  UNION ".join("{ " + insert_values(_PART % body, {"e": e}) + " }" for body in _PARTS)

@@ -9,6 +9,7 @@ template globals.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from urllib.parse import urlencode
@@ -100,9 +101,5 @@ def lang_url(code: str) -> str:
 def template_context() -> dict[str, object]:
     """What every template gets: the translator, the language and the switch links."""
     lang = choose_language()
-
-    def t(key: str, **values: object) -> str:
-        return translate(key, lang, **values)
-
-    return {"t": t, "lang": lang, "ui_languages": languages(),
+    return {"t": functools.partial(translate, lang=lang), "lang": lang, "ui_languages": languages(),
             "language_name": language_name, "lang_url": lang_url}

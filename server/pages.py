@@ -315,29 +315,26 @@ class EntityView:
                 for n, q in enumerate(self.desc.quotes(), 1)]
 
     def incoming(self, counts: dict[str, int] | None) -> list[dict[str, Any]]:
-        """Incoming links grouped by property, with counts (exact when the document was capped)."""
+        """Incoming links grouped by property, with counts (exact when the document was capped:
+        then a property may have all its links past the cap, and none shown)."""
+        counts = counts or {}
         groups = []
-        for p, subjects in self.desc.incoming.items():
-            total = (counts or {}).get(p, len(subjects))
-            if p in (d.RDF + "subject", d.RDF + "object"):
-                groups.append(self._quoted_statements(p, subjects, total))
+        for p in dict.fromkeys([*self.desc.incoming, *counts]):
+            subjects = self.desc.incoming.get(p, [])
+            total = counts.get(p, len(subjects))
+            all_query = (editor_link(d.incoming_list_query(self.ref, p))
+                         if total > INCOMING_SHOWN or not subjects else None)
+            if subjects and p in (d.RDF + "subject", d.RDF + "object"):
+                groups.append(self._quoted_statements(p, subjects, total, all_query))
                 continue
-            groups.append({
-                "property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
-                "subjects": [self.value(s) for s in subjects[:INCOMING_SHOWN]],
-                "all_query": editor_link(d.incoming_list_query(self.ref, p))
-                if total > INCOMING_SHOWN else None,
-            })
-        if counts:  # properties whose links all fell past the cap
-            seen = {g["property"]["iri"] for g in groups}
-            for p, total in counts.items():
-                if p not in seen:
-                    groups.append({"property": self.link(p), "total": total, "shown": 0, "subjects": [],
-                                   "all_query": editor_link(d.incoming_list_query(self.ref, p))})
+            groups.append({"property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
+                           "subjects": [self.value(s) for s in subjects[:INCOMING_SHOWN]],
+                           "all_query": all_query})
         groups.sort(key=lambda g: (-g["total"], g["property"]["text"].lower()))
         return groups
 
-    def _quoted_statements(self, p: str, statements: list[d.Value], total: int) -> dict[str, Any]:
+    def _quoted_statements(self, p: str, statements: list[d.Value], total: int,
+                           all_query: str | None) -> dict[str, Any]:
         """Reified statements naming the entity, each shown as what it says (subject, property,
         object) with the quote that supports it."""
         shown = []
@@ -355,7 +352,6 @@ class EntityView:
         shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
                                        for k in ("property", "subject", "object")))
         key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
-        all_query = editor_link(d.incoming_list_query(self.ref, p)) if total > INCOMING_SHOWN else None
         return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
                 "shown": min(len(shown), INCOMING_SHOWN), "subjects": [],
                 "statements": shown[:INCOMING_SHOWN], "all_query": all_query}

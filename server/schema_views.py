@@ -87,29 +87,21 @@ def _shapes_view(lang: str) -> list[dict[str, Any]]:
             SH.targetClass, SH.severity}
 
     def constraints(node: Any) -> list[dict[str, Any]]:
-        out = []
-        for p, o in sorted(g.predicate_objects(node), key=lambda po: (str(po[0]), str(po[1]))):
-            if p in skip:
-                continue
-            out.append({"name": prefixed(str(p)), "value": text(o)})
-        return out
+        pairs = sorted(g.predicate_objects(node), key=lambda po: (str(po[0]), str(po[1])))
+        return [{"name": prefixed(str(p)), "value": text(o)} for p, o in pairs if p not in skip]
 
     def shape_id(node: Any) -> str:
-        iri = str(node)
-        return iri[len(str(KGSH)):] if iri.startswith(str(KGSH)) else ""
+        return str(node)[len(KGSH):] if str(node).startswith(KGSH) else ""
 
     shapes = []
     for node in sorted(set(g.subjects(RDF.type, SH.NodeShape)), key=str):
-        props = []
-        for ps in sorted(g.objects(node, SH.property), key=str):
-            props.append({
-                "id": shape_id(ps), "short": prefixed(str(ps)) if isinstance(ps, URIRef) else "",
-                "path": text(g.value(ps, SH.path)) if g.value(ps, SH.path) is not None else None,
-                "severity": prefixed(str(g.value(ps, SH.severity))) if g.value(ps, SH.severity) else None,
-                "message": in_lang(ps, SH.message), "constraints": constraints(ps),
-            })
+        props = [{"id": shape_id(ps),
+                  "path": text(g.value(ps, SH.path)) if g.value(ps, SH.path) is not None else None,
+                  "severity": prefixed(str(g.value(ps, SH.severity))) if g.value(ps, SH.severity) else None,
+                  "message": in_lang(ps, SH.message), "constraints": constraints(ps)}
+                 for ps in sorted(g.objects(node, SH.property), key=str)]
         shapes.append({
-            "id": shape_id(node), "short": prefixed(str(node)), "iri": str(node),
+            "id": shape_id(node), "short": prefixed(str(node)),
             "label": in_lang(node, RDFS.label) or prefixed(str(node)),
             "comment": in_lang(node, RDFS.comment),
             "targets": [text(c) for c in g.objects(node, SH.targetClass)],

@@ -106,7 +106,8 @@ def local_href(iri: str) -> str | None:
         if ref is None:
             return None
         frag = iri.partition("#")[2]
-        return f"/id/{ref.path}" + (f"#{_safe_fragment(frag)}" if frag else "")
+        safe = re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
+        return f"/id/{ref.path}" + (f"#{safe}" if frag else "")
     if iri.startswith(str(KG)):
         term = iri[len(str(KG)):]
         return f"/ontology#{term}" if d.TERM.fullmatch(term) else None
@@ -131,10 +132,6 @@ def external_name(iri: str) -> str | None:
         if iri.startswith(ns) and re.fullmatch(r"[A-Za-z0-9_-]+", local):
             return f"{scheme} {local}"
     return None
-
-
-def _safe_fragment(frag: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
 
 
 def prefixed(iri: str) -> str:
