@@ -128,9 +128,7 @@ class EntityRef:
 
 def entity_ref(type_: str, slug: str) -> EntityRef | None:
     """The entity for a URL's type and slug, or None when either is not allowed."""
-    if type_ not in ENTITY_TYPES or not SLUG.fullmatch(slug):
-        return None
-    return EntityRef(type_, slug)
+    return EntityRef(type_, slug) if type_ in ENTITY_TYPES and SLUG.fullmatch(slug) else None
 
 
 def ref_for_iri(iri: str) -> EntityRef | None:

@@ -93,9 +93,7 @@ def mark_language(response: Response) -> Response:
 
 def lang_url(code: str) -> str:
     """This page's path and query with `lang` set to `code` (a same-site relative link)."""
-    args = request.args.to_dict(flat=False)
-    args["lang"] = [code]
-    return request.path + "?" + urlencode(args, doseq=True)
+    return request.path + "?" + urlencode({**request.args.to_dict(flat=False), "lang": [code]}, doseq=True)
 
 
 def template_context() -> dict[str, object]:

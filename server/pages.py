@@ -450,9 +450,7 @@ def _search_format() -> Format:
 
 
 def _page_url(page: int) -> str:
-    args = request.args.to_dict()
-    args["page"] = str(page)
-    return "/search?" + urlencode(args)
+    return "/search?" + urlencode({**request.args.to_dict(), "page": str(page)})
 
 
 # --- Ontology, shapes, validation --------------------------------------------------------------------
@@ -501,8 +499,7 @@ def validation(suffix: str | None = None) -> Response:
     """The live SHACL report of the served release: HTML grouped by focus node, or Turtle."""
     if suffix is not None and suffix != "ttl":
         abort(404, description="the report is offered as /validation (HTML) and /validation.ttl")
-    offered = (HTML_FORMAT, RDF_BY_KEY["ttl"])
-    fmt = RDF_BY_KEY["ttl"] if suffix else negotiate(offered)
+    fmt = RDF_BY_KEY["ttl"] if suffix else negotiate((HTML_FORMAT, RDF_BY_KEY["ttl"]))
     report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
     if report is None:
         state = conformance.state()
