@@ -61,6 +61,11 @@ INCOMING_SHOWN = 25  # links shown per incoming group on a page
 SEARCH_MAX_LEN = 200
 SEARCH_LIMIT = 100
 BROWSE_PAGE = 100
+# Our own RDF files, by name: the file and the view model of its documentation page.
+SCHEMA_DOCUMENTS: dict[str, tuple[Path, Callable[[str], Any]]] = {
+    "ontology": (ONTOLOGY_FILE, schema_views.ontology_view),
+    "shapes": (SHAPES_FILE, schema_views.shapes_view),
+}
 
 
 # --- Dereferencing ---------------------------------------------------------------------------------
@@ -103,7 +108,7 @@ def define(term: str | None = None) -> Response:
     onto = site.ontology()
     if term is not None and term == onto.version:
         # The version IRI names the ontology as of that version: this one, answered directly.
-        return ontology()
+        return schema_document("ontology")
     if term is not None and (not d.TERM.fullmatch(term) or f"{KG}{term}" not in onto.terms):
         abort(404, description=f"the ontology has no term {term!r}")
     fmt = negotiate(PAGE_FORMATS)
@@ -456,25 +461,13 @@ def _page_url(page: int) -> str:
 # --- Ontology, shapes, validation --------------------------------------------------------------------
 
 
-@bp.get("/ontology")
-@bp.get("/ontology.<suffix>")
-def ontology(suffix: str | None = None) -> Response:
-    """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
-    return _schema_document("/ontology", suffix, ONTOLOGY_FILE, "ontology.html", "onto",
-                            schema_views.ontology_view)
-
-
-@bp.get("/shapes")
-@bp.get("/shapes.<suffix>")
-def shapes(suffix: str | None = None) -> Response:
-    """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
-    return _schema_document("/shapes", suffix, SHAPES_FILE, "shapes.html", "shapes",
-                            schema_views.shapes_view)
-
-
-def _schema_document(base: str, suffix: str | None, path: Path, template: str, name: str,
-                     view: Callable[[str], Any]) -> Response:
-    """One of our own RDF files (ontology, shapes): HTML documentation or the file itself."""
+@bp.get("/<any(ontology, shapes):name>")
+@bp.get("/<any(ontology, shapes):name>.<suffix>")
+def schema_document(name: str, suffix: str | None = None) -> Response:
+    """The ontology or the shapes: documentation for people (HTML), the Turtle file (or another
+    syntax) for programs."""
+    path, view = SCHEMA_DOCUMENTS[name]
+    base = "/" + name
     fmt = _fixed_or_negotiated(suffix, "offered suffixes: ")
     links = [(f, base + f.suffix) for f in DATA_FORMATS]
     if fmt.key != "html":
@@ -488,7 +481,7 @@ def _schema_document(base: str, suffix: str | None, path: Path, template: str, n
     cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
-    html = render_template(template, **{name: view(lang)}, downloads=links,
+    html = render_template(f"{name}.html", **{name: view(lang)}, downloads=links,
                            data_version=get_backend().version())
     return _html(html, links)
 

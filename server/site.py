@@ -136,13 +136,11 @@ def external_name(iri: str) -> str | None:
 
 def prefixed(iri: str) -> str:
     """A prefixed name for `iri` when one of our prefixes fits, else the IRI."""
-    best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
-    if best is None:
+    prefix, ns = max(((p, ns) for p, ns in PREFIXES.items() if iri.startswith(ns)),
+                     key=lambda pair: len(pair[1]), default=("", ""))
+    local = iri[len(ns):]
+    if not ns or not re.fullmatch(r"[A-Za-z0-9_.-]*(#[A-Za-z0-9_.-]+)?", local):
         return iri
-    local = iri[len(best):]
-    if not re.fullmatch(r"[A-Za-z0-9_.-]*(#[A-Za-z0-9_.-]+)?", local):
-        return iri
-    prefix = next(p for p, ns in PREFIXES.items() if ns == best)
     return f"{prefix}:{local}"
 
 
