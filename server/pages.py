@@ -269,7 +269,7 @@ class EntityView:
         picked = d.pick_label(self.desc.labels(self.ref.iri), self.lang)
         if picked and picked[1] == self.lang:
             return None
-        got = "" if picked is None else i18n.language_name(picked[1]) if picked[1] else "?"
+        got = "" if picked is None else (i18n.language_name(picked[1]) if picked[1] else "?")
         return {"want": i18n.language_name(self.lang), "got": got}
 
     def all_labels(self) -> list[dict[str, Any]]:
@@ -394,11 +394,9 @@ def search() -> Response:
     lang = i18n.choose_language()
     q = request.args.get("q", "").strip()
     cls_name = request.args.get("class", "").strip()
-    cls = None
-    if cls_name:
-        if not d.TERM.fullmatch(cls_name) or f"{KG}{cls_name}" not in site.ontology().classes:
-            abort(400, description=f"unknown class {cls_name!r}; use a class of the ontology, e.g. Country")
-        cls = f"{KG}{cls_name}"
+    cls = f"{KG}{cls_name}" if cls_name else None
+    if cls_name and (not d.TERM.fullmatch(cls_name) or cls not in site.ontology().classes):
+        abort(400, description=f"unknown class {cls_name!r}; use a class of the ontology, e.g. Country")
     if len(q) > SEARCH_MAX_LEN:
         abort(400, description=f"the search text is longer than {SEARCH_MAX_LEN} characters")
     if any(ord(c) < 0x20 for c in q):
