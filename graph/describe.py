@@ -391,11 +391,9 @@ class TimelineItem:
 
 def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[TimelineItem], bool]:
     """Group timeline rows by item; (items in date order, True when the cap was reached)."""
-    truncated = len(rows) > TIMELINE_CAP
-    rows = rows[:TIMELINE_CAP]
     dates: dict[str, dict[str, str]] = defaultdict(dict)
     labels: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
+    for row in rows[:TIMELINE_CAP]:
         item = row["item"]["value"]
         prop = row["dp"]["value"].rsplit("/", 1)[-1]
         dates[item].setdefault(prop, row["date"]["value"])
@@ -408,7 +406,7 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
                           start=dates[i].get("startDate"), end=dates[i].get("endDate"))
              for i in dates]
     items.sort(key=lambda it: (it.date or it.start or it.end or "", it.iri))
-    return items, truncated
+    return items, len(rows) > TIMELINE_CAP
 
 
 # How precise a value of each XSD date type is.
