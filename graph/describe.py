@@ -22,15 +22,8 @@ import pyoxigraph as ox
 from graph.intake import insert_values
 from graph.namespaces import BASE, ENTITY_TYPES, ID, KG, PREFIXES, STANDARD_PREFIXES, entity_iri
 
-RDF = STANDARD_PREFIXES["rdf"]
-RDFS = STANDARD_PREFIXES["rdfs"]
-SKOS = STANDARD_PREFIXES["skos"]
-OA = STANDARD_PREFIXES["oa"]
-XSD = STANDARD_PREFIXES["xsd"]
-FOAF = STANDARD_PREFIXES["foaf"]
-DCTERMS = STANDARD_PREFIXES["dcterms"]
-OWL = STANDARD_PREFIXES["owl"]
-SCHEMA = STANDARD_PREFIXES["schema"]
+RDF, RDFS, SKOS, OA, XSD, FOAF, OWL, SCHEMA = (
+    STANDARD_PREFIXES[p] for p in ("rdf", "rdfs", "skos", "oa", "xsd", "foaf", "owl", "schema"))
 
 TYPE = RDF + "type"
 LABEL_PROPERTIES = (RDFS + "label", SKOS + "prefLabel")
@@ -41,16 +34,9 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
 TERM = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 
 
-def prefix_lines(*names: str) -> str:
-    """PREFIX declarations for some of our prefixes (graph/namespaces.py), for our own queries.
-
-    >>> prefix_lines("kg")
-    'PREFIX kg: <https://w3id.org/rabat-kg/def/>\\n'
-    """
-    return "".join(f"PREFIX {name}: <{PREFIXES[name]}>\n" for name in names)
-
-
-PROLOGUE = prefix_lines("rdf", "rdfs", "skos", "foaf", "oa", "kg")
+# PREFIX declarations (graph/namespaces.py) for our own queries.
+PROLOGUE = "".join(f"PREFIX {name}: <{PREFIXES[name]}>\n"
+                   for name in ("rdf", "rdfs", "skos", "foaf", "oa", "kg"))
 
 # The one query behind a data document and an entity page: a UNION of parts, each a subquery
 # that binds the entity (?e) in its own VALUES block. Self-bound parts keep Oxigraph from
@@ -139,17 +125,10 @@ class EntityRef:
     def path(self) -> str:
         return f"{self.type}/{self.slug}"
 
-    @property
-    def doc_iri(self) -> str:
-        """The canonical IRI of the document that describes the entity."""
-        return f"{BASE}doc/{self.type}/{self.slug}"
-
 
 def entity_ref(type_: str, slug: str) -> EntityRef | None:
     """The entity for a URL's type and slug, or None when either is not allowed."""
-    if type_ not in ENTITY_TYPES or not SLUG.fullmatch(slug):
-        return None
-    return EntityRef(type_, slug)
+    return EntityRef(type_, slug) if type_ in ENTITY_TYPES and SLUG.fullmatch(slug) else None
 
 
 def ref_for_iri(iri: str) -> EntityRef | None:
@@ -161,28 +140,21 @@ def ref_for_iri(iri: str) -> EntityRef | None:
 
 
 def nt_iri(iri: str) -> str:
-    """An IRI as an N-Triples term, refusing characters that IRIs may not hold."""
-    if not iri or re.search(r'[\x00-\x20<>"{}|^`\\]', iri):
-        raise ValueError(f"not an IRI: {iri!r}")
-    return f"<{iri}>"
+    """An absolute IRI as an N-Triples term (ValueError for anything else)."""
+    return str(ox.NamedNode(iri))
 
 
 def nt_literal(text: str) -> str:
-    """A plain string as an N-Triples literal (escapes per the N-Triples grammar)."""
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r"))
-    return f'"{escaped}"'
+    """A plain string as an N-Triples literal."""
+    return str(ox.Literal(text))
 
 
 @functools.lru_cache(maxsize=4096)
 def describe_query(ref: EntityRef) -> str:
-    """The CONSTRUCT behind the entity's document and page, with the entity bound.
-
-    Each part is bound by `insert_values` on its own text; the bound parts then fill the
-    placeholders of the (bound) outer query.
-    """
+    """The CONSTRUCT behind the entity's document and page, with the entity bound in the outer
+    query and in each part (bound on its own text, then put in its placeholder)."""
     e = nt_iri(ref.iri)
-    outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(ref.doc_iri)})
+    outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(f"{BASE}doc/{ref.path}")})
     own = "\n  UNION ".join("{ " + insert_values(_PART % body, {"e": e}) + " }" for body in _PARTS)
     parts = {"OWN_PARTS": own,
              "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
@@ -198,26 +170,28 @@ def timeline_query(ref: EntityRef) -> str:
     """Dated activities and events linked to the entity (directly, or through a narrower
     plan element, e.g. an activity under an action of a domain), in date order, capped."""
     classes = ", ".join(f"kg:{c}" for c in TIMELINE_CLASSES)
-    return insert_values(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1},
-                         {"e": nt_iri(ref.iri)})
+    return _bound(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1}, ref)
 
 
 def incoming_counts_query(ref: EntityRef) -> str:
     """Incoming links per property (only needed when the description was capped)."""
-    text = "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)"
-    return insert_values(text, {"e": nt_iri(ref.iri)})
+    return _bound("SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)", ref)
 
 
 def incoming_list_query(ref: EntityRef, predicate: str) -> str:
     """Every subject linking to the entity by one property (the "show all" query)."""
-    text = (PROLOGUE + "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n"
-            "  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s")
-    return insert_values(text, {"e": nt_iri(ref.iri), "p": nt_iri(predicate)})
+    text = "SELECT ?s ?label WHERE {\n  ?s ?p ?e .\n  OPTIONAL { ?s rdfs:label ?label }\n} ORDER BY ?s"
+    return _bound(PROLOGUE + text, ref, p=predicate)
 
 
 def exists_query(ref: EntityRef) -> str:
     """ASK whether the entity occurs as subject or object (unknown IRIs are a 404)."""
-    return insert_values("ASK { { ?e ?p ?o } UNION { ?s ?p ?e } }", {"e": nt_iri(ref.iri)})
+    return _bound("ASK { { ?e ?p ?o } UNION { ?s ?p ?e } }", ref)
+
+
+def _bound(text: str, ref: EntityRef, **iris: str) -> str:
+    """`text` with ?e bound to the entity and each other variable to an IRI."""
+    return insert_values(text, {"e": nt_iri(ref.iri), **{v: nt_iri(i) for v, i in iris.items()}})
 
 
 # --- The page's view of a description ------------------------------------------------------------
@@ -259,8 +233,6 @@ class Quote:
     suffix: str | None = None
     sources: list[str] = field(default_factory=list)
     supports: list[tuple[str, str, Value]] = field(default_factory=list)  # (s, p, o)
-    start: str | None = None
-    end: str | None = None
 
 
 @dataclass
@@ -298,10 +270,6 @@ class Description:
                     out[v.lang or ""].append(v.value)
         return dict(out)
 
-    def quote_of_statement(self, iri: str) -> str | None:
-        """The quote that supports a reified statement node, when the description has it."""
-        return self.supported_by.get(iri)
-
     def types(self, iri: str) -> list[str]:
         return [v.value for v in self.objects(iri, TYPE) if v.is_iri]
 
@@ -316,13 +284,13 @@ class Description:
         for t in self.triples:
             s, p, o = t.subject, t.predicate.value, t.object
             if p == OA + "hasBody" and isinstance(o, ox.NamedNode) and o.value == self.iri:
-                found.setdefault(_key(s), value_of(s))
+                found.setdefault(str(s), value_of(s))
             elif (p == str(KG) + "statedIn" and isinstance(s, ox.NamedNode) and s.value == self.iri
                   and not isinstance(o, ox.Literal)):
-                found.setdefault(_key(o), value_of(o))
+                found.setdefault(str(o), value_of(o))
             elif p == str(KG) + "supports" and isinstance(o, ox.NamedNode | ox.BlankNode) and any(
-                    v.value == self.iri for v in self.objects(_node_key(o), RDF + "subject")):
-                found.setdefault(_key(s), value_of(s))
+                    v.value == self.iri for v in self.objects(o.value, RDF + "subject")):
+                found.setdefault(str(s), value_of(s))
         if str(KG) + "Quote" in self.types(self.iri):
             found.setdefault(self.iri, Value("iri", self.iri))
         return [self._quote(found[k]) for k in sorted(found)]
@@ -350,10 +318,8 @@ class Description:
                     q.sources.append(src.value)
             for sel in self.objects(target.value, OA + "hasSelector"):
                 q.exact.extend(self.objects(sel.value, OA + "exact"))
-                q.prefix = q.prefix or _first_text(self.objects(sel.value, OA + "prefix"))
-                q.suffix = q.suffix or _first_text(self.objects(sel.value, OA + "suffix"))
-                q.start = q.start or _first_text(self.objects(sel.value, OA + "start"))
-                q.end = q.end or _first_text(self.objects(sel.value, OA + "end"))
+                q.prefix = q.prefix or self._first(sel.value, OA + "prefix")
+                q.suffix = q.suffix or self._first(sel.value, OA + "suffix")
         for st in self.objects(node.value, str(KG) + "supports"):
             subj = self.objects(st.value, RDF + "subject")
             pred = self.objects(st.value, RDF + "predicate")
@@ -363,33 +329,21 @@ class Description:
         q.supports.sort(key=lambda t: (t[0] != self.iri, t[1], t[2].value))
         return q
 
-
-def _key(term: object) -> str:
-    return str(term)
-
-
-def _node_key(term: ox.NamedNode | ox.BlankNode) -> str:
-    """The key of a node in `by_subject` (its value, as for subjects)."""
-    return term.value
-
-
-def _first_text(values: list[Value]) -> str | None:
-    return values[0].value if values else None
+    def _first(self, subject: str, predicate: str) -> str | None:
+        values = self.objects(subject, predicate)
+        return values[0].value if values else None
 
 
 def parse_description(iri: str, ntriples: bytes) -> Description:
     """Index a CONSTRUCT answer (N-Triples) for a page."""
-    triples = [q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)] if ntriples else []
+    # dict.fromkeys: engines may repeat a constructed triple
+    triples = list(dict.fromkeys(q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)))
     by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     incoming: dict[str, list[Value]] = defaultdict(list)
     note = None
     doc_prefix = BASE + "doc/"
-    seen: set[ox.Triple] = set()
     supported_by: dict[str, str] = {}
     for t in triples:
-        if t in seen:  # engines may repeat a constructed triple
-            continue
-        seen.add(t)
         s = t.subject.value
         p = t.predicate.value
         if s.startswith(doc_prefix) and p in (RDFS + "comment", FOAF + "primaryTopic"):
@@ -404,22 +358,24 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
             incoming[p].append(value_of(t.subject))
     for subjects in incoming.values():
         subjects.sort(key=lambda v: v.value)
-    return Description(iri=iri, triples=list(seen), by_subject=by_subject, incoming=dict(incoming),
+    return Description(iri=iri, triples=triples, by_subject=by_subject, incoming=dict(incoming),
                        note=note, supported_by=supported_by)
 
 
 def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
                fallbacks: Iterable[str] = ("en", "fr", "")) -> tuple[str, str] | None:
     """(label, language) in `lang`, else the first fallback present, else any label."""
-    for code in (lang, *fallbacks):
+    for code in (lang, *fallbacks, *sorted(labels)):
         values = list(labels.get(code, ()))
         if values:
             return values[0], code
-    for code in sorted(labels):
-        values = list(labels[code])
-        if values:
-            return values[0], code
     return None
+
+
+def label_in(labels: Mapping[str, Iterable[str]], lang: str) -> str | None:
+    """The label `pick_label` picks, without its language."""
+    picked = pick_label(labels, lang)
+    return picked[0] if picked else None
 
 
 @dataclass(frozen=True)
@@ -432,22 +388,13 @@ class TimelineItem:
     start: str | None
     end: str | None
 
-    @property
-    def sort_key(self) -> str:
-        return self.date or self.start or self.end or ""
-
 
 def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[TimelineItem], bool]:
     """Group timeline rows by item; (items in date order, True when the cap was reached)."""
-    truncated = len(rows) > TIMELINE_CAP
-    rows = rows[:TIMELINE_CAP]
     dates: dict[str, dict[str, str]] = defaultdict(dict)
     labels: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    order: list[str] = []
-    for row in rows:
+    for row in rows[:TIMELINE_CAP]:
         item = row["item"]["value"]
-        if item not in dates:
-            order.append(item)
         prop = row["dp"]["value"].rsplit("/", 1)[-1]
         dates[item].setdefault(prop, row["date"]["value"])
         if "label" in row:
@@ -457,15 +404,14 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
                 values.append(lab["value"])
     items = [TimelineItem(iri=i, labels=dict(labels[i]), date=dates[i].get("date"),
                           start=dates[i].get("startDate"), end=dates[i].get("endDate"))
-             for i in order]
-    items.sort(key=lambda it: (it.sort_key, it.iri))
-    return items, truncated
+             for i in dates]
+    items.sort(key=lambda it: (it.date or it.start or it.end or "", it.iri))
+    return items, len(rows) > TIMELINE_CAP
 
 
-def date_precision(datatype: str | None) -> str | None:
-    """"day", "month" or "year" for the XSD date types, else None."""
-    return {XSD + "date": "day", XSD + "gYearMonth": "month", XSD + "gYear": "year",
-            XSD + "dateTime": "time"}.get(datatype or "")
+# How precise a value of each XSD date type is.
+DATE_PRECISION = {XSD + "date": "day", XSD + "gYearMonth": "month", XSD + "gYear": "year",
+                  XSD + "dateTime": "time"}
 
 
 def local_name(iri: str) -> str:
@@ -497,7 +443,6 @@ class Term:
     domains: list[str] = field(default_factory=list)
     ranges: list[str] = field(default_factory=list)
     inverse: list[str] = field(default_factory=list)
-    other: list[tuple[str, Value]] = field(default_factory=list)
 
     @property
     def is_class(self) -> bool:
@@ -533,17 +478,7 @@ class Ontology:
         return None
 
     def label(self, iri: str, lang: str) -> str | None:
-        term = self.terms.get(iri)
-        if term is None:
-            return None
-        picked = pick_label(term.labels, lang)
-        return picked[0] if picked else None
-
-
-def _add_lang(target: dict[str, list[str]], value: Value) -> None:
-    values = target.setdefault(value.lang or "", [])
-    if value.value not in values:
-        values.append(value.value)
+        return label_in(self.terms[iri].labels, lang) if iri in self.terms else None
 
 
 def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
@@ -559,28 +494,20 @@ def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
         if not s.startswith(str(KG)) or not TERM.fullmatch(s[len(str(KG)):]):
             continue
         term = Term(iri=s, name=s[len(str(KG)):])
+        texts = {RDFS + "label": term.labels, SKOS + "definition": term.definitions,
+                 RDFS + "comment": term.comments}
+        iris = {TYPE: term.kinds, RDFS + "subClassOf": term.supers, RDFS + "subPropertyOf": term.supers,
+                RDFS + "domain": term.domains, RDFS + "range": term.ranges, OWL + "inverseOf": term.inverse}
         for p, values in props.items():
             for v in values:
-                if p == TYPE:
-                    term.kinds.append(v.value)
-                elif p == RDFS + "label":
-                    _add_lang(term.labels, v)
-                elif p == SKOS + "definition":
-                    _add_lang(term.definitions, v)
-                elif p == RDFS + "comment":
-                    _add_lang(term.comments, v)
-                elif p in (RDFS + "subClassOf", RDFS + "subPropertyOf"):
-                    term.supers.append(v.value)
-                elif p == RDFS + "domain":
-                    term.domains.append(v.value)
-                elif p == RDFS + "range":
-                    term.ranges.append(v.value)
-                elif p == OWL + "inverseOf":
-                    term.inverse.append(v.value)
-                elif p != RDFS + "isDefinedBy":
-                    term.other.append((p, v))
-        for lst in (term.supers, term.domains, term.ranges, term.inverse, term.kinds):
-            lst.sort()
+                if p in texts:
+                    by_lang = texts[p].setdefault(v.lang or "", [])
+                    if v.value not in by_lang:
+                        by_lang.append(v.value)
+                elif p in iris:
+                    iris[p].append(v.value)
+        for found in iris.values():
+            found.sort()
         terms[s] = term
     return Ontology(iri=header_iri, header=dict(by_subject.get(header_iri, {})), terms=terms)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,9 +26,11 @@ from graph.errors import KgError, QueryEvaluationError
 from graph.formats import HTML, RDF_BY_KEY, RDF_BY_SUFFIX, RDF_FORMATS, Format, check_rdfxml
 from graph.jsonld import CONTEXT_PATH, compact_jsonld, context_document
 from graph.namespaces import KG
+from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
+from graph.queries import whole_number
 from graph.search import browse_query, fold, search_hits, search_query
 from graph.turtle import turtle_from_ntriples
-from server import conformance, i18n, mapview, schema_views, site
+from server import conformance, http, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, negotiate
 from server.site import local_href, prefixed
 from server.state import get_backend
@@ -35,18 +38,14 @@ from server.state import get_backend
 bp = Blueprint("pages", __name__)
 bp.app_context_processor(i18n.template_context)
 bp.app_context_processor(site.template_context)
-
-
-@bp.app_template_filter("with_lang")
-def with_lang(href: str | None) -> str | None:
-    """A local link that keeps the language the reader chose with ?lang= (external links as is)."""
-    return i18n.keep_language(href)
+bp.add_app_template_filter(i18n.keep_language, "with_lang")
 
 
 @bp.app_template_filter("capfirst")
 def capfirst(text: str) -> str:
     """Upper-case the first letter only (ontology labels are lower-case by convention)."""
     return text[:1].upper() + text[1:] if text else text
+
 
 # JSON-LD also answers clients that ask for plain JSON.
 JSONLD = dataclasses.replace(RDF_BY_KEY["jsonld"], aliases=("application/json",))
@@ -62,6 +61,11 @@ INCOMING_SHOWN = 25  # links shown per incoming group on a page
 SEARCH_MAX_LEN = 200
 SEARCH_LIMIT = 100
 BROWSE_PAGE = 100
+# Our own RDF files, by name: the file and the view model of its documentation page.
+SCHEMA_DOCUMENTS: dict[str, tuple[Path, Callable[[str], Any]]] = {
+    "ontology": (ONTOLOGY_FILE, schema_views.ontology_view),
+    "shapes": (SHAPES_FILE, schema_views.shapes_view),
+}
 
 
 # --- Dereferencing ---------------------------------------------------------------------------------
@@ -89,13 +93,8 @@ def document(type_: str, name: str) -> Response:
     """The description of one entity: an HTML page or a data document (suffix or conneg)."""
     slug, dot, suffix = name.partition(".")
     ref = _ref_or_404(type_, slug)
-    if dot:
-        fmt = RDF_BY_SUFFIX.get("." + suffix)
-        if fmt is None:
-            abort(404, description=f"no representation with suffix .{suffix}; use one of "
-                  + ", ".join(RDF_BY_SUFFIX))
-    else:
-        fmt = negotiate(PAGE_FORMATS)
+    fmt = _fixed_or_negotiated(suffix if dot else None,
+                               f"no representation with suffix .{suffix}; use one of ")
     if fmt.key == "html":
         return entity_page(ref)
     return entity_data(ref, fmt, negotiated=not dot)
@@ -109,7 +108,7 @@ def define(term: str | None = None) -> Response:
     onto = site.ontology()
     if term is not None and term == onto.version:
         # The version IRI names the ontology as of that version: this one, answered directly.
-        return ontology()
+        return schema_document("ontology")
     if term is not None and (not d.TERM.fullmatch(term) or f"{KG}{term}" not in onto.terms):
         abort(404, description=f"the ontology has no term {term!r}")
     fmt = negotiate(PAGE_FORMATS)
@@ -167,16 +166,18 @@ def doc_path(ref: d.EntityRef, fmt: Format) -> str:
 
 def alternates_header(ref: d.EntityRef, describedby: str | None = None) -> str:
     """A `Link` header value: every representation of the document (and where it is described)."""
-    links = [f'<{doc_path(ref, HTML_FORMAT)}>; rel="alternate"; type="text/html"']
-    links += [f'<{doc_path(ref, f)}>; rel="alternate"; type="{f.media_type}"' for f in DATA_FORMATS]
-    if describedby:
-        links.insert(0, f'<{describedby}>; rel="describedby"')
-    return ", ".join(links)
+    links = alternates((f, doc_path(ref, f)) for f in PAGE_FORMATS)
+    return f'<{describedby}>; rel="describedby", {links}' if describedby else links
+
+
+def alternates(representations: Iterable[tuple[Format, str]]) -> str:
+    """A `Link` header value naming each (format, path) as an alternate representation."""
+    return ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"' for f, path in representations)
 
 
 def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     """A data document: the one CONSTRUCT, serialised by the engine."""
-    cached = site.not_modified(fmt.media_type)
+    cached = http.not_modified(fmt.media_type)
     if cached is not None:
         return cached
     # Turtle and JSON-LD are written here from the engine's N-Triples: only the prefixes the
@@ -202,13 +203,11 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
 def entity_page(ref: d.EntityRef) -> Response:
     """The HTML page of one entity, built from the same CONSTRUCT as its data documents."""
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
-    backend = get_backend()
     query = d.describe_query(ref)
-    result = run_description(ref, "nt")
-    desc = d.parse_description(ref.iri, result.body)
+    desc = d.parse_description(ref.iri, run_description(ref, "nt").body)
     if not desc.exists:
         abort(404, description=f"nothing in this graph is called {ref.iri}")
     view = EntityView(ref, desc, lang)
@@ -221,20 +220,14 @@ def entity_page(ref: d.EntityRef) -> Response:
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
         types=view.types(), rows=view.statements(), quotes=view.quotes(),
         incoming=view.incoming(counts), note=desc.note,
-        timeline=view.timeline(timeline) if timeline is not None else None,
+        timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
+        timeline_editor=editor_link(d.timeline_query(ref)) if timeline else None,
         downloads=[(f, doc_path(ref, f)) for f in DATA_FORMATS],
         editor_link=editor_link(query), page_query=query,
-        timeline_query=d.timeline_query(ref) if timeline is not None else None,
-        timeline_editor=editor_link(d.timeline_query(ref)) if timeline is not None else None,
         conformance=conformance.status_for(ref.iri),
-        data_version=backend.version(), data_date=site.data_date(),
-        licence=site.DATA_LICENCE,
-    )
-    response = Response(html, mimetype=HTML)
-    response.headers["Link"] = alternates_header(ref)
-    response.vary.add("Accept")
-    return i18n.mark_language(response)
+        data_version=get_backend().version(), data_date=site.data_date())
+    return _html(html, [(f, doc_path(ref, f)) for f in PAGE_FORMATS])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -254,10 +247,8 @@ class EntityView:
 
     def label(self, iri: str) -> str:
         """The display label of any IRI: its label in the graph, the ontology's, or a short name."""
-        picked = d.pick_label(self.desc.labels(iri), self.lang)
-        if picked:
-            return picked[0]
-        return site.term_label(iri, self.lang) or site.external_name(iri) or prefixed(iri)
+        return (d.label_in(self.desc.labels(iri), self.lang) or site.term_label(iri, self.lang)
+                or site.external_name(iri) or prefixed(iri))
 
     def identifiers(self) -> list[dict[str, Any]]:
         """The entity's identifiers elsewhere, by name: links to the same thing in other datasets
@@ -276,12 +267,10 @@ class EntityView:
     def fallback(self) -> dict[str, str] | None:
         """The language the title is shown in, when it is not the reader's."""
         picked = d.pick_label(self.desc.labels(self.ref.iri), self.lang)
-        if picked is None:
-            return {"want": i18n.language_name(self.lang), "got": ""}
-        if picked[1] != self.lang:
-            return {"want": i18n.language_name(self.lang),
-                    "got": i18n.language_name(picked[1]) if picked[1] else "?"}
-        return None
+        if picked and picked[1] == self.lang:
+            return None
+        got = "" if picked is None else (i18n.language_name(picked[1]) if picked[1] else "?")
+        return {"want": i18n.language_name(self.lang), "got": got}
 
     def all_labels(self) -> list[dict[str, Any]]:
         labels = self.desc.labels(self.ref.iri)
@@ -297,78 +286,60 @@ class EntityView:
     def value(self, v: d.Value) -> dict[str, Any]:
         """A value cell: a link (http(s) or local only), or text with its language/datatype."""
         if v.kind == "iri":
-            out = self.link(v.value)
-            out["kind"] = "iri"
-            return out
+            return {**self.link(v.value), "kind": "iri"}
         if v.kind == "bnode":
             return {"kind": "bnode", "text": "_:" + v.value, "href": None}
         return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
                 "datatype": prefixed(v.datatype) if v.datatype else None,
-                "precision": d.date_precision(v.datatype)}
+                "precision": d.DATE_PRECISION.get(v.datatype or "")}
 
     def statements(self) -> list[dict[str, Any]]:
         """Outgoing statements grouped by property, with the quotes that support each value."""
-        support = self._support_index()
-        props = self.desc.by_subject.get(self.ref.iri, {})
+        support: dict[tuple[str, d.Value], list[int]] = {}  # (property, value) -> quote numbers
+        for n, q in enumerate(self.desc.quotes(), 1):
+            for s, p, o in q.supports:
+                if s == self.ref.iri:
+                    support.setdefault((p, o), []).append(n)
         hidden = {d.TYPE, *d.LABEL_PROPERTIES, str(KG) + "statedIn"}
         rows = []
-        for p, values in props.items():
+        for p, values in self.desc.by_subject.get(self.ref.iri, {}).items():
             if p in hidden:
                 continue
-            cells = []
-            for v in sorted(values, key=lambda v: (v.lang or "", v.value)):
-                cell = self.value(v)
-                cell["quotes"] = support.get((p, v), [])
-                cells.append(cell)
+            cells = [{**self.value(v), "quotes": support.get((p, v), [])}
+                     for v in sorted(values, key=lambda v: (v.lang or "", v.value))]
             rows.append({"property": self.link(p), "cells": cells, "sort": self.label(p).lower()})
         rows.sort(key=lambda r: str(r["sort"]))
         return rows
 
-    def _support_index(self) -> dict[tuple[str, d.Value], list[int]]:
-        index: dict[tuple[str, d.Value], list[int]] = {}
-        for n, q in enumerate(self.desc.quotes(), 1):
-            for s, p, o in q.supports:
-                if s == self.ref.iri:
-                    index.setdefault((p, o), []).append(n)
-        return index
-
     def quotes(self) -> list[dict[str, Any]]:
-        out = []
-        for n, q in enumerate(self.desc.quotes(), 1):
-            out.append({
-                "n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
-                "exact": [e.value for e in q.exact], "prefix": q.prefix, "suffix": q.suffix,
-                "sources": [self.link(s) for s in q.sources],
-                "supports": [{"subject": self.link(s), "property": self.link(p), "object": self.value(o)}
-                             for s, p, o in q.supports],
-            })
-        return out
+        return [{"n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
+                 "exact": [e.value for e in q.exact], "prefix": q.prefix, "suffix": q.suffix,
+                 "sources": [self.link(s) for s in q.sources],
+                 "supports": [{"subject": self.link(s), "property": self.link(p), "object": self.value(o)}
+                              for s, p, o in q.supports]}
+                for n, q in enumerate(self.desc.quotes(), 1)]
 
     def incoming(self, counts: dict[str, int] | None) -> list[dict[str, Any]]:
-        """Incoming links grouped by property, with counts (exact when the document was capped)."""
+        """Incoming links grouped by property, with counts (exact when the document was capped:
+        then a property may have all its links past the cap, and none shown)."""
+        counts = counts or {}
         groups = []
-        for p, subjects in self.desc.incoming.items():
-            total = (counts or {}).get(p, len(subjects))
-            if p in (d.RDF + "subject", d.RDF + "object"):
-                groups.append(self._quoted_statements(p, subjects, total))
+        for p in dict.fromkeys([*self.desc.incoming, *counts]):
+            subjects = self.desc.incoming.get(p, [])
+            total = counts.get(p, len(subjects))
+            all_query = (editor_link(d.incoming_list_query(self.ref, p))
+                         if total > INCOMING_SHOWN or not subjects else None)
+            if subjects and p in (d.RDF + "subject", d.RDF + "object"):
+                groups.append(self._quoted_statements(p, subjects, total, all_query))
                 continue
-            groups.append({
-                "property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
-                "subjects": [self.link(s.value) if s.is_iri else {"text": "_:" + s.value, "href": None}
-                             for s in subjects[:INCOMING_SHOWN]],
-                "all_query": editor_link(d.incoming_list_query(self.ref, p))
-                if total > INCOMING_SHOWN else None,
-            })
-        if counts:  # properties whose links all fell past the cap
-            seen = {g["property"]["iri"] for g in groups}
-            for p, total in counts.items():
-                if p not in seen:
-                    groups.append({"property": self.link(p), "total": total, "shown": 0, "subjects": [],
-                                   "all_query": editor_link(d.incoming_list_query(self.ref, p))})
+            groups.append({"property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
+                           "subjects": [self.value(s) for s in subjects[:INCOMING_SHOWN]],
+                           "all_query": all_query})
         groups.sort(key=lambda g: (-g["total"], g["property"]["text"].lower()))
         return groups
 
-    def _quoted_statements(self, p: str, statements: list[d.Value], total: int) -> dict[str, Any]:
+    def _quoted_statements(self, p: str, statements: list[d.Value], total: int,
+                           all_query: str | None) -> dict[str, Any]:
         """Reified statements naming the entity, each shown as what it says (subject, property,
         object) with the quote that supports it."""
         shown = []
@@ -376,9 +347,8 @@ class EntityView:
             subj = self.desc.objects(st.value, d.RDF + "subject")
             pred = self.desc.objects(st.value, d.RDF + "predicate")
             obj = self.desc.objects(st.value, d.RDF + "object")
-            quote = self.desc.quote_of_statement(st.value)
+            quote = self.desc.supported_by.get(st.value)
             shown.append({
-                "node": self.link(st.value) if st.is_iri else {"text": "_:" + st.value, "href": None},
                 "subject": self.value(subj[0]) if subj else None,
                 "property": self.value(pred[0]) if pred else None,
                 "object": self.value(obj[0]) if obj else None,
@@ -387,19 +357,13 @@ class EntityView:
         shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
                                        for k in ("property", "subject", "object")))
         key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
-        all_query = editor_link(d.incoming_list_query(self.ref, p)) if total > INCOMING_SHOWN else None
         return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
                 "shown": min(len(shown), INCOMING_SHOWN), "subjects": [],
                 "statements": shown[:INCOMING_SHOWN], "all_query": all_query}
 
-    def timeline(self, data: tuple[list[d.TimelineItem], bool]) -> list[dict[str, Any]]:
-        items, _truncated = data
-        out = []
-        for it in items:
-            picked = d.pick_label(it.labels, self.lang)
-            out.append({"href": local_href(it.iri), "text": picked[0] if picked else prefixed(it.iri),
-                        "date": it.date, "start": it.start, "end": it.end})
-        return out
+    def timeline(self, items: list[d.TimelineItem]) -> list[dict[str, Any]]:
+        return [{"href": local_href(it.iri), "text": d.label_in(it.labels, self.lang) or prefixed(it.iri),
+                 "date": it.date, "start": it.start, "end": it.end} for it in items]
 
 
 # --- Home, search and browse -----------------------------------------------------------------------
@@ -408,7 +372,7 @@ class EntityView:
 @bp.get("/")
 def home() -> Response:
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     stats = site.class_counts()
@@ -418,7 +382,7 @@ def home() -> Response:
     html = render_template("home.html", classes=classes, triples=site.triple_count(),
                            world_map=mapview.home_map(lang),
                            dumps=site.DUMPS, data_version=get_backend().version(),
-                           data_date=site.data_date(), licence=site.DATA_LICENCE)
+                           data_date=site.data_date())
     return i18n.mark_language(Response(html, mimetype=HTML))
 
 
@@ -430,19 +394,17 @@ def search() -> Response:
     lang = i18n.choose_language()
     q = request.args.get("q", "").strip()
     cls_name = request.args.get("class", "").strip()
-    cls = None
-    if cls_name:
-        if not d.TERM.fullmatch(cls_name) or f"{KG}{cls_name}" not in site.ontology().classes:
-            abort(400, description=f"unknown class {cls_name!r}; use a class of the ontology, e.g. Country")
-        cls = f"{KG}{cls_name}"
+    cls = f"{KG}{cls_name}" if cls_name else None
+    if cls_name and (not d.TERM.fullmatch(cls_name) or cls not in site.ontology().classes):
+        abort(400, description=f"unknown class {cls_name!r}; use a class of the ontology, e.g. Country")
     if len(q) > SEARCH_MAX_LEN:
         abort(400, description=f"the search text is longer than {SEARCH_MAX_LEN} characters")
     if any(ord(c) < 0x20 for c in q):
         abort(400, description="the search text holds control characters")
     if not q and cls is None:
         abort(400, description="give a search text (?q=...) or a class (?class=...)")
-    page = _page_number()
-    cached = site.not_modified(fmt.media_type, lang)
+    page = whole_number(request.args.get("page", "1"), "page", 1, 100_000)
+    cached = http.not_modified(fmt.media_type, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     if q:
@@ -461,34 +423,25 @@ def search() -> Response:
     for h in hits:
         # The label that matched, in the reader's language when one in it matched.
         picked = d.pick_label(h.matched, lang) or d.pick_label(h.labels, lang)
-        results.append({"iri": h.iri, "href": local_href(h.iri),
+        results.append({"iri": h.iri, "page": local_href(h.iri),
                         "label": picked[0] if picked else prefixed(h.iri),
-                        "label_lang": picked[1] if picked else None, "labels": h.labels,
-                        "matched": h.matched,
-                        "types": [{"iri": t, "label": site.term_label(t, lang) or prefixed(t),
-                                   "href": local_href(t)} for t in h.types]})
+                        "labelLanguage": (picked[1] or None) if picked else None,
+                        "labels": h.labels, "matched": h.matched, "types": h.types})
     if fmt.key == "json":
-        response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page,
-                            "results": [{"iri": r["iri"], "page": r["href"], "label": r["label"],
-                                         "labelLanguage": r["label_lang"] or None,
-                                         "labels": r["labels"], "matched": r["matched"],
-                                         "types": [t["iri"] for t in r["types"]]}
-                                        for r in results],
+        response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page, "results": results,
                             "more": more})
         response.vary.add("Accept")
         return i18n.mark_language(response)
     html = render_template(
         "search.html", q=q, cls=cls, cls_name=cls_name,
         cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
-        page=page, limit=truncated_at,
+        page=page, limit=truncated_at, type_label=lambda iri: site.term_label(iri, lang) or prefixed(iri),
         classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c) for c in site.ontology().classes),
                        key=lambda c: c[1].lower()),
         next_url=_page_url(page + 1) if more and not q else None,
         prev_url=_page_url(page - 1) if page > 1 and not q else None,
         data_version=get_backend().version())
-    response = Response(html, mimetype=HTML)
-    response.vary.add("Accept")
-    return i18n.mark_language(response)
+    return _html(html, ())
 
 
 def _search_format() -> Format:
@@ -499,51 +452,36 @@ def _search_format() -> Format:
     return negotiate(SEARCH_FORMATS)
 
 
-def _page_number() -> int:
-    from graph.queries import whole_number  # the one rule for numeric parameters (ASCII digits)
-
-    return whole_number(request.args.get("page", "1"), "page", 1, 100_000)
-
-
 def _page_url(page: int) -> str:
-    args = request.args.to_dict()
-    args["page"] = str(page)
-    return "/search?" + urlencode(args)
+    return "/search?" + urlencode({**request.args.to_dict(), "page": str(page)})
 
 
 # --- Ontology, shapes, validation --------------------------------------------------------------------
 
 
-@bp.get("/ontology")
-@bp.get("/ontology.<suffix>")
-def ontology(suffix: str | None = None) -> Response:
-    """The ontology: documentation for people, the Turtle file (or another syntax) for programs."""
-    return _schema_document("/ontology", suffix, site.ontology_bytes, "ontology.html", "onto",
-                            schema_views.ontology_view)
-
-
-@bp.get("/shapes")
-@bp.get("/shapes.<suffix>")
-def shapes(suffix: str | None = None) -> Response:
-    """The SHACL shapes as a document (HTML) and as Turtle (or another syntax)."""
-    return _schema_document("/shapes", suffix, site.shapes_bytes, "shapes.html", "shapes",
-                            schema_views.shapes_view)
-
-
-def _schema_document(base: str, suffix: str | None, data: Callable[[Format], bytes],
-                     template: str, name: str, view: Callable[[str], Any]) -> Response:
-    """One of our own RDF files (ontology, shapes): HTML documentation or the file itself."""
-    fmt = _fixed_or_negotiated(suffix)
+@bp.get("/<any(ontology, shapes):name>")
+@bp.get("/<any(ontology, shapes):name>.<suffix>")
+def schema_document(name: str, suffix: str | None = None) -> Response:
+    """The ontology or the shapes: documentation for people (HTML), the Turtle file (or another
+    syntax) for programs."""
+    path, view = SCHEMA_DOCUMENTS[name]
+    base = "/" + name
+    fmt = _fixed_or_negotiated(suffix, "offered suffixes: ")
+    links = [(f, base + f.suffix) for f in DATA_FORMATS]
     if fmt.key != "html":
-        return _rdf_file_response(data(fmt), fmt, negotiated=suffix is None, base=base)
+        response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
+        if suffix is None:
+            response.headers["Content-Location"] = base + fmt.suffix
+        response.vary.add("Accept")
+        response.headers["Link"] = alternates(links)
+        return response
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
-    html = render_template(template, **{name: view(lang)},
-                           downloads=[(f, f"{base}{f.suffix}") for f in DATA_FORMATS],
+    html = render_template(f"{name}.html", **{name: view(lang)}, downloads=links,
                            data_version=get_backend().version())
-    return _html(html, base)
+    return _html(html, links)
 
 
 @bp.get("/validation")
@@ -552,8 +490,7 @@ def validation(suffix: str | None = None) -> Response:
     """The live SHACL report of the served release: HTML grouped by focus node, or Turtle."""
     if suffix is not None and suffix != "ttl":
         abort(404, description="the report is offered as /validation (HTML) and /validation.ttl")
-    offered = (HTML_FORMAT, RDF_BY_KEY["ttl"])
-    fmt = RDF_BY_KEY["ttl"] if suffix else negotiate(offered)
+    fmt = RDF_BY_KEY["ttl"] if suffix else negotiate((HTML_FORMAT, RDF_BY_KEY["ttl"]))
     report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
     if report is None:
         state = conformance.state()
@@ -565,7 +502,7 @@ def validation(suffix: str | None = None) -> Response:
         html = render_template("validation.html", report=None, groups=[], reason=state.reason,
                                validated_at_load=state.validated_at_load,
                                data_version=get_backend().version(), focus_href=_focus_href)
-        return _html(html, "/validation", alternates=())
+        return _html(html, ())
     if fmt.key == "ttl":
         response = Response(report.report_turtle, mimetype=fmt.media_type)
         if suffix is None:
@@ -575,7 +512,7 @@ def validation(suffix: str | None = None) -> Response:
     groups = conformance.grouped(report)
     html = render_template("validation.html", report=report, groups=groups,
                            data_version=get_backend().version(), focus_href=_focus_href)
-    return _html(html, "/validation", alternates=((RDF_BY_KEY["ttl"], "/validation.ttl"),))
+    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")])
 
 
 class ReportPending(KgError):
@@ -591,31 +528,21 @@ def _focus_href(focus: str) -> str | None:
     return local_href(iri) if iri else None
 
 
-def _fixed_or_negotiated(suffix: str | None) -> Format:
+def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
+    """The format a suffix names (404 `unknown` and the known suffixes for any other), or else
+    the negotiated one."""
     if suffix is None:
         return negotiate(PAGE_FORMATS)
     fmt = RDF_BY_SUFFIX.get("." + suffix)
     if fmt is None:
-        abort(404, description="offered suffixes: " + ", ".join(RDF_BY_SUFFIX))
+        abort(404, description=unknown + ", ".join(RDF_BY_SUFFIX))
     return fmt
 
 
-def _rdf_file_response(body: bytes, fmt: Format, *, negotiated: bool, base: str) -> Response:
-    response = Response(body, mimetype=fmt.media_type)
-    if negotiated:
-        response.headers["Content-Location"] = base + fmt.suffix
-    response.vary.add("Accept")
-    response.headers["Link"] = ", ".join(
-        f'<{base}{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in DATA_FORMATS)
-    return response
-
-
-def _html(html: str, base: str, alternates: Iterable[tuple[Format, str]] | None = None) -> Response:
+def _html(html: str, links: Sequence[tuple[Format, str]]) -> Response:
+    """An HTML page that depends on Accept and the reader's language, with its alternates."""
     response = Response(html, mimetype=HTML)
-    alts: Sequence[tuple[Format, str]] = list(alternates) if alternates is not None else [
-        (f, base + f.suffix) for f in DATA_FORMATS]
-    if alts:
-        response.headers["Link"] = ", ".join(f'<{path}>; rel="alternate"; type="{f.media_type}"'
-                                             for f, path in alts)
+    if links:
+        response.headers["Link"] = alternates(links)
     response.vary.add("Accept")
     return i18n.mark_language(response)

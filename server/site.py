@@ -1,6 +1,5 @@
-"""What the pages share and compute once per release: the ontology and shapes as documents,
-class counts, the triple count, the data date, timelines; links and prefixed names; plus the
-site's constants. The ontology and shapes pages' view models are in server/schema_views.py.
+"""What the pages share and compute once per release (the ontology and shapes as documents,
+counts, the data date, timelines), links and prefixed names, and the site's constants.
 
 Derived values live in the app's `ReleaseCache` (`app.extensions`), which holds one release at
 a time: a reload (a new `backend.version()`) is picked up by the next request, and nothing is
@@ -13,15 +12,17 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Response, current_app
+import pyoxigraph as ox
+from flask import current_app
 
 from graph import dataset
 from graph import describe as d
 from graph.formats import Format
 from graph.namespaces import BASE, ID, KG, KGSH, PREFIXES, STANDARD_PREFIXES
-from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
+from graph.paths import ONTOLOGY_FILE
 from server import i18n
 from server.state import get_backend
 
@@ -55,27 +56,23 @@ class ReleaseCache:
             self.lru.clear()
 
     def get(self, version: str, name: str, compute: Callable[[], T]) -> T:
-        with self.lock:
-            self._for(version)
-            if name in self.values:
-                return self.values[name]  # type: ignore[no-any-return]
-        value = compute()
-        with self.lock:
-            self._for(version)
-            self.values[name] = value
-        return value
+        return self._get(version, self.values, name, compute)
 
     def get_lru(self, version: str, name: str, arg: str, compute: Callable[[], T]) -> T:
-        key = (name, arg)
+        return self._get(version, self.lru, (name, arg), compute)
+
+    def _get(self, version: str, table: dict[Any, Any], key: Any, compute: Callable[[], T]) -> T:
+        """The value under `key`, computed without the lock held; the LRU keeps the most recent."""
         with self.lock:
             self._for(version)
-            if key in self.lru:
-                self.lru.move_to_end(key)
-                return self.lru[key]  # type: ignore[no-any-return]
+            if key in table:
+                if table is self.lru:
+                    self.lru.move_to_end(key)
+                return table[key]  # type: ignore[no-any-return]
         value = compute()
         with self.lock:
             self._for(version)
-            self.lru[key] = value
+            table[key] = value
             while len(self.lru) > LRU_SIZE:
                 self.lru.popitem(last=False)
         return value
@@ -97,14 +94,6 @@ def per_version_lru(name: str, arg: str, compute: Callable[[], T]) -> T:
     return release_cache().get_lru(get_backend().version(), name, arg, compute)
 
 
-def not_modified(media_type: str, language: str | None = None) -> Response | None:
-    """A 304 when the client holds this representation already (the HTTP policy module decides)."""
-    from server import http
-
-    check = getattr(http, "not_modified", None)
-    return check(media_type, language) if check is not None else None
-
-
 def template_context() -> dict[str, object]:
     return {"prefixed": prefixed, "licence_url": DATA_LICENCE, "licence_name": DATA_LICENCE_NAME}
 
@@ -117,7 +106,8 @@ def local_href(iri: str) -> str | None:
         if ref is None:
             return None
         frag = iri.partition("#")[2]
-        return f"/id/{ref.path}" + (f"#{_safe_fragment(frag)}" if frag else "")
+        safe = re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
+        return f"/id/{ref.path}" + (f"#{safe}" if frag else "")
     if iri.startswith(str(KG)):
         term = iri[len(str(KG)):]
         return f"/ontology#{term}" if d.TERM.fullmatch(term) else None
@@ -144,19 +134,13 @@ def external_name(iri: str) -> str | None:
     return None
 
 
-def _safe_fragment(frag: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
-
-
 def prefixed(iri: str) -> str:
     """A prefixed name for `iri` when one of our prefixes fits, else the IRI."""
-    best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
-    if best is None:
+    prefix, ns = max(((p, ns) for p, ns in PREFIXES.items() if iri.startswith(ns)),
+                     key=lambda pair: len(pair[1]), default=("", ""))
+    local = iri[len(ns):]
+    if not ns or not re.fullmatch(r"[A-Za-z0-9_.-]*(#[A-Za-z0-9_.-]+)?", local):
         return iri
-    local = iri[len(best):]
-    if not re.fullmatch(r"[A-Za-z0-9_.-]*(#[A-Za-z0-9_.-]+)?", local):
-        return iri
-    prefix = next(p for p, ns in PREFIXES.items() if ns == best)
     return f"{prefix}:{local}"
 
 
@@ -172,26 +156,16 @@ def term_label(iri: str, lang: str) -> str | None:
     return ontology().label(iri, lang) or i18n.standard_label(iri, lang)
 
 
-def _ontology_graph_bytes(key: str, path: str) -> bytes:
-    import pyoxigraph as ox
-
-    triples = d.parse_turtle_file(path)
-    fmt = getattr(ox.RdfFormat, key)
-    kwargs: dict[str, Any] = {"prefixes": PREFIXES} if key in ("TURTLE", "RDF_XML") else {}
-    return ox.serialize(triples, format=fmt, **kwargs) or b""
-
-
-def ontology_bytes(fmt: Format) -> bytes:
-    """The ontology file in `fmt` (the Turtle file itself for Turtle)."""
+def rdf_file_bytes(path: Path, fmt: Format) -> bytes:
+    """One of our Turtle files (ontology, shapes) in `fmt`: the file itself for Turtle."""
     if fmt.key == "ttl":
-        return per_version("ontology.ttl", ONTOLOGY_FILE.read_bytes)
-    return per_version(f"ontology.{fmt.key}", lambda: _ontology_graph_bytes(fmt.oxigraph, str(ONTOLOGY_FILE)))
+        return per_version(path.name, path.read_bytes)
 
-
-def shapes_bytes(fmt: Format) -> bytes:
-    if fmt.key == "ttl":
-        return per_version("shapes.ttl", SHAPES_FILE.read_bytes)
-    return per_version(f"shapes.{fmt.key}", lambda: _ontology_graph_bytes(fmt.oxigraph, str(SHAPES_FILE)))
+    def convert() -> bytes:
+        kwargs: dict[str, Any] = {"prefixes": PREFIXES} if fmt.key == "rdf" else {}
+        return ox.serialize(d.parse_turtle_file(str(path)), format=getattr(ox.RdfFormat, fmt.oxigraph),
+                            **kwargs) or b""
+    return per_version(f"{path.name}.{fmt.key}", convert)
 
 
 # --- Counts and dates --------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def request_values(query: StoredQuery, *, reader_lang: bool = False) -> dict[str
 def query_page(query: StoredQuery) -> Response:
     """The page: the question, the form, the answer for the values given (or the defaults)."""
     lang = i18n.choose_language()
-    cached = site.not_modified(HTML, lang)
+    cached = http.not_modified(HTML, lang)
     if cached is not None:
         return i18n.mark_language(cached)
     values = request_values(query, reader_lang=True)
