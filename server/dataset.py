@@ -21,7 +21,6 @@ from graph.formats import RDF_BY_KEY
 from graph.jsonld import compact_jsonld
 from server import http
 from server.dataset_page import dataset_page
-from server.http import not_modified
 from server.negotiation import HTML_FORMAT, negotiate
 from server.state import cache_dir, get_backend, get_state
 
