@@ -12,10 +12,9 @@ from typing import Any
 
 from rdflib import Graph
 
-from graph.namespaces import BASE, PREFIXES
+from graph.namespaces import PREFIXES
 
 CONTEXT_PATH = "/context.jsonld"
-CONTEXT_IRI = BASE + "context.jsonld"
 CONTEXT: dict[str, str] = dict(sorted(PREFIXES.items()))
 
 
