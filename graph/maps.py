@@ -1,6 +1,6 @@
 """What the maps show, read from the graph: each country's ISO codes and labels, whether it is a
 partner or an observer of a dialogue, the domains it is a reference country of, and the
-activities carried out in or by it. Drawing is the server's (server/worldmap.py)."""
+activities carried out in or by it. Drawing is the server's (server/mapview.py)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,6 @@ def _add_label(target: dict[str, list[str]], binding: dict[str, str]) -> None:
 def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, CountryOnMap]:
     """The answer of MAP_QUERY, by country IRI."""
     out: dict[str, CountryOnMap] = {}
-    linked: dict[tuple[str, str, str], Linked] = {}
     for row in rows:
         c = out.setdefault(row["c"]["value"], CountryOnMap(row["c"]["value"]))
         role = row["role"]["value"]
@@ -73,8 +72,7 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
             c.observer = True
         elif role in ("reference", "activity"):
             x = row["x"]["value"]
-            item = linked.setdefault((c.iri, role, x), Linked(x))
-            (c.domains if role == "reference" else c.activities)[x] = item
+            item = (c.domains if role == "reference" else c.activities).setdefault(x, Linked(x))
             if "xlabel" in row:
                 _add_label(item.labels, row["xlabel"])
             if "xnum" in row and row["xnum"]["value"].isdigit():
