@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from graphlib import TopologicalSorter
 from html import escape
 
 from graph import describe as d
@@ -28,7 +29,6 @@ class Edge:
     source: str
     target: str
     label: str  # the property's label; "" for a subclass arrow
-    href: str | None
 
 
 @dataclass
@@ -44,14 +44,14 @@ def _layers(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
         if e.source != e.target:
             out[e.source].append(e.target)
     state: dict[str, int] = {}
-    kept: dict[str, list[str]] = defaultdict(list)
+    preds: dict[str, set[str]] = {n: set() for n in nodes}  # the edges kept, target -> sources
 
     def visit(n: str) -> None:
         state[n] = 1
         for m in sorted(out[n]):
             if state.get(m) == 1:
                 continue  # a back edge: the cycle is broken here
-            kept[n].append(m)
+            preds[m].add(n)
             if m not in state:
                 visit(m)
         state[n] = 2
@@ -60,20 +60,10 @@ def _layers(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
         if n not in state:
             visit(n)
     depth: dict[str, int] = {}
-
-    def level(n: str) -> int:
-        if n not in depth:
-            depth[n] = 0
-            incoming = [s for s in nodes if n in kept[s]]
-            depth[n] = max((level(s) + 1 for s in incoming), default=0)
-        return depth[n]
-
-    for n in nodes:
-        level(n)
-    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=0) + 1)]
-    for n in nodes:
-        layers[depth[n]].append(n)
-    return [sorted(layer) for layer in layers if layer]
+    for n in TopologicalSorter(preds).static_order():
+        depth[n] = max((depth[p] + 1 for p in preds[n]), default=0)
+    # every depth up to the deepest has a node (its predecessor on a longest path)
+    return [sorted(n for n in nodes if depth[n] == i) for i in range(max(depth.values(), default=-1) + 1)]
 
 
 def _order(layers: list[list[str]], edges: list[Edge]) -> None:
@@ -105,13 +95,12 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
         if not any(k.endswith("ObjectProperty") for k in term.kinds):
             continue
         label = onto.label(iri, lang) or term.name
-        href = f"#{term.name}"
         if not term.domains or not term.ranges:
-            undrawn.append({"text": label, "href": href})
+            undrawn.append({"text": label, "href": f"#{term.name}"})
             continue
-        edges += [Edge(s, t, label, href) for s in term.domains for t in term.ranges]
+        edges += [Edge(s, t, label) for s in term.domains for t in term.ranges]
     nodes = set(ours) | {e.source for e in edges} | {e.target for e in edges}
-    edges += [Edge(c, s, "", None) for c in ours for s in onto.classes[c].supers if s in nodes]
+    edges += [Edge(c, s, "") for c in ours for s in onto.classes[c].supers if s in nodes]
     layers = _layers(sorted(nodes), edges)
     _order(layers, edges)
     # a wide layer wraps onto several rows, so the boxes keep a readable size
@@ -131,8 +120,7 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
              '<marker id="open" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
              'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" class="open"/></marker></defs>']
     labels: list[str] = []
-    for e in edges:
-        parts.append(_edge(e, at, labels))
+    parts += [_edge(e, at, labels) for e in edges]
     for n in sorted(nodes):
         x, y = at[n]
         ours_ = n in onto.classes
@@ -141,16 +129,12 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
         box = (f'<g class="class{"" if ours_ else " outside"}" data-name="{escape(local or text)}">'
                f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="4"/>'
                f'<text{LONG if len(text) > 24 else ""} x="{x + BOX_W / 2:.0f}" '
-               f'y="{y + BOX_H / 2 + 5:.0f}">{escape(_capfirst(text))}</text>'
+               f'y="{y + BOX_H / 2 + 5:.0f}">{escape(text[:1].upper() + text[1:])}</text>'
                f'<title>{escape(n)}</title></g>')
         parts.append(f'<a href="#{escape(local)}">{box}</a>' if local else box)
     parts.extend(labels)  # on top of lines and boxes
     parts.append("</svg>")
     return Diagram("".join(parts), undrawn)
-
-
-def _capfirst(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _edge(e: Edge, at: dict[str, tuple[float, float]], labels: list[str]) -> str:
