@@ -132,12 +132,16 @@ def numeric_code(alpha3: str | None, alpha2: str | None) -> str | None:
     return row[0]
 
 
+def _shape(code: str | None) -> Shape | None:
+    """The country's 1:110m shape, or its 1:50m one if it is too small for that scale."""
+    return shapes("110m").get(code or "") or shapes("50m").get(code or "")
+
+
 @dataclass
 class Place:
-    """A country to draw: its code, how it is shown (CSS classes), where it links, its tooltip."""
+    """A country to draw: its numeric code, how it is shown (CSS classes), where it links, its tooltip."""
 
-    alpha3: str | None
-    alpha2: str | None
+    code: str | None
     classes: tuple[str, ...]
     href: str | None
     title: str
@@ -152,19 +156,10 @@ def draw(places: list[Place], *, focus_box_of: Iterable[Place] | None = None, la
     around them.
     """
     atlas = shapes("110m")
-    small = shapes("50m")
-    by_code: dict[str, Place] = {}
-    missing: list[Place] = []
-    for p in places:
-        code = numeric_code(p.alpha3, p.alpha2)
-        if code is None or (code not in atlas and code not in small):
-            missing.append(p)
-        else:
-            by_code[code] = p
-    framed = [numeric_code(p.alpha3, p.alpha2) for p in (focus_box_of or places)]
-    boxes = [(atlas.get(c) or small[c]).main_box for c in framed if c and (c in atlas or c in small)]
-    if not boxes:
-        boxes = [(-20.0, -35.0, 50.0, 70.0)]
+    by_code = {p.code: p for p in places if p.code and _shape(p.code)}
+    missing = [p for p in places if p.code not in by_code]
+    framed = [_shape(p.code) for p in (focus_box_of or places)]
+    boxes = [shape.main_box for shape in framed if shape] or [(-20.0, -35.0, 50.0, 70.0)]
     west = min(b[0] for b in boxes) - margin
     south = max(min(b[1] for b in boxes) - margin, -85.0)
     east = max(b[2] for b in boxes) + margin
@@ -201,7 +196,7 @@ def draw(places: list[Place], *, focus_box_of: Iterable[Place] | None = None, la
     for code, place in sorted(by_code.items()):
         if code in atlas:
             continue
-        box = small[code].main_box
+        box = shapes("50m")[code].main_box
         cx, cy = xy(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)).split(",")
         classes = " ".join((*place.classes, "dot"))
         marked.append(_mark(place, f'<circle class="{classes}" data-code="{code}" cx="{cx}" cy="{cy}" r="5">'
@@ -242,7 +237,7 @@ def _place(c: CountryOnMap, lang: str, focus: str | None) -> Place:
                          c.domains.values(), key=lambda x: (x.number or 0, x.iri))))
     if c.activities:
         facts.append(i18n.translate("map.activities", lang, n=len(c.activities)))
-    return Place(c.alpha3, c.alpha2, tuple(classes), site.local_href(c.iri),
+    return Place(numeric_code(c.alpha3, c.alpha2), tuple(classes), site.local_href(c.iri),
                  name + (": " + "; ".join(facts) if facts else ""))
 
 
@@ -269,14 +264,12 @@ def country_map(iri: str, lang: str) -> dict[str, Any] | None:
     def compute() -> dict[str, Any] | None:
         countries = _countries()
         country = countries.get(iri)
-        if country is None:
+        if country is None or _shape(numeric_code(country.alpha3, country.alpha2)) is None:
             return None
         places = [_place(c, lang, iri) for c in countries.values()]
         # the country and its region (12 degrees around it), so even a small country shows
-        svg, missing = draw(places, focus_box_of=[p for p in places if "focus" in p.classes], margin=12.0,
+        svg, _ = draw(places, focus_box_of=[p for p in places if "focus" in p.classes], margin=12.0,
                             label=_name(country.labels, lang, d.local_name(iri)))
-        if any(p.href == site.local_href(iri) for p in missing):
-            return None
         activities = sorted(({"text": _name(a.labels, lang, d.local_name(a.iri)),
                               "href": site.local_href(a.iri)} for a in country.activities.values()),
                             key=lambda a: str(a["text"]).lower())
