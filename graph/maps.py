@@ -4,7 +4,6 @@ activities carried out in or by it. Drawing is the server's (server/mapview.py).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from graph.describe import PROLOGUE
@@ -82,11 +81,9 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
 
 def domains_with_reference_countries(countries: dict[str, CountryOnMap]) -> list[tuple[Linked, list[str]]]:
     """Each domain with the IRIs of its reference countries, in domain number order."""
-    by_domain: dict[str, list[str]] = defaultdict(list)
-    domains: dict[str, Linked] = {}
+    domains: dict[str, tuple[Linked, list[str]]] = {}
     for c in countries.values():
         for iri, domain in c.domains.items():
-            by_domain[iri].append(c.iri)
-            domains.setdefault(iri, domain)
-    order = sorted(domains.values(), key=lambda d: (d.number is None, d.number or 0, d.iri))
-    return [(d, sorted(by_domain[d.iri])) for d in order]
+            domains.setdefault(iri, (domain, []))[1].append(c.iri)
+    order = sorted(domains.values(), key=lambda dm: (dm[0].number is None, dm[0].number or 0, dm[0].iri))
+    return [(domain, sorted(members)) for domain, members in order]
