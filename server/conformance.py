@@ -71,9 +71,8 @@ def _start() -> State:
         current.done.set()
         return current
     timeout = float(config["VALIDATION_TIMEOUT_S"])
-    thread = threading.Thread(target=_compute, args=(current, backend, cache_dir(), timeout),
-                              name=f"validate-{current.version}", daemon=True)
-    thread.start()
+    threading.Thread(target=_compute, args=(current, backend, cache_dir(), timeout),
+                     name=f"validate-{current.version}", daemon=True).start()
     return current
 
 

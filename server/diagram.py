@@ -109,8 +109,7 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
     height = len(layers) * (BOX_H + GAP_Y) - GAP_Y + 2 * PAD
     at: dict[str, tuple[float, float]] = {}
     for i, layer in enumerate(layers):
-        row_w = len(layer) * (BOX_W + GAP_X) - GAP_X
-        x0 = (width - row_w) / 2
+        x0 = (width - (len(layer) * (BOX_W + GAP_X) - GAP_X)) / 2  # the row centred
         for k, n in enumerate(layer):
             at[n] = (x0 + k * (BOX_W + GAP_X), PAD + i * (BOX_H + GAP_Y))
     parts = [f'<svg class="diagram" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
@@ -139,8 +138,7 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
 
 def _edge(e: Edge, at: dict[str, tuple[float, float]], labels: list[str]) -> str:
     (sx, sy), (tx, ty) = at[e.source], at[e.target]
-    cls = "rel" if e.label else "sub"
-    marker = "arrow" if e.label else "open"
+    cls, marker = ("rel", "arrow") if e.label else ("sub", "open")
     title = f"<title>{escape(e.label)}</title>" if e.label else ""
     if e.source == e.target:  # a property from a class to itself: a loop on the right
         x, y = sx + BOX_W, sy + BOX_H / 2

@@ -1,14 +1,11 @@
-"""The maps of the home page and of each country page, drawn on the server as inline SVG in the
-reader's language: the graph's countries (graph/maps.py) on the vendored Natural Earth shapes,
-with the legend and the list of what could not be drawn. Computed once per release and language
-(and country).
+"""The maps of the home page and of each country page: the graph's countries (graph/maps.py)
+drawn as inline SVG on the vendored Natural Earth shapes, in the reader's language, once per
+release and language (and country).
 
-Why on the server: the map is the same for every reader of a release, so it is computed once
-and cached with the page; it needs no script (pages keep working with JavaScript off and the
-strict CSP stays as it is), no JavaScript library to vendor and audit, and tests can read it
-over plain HTTP. The shapes are world-atlas's TopoJSON (server/static/vendor/world-atlas/):
-arcs are decoded and projected here (plate carrée with the longitudes narrowed by cos 35°, a
-fair look for Europe and Africa).
+Why on the server: the map is the same for every reader of a release; it needs no script (pages
+work with JavaScript off, the strict CSP stays), no JavaScript library to vendor and audit, and
+tests read it over plain HTTP. The shapes are world-atlas's TopoJSON, decoded and projected here
+(plate carrée with the longitudes narrowed by cos 35°, a fair look for Europe and Africa).
 
 Countries are matched by code, never by name: the graph's ISO 3166-1 alpha-3 code gives the
 numeric code (the shapes' ids) through the vendored ISO table, and the row must also agree with
@@ -269,7 +266,7 @@ def country_map(iri: str, lang: str) -> dict[str, Any] | None:
         places = [_place(c, lang, iri) for c in countries.values()]
         # the country and its region (12 degrees around it), so even a small country shows
         svg, _ = draw(places, focus_box_of=[p for p in places if "focus" in p.classes], margin=12.0,
-                            label=_name(country.labels, lang, d.local_name(iri)))
+                      label=_name(country.labels, lang, d.local_name(iri)))
         activities = sorted(({"text": _name(a.labels, lang, d.local_name(a.iri)),
                               "href": site.local_href(a.iri)} for a in country.activities.values()),
                             key=lambda a: str(a["text"]).lower())
