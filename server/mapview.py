@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from html import escape
-from itertools import groupby
+from itertools import accumulate, groupby
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +68,13 @@ def _decode(topology: dict) -> dict[str, Shape]:  # type: ignore[type-arg]
     """Country shapes by numeric id from a TopoJSON topology (quantized, delta-encoded arcs)."""
     sx, sy = topology["transform"]["scale"]
     tx, ty = topology["transform"]["translate"]
-    arcs: list[list[Point]] = []
-    for arc in topology["arcs"]:
-        x = y = 0
-        points = []
-        for dx, dy in arc:
-            x += dx
-            y += dy
-            points.append((x * sx + tx, y * sy + ty))
-        arcs.append(points)
+
+    def positions(arc: list[list[int]]) -> list[Point]:
+        """An arc's deltas summed into positions, scaled and translated to (lon, lat)."""
+        xs, ys = accumulate(dx for dx, _ in arc), accumulate(dy for _, dy in arc)
+        return [(x * sx + tx, y * sy + ty) for x, y in zip(xs, ys, strict=True)]
+
+    arcs = [positions(arc) for arc in topology["arcs"]]
 
     def ring(indexes: list[int]) -> tuple[Point, ...]:
         out: list[Point] = []
