@@ -2,7 +2,7 @@
 
 Validation (pySHACL) is slow and holds the GIL, so it never runs in a request: the first page
 that needs the report starts a background thread, which takes a file lock (one computation per
-machine, whatever the number of server workers), fetches the whole graph from the backend, and
+release, even when two first requests race), fetches the whole graph from the backend, and
 runs `graph.validate.validate_ntriples` in a child process. The result is kept in memory and in
 a private cache file named by the version. Until it is ready, pages say "pending". Graphs over
 LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the bundled engine
