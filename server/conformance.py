@@ -152,9 +152,8 @@ def _cached_or_run(version: str, backend: Backend, directory: Path, timeout_s: f
 
 
 def from_json(doc: dict[str, Any]) -> ValidationResult:
-    return ValidationResult(conforms=bool(doc["conforms"]),
-                            violations=[Violation(**v) for v in doc["violations"]],
-                            text=doc.get("text", ""), report_turtle=doc.get("report_turtle", ""))
+    """A result as `main` wrote it (dataclasses.asdict) back into its classes."""
+    return ValidationResult(**{**doc, "violations": [Violation(**v) for v in doc["violations"]]})
 
 
 def main() -> int:

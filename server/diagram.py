@@ -73,10 +73,9 @@ def _order(layers: list[list[str]], edges: list[Edge]) -> None:
         nbrs[e.source].add(e.target)
         nbrs[e.target].add(e.source)
     for sweep in range(6):
-        rng = range(1, len(layers)) if sweep % 2 == 0 else range(len(layers) - 2, -1, -1)
-        for i in rng:
-            ref = layers[i - 1] if sweep % 2 == 0 else layers[i + 1]
-            pos = {n: k for k, n in enumerate(ref)}
+        step = 1 if sweep % 2 == 0 else -1  # down from the layer above, then up from the one below
+        for i in range(1, len(layers)) if step == 1 else range(len(layers) - 2, -1, -1):
+            pos = {n: k for k, n in enumerate(layers[i - step])}
             current = {n: k for k, n in enumerate(layers[i])}
 
             def key(n: str, pos: dict[str, int] = pos, current: dict[str, int] = current) -> float:
