@@ -5,7 +5,8 @@ property's domain to its range, labelled with the property; a dashed arrow with 
 a class to its superclass. Layout: layers by longest path along the arrows (cycles broken
 where found), boxes ordered within a layer by the mean position of their neighbours (a few
 sweeps), so arrows mostly point down and cross little. Properties without a declared domain or
-range cannot be drawn as an arrow and are listed beside the diagram instead.
+range cannot be drawn as an arrow and are listed beside the diagram instead. The markup is
+templates/diagram.svg; here is the layout.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
-from html import escape
+
+from flask import render_template
 
 from graph import describe as d
 from graph.namespaces import KG
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 170, 34, 34, 84, 20
 MAX_ROW = 6
-LONG = ' class="long"'  # a smaller font for labels that would overflow their box
 
 
 @dataclass(frozen=True)
@@ -111,34 +112,24 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
         x0 = (width - (len(layer) * (BOX_W + GAP_X) - GAP_X)) / 2  # the row centred
         for k, n in enumerate(layer):
             at[n] = (x0 + k * (BOX_W + GAP_X), PAD + i * (BOX_H + GAP_Y))
-    parts = [f'<svg class="diagram" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
-             f'height="{height:.0f}" role="img" xmlns="http://www.w3.org/2000/svg">',
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" class="head"/></marker>'
-             '<marker id="open" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
-             'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" class="open"/></marker></defs>']
-    labels: list[str] = []
-    parts += [_edge(e, at, labels) for e in edges]
+    boxes = []
     for n in sorted(nodes):
-        x, y = at[n]
         ours_ = n in onto.classes
         text = (onto.label(n, lang) or n) if ours_ else name(n)
         local = n[len(str(KG)):] if ours_ else ""
-        box = (f'<g class="class{"" if ours_ else " outside"}" data-name="{escape(local or text)}">'
-               f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="4"/>'
-               f'<text{LONG if len(text) > 24 else ""} x="{x + BOX_W / 2:.0f}" '
-               f'y="{y + BOX_H / 2 + 5:.0f}">{escape(text[:1].upper() + text[1:])}</text>'
-               f'<title>{escape(n)}</title></g>')
-        parts.append(f'<a href="#{escape(local)}">{box}</a>' if local else box)
-    parts.extend(labels)  # on top of lines and boxes
-    parts.append("</svg>")
-    return Diagram("".join(parts), undrawn)
+        x, y = at[n]
+        boxes.append({"iri": n, "local": local, "name": local or text, "text": text[:1].upper() + text[1:],
+                      "long": len(text) > 24,  # a smaller font, so the label does not overflow its box
+                      "x": round(x), "y": round(y),
+                      "cx": round(x + BOX_W / 2), "cy": round(y + BOX_H / 2 + 5)})  # the label's middle
+    svg = render_template("diagram.svg", width=width, height=height, box_w=BOX_W, box_h=BOX_H,
+                          edges=[_edge(e, at) for e in edges], boxes=boxes)
+    return Diagram(svg, undrawn)
 
 
-def _edge(e: Edge, at: dict[str, tuple[float, float]], labels: list[str]) -> str:
+def _edge(e: Edge, at: dict[str, tuple[float, float]]) -> dict[str, object]:
+    """Where an arrow goes (an SVG path) and where its label sits."""
     (sx, sy), (tx, ty) = at[e.source], at[e.target]
-    cls, marker = ("rel", "arrow") if e.label else ("sub", "open")
-    title = f"<title>{escape(e.label)}</title>" if e.label else ""
     if e.source == e.target:  # a property from a class to itself: a loop on the right
         x, y = sx + BOX_W, sy + BOX_H / 2
         path = (f"M{x:.0f},{y - 8:.0f} C{x + 40:.0f},{y - 30:.0f} {x + 40:.0f},{y + 30:.0f} "
@@ -155,6 +146,4 @@ def _edge(e: Edge, at: dict[str, tuple[float, float]], labels: list[str]) -> str
             x1, x2 = (sx + BOX_W, tx) if tx > sx else (sx, tx + BOX_W)
         path = f"M{x1:.0f},{y1:.0f} L{x2:.0f},{y2:.0f}"
         lx, ly = (x1 + x2) / 2, (y1 + y2) / 2
-    if e.label:
-        labels.append(f'<text class="rel-label" x="{lx:.0f}" y="{ly:.0f}">{escape(e.label)}</text>')
-    return f'<path class="{cls}" d="{path}" marker-end="url(#{marker})">{title}</path>'
+    return {"label": e.label, "path": path, "lx": round(lx), "ly": round(ly)}
