@@ -1,6 +1,6 @@
 """The maps of the home page and of each country page: the graph's countries (graph/maps.py)
-drawn as inline SVG on the vendored Natural Earth shapes, in the reader's language, once per
-release and language (and country).
+drawn as inline SVG (templates/worldmap.svg) on the vendored Natural Earth shapes, in the
+reader's language, once per release and language (and country).
 
 Why on the server: the map is the same for every reader of a release; it needs no script (pages
 work with JavaScript off, the strict CSP stays), no JavaScript library to vendor and audit, and
@@ -20,11 +20,11 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from html import escape
 from itertools import accumulate, groupby
 from pathlib import Path
 from typing import Any
 
+from flask import render_template
 from markupsafe import Markup
 
 from graph import describe as d
@@ -171,38 +171,25 @@ def draw(places: list[Place], *, focus_box_of: Iterable[Place] | None = None, la
     def visible(box: Box) -> bool:
         return box[2] >= west and box[0] <= east and box[3] >= south and box[1] <= north
 
-    # width and height give the element the view's proportions, so nothing outside it shows
-    parts = [f'<svg class="worldmap" viewBox="0 0 {WIDTH:.0f} {height:.0f}" width="{WIDTH:.0f}" '
-             f'height="{height:.0f}" role="img" '
-             f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
-             f'<rect class="sea" width="{WIDTH:.0f}" height="{height:.0f}"/>']
-    marked: list[str] = []
+    land: list[str] = []
+    marked: list[dict[str, object]] = []
     for code, shape in sorted(atlas.items()):
         if not visible(shape.box):
             continue
         # points that round to the same position as the one before are dropped
         d = "".join("M" + "L".join(p for p, _ in groupby(map(xy, ring))) + "Z" for ring in shape.rings)
-        place = by_code.get(code)
-        if place is None:
-            parts.append(f'<path class="land" d="{d}"/>')
+        if code in by_code:
+            marked.append({"place": by_code[code], "code": code, "d": d})
         else:
-            marked.append(_mark(place, f'<path class="{" ".join(place.classes)}" data-code="{code}" d="{d}">'
-                                       f'<title>{escape(place.title)}</title></path>'))
+            land.append(d)
     for code, place in sorted(by_code.items()):
-        if code in atlas:
-            continue
-        box = shapes("50m")[code].main_box
-        cx, cy = xy(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)).split(",")
-        classes = " ".join((*place.classes, "dot"))
-        marked.append(_mark(place, f'<circle class="{classes}" data-code="{code}" cx="{cx}" cy="{cy}" r="5">'
-                                   f'<title>{escape(place.title)}</title></circle>'))
-    parts.extend(marked)  # drawn last, so their borders are not covered by neighbours
-    parts.append("</svg>")
-    return "".join(parts), missing
-
-
-def _mark(place: Place, shape: str) -> str:
-    return f'<a href="{escape(place.href)}">{shape}</a>' if place.href else shape
+        if code not in atlas:  # a dot at the centre of its 1:50m shape
+            box = shapes("50m")[code].main_box
+            cx, cy = xy(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)).split(",")
+            marked.append({"place": place, "code": code, "cx": cx, "cy": cy})
+    svg = render_template("worldmap.svg", width=round(WIDTH), height=round(height), label=label, land=land,
+                          marked=marked)
+    return svg, missing
 
 
 def _countries() -> dict[str, CountryOnMap]:
