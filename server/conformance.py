@@ -136,7 +136,7 @@ def _cached_or_run(version: str, backend: Backend, directory: Path, timeout_s: f
     path = directory / f"validation-{version}.json"
     lock = directory / f"validation-{version}.lock"
     with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # another worker may be computing it: wait for it
+        fcntl.flock(fh, fcntl.LOCK_EX)  # another thread may be computing it: wait for it
         if path.exists():
             return from_json(json.loads(path.read_text()))
         nt = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt="nt", lane="light", max_rows=None).body
