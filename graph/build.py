@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import pyoxigraph as ox
-
 from graph.jsonld import compact_jsonld
-from graph.namespaces import PREFIXES
-from graph.release import Release, make_release
-from graph.turtle import turtle
+from graph.release import make_release
+from graph.turtle import turtle_from_ntriples
 
 STEM = "rabat-kg"
 
@@ -27,34 +24,15 @@ def build(out_dir: Path, *, sources: Sequence[Path]) -> list[Path]:
         DataError: the sources do not parse or do not conform to the shapes (nothing is written).
     """
     release = make_release(list(sources))
+    header = [f"rabat-kg release {release.version}: {release.triple_count} triples"]
+    dumps = {".ttl": turtle_from_ntriples(release.ntriples, header=header),
+             ".nt": release.ntriples,  # already canonical: sorted, one triple a line
+             ".jsonld": compact_jsonld(release.ntriples)}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for suffix, render in ((".ttl", to_turtle), (".nt", to_ntriples), (".jsonld", to_jsonld)):
+    for suffix, body in dumps.items():
         path = out_dir / f"{STEM}{suffix}"
-        path.write_bytes(render(release))
+        path.write_bytes(body)
         written.append(path)
     return written
-
-
-def to_ntriples(release: Release) -> bytes:
-    """The release's canonical N-Triples: sorted, one triple a line."""
-    return release.ntriples
-
-
-def _triples(release: Release) -> list[ox.Triple]:
-    return [q.triple for q in ox.parse(release.ntriples, format=ox.RdfFormat.N_TRIPLES)]
-
-
-def to_turtle(release: Release) -> bytes:
-    """Turtle grouped by subject in sorted order, declaring (sorted) only the prefixes it uses."""
-    return turtle(_triples(release), PREFIXES,
-                  header=[f"rabat-kg release {release.version}: {release.triple_count} triples"])
-
-
-def to_jsonld(release: Release) -> bytes:
-    """Compact JSON-LD with the published context (graph/jsonld.py), in a canonical order."""
-    return compact_jsonld(release.ntriples)
-
-
-

@@ -12,10 +12,9 @@ from typing import Any
 
 from rdflib import Graph
 
-from graph.namespaces import BASE, PREFIXES
+from graph.namespaces import PREFIXES
 
 CONTEXT_PATH = "/context.jsonld"
-CONTEXT_IRI = BASE + "context.jsonld"
 CONTEXT: dict[str, str] = dict(sorted(PREFIXES.items()))
 
 
@@ -24,16 +23,14 @@ def context_document() -> bytes:
     return (json.dumps({"@context": CONTEXT}, ensure_ascii=False, indent=1) + "\n").encode()
 
 
-def compact_jsonld(data: Graph | bytes) -> bytes:
-    """A graph (or N-Triples) as compact JSON-LD with the published context; nodes sorted by
-    @id and every list in one order, so the same triples always give the same bytes."""
-    graph = data if isinstance(data, Graph) else Graph(bind_namespaces="none").parse(
-        data=data, format="nt")
+def compact_jsonld(ntriples: bytes) -> bytes:
+    """N-Triples as compact JSON-LD with the published context; nodes sorted by @id and every
+    list in one order, so the same triples always give the same bytes."""
+    graph = Graph(bind_namespaces="none").parse(data=ntriples, format="nt")
     doc = json.loads(graph.serialize(format="json-ld", context=CONTEXT, auto_compact=True))
     nodes = doc.get("@graph", [doc] if "@id" in doc else [])
-    nodes = [{k: v for k, v in n.items() if k != "@context"} for n in nodes]
-    nodes = sorted((_canonical(n) for n in nodes), key=lambda n: str(n.get("@id", "")))
-    out = {"@context": CONTEXT, "@graph": nodes}
+    nodes = [_canonical({k: v for k, v in n.items() if k != "@context"}) for n in nodes]
+    out = {"@context": CONTEXT, "@graph": sorted(nodes, key=lambda n: str(n.get("@id", "")))}
     return (json.dumps(out, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
 
 

@@ -1,10 +1,9 @@
 """What the maps show, read from the graph: each country's ISO codes and labels, whether it is a
 partner or an observer of a dialogue, the domains it is a reference country of, and the
-activities carried out in or by it. Drawing is the server's (server/worldmap.py)."""
+activities carried out in or by it. Drawing is the server's (server/mapview.py)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from graph.describe import PROLOGUE
@@ -56,7 +55,6 @@ def _add_label(target: dict[str, list[str]], binding: dict[str, str]) -> None:
 def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, CountryOnMap]:
     """The answer of MAP_QUERY, by country IRI."""
     out: dict[str, CountryOnMap] = {}
-    linked: dict[tuple[str, str, str], Linked] = {}
     for row in rows:
         c = out.setdefault(row["c"]["value"], CountryOnMap(row["c"]["value"]))
         role = row["role"]["value"]
@@ -73,8 +71,7 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
             c.observer = True
         elif role in ("reference", "activity"):
             x = row["x"]["value"]
-            item = linked.setdefault((c.iri, role, x), Linked(x))
-            (c.domains if role == "reference" else c.activities)[x] = item
+            item = (c.domains if role == "reference" else c.activities).setdefault(x, Linked(x))
             if "xlabel" in row:
                 _add_label(item.labels, row["xlabel"])
             if "xnum" in row and row["xnum"]["value"].isdigit():
@@ -84,11 +81,9 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
 
 def domains_with_reference_countries(countries: dict[str, CountryOnMap]) -> list[tuple[Linked, list[str]]]:
     """Each domain with the IRIs of its reference countries, in domain number order."""
-    by_domain: dict[str, list[str]] = defaultdict(list)
-    domains: dict[str, Linked] = {}
+    domains: dict[str, tuple[Linked, list[str]]] = {}
     for c in countries.values():
         for iri, domain in c.domains.items():
-            by_domain[iri].append(c.iri)
-            domains.setdefault(iri, domain)
-    order = sorted(domains.values(), key=lambda d: (d.number is None, d.number or 0, d.iri))
-    return [(d, sorted(by_domain[d.iri])) for d in order]
+            domains.setdefault(iri, (domain, []))[1].append(c.iri)
+    order = sorted(domains.values(), key=lambda dm: (dm[0].number is None, dm[0].number or 0, dm[0].iri))
+    return [(domain, sorted(members)) for domain, members in order]

@@ -14,21 +14,8 @@ META_GRAPH = BASE + "graph/meta"
 
 # Entity types used in `{BASE}id/{type}/{slug}`; each also gets a prefix of its own name.
 ENTITY_TYPES: tuple[str, ...] = (
-    "dialogue",
-    "action-plan",
-    "domain",
-    "objective",
-    "action",
-    "priority",
-    "country",
-    "organisation",
-    "programme",
-    "activity",
-    "event",
-    "document",
-    "finding",
-    "mechanism",
-    "quote",
+    "dialogue", "action-plan", "domain", "objective", "action", "priority", "country", "organisation",
+    "programme", "activity", "event", "document", "finding", "mechanism", "quote",
 )
 
 STANDARD_PREFIXES: dict[str, str] = {

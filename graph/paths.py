@@ -41,12 +41,8 @@ def bundled_sources() -> list[Path]:
 
 
 def release_sources(data: Sequence[Path] | None = None, *, add: bool = False) -> list[Path]:
-    """The files of a release: the bundled sources, or the ontology and `data`.
-
-    With `add`, `data` comes on top of the bundled data (another progress paper's authoring
-    file, say); without it, `data` replaces the bundled data (the ontology is always kept).
-    No `data` gives the bundled sources.
-    """
+    """The files of a release: the bundled sources without `data`; else the ontology and `data`,
+    on top of the bundled data with `add` (another progress paper's authoring file, say)."""
     if not data:
         return bundled_sources()
     extra = [Path(p) for p in data]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from itertools import dropwhile
 
 import pyoxigraph as ox
 
@@ -43,17 +44,15 @@ def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] | None = No
 
         prefixes = PREFIXES
     text = (ox.serialize(list(triples), format=ox.RdfFormat.TURTLE, prefixes=dict(prefixes)) or b"").decode()
-    lines = text.splitlines()
-    while lines and lines[0].startswith("@prefix"):
-        lines.pop(0)
+    lines = list(dropwhile(lambda line: line.startswith("@prefix"), text.splitlines()))
     used = used_prefixes("\n".join(lines))
     head = [f"# {line}" for line in header]
-    if head:
-        head.append("")
     declared = [f"@prefix {p}: <{ns}> ." for p, ns in sorted(prefixes.items()) if p in used]
-    return ("\n".join([*head, *declared, *([""] if declared else []), *lines]) + "\n").encode()
+    blocks = [*head, *([""] if head else []), *declared, *([""] if declared else []), *lines]
+    return ("\n".join(blocks) + "\n").encode()
 
 
-def turtle_from_ntriples(ntriples: bytes, prefixes: Mapping[str, str] | None = None) -> bytes:
-    """An N-Triples answer as Turtle with only the prefixes it uses."""
-    return turtle((q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)), prefixes)
+def turtle_from_ntriples(ntriples: bytes, prefixes: Mapping[str, str] | None = None,
+                         header: Iterable[str] = ()) -> bytes:
+    """N-Triples (an answer, a release) as Turtle with only the prefixes it uses."""
+    return turtle((q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)), prefixes, header)

@@ -2,7 +2,7 @@
 
 Validation (pySHACL) is slow and holds the GIL, so it never runs in a request: the first page
 that needs the report starts a background thread, which takes a file lock (one computation per
-machine, whatever the number of server workers), fetches the whole graph from the backend, and
+release, even when two first requests race), fetches the whole graph from the backend, and
 runs `graph.validate.validate_ntriples` in a child process. The result is kept in memory and in
 a private cache file named by the version. Until it is ready, pages say "pending". Graphs over
 LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the bundled engine
@@ -30,13 +30,16 @@ from flask import current_app
 
 from graph.engine.base import Backend
 from graph.namespaces import PREFIXES
-from graph.validate import ValidationResult, Violation
+from graph.validate import ValidationResult, Violation, validate_ntriples
+from server import site
+from server.state import cache_dir, get_backend
 
 log = logging.getLogger("rabat_kg.conformance")
 
 PAGE_WAIT_S = 20.0  # how long /validation waits for a report being computed
-DEFAULT_MAX_TRIPLES = 200_000
-DEFAULT_TIMEOUT_S = 600.0
+# The report of a small release is ready within moments of the first request that asked for
+# it: an entity page waits this long rather than show "pending" to that reader.
+PENDING_WAIT_S = 2.0
 
 
 @dataclass
@@ -48,40 +51,28 @@ class State:
     report: ValidationResult | None = None
     reason: str | None = None  # why there is no report (too large, failed)
     validated_at_load: bool = False
-    by_focus: dict[str, list[Violation]] = field(default_factory=dict)
-
-
-_lock = threading.Lock()
-_states: dict[str, State] = {}
 
 
 def state() -> State:
     """The state for the served version, starting the computation on first use."""
-    from server.site import triple_count
-    from server.state import cache_dir, get_backend
+    return site.per_version("conformance", _start)
 
+
+def _start() -> State:
     backend = get_backend()
-    version = backend.version()
-    with _lock:
-        current = _states.get(version)
-        if current is not None:
-            return current
-        for old in list(_states):
-            del _states[old]
-        current = _states[version] = State(version=version)
+    current = State(version=backend.version())
     config = current_app.config
-    current.validated_at_load = bool(config.get("VALIDATE_ON_START", True)) and not config.get("STORE_URL")
-    limit = int(config.get("LIVE_VALIDATION_MAX_TRIPLES", DEFAULT_MAX_TRIPLES))
-    count = triple_count()
+    current.validated_at_load = bool(config["VALIDATE_ON_START"]) and not config["STORE_URL"]
+    limit = int(config["LIVE_VALIDATION_MAX_TRIPLES"])
+    count = site.triple_count()
     if count > limit:
         current.reason = (f"live validation is not run on graphs of more than {limit} triples "
                           f"(this one has {count})")
         current.done.set()
         return current
-    timeout = float(config.get("VALIDATION_TIMEOUT_S", DEFAULT_TIMEOUT_S))
-    thread = threading.Thread(target=_compute, args=(current, backend, cache_dir(), timeout),
-                              name=f"validate-{version}", daemon=True)
-    thread.start()
+    timeout = float(config["VALIDATION_TIMEOUT_S"])
+    threading.Thread(target=_compute, args=(current, backend, cache_dir(), timeout),
+                     name=f"validate-{current.version}", daemon=True).start()
     return current
 
 
@@ -93,9 +84,6 @@ def report(wait_s: float = 0.0) -> ValidationResult | None:
     return st.report
 
 
-PENDING_WAIT_S = 2.0
-
-
 def status_for(iri: str) -> dict[str, Any]:
     """The entity's conformance for its page: conforms / violations / pending / unknown."""
     try:
@@ -103,16 +91,13 @@ def status_for(iri: str) -> dict[str, Any]:
     except Exception as exc:  # the page must render even if the report cannot be had
         log.warning("no conformance state", exc_info=True)
         return {"state": "unknown", "reason": f"the report could not be had: {exc}", "results": []}
-    # The report of a small release is ready within moments of the first request that asked
-    # for it; wait briefly rather than show "pending" to that reader.
     if st.report is None and not st.done.wait(timeout=PENDING_WAIT_S):
         return {"state": "pending", "reason": None, "results": []}
     if st.report is None:
-        if st.validated_at_load:
-            return {"state": "conforms-at-load", "reason": st.reason, "results": []}
-        return {"state": "unknown", "reason": st.reason, "results": []}
-    results = [v for focus, vs in st.by_focus.items() if focus == iri or focus.startswith(iri + "#")
-               for v in vs]
+        return {"state": "conforms-at-load" if st.validated_at_load else "unknown", "reason": st.reason,
+                "results": []}
+    results = [v for v in st.report.violations
+               if (focus := expand(v.focus) or "") == iri or focus.startswith(iri + "#")]
     violations = [v for v in results if v.severity == "Violation"]
     return {"state": "violations" if violations else "conforms", "reason": None, "results": results}
 
@@ -135,20 +120,9 @@ def grouped(result: ValidationResult) -> list[dict[str, Any]]:
     return [{"focus": focus, "iri": expand(focus), "results": vs} for focus, vs in groups.items()]
 
 
-def _index(result: ValidationResult) -> dict[str, list[Violation]]:
-    out: dict[str, list[Violation]] = {}
-    for v in result.violations:
-        iri = expand(v.focus)
-        if iri:
-            out.setdefault(iri, []).append(v)
-    return out
-
-
 def _compute(st: State, backend: Backend, directory: Path, timeout_s: float) -> None:
     try:
-        result = _cached_or_run(st.version, backend, directory, timeout_s)
-        st.by_focus = _index(result)
-        st.report = result
+        st.report = _cached_or_run(st.version, backend, directory, timeout_s)
     except Exception as exc:  # never let a failed validation break the pages
         log.error("validation of release %s failed: %s", st.version, exc)
         st.reason = f"the validation report could not be computed: {exc}"
@@ -162,7 +136,7 @@ def _cached_or_run(version: str, backend: Backend, directory: Path, timeout_s: f
     path = directory / f"validation-{version}.json"
     lock = directory / f"validation-{version}.lock"
     with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # another worker may be computing it: wait for it
+        fcntl.flock(fh, fcntl.LOCK_EX)  # another thread may be computing it: wait for it
         if path.exists():
             return from_json(json.loads(path.read_text()))
         nt = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt="nt", lane="light", max_rows=None).body
@@ -177,22 +151,15 @@ def _cached_or_run(version: str, backend: Backend, directory: Path, timeout_s: f
         return from_json(doc)
 
 
-def to_json(result: ValidationResult) -> dict[str, Any]:
-    return dataclasses.asdict(result)
-
-
 def from_json(doc: dict[str, Any]) -> ValidationResult:
-    return ValidationResult(conforms=bool(doc["conforms"]),
-                            violations=[Violation(**v) for v in doc["violations"]],
-                            text=doc.get("text", ""), report_turtle=doc.get("report_turtle", ""))
+    """A result as `main` wrote it (dataclasses.asdict) back into its classes."""
+    return ValidationResult(**{**doc, "violations": [Violation(**v) for v in doc["violations"]]})
 
 
 def main() -> int:
     """The child process: validate N-Triples from stdin, print the result as JSON."""
-    from graph.validate import validate_ntriples
-
     result = validate_ntriples(sys.stdin.buffer.read())
-    sys.stdout.write(json.dumps(to_json(result)))
+    sys.stdout.write(json.dumps(dataclasses.asdict(result)))
     return 0
 
 

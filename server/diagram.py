@@ -5,7 +5,8 @@ property's domain to its range, labelled with the property; a dashed arrow with 
 a class to its superclass. Layout: layers by longest path along the arrows (cycles broken
 where found), boxes ordered within a layer by the mean position of their neighbours (a few
 sweeps), so arrows mostly point down and cross little. Properties without a declared domain or
-range cannot be drawn as an arrow and are listed beside the diagram instead.
+range cannot be drawn as an arrow and are listed beside the diagram instead. The markup is
+templates/diagram.svg; here is the layout.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
+from graphlib import TopologicalSorter
+
+from flask import render_template
 
 from graph import describe as d
 from graph.namespaces import KG
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 170, 34, 34, 84, 20
 MAX_ROW = 6
-LONG = ' class="long"'  # a smaller font for labels that would overflow their box
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,6 @@ class Edge:
     source: str
     target: str
     label: str  # the property's label; "" for a subclass arrow
-    href: str | None
 
 
 @dataclass
@@ -44,14 +45,14 @@ def _layers(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
         if e.source != e.target:
             out[e.source].append(e.target)
     state: dict[str, int] = {}
-    kept: dict[str, list[str]] = defaultdict(list)
+    preds: dict[str, set[str]] = {n: set() for n in nodes}  # the edges kept, target -> sources
 
     def visit(n: str) -> None:
         state[n] = 1
         for m in sorted(out[n]):
             if state.get(m) == 1:
                 continue  # a back edge: the cycle is broken here
-            kept[n].append(m)
+            preds[m].add(n)
             if m not in state:
                 visit(m)
         state[n] = 2
@@ -60,20 +61,10 @@ def _layers(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
         if n not in state:
             visit(n)
     depth: dict[str, int] = {}
-
-    def level(n: str) -> int:
-        if n not in depth:
-            depth[n] = 0
-            incoming = [s for s in nodes if n in kept[s]]
-            depth[n] = max((level(s) + 1 for s in incoming), default=0)
-        return depth[n]
-
-    for n in nodes:
-        level(n)
-    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=0) + 1)]
-    for n in nodes:
-        layers[depth[n]].append(n)
-    return [sorted(layer) for layer in layers if layer]
+    for n in TopologicalSorter(preds).static_order():
+        depth[n] = max((depth[p] + 1 for p in preds[n]), default=0)
+    # every depth up to the deepest has a node (its predecessor on a longest path)
+    return [sorted(n for n in nodes if depth[n] == i) for i in range(max(depth.values(), default=-1) + 1)]
 
 
 def _order(layers: list[list[str]], edges: list[Edge]) -> None:
@@ -83,10 +74,9 @@ def _order(layers: list[list[str]], edges: list[Edge]) -> None:
         nbrs[e.source].add(e.target)
         nbrs[e.target].add(e.source)
     for sweep in range(6):
-        rng = range(1, len(layers)) if sweep % 2 == 0 else range(len(layers) - 2, -1, -1)
-        for i in rng:
-            ref = layers[i - 1] if sweep % 2 == 0 else layers[i + 1]
-            pos = {n: k for k, n in enumerate(ref)}
+        step = 1 if sweep % 2 == 0 else -1  # down from the layer above, then up from the one below
+        for i in range(1, len(layers)) if step == 1 else range(len(layers) - 2, -1, -1):
+            pos = {n: k for k, n in enumerate(layers[i - step])}
             current = {n: k for k, n in enumerate(layers[i])}
 
             def key(n: str, pos: dict[str, int] = pos, current: dict[str, int] = current) -> float:
@@ -105,13 +95,12 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
         if not any(k.endswith("ObjectProperty") for k in term.kinds):
             continue
         label = onto.label(iri, lang) or term.name
-        href = f"#{term.name}"
         if not term.domains or not term.ranges:
-            undrawn.append({"text": label, "href": href})
+            undrawn.append({"text": label, "href": f"#{term.name}"})
             continue
-        edges += [Edge(s, t, label, href) for s in term.domains for t in term.ranges]
+        edges += [Edge(s, t, label) for s in term.domains for t in term.ranges]
     nodes = set(ours) | {e.source for e in edges} | {e.target for e in edges}
-    edges += [Edge(c, s, "", None) for c in ours for s in onto.classes[c].supers if s in nodes]
+    edges += [Edge(c, s, "") for c in ours for s in onto.classes[c].supers if s in nodes]
     layers = _layers(sorted(nodes), edges)
     _order(layers, edges)
     # a wide layer wraps onto several rows, so the boxes keep a readable size
@@ -120,44 +109,27 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
     height = len(layers) * (BOX_H + GAP_Y) - GAP_Y + 2 * PAD
     at: dict[str, tuple[float, float]] = {}
     for i, layer in enumerate(layers):
-        row_w = len(layer) * (BOX_W + GAP_X) - GAP_X
-        x0 = (width - row_w) / 2
+        x0 = (width - (len(layer) * (BOX_W + GAP_X) - GAP_X)) / 2  # the row centred
         for k, n in enumerate(layer):
             at[n] = (x0 + k * (BOX_W + GAP_X), PAD + i * (BOX_H + GAP_Y))
-    parts = [f'<svg class="diagram" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
-             f'height="{height:.0f}" role="img" xmlns="http://www.w3.org/2000/svg">',
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" class="head"/></marker>'
-             '<marker id="open" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
-             'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" class="open"/></marker></defs>']
-    labels: list[str] = []
-    for e in edges:
-        parts.append(_edge(e, at, labels))
+    boxes = []
     for n in sorted(nodes):
-        x, y = at[n]
         ours_ = n in onto.classes
         text = (onto.label(n, lang) or n) if ours_ else name(n)
         local = n[len(str(KG)):] if ours_ else ""
-        box = (f'<g class="class{"" if ours_ else " outside"}" data-name="{escape(local or text)}">'
-               f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="4"/>'
-               f'<text{LONG if len(text) > 24 else ""} x="{x + BOX_W / 2:.0f}" '
-               f'y="{y + BOX_H / 2 + 5:.0f}">{escape(_capfirst(text))}</text>'
-               f'<title>{escape(n)}</title></g>')
-        parts.append(f'<a href="#{escape(local)}">{box}</a>' if local else box)
-    parts.extend(labels)  # on top of lines and boxes
-    parts.append("</svg>")
-    return Diagram("".join(parts), undrawn)
+        x, y = at[n]
+        boxes.append({"iri": n, "local": local, "name": local or text, "text": text[:1].upper() + text[1:],
+                      "long": len(text) > 24,  # a smaller font, so the label does not overflow its box
+                      "x": round(x), "y": round(y),
+                      "cx": round(x + BOX_W / 2), "cy": round(y + BOX_H / 2 + 5)})  # the label's middle
+    svg = render_template("diagram.svg", width=width, height=height, box_w=BOX_W, box_h=BOX_H,
+                          edges=[_edge(e, at) for e in edges], boxes=boxes)
+    return Diagram(svg, undrawn)
 
 
-def _capfirst(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _edge(e: Edge, at: dict[str, tuple[float, float]], labels: list[str]) -> str:
+def _edge(e: Edge, at: dict[str, tuple[float, float]]) -> dict[str, object]:
+    """Where an arrow goes (an SVG path) and where its label sits."""
     (sx, sy), (tx, ty) = at[e.source], at[e.target]
-    cls = "rel" if e.label else "sub"
-    marker = "arrow" if e.label else "open"
-    title = f"<title>{escape(e.label)}</title>" if e.label else ""
     if e.source == e.target:  # a property from a class to itself: a loop on the right
         x, y = sx + BOX_W, sy + BOX_H / 2
         path = (f"M{x:.0f},{y - 8:.0f} C{x + 40:.0f},{y - 30:.0f} {x + 40:.0f},{y + 30:.0f} "
@@ -174,6 +146,4 @@ def _edge(e: Edge, at: dict[str, tuple[float, float]], labels: list[str]) -> str
             x1, x2 = (sx + BOX_W, tx) if tx > sx else (sx, tx + BOX_W)
         path = f"M{x1:.0f},{y1:.0f} L{x2:.0f},{y2:.0f}"
         lx, ly = (x1 + x2) / 2, (y1 + y2) / 2
-    if e.label:
-        labels.append(f'<text class="rel-label" x="{lx:.0f}" y="{ly:.0f}">{escape(e.label)}</text>')
-    return f'<path class="{cls}" d="{path}" marker-end="url(#{marker})">{title}</path>'
+    return {"label": e.label, "path": path, "lx": round(lx), "ly": round(ly)}

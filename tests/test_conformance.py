@@ -10,7 +10,6 @@ def test_first_view_shows_the_report_once_it_is_ready() -> None:
     """The first page view starts the report and waits briefly for it: it must then use it."""
     settings = {k: getattr(config, k) for k in dir(config) if k.isupper()}
     app = create_app(settings)
-    conformance._states.clear()
     with app.test_request_context("/"):
         status = conformance.status_for(entity_iri("country", "togo"))
     assert status["state"] == "conforms", status
