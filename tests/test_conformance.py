@@ -6,10 +6,14 @@ from graph.namespaces import entity_iri
 from server import config, conformance, create_app
 
 
-def test_first_view_shows_the_report_once_it_is_ready() -> None:
-    """The first page view starts the report and waits briefly for it: it must then use it."""
+def test_a_view_uses_the_report_once_it_is_ready() -> None:
+    """The first view starts the report (pending or ready, however fast the machine is); once
+    it is ready, views use it. No bound on how long the validation takes here."""
     settings = {k: getattr(config, k) for k in dir(config) if k.isupper()}
     app = create_app(settings)
+    togo = entity_iri("country", "togo")
     with app.test_request_context("/"):
-        status = conformance.status_for(entity_iri("country", "togo"))
+        assert conformance.status_for(togo)["state"] in ("pending", "conforms")
+        assert conformance.state().done.wait(600), "the validation never ended"
+        status = conformance.status_for(togo)
     assert status["state"] == "conforms", status
