@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from graph.errors import QuerySyntaxError
 from graph.intake import Token, lexed, position
@@ -85,18 +85,22 @@ def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = Non
 def undeclared_prefixes(query: str) -> set[str]:
     """Prefixes the query's prefixed names use without a PREFIX declaration (lexed as far as
     the text can be lexed)."""
-    used: set[str] = set()
+    used, declared = _prefix_uses(lexed(query))
+    return {tok.text.partition(":")[0] for tok in used} - declared
+
+
+def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
+    """The prefixed names a query uses, and the prefixes it declares (`PREFIX p: <...>`)."""
+    used: list[Token] = []
     declared: set[str] = set()
-    previous = ""
-    for tok in lexed(query):
-        if tok.kind == "pname":
-            prefix = tok.text.partition(":")[0]
-            if previous == "PREFIX" and tok.text.endswith(":"):
-                declared.add(prefix)
-            else:
-                used.add(prefix)
-        previous = tok.text.upper() if tok.kind == "word" else ""
-    return used - declared
+    for i, tok in enumerate(toks):
+        if tok.kind != "pname":
+            continue
+        if i and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX":
+            declared.add(tok.text.partition(":")[0])
+        else:
+            used.append(tok)
+    return used, declared
 
 
 def strip_prologue(query: str) -> tuple[str, int]:
@@ -142,7 +146,7 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
         if phrase in message:
             return words, _start_of_culprit(sent, before, phrase, at), None
     # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
-    prefix = _undeclared(toks, at, PREDECLARED)
+    prefix = _undeclared(toks)
     if prefix is not None:
         return _explain_prefix(prefix)
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
@@ -171,15 +175,11 @@ def _start_of_culprit(sent: str, before: list[Token], phrase: str, at: int) -> i
     return at
 
 
-def _undeclared(toks: list[Token], at: int, predeclared: Mapping[str, str]) -> Token | None:
-    """The first prefixed name (at or before `at`, else anywhere) whose prefix is undeclared."""
-    declared = {toks[i + 1].text[:-1] for i, t in enumerate(toks[:-1])
-                if t.kind == "word" and t.text.upper() == "PREFIX" and toks[i + 1].kind == "pname"}
-    declared.update(predeclared)
-    used = [t for i, t in enumerate(toks) if t.kind == "pname" and t.text.partition(":")[0]
-            not in declared and not (i and toks[i - 1].text.upper() == "PREFIX")]
-    early = [t for t in used if t.start <= at]
-    return early[0] if early else (used[0] if used else None)
+def _undeclared(toks: list[Token]) -> Token | None:
+    """The first prefixed name whose prefix is neither declared nor predeclared."""
+    used, declared = _prefix_uses(toks)
+    declared.update(PREDECLARED)
+    return next((t for t in used if t.text.partition(":")[0] not in declared), None)
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
@@ -306,11 +306,8 @@ def _render(sent: str, line: int, column: int, explanation: str) -> str:
 
 def _offset(text: str, line: int, column: int) -> int:
     """Character offset of a 1-based line and column (clamped to the text)."""
-    start = 0
-    for _ in range(line - 1):
-        nxt = text.find("\n", start)
-        if nxt < 0:
-            return len(text)
-        start = nxt + 1
-    end = text.find("\n", start)
-    return min(start + column - 1, len(text) if end < 0 else end)
+    lines = text.split("\n")
+    if line > len(lines):
+        return len(text)
+    start = sum(len(before) + 1 for before in lines[:line - 1])
+    return start + min(column - 1, len(lines[line - 1]))
