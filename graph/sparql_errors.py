@@ -28,9 +28,6 @@ from graph.namespaces import PREFIXES
 
 PREDECLARED: dict[str, str] = dict(PREFIXES)
 PROLOGUE_MARK = "#predeclared prefixes\n"
-# A predeclared prefix name followed by ":", not inside a longer name: the query may use it.
-_MAYBE_PREDECLARED = re.compile(
-    r"(?<![\w.\-])(?:" + "|".join(map(re.escape, sorted(PREDECLARED, key=len, reverse=True))) + "):")
 _PROLOGUE = re.compile(r"\A(?:PREFIX [^\s:]*: <[^<>\s]*> )+" + re.escape(PROLOGUE_MARK))
 
 KEYWORDS = ("BASE", "PREFIX", "SELECT", "DISTINCT", "REDUCED", "AS", "CONSTRUCT", "WHERE", "DESCRIBE",
@@ -73,8 +70,6 @@ def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = Non
     'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> #predeclared prefixes'
     """
     if undeclared is None:
-        if not _MAYBE_PREDECLARED.search(query):  # most queries: no lexing needed
-            return query
         undeclared = undeclared_prefixes(query)
     missing = [p for p in sorted(undeclared) if p in PREDECLARED]
     if not missing:
@@ -140,7 +135,7 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
 
 def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, str | None]:
     """(explanation, offset it points at, suggestion) for an error the engine saw at `at`."""
-    toks = list(lexed(sent))
+    toks = lexed(sent)
     before = [t for t in toks if t.start <= at]
     for phrase, words in _ENGINE_PHRASES.items():
         if phrase in message:
