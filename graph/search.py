@@ -30,6 +30,8 @@ from graph.namespaces import ID
 _SINGLE = {"\u00f8": "o", "\u0111": "d", "\u00f0": "d", "\u0142": "l", "\u0131": "i", "\u0127": "h",
            "\u0167": "t"}  # o, d, l, h, t with stroke; eth; dotless i
 _LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ĳ": "ij"}
+_UNLIGATURE = {pair: ligature for ligature, pair in _LIGATURES.items()}
+_PIECE = re.compile("|".join(_UNLIGATURE) + "|.", re.DOTALL)
 _APOSTROPHES = "'\u2019\u2018\u02bc`\u00b4"  # the ASCII one, right and left quotes, modifier, grave, acute
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014"  # hyphen-minus, hyphen, non-breaking, figure, en, em
 # What the engines' regular expressions (Rust `regex`, PCRE) treat as syntax: escaped when literal.
@@ -87,29 +89,25 @@ def pattern(text: str) -> str:
     >>> bool(re.fullmatch(pattern("oeuvre"), "œuvre"))
     True
     """
-    folded = fold(text)
+    return _PIECE.sub(_piece, fold(text))
+
+
+def _piece(m: re.Match[str]) -> str:
+    """A letter of folded text, or a pair a ligature folds to (`oe`, also matching `œ`)."""
+    found = m.group()
+    if found in _UNLIGATURE:
+        return f"(?:{_letter(found[0])}{_letter(found[1])}|{_UNLIGATURE[found]})"
+    return _letter(found)
+
+
+def _letter(ch: str) -> str:
     variants = _variants()
-    reverse = {v: k for k, v in _LIGATURES.items()}
-    parts: list[str] = []
-    i = 0
-    while i < len(folded):
-        pair = folded[i:i + 2]
-        if pair in reverse:
-            parts.append(f"(?:{_letter(pair[0], variants)}{_letter(pair[1], variants)}|{reverse[pair]})")
-            i += 2
-            continue
-        parts.append(_letter(folded[i], variants))
-        i += 1
-    return "".join(parts)
-
-
-def _letter(ch: str, variants: dict[str, str]) -> str:
     if ch in variants:
         return f"[{ch}{variants[ch]}]"
     if ch == "'":
         return f"[{_APOSTROPHES}]"
     if ch == "-":
-        return "[" + "".join("\\-" if c == "-" else c for c in _DASHES) + "]"
+        return "[" + _DASHES.replace("-", "\\-") + "]"
     if ch == " ":
         return _SPACES + "+"
     return "\\" + ch if ch in _REGEX_META else ch
@@ -173,26 +171,19 @@ class Hit:
     types: list[str] = field(default_factory=list)
 
 
-def _add(target: dict[str, list[str]], binding: dict[str, str]) -> None:
-    values = target.setdefault(binding.get("xml:lang", ""), [])
-    if binding["value"] not in values:
-        values.append(binding["value"])
-
-
 def search_hits(rows: list[dict[str, dict[str, str]]]) -> list[Hit]:
     """Group rows by thing, keeping the engine's order of first appearance."""
     hits: dict[str, Hit] = {}
     for row in rows:
-        iri = row["s"]["value"]
-        hit = hits.setdefault(iri, Hit(iri))
-        if "label" in row:
-            _add(hit.labels, row["label"])
-        if "hit" in row:
-            _add(hit.matched, row["hit"])
-        if "type" in row and row["type"]["value"] not in hit.types:
+        hit = hits.setdefault(row["s"]["value"], Hit(row["s"]["value"]))
+        for key, target in (("label", hit.labels), ("hit", hit.matched)):
+            if key in row:
+                target.setdefault(row[key].get("xml:lang", ""), []).append(row[key]["value"])
+        if "type" in row:
             hit.types.append(row["type"]["value"])
     for hit in hits.values():  # sets in the graph: one order, whatever the engine's
-        hit.types.sort()
-        for values in (*hit.labels.values(), *hit.matched.values()):
-            values.sort()
+        hit.types = sorted(set(hit.types))
+        for values in (hit.labels, hit.matched):
+            for lang, texts in values.items():
+                values[lang] = sorted(set(texts))
     return list(hits.values())
