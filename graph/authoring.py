@@ -98,8 +98,9 @@ class Source:
                     return number
         return None
 
-    def error(self, message: str, *needles: str | re.Pattern[str]) -> DataError:
-        line = self.line_of(*needles)
+    def error(self, message: str, *needles: str | re.Pattern[str], line: int | None = None) -> DataError:
+        """An error naming this file and the line (given, or the first holding a needle)."""
+        line = line or self.line_of(*needles)
         where = f"{self.path}:{line}" if line else str(self.path)
         return DataError(f"{where}: {message}", file=str(self.path),
                          **({"line": line} if line else {}))
@@ -122,9 +123,7 @@ def parse_quads(src: Source) -> list[ox.Quad]:
         return list(ox.parse(src.raw.encode("utf-8"), format=ox.RdfFormat.TRIG,
                              base_iri=src.path.resolve().as_uri()))
     except SyntaxError as exc:
-        line = getattr(exc, "lineno", None)
-        raise DataError(f"{src.path}:{line or '?'}: {getattr(exc, 'msg', exc)}", file=str(src.path),
-                        **({"line": line} if line else {})) from None
+        raise src.error(exc.msg, line=exc.lineno) from None
 
 
 def compile_source(path: Path) -> bytes:
