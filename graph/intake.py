@@ -257,12 +257,9 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 if prefixes is not None:
                     prefixes[1 if declaring and not local else 0].add(name)
                 declaring = False
-            elif kind == "iri":
-                if "(" in value or "[" in value:
-                    hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
-                if "\\" in value and not offsets:
-                    _check_codepoints(value, text, start)
-            elif kind == "string" and not offsets and "\\" in value:
+            elif kind == "iri" and ("(" in value or "[" in value):
+                hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
+            if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
                 _check_codepoints(value, text, start)
             if chain > max_operators:
                 raise _too_many(text, at, max_operators)

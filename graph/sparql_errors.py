@@ -141,7 +141,9 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
         if phrase in message:
             return words, _start_of_culprit(sent, before, phrase, at), None
     # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
-    prefix = _undeclared(toks)
+    used, declared = _prefix_uses(toks)
+    declared.update(PREDECLARED)
+    prefix = next((t for t in used if t.text.partition(":")[0] not in declared), None)
     if prefix is not None:
         return _explain_prefix(prefix)
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
@@ -168,13 +170,6 @@ def _start_of_culprit(sent: str, before: list[Token], phrase: str, at: int) -> i
     if phrase == "language tag parsing failed":
         return next((t.start for t in reversed(before) if t.kind == "langtag"), at)
     return at
-
-
-def _undeclared(toks: list[Token]) -> Token | None:
-    """The first prefixed name whose prefix is neither declared nor predeclared."""
-    used, declared = _prefix_uses(toks)
-    declared.update(PREDECLARED)
-    return next((t for t in used if t.text.partition(":")[0] not in declared), None)
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
