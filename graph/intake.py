@@ -1,28 +1,22 @@
 """Query intake: what must be true of a query text before any engine sees it.
 
-A small SPARQL lexer (strings, IRIs, comments, prefixed names, variables) is enough to
-decide, without a full parser, what a query asks for. It must read a query exactly as the
-engine does, or text the engine reads as a keyword could hide from it inside what the lexer
-takes for a string, a comment or an IRI. The engine (Oxigraph's SPARQL parser, spargebra, as
-pyoxigraph 0.5 builds it: without its optional `standard-unicode-escaping` feature) reads:
+A small SPARQL lexer decides, without a full parser, what a query asks for: its form, the
+nesting depth (checked before a recursive-descent parser can overflow its stack), updates and
+outside access to refuse, and where to add a VALUES block for stored-query parameters. It must
+read a query exactly as the engine does (spargebra, as pyoxigraph 0.5 builds it, without
+`standard-unicode-escaping`), or a keyword could hide from it inside what it takes for a
+string, a comment or an IRI. The engine reads:
 
-- codepoint escapes (``\\uXXXX``, ``\\UXXXXXXXX``) only inside string literals (with the
-  ``\\t \\n ...`` escapes) and inside ``<IRI>`` references, decoded after the token is
-  delimited; anywhere else a backslash-u is a syntax error. (SPARQL 1.1 section 19.2 would
-  decode them in the whole text first; a store that does so is covered by a second check.)
-- comments from ``#`` to the end of the line, which a carriage return ends as well as a
-  line feed; whitespace is space, tab, CR and LF only;
+- codepoint escapes (``\\uXXXX``, ``\\UXXXXXXXX``) only inside strings and ``<IRI>``s (elsewhere
+  a syntax error), decoded after the token is delimited (a store that decodes them in the whole
+  text first, as SPARQL 1.1 section 19.2 says, is covered by a second reading);
+- comments from ``#`` to a line feed or a carriage return; whitespace as space, tab, CR, LF;
 - keywords case-insensitively and without a word boundary: ``FROMNAMED<g>`` is ``FROM NAMED
-  <g>``, ``FROMex:g`` is ``FROM ex:g``, and ``service:x {...}`` is ``SERVICE :x {...}`` when
-  the prefix ``service:`` is not declared. So a bare word or a prefix name that contains
-  FROM or SERVICE is refused, whatever surrounds it;
-- ``<`` as the less-than operator inside expressions, even where ``<...>`` could be an IRI:
-  ``?a<a:b((((1>2))))`` nests four brackets the lexer sees inside an IRI token. Brackets
-  inside an IRI token therefore count toward the nesting depth, as if they were open.
-
-The same tokens give the nesting depth (checked before a recursive-descent parser can
-overflow its stack), the query form, and the place to add a VALUES block for stored-query
-parameters.
+  <g>``, ``FROMex:g`` is ``FROM ex:g``, ``service:x {...}`` is ``SERVICE :x {...}`` when the
+  prefix ``service:`` is not declared; so any bare word or prefix name holding FROM or SERVICE
+  is refused;
+- ``<`` as less-than inside expressions, even where ``<...>`` could be an IRI: in
+  ``?a<a:b((((1>2))))`` the brackets inside the IRI token count toward the nesting depth.
 """
 
 from __future__ import annotations
@@ -82,8 +76,7 @@ _TOKEN = re.compile("|".join([
 # << opens a quoted triple (SPARQL 1.2), whose parsing time grows as a power of its nesting.
 _OPEN, _CLOSE = ("{", "(", "[", "<<"), ("}", ")", "]", ">>")
 # Operators and keywords each of which adds a level to the engine's query tree (a+b+c is
-# Add(Add(a, b), c)): a chain of thousands crashes an executor without a single bracket
-# (about 7,000 `+` or 3,000 MINUS in one query did), so their number is capped too.
+# Add(Add(a, b), c)): a chain of thousands crashes an executor without a single bracket.
 _CHAIN_PUNCT = frozenset({"+", "-", "*", "/", "||", "&&", "|"})
 _CHAIN_WORDS = frozenset({"UNION", "MINUS", "OPTIONAL"})
 MAX_OPERATORS = 1000

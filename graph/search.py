@@ -2,16 +2,13 @@ r"""Search and browse: the queries behind /search and the hits they give.
 
 Search ignores case and accents in every language of the labels: the text is folded (accents,
 ligatures, apostrophe and dash variants) and turned into a regular expression whose letters match
-every accented form (`cote` -> `c[oòóôõöø...]t[eèéêë...]`), evaluated by the engine with the `i`
-flag. The expression is a constant of the query text, written only from folded letters, digits
-and escaped punctuation (a pattern bound per row would be compiled per row: 300x slower). It
-means the same to the embedded engine (Rust `regex`) and to Virtuoso (PCRE): it is matched
-against the label itself, not `STR(label)` (Virtuoso matches a pattern against `STR(...)` byte
-by byte, so `[oô]` never matches "ô"), and words and spaces are spelled as Unicode properties,
-not `\w` and `\s` (Unicode to Rust, ASCII to PCRE). Hits
-are ranked: exact label matches first, then things before quotes; among things, labels holding
-the text as a whole word, then as the start of a word, then anywhere; then shorter labels.
-Each hit keeps the labels that matched, with their language.
+every accented form (`cote` -> `c[oòóôõöø...]t[eèéêë...]`), evaluated with the `i` flag. The
+expression is a constant of the query text (a pattern bound per row is compiled per row), written
+only from folded letters, digits and escaped punctuation. It means the same to Rust `regex` and
+to Virtuoso's PCRE: it is matched against the label, not `STR(label)` (which Virtuoso matches byte
+by byte), with words and spaces as Unicode properties, not `\w` and `\s` (ASCII to PCRE). Hits are
+ranked: exact label matches first, then things before quotes; among things, the text as a whole
+word, then as the start of a word, then anywhere; then shorter labels.
 """
 
 from __future__ import annotations
