@@ -92,7 +92,8 @@ def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
         if tok.kind != "pname":
             continue
         if i and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX":
-            declared.add(tok.text.partition(":")[0])
+            if tok.text.endswith(":"):
+                declared.add(tok.text[:-1])
         else:
             used.append(tok)
     return used, declared
