@@ -157,10 +157,8 @@ def iri_value(token: str) -> str:
 
 
 def _unescape(m: re.Match[str]) -> str:
-    text = m.group(0)
-    if text[1] in "uU":
-        return chr(int(text[2:], 16))
-    return _ECHARS[text[1]]
+    text = m.group()
+    return chr(int(text[2:], 16)) if text[1] in "uU" else _ECHARS[text[1]]
 
 
 def tokens(text: str) -> Iterator[Token]:

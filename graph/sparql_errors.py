@@ -209,11 +209,10 @@ def _rebinding(sent: str, toks: list[Token], at: int) -> tuple[str, int, str | N
         earlier = [t for t in toks[group:i] if t.kind == "var" and t.text[1:] == var.text[1:]]
         if earlier:
             line, column = position(sent, earlier[0].start)
-            where = f"line {line}, column {column}"
             return (f"BIND(... AS {var.text}) gives {var.text} a value, but the group already "
-                    f"uses {var.text} before it ({where}): a BIND cannot change a variable that "
-                    f"is already bound; pick a new name, such as {var.text}2", var.start,
-                    None)
+                    f"uses {var.text} before it (line {line}, column {column}): a BIND cannot "
+                    f"change a variable that is already bound; pick a new name, such as "
+                    f"{var.text}2", var.start, None)
     return None
 
 
