@@ -31,6 +31,8 @@ _UNLIGATURE = {pair: ligature for ligature, pair in _LIGATURES.items()}
 _PIECE = re.compile("|".join(_UNLIGATURE) + "|.", re.DOTALL)
 _APOSTROPHES = "'\u2019\u2018\u02bc`\u00b4"  # the ASCII one, right and left quotes, modifier, grave, acute
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014"  # hyphen-minus, hyphen, non-breaking, figure, en, em
+_FOLD = str.maketrans({**_SINGLE, **_LIGATURES, **dict.fromkeys(_APOSTROPHES, "'"),
+                       **dict.fromkeys(_DASHES, "-"), **dict.fromkeys(map(chr, range(0x20)), " ")})
 # What the engines' regular expressions (Rust `regex`, PCRE) treat as syntax: escaped when literal.
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 # What `fold` turns into a space (control characters, Unicode white space), and what is not part
@@ -49,8 +51,6 @@ def _variants() -> dict[str, str]:
                                           if not unicodedata.combining(c))
         if len(ch) == 1 and len(base) == 1 and base.isascii() and base.isalpha() and ch != base:
             found[base].add(ch)
-    for ch, base in _SINGLE.items():
-        found[base].add(ch)
     return {base: "".join(sorted(chars)) for base, chars in found.items()}
 
 
@@ -63,19 +63,8 @@ def fold(text: str) -> str:
     >>> fold("ŒUVRE  Société")
     'oeuvre societe'
     """
-    out = []
-    for ch in unicodedata.normalize("NFKD", text.lower()):
-        if unicodedata.combining(ch):
-            continue
-        ch = _SINGLE.get(ch, ch)
-        if ch in _APOSTROPHES:
-            ch = "'"
-        elif ch in _DASHES:
-            ch = "-"
-        elif ch.isspace() or ord(ch) < 0x20:
-            ch = " "
-        out.append(_LIGATURES.get(ch, ch))
-    return " ".join("".join(out).split())
+    kept = (ch for ch in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(ch))
+    return " ".join("".join(kept).translate(_FOLD).split())  # split(): at any white space
 
 
 def pattern(text: str) -> str:
