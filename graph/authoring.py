@@ -1,32 +1,19 @@
 """Authoring files: each quote of a source written once, with the statements it supports.
 
-An authoring file (suffix `.quotes.trig`) is TriG, i.e. Turtle with named graphs, about one
-source document whose text lies beside it. The compiler (`compile_source`) turns it into the
-N-Triples a release loads:
+An authoring file (`*.quotes.trig`, README "Adding a source") is TriG about one source
+document whose text lies beside it; `compile_source` turns it into the N-Triples a release
+loads. In the default graph, `au:` terms direct the compiler (`document au:text "file.txt"`,
+`quote:x au:exact "the words"` with optional `au:prefix` / `au:suffix`, `<G> a au:Inference`
+or `au:Derivation` with `au:evidence` and `au:reasoning`); every other triple passes through.
+The named graph `quote:x { ... }` holds what the words of quote:x state: asserted, and
+reified (`quote:x#sN`) as supported by the quote, a `kg:Quote` annotation whose
+`oa:TextQuoteSelector` holds the words. A graph of an au:Inference is asserted and reified as
+`kg:InferredStatement`; one of an au:Derivation is only reified (`kg:DerivedStatement`), so a
+query that ignores provenance never reads a worked-out figure as a stated fact.
 
-- In the default graph, authoring terms (`au:`, below) tell the compiler what to do; every
-  other triple is passed through as written (types, French labels, editorial notes).
-
-      document:paper au:text "paper.txt" .        the source text, relative to this file
-      quote:x au:exact "the words" .              a quote; optional au:prefix / au:suffix
-                                                   pick one place when the words repeat
-      <G> a au:Inference ; au:evidence quote:a ; au:reasoning "why"@en .
-      <G> a au:Derivation ; au:evidence <https://...> ; au:reasoning "how"@en .
-
-- The named graph `quote:x { ... }` holds the statements the words of quote:x state. Each is
-  asserted, and reified (RDF 1.1 `rdf:Statement`, `quote:x#sN`) as supported by the quote, a
-  `kg:Quote` annotation whose `oa:TextQuoteSelector` holds the words (as quotes.ttl had them).
-- The named graph `<G> { ... }` of an `au:Inference` holds statements a source implies without
-  putting them in words (its layout, say): asserted, reified as `kg:InferredStatement` with
-  their evidence and reasoning. Those of an `au:Derivation` are worked out (by counting, say)
-  and never seen stated: they are NOT asserted, only reified as `kg:DerivedStatement`, so a
-  query that ignores provenance never reads them as facts.
-
-Every quote is checked against the source text: its words, after whitespace normalisation
-(runs of spaces, tabs and line breaks become one space, as `oa:exact` holds them), must occur
-in the text, and exactly once with their prefix and suffix. A mismatch, or malformed input, is
-a `DataError` naming the file and line. The compiler writes no blank node, so every build of
-the same file gives the same bytes.
+Every quote's words, whitespace-normalised as `oa:exact` holds them, must occur in the text,
+exactly once with their prefix and suffix; a mismatch or malformed input is a `DataError`
+naming file and line. No blank node is written, so a build always gives the same bytes.
 
     python -m graph.authoring [FILE ...]   # print the N-Triples a release loads (quotes checked)
 """
@@ -43,7 +30,6 @@ import pyoxigraph as ox
 
 from graph.errors import DataError
 from graph.namespaces import ID, KG, STANDARD_PREFIXES
-from graph.paths import AUTHORING_SUFFIX  # noqa: F401  (named in the docstring)
 
 # The authoring vocabulary: it directs the compiler and never reaches a release.
 AU = "https://w3id.org/rabat-kg/authoring#"
@@ -53,7 +39,6 @@ QUOTE_BASE = ID + "quote/"
 RDF = STANDARD_PREFIXES["rdf"]
 RDFS = STANDARD_PREFIXES["rdfs"]
 OA = STANDARD_PREFIXES["oa"]
-SKOS = STANDARD_PREFIXES["skos"]
 LABEL_WIDTH = 77  # characters of a quote kept in its label before the ellipsis
 
 
@@ -113,8 +98,9 @@ class Source:
                     return number
         return None
 
-    def error(self, message: str, *needles: str | re.Pattern[str]) -> DataError:
-        line = self.line_of(*needles)
+    def error(self, message: str, *needles: str | re.Pattern[str], line: int | None = None) -> DataError:
+        """An error naming this file and the line (given, or the first holding a needle)."""
+        line = line or self.line_of(*needles)
         where = f"{self.path}:{line}" if line else str(self.path)
         return DataError(f"{where}: {message}", file=str(self.path),
                          **({"line": line} if line else {}))
@@ -137,9 +123,7 @@ def parse_quads(src: Source) -> list[ox.Quad]:
         return list(ox.parse(src.raw.encode("utf-8"), format=ox.RdfFormat.TRIG,
                              base_iri=src.path.resolve().as_uri()))
     except SyntaxError as exc:
-        line = getattr(exc, "lineno", None)
-        raise DataError(f"{src.path}:{line or '?'}: {getattr(exc, 'msg', exc)}", file=str(src.path),
-                        **({"line": line} if line else {})) from None
+        raise src.error(exc.msg, line=exc.lineno) from None
 
 
 def compile_source(path: Path) -> bytes:
@@ -154,22 +138,17 @@ def compile_source(path: Path) -> bytes:
     document, text = read_source_text(src, quads)
     quotes, inferences, passthrough = sort_quads(src, quads)
     check_quotes(src, quotes, text)
-    out: list[ox.Triple] = list(passthrough)
-    asserted: set[ox.Triple] = set(passthrough)
+    out = set(passthrough)
     for quote in quotes.values():
-        out.extend(quote_triples(quote, document))
-        asserted.update(quote.statements)
+        out.update(quote_triples(quote, document))
     for inference in inferences.values():
-        out.extend(inference_triples(inference))
-        if inference.asserted:
-            asserted.update(inference.statements)
+        out.update(inference_triples(inference))
     for inference in inferences.values():
-        if not inference.asserted:
-            for t in inference.statements:
-                if t in asserted:
-                    raise src.error(f"{t} is derived in <{inference.iri}> and also asserted",
-                                    local(inference.iri))
-    return (ox.serialize(sorted(set(out), key=str), format=ox.RdfFormat.N_TRIPLES) or b"")
+        for t in inference.statements:
+            if not inference.asserted and t in out:
+                raise src.error(f"{t} is derived in <{inference.iri}> and also asserted",
+                                local(inference.iri))
+    return ox.serialize(sorted(out, key=str), format=ox.RdfFormat.N_TRIPLES) or b""
 
 
 def read_source_text(src: Source, quads: list[ox.Quad]) -> tuple[ox.NamedNode, str]:
@@ -207,7 +186,7 @@ def sort_quads(src: Source, quads: list[ox.Quad]) -> tuple[
             continue
         p = q.predicate.value
         if p.startswith(AU) or (p == RDF + "type" and obj.value.startswith(AU)):
-            read_directive(src, q, quotes, inferences)
+            read_directive(src, subject.value, p, obj, quotes, inferences)
         else:
             passthrough.append(q.triple)
     for name, triples in graphs.items():
@@ -231,13 +210,9 @@ def sort_quads(src: Source, quads: list[ox.Quad]) -> tuple[
     return quotes, inferences, passthrough
 
 
-def read_directive(src: Source, q: ox.Quad, quotes: dict[str, QuoteSpec],
-                   inferences: dict[str, InferenceSpec]) -> None:
+def read_directive(src: Source, s: str, p: str, o: ox.NamedNode | ox.BlankNode | ox.Literal,
+                   quotes: dict[str, QuoteSpec], inferences: dict[str, InferenceSpec]) -> None:
     """One `au:` triple of the default graph, recorded on its quote or inference."""
-    subject, p, o = q.subject, q.predicate.value, q.object
-    if isinstance(subject, ox.Triple) or isinstance(o, ox.Triple):
-        raise src.error("quoted triples (RDF-star) are not allowed", "<<")
-    s = subject.value
     name = o.value[len(AU):] if p == RDF + "type" else p[len(AU):]
     if name not in AU_TERMS:
         raise src.error(f"unknown authoring term au:{name}", f"au:{name}")

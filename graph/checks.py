@@ -1,13 +1,13 @@
 """Hygiene rules of the data as SPARQL queries that must return nothing (queries/checks/*.rq).
 
-SHACL says what each node must look like; these rules look across nodes: no asserted fact without
-a quote or a source, no derived statement among the stated facts, every reified statement
-asserted, every quote well formed, every entity bilingual, no label contradicting a date. Each
-file's first comment lines say what it checks; a row of its answer is one breach.
+SHACL says what each node must look like; these rules look across nodes (no asserted fact
+without a quote or a source, say). Each file's first comment lines say what it checks; a row
+of its answer is one breach.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,28 +30,24 @@ class CheckResult:
         return not self.rows
 
 
-def check_files(directory: Path = CHECKS_DIR) -> list[Path]:
+def check_files() -> list[Path]:
     """The rule files, in a stable order."""
-    return sorted(Path(directory).glob("*.rq"))
+    return sorted(CHECKS_DIR.glob("*.rq"))
 
 
 def rule_of(text: str) -> str:
     """The first comment paragraph of a rule file, as one line."""
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        lines.append(line.lstrip("#").strip())
-    return " ".join(lines)
+    comments = itertools.takewhile(lambda line: line.startswith("#"), text.splitlines())
+    return " ".join(line.lstrip("#").strip() for line in comments)
 
 
-def run_checks(ntriples: bytes, *, files: Sequence[Path] | None = None) -> list[CheckResult]:
+def run_checks(ntriples: bytes) -> list[CheckResult]:
     """Run every rule on a release given as N-Triples."""
     store = ox.Store()
     if ntriples:
         store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
     results = []
-    for path in files if files is not None else check_files():
+    for path in check_files():
         text = path.read_text(encoding="utf-8")
         answer = store.query(text)
         assert isinstance(answer, ox.QuerySolutions), f"{path.name}: a check is a SELECT query"

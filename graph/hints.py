@@ -1,10 +1,8 @@
 """Hints for empty answers: terms in the ontology's namespace that the ontology does not define.
 
 A query that returns nothing often asks for a property that does not exist (`kg:inCountry`
-where the ontology has `kg:country`). `unknown_terms` finds the IRIs in the kg: namespace that
-a query names (as prefixed names, whatever prefix the query binds to the namespace, or as
-<IRIs>) and that the ontology file does not describe, each with the nearest terms it does
-define. The terms are read from ontology/rabat-kg.ttl once per process.
+where the ontology has `kg:country`): `unknown_terms` names such terms, whatever prefix or
+<IRI> the query writes them with, each with the nearest terms the ontology does define.
 """
 
 from __future__ import annotations
@@ -55,14 +53,9 @@ def unknown_terms(query: str) -> list[Hint]:
     """Terms in the kg: namespace the query names but the ontology does not define (at most
     MAX_HINTS, in the order they appear), each with up to three nearest defined terms."""
     defined = ontology_terms()
-    hints: list[Hint] = []
-    for iri in _named_iris(lexed(query)):
-        if iri.startswith(NAMESPACE) and iri != NAMESPACE and iri not in defined \
-                and all(h.term != iri for h in hints):
-            hints.append(Hint(iri, nearest(iri, defined)))
-            if len(hints) == MAX_HINTS:
-                break
-    return hints
+    unknown = [iri for iri in dict.fromkeys(_named_iris(lexed(query)))
+               if iri.startswith(NAMESPACE) and iri != NAMESPACE and iri not in defined]
+    return [Hint(iri, nearest(iri, defined)) for iri in unknown[:MAX_HINTS]]
 
 
 def nearest(iri: str, defined: frozenset[str]) -> tuple[str, ...]:
@@ -90,19 +83,16 @@ def compact(iri: str) -> str:
 
 def _named_iris(toks: list[Token]) -> list[str]:
     """IRIs the query names: <IRIs>, and prefixed names expanded with the query's own PREFIX
-    declarations over the predeclared ones."""
+    declarations over the predeclared ones (the query ran, so it is well formed)."""
     prefixes = dict(PREFIXES)
     out: list[str] = []
-    for i, tok in enumerate(toks):
-        previous = toks[i - 1] if i else None
-        if tok.kind == "pname" and previous is not None and previous.kind == "word" \
-                and previous.text.upper() == "PREFIX":
-            following = toks[i + 1] if i + 1 < len(toks) else None
-            if following is not None and following.kind == "iri":
-                prefixes[tok.text[:-1]] = iri_value(following.text)
-            continue
-        if tok.kind == "iri" and not (previous is not None and previous.kind == "pname"
-                                      and i >= 2 and toks[i - 2].text.upper() == "PREFIX"):
+    rest = iter(toks)
+    for tok in rest:
+        if tok.kind == "word" and tok.text.upper() == "PREFIX":
+            name, iri = next(rest, None), next(rest, None)
+            if name is not None and iri is not None and iri.kind == "iri":
+                prefixes[name.text[:-1]] = iri_value(iri.text)
+        elif tok.kind == "iri":
             out.append(iri_value(tok.text))
         elif tok.kind == "pname":
             prefix, _, local = tok.text.partition(":")

@@ -1,35 +1,31 @@
 """Query intake: what must be true of a query text before any engine sees it.
 
-A small SPARQL lexer (strings, IRIs, comments, prefixed names, variables) is enough to
-decide, without a full parser, what a query asks for. It must read a query exactly as the
-engine does, or text the engine reads as a keyword could hide from it inside what the lexer
-takes for a string, a comment or an IRI. The engine (Oxigraph's SPARQL parser, spargebra, as
-pyoxigraph 0.5 builds it: without its optional `standard-unicode-escaping` feature) reads:
+A small SPARQL lexer decides, without a full parser, what a query asks for: its form, the
+nesting depth (checked before a recursive-descent parser can overflow its stack), updates and
+outside access to refuse, and where to add a VALUES block for stored-query parameters. It must
+read a query exactly as the engine does (spargebra, as pyoxigraph 0.5 builds it, without
+`standard-unicode-escaping`), or a keyword could hide from it inside what it takes for a
+string, a comment or an IRI. The engine reads:
 
-- codepoint escapes (``\\uXXXX``, ``\\UXXXXXXXX``) only inside string literals (with the
-  ``\\t \\n ...`` escapes) and inside ``<IRI>`` references, decoded after the token is
-  delimited; anywhere else a backslash-u is a syntax error. (SPARQL 1.1 section 19.2 would
-  decode them in the whole text first; a store that does so is covered by a second check.)
-- comments from ``#`` to the end of the line, which a carriage return ends as well as a
-  line feed; whitespace is space, tab, CR and LF only;
+- codepoint escapes (``\\uXXXX``, ``\\UXXXXXXXX``) only inside strings and ``<IRI>``s (elsewhere
+  a syntax error), decoded after the token is delimited (a store that decodes them in the whole
+  text first, as SPARQL 1.1 section 19.2 says, is covered by a second reading);
+- comments from ``#`` to a line feed or a carriage return; whitespace as space, tab, CR, LF;
 - keywords case-insensitively and without a word boundary: ``FROMNAMED<g>`` is ``FROM NAMED
-  <g>``, ``FROMex:g`` is ``FROM ex:g``, and ``service:x {...}`` is ``SERVICE :x {...}`` when
-  the prefix ``service:`` is not declared. So a bare word or a prefix name that contains
-  FROM or SERVICE is refused, whatever surrounds it;
-- ``<`` as the less-than operator inside expressions, even where ``<...>`` could be an IRI:
-  ``?a<a:b((((1>2))))`` nests four brackets the lexer sees inside an IRI token. Brackets
-  inside an IRI token therefore count toward the nesting depth, as if they were open.
-
-The same tokens give the nesting depth (checked before a recursive-descent parser can
-overflow its stack), the query form, and the place to add a VALUES block for stored-query
-parameters.
+  <g>``, ``FROMex:g`` is ``FROM ex:g``, ``service:x {...}`` is ``SERVICE :x {...}`` when the
+  prefix ``service:`` is not declared; so any bare word or prefix name holding FROM or SERVICE
+  is refused;
+- ``<`` as less-than inside expressions, even where ``<...>`` could be an IRI: in
+  ``?a<a:b((((1>2))))`` the brackets inside the IRI token count toward the nesting depth.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from graph.engine.base import Form
 from graph.errors import QueryRefused, QuerySyntaxError, QueryTooComplex, UpdateRefused
@@ -77,10 +73,10 @@ _TOKEN = re.compile("|".join([
     r"(?P<word>[A-Za-z_][A-Za-z0-9_]*)",
     r"(?P<punct>\^\^|&&|\|\||!=|<=|>=|<<|>>|[{}()\[\].,;*/|^!=<>+\-?~])",
 ]))
-_OPEN, _CLOSE = "{([", "})]"
+# << opens a quoted triple (SPARQL 1.2), whose parsing time grows as a power of its nesting.
+_OPEN, _CLOSE = ("{", "(", "[", "<<"), ("}", ")", "]", ">>")
 # Operators and keywords each of which adds a level to the engine's query tree (a+b+c is
-# Add(Add(a, b), c)): a chain of thousands crashes an executor without a single bracket
-# (about 7,000 `+` or 3,000 MINUS in one query did), so their number is capped too.
+# Add(Add(a, b), c)): a chain of thousands crashes an executor without a single bracket.
 _CHAIN_PUNCT = frozenset({"+", "-", "*", "/", "||", "&&", "|"})
 _CHAIN_WORDS = frozenset({"UNION", "MINUS", "OPTIONAL"})
 MAX_OPERATORS = 1000
@@ -91,8 +87,7 @@ _STRING_ESCAPE = re.compile(rf"""\\([tbnrf"'\\])|{_UCHAR}""")
 _ECHARS = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str
     text: str
     start: int
@@ -116,22 +111,11 @@ def position(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def decode_escapes(text: str) -> str:
-    r"""Apply codepoint escapes (\uXXXX, \UXXXXXXXX) everywhere, as SPARQL 1.1 section 19.2 says.
-
-    The embedded engine does not (see the module docstring); this is the reading of a store
-    that does, used to check a query both ways.
-
-    >>> decode_escapes(r"\u0053ERVICE")
-    'SERVICE'
-    """
-    return decode_with_offsets(text)[0]
-
-
 def decode_with_offsets(text: str) -> tuple[str, list[int]]:
-    r"""The decoded text, and for each of its characters the offset it came from in `text`.
-
-    Errors found in the decoded text must point into the query as sent.
+    r"""`text` with codepoint escapes (\uXXXX, \UXXXXXXXX) applied everywhere, as SPARQL 1.1
+    section 19.2 says (the embedded engine does not: this is the reading of a store that
+    does), and for each decoded character the offset it came from (errors point into the
+    query as sent).
 
     >>> decode_with_offsets(r"a\u0062c")
     ('abc', [0, 1, 7, 8])
@@ -173,28 +157,27 @@ def iri_value(token: str) -> str:
 
 
 def _unescape(m: re.Match[str]) -> str:
-    text = m.group(0)
-    if text[1] in "uU":
-        return chr(int(text[2:], 16))
-    return _ECHARS[text[1]]
+    text = m.group()
+    return chr(int(text[2:], 16)) if text[1] in "uU" else _ECHARS[text[1]]
 
 
 def tokens(text: str) -> Iterator[Token]:
     """The tokens of a query (whitespace and comments skipped); bad characters are an error."""
-    pos, depth, n = 0, 0, len(text)
-    while pos < n:
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise _unexpected(text, pos)
+    pos = depth = 0
+    for m in _TOKEN.finditer(text):
+        if m.start() != pos:
+            break  # characters no token matches (or a zero-length match) at `pos`
         kind = m.lastgroup or ""
-        value = m.group(0)
-        if kind not in ("ws", "comment"):
-            if kind == "punct" and value in _CLOSE:
-                depth -= 1
+        value = m.group()
+        if kind == "punct" and value in _CLOSE:
+            depth -= 1
+        if kind != "ws" and kind != "comment":
             yield Token(kind, value, pos, depth)
-            if kind == "punct" and value in _OPEN:
-                depth += 1
+        if kind == "punct" and value in _OPEN:
+            depth += 1
         pos = m.end()
+    if pos < len(text):
+        raise _unexpected(text, pos)
 
 
 def check_query(text: str, *, max_nesting: int = 64,
@@ -217,7 +200,7 @@ def check_query(text: str, *, max_nesting: int = 64,
     if "\\u" in text or "\\U" in text:
         decoded, offsets = decode_with_offsets(text)
         try:
-            _scan(decoded, offsets, text, max_nesting, max_operators, tolerant=True)
+            _scan(decoded, offsets, text, max_nesting, max_operators)
         except (UpdateRefused, QueryRefused, QueryTooComplex) as exc:
             raise type(exc)(f"{exc.detail} (reading the query with its \\u escapes decoded "
                             "first, as SPARQL 1.1 defines and some stores do)") from None
@@ -231,86 +214,58 @@ def check_query(text: str, *, max_nesting: int = 64,
 
 
 def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
-          max_operators: int, *, tolerant: bool = False,
-          prefixes: tuple[set[str], set[str]] | None = None) -> Form | None:
+          max_operators: int, prefixes: tuple[set[str], set[str]] | None = None) -> Form | None:
     """The query form, refusing updates, outside access and deep nesting on the way.
 
-    `read` is the text as lexed (`text` itself, or `text` with escapes decoded, `offsets`
-    mapping back); `tolerant` stops quietly where lexing fails instead of raising;
-    `prefixes`, if given, collects the prefix names used and those declared. The same
-    lexer as `tokens`, in one pass without a Token per match: intake runs on every request,
-    so it is kept to a few microseconds.
+    `read` is the text as lexed: `text` itself, or `text` with escapes decoded, `offsets`
+    mapping back (lexing then stops quietly where it fails); `prefixes`, if given, collects
+    the prefix names used and those declared.
     """
     form: Form | None = None
-    depth = pos = 0
     hidden = 0  # brackets inside IRI tokens, which the engine may read as brackets
     declaring = False  # the previous token was the word PREFIX
     chain = 0  # operators, UNIONs, MINUSes, OPTIONALs so far
-    for m in _TOKEN.finditer(read):
-        if m.start() != pos:
-            break  # characters no token matches (or a zero-length match) at `pos`
-        kind = m.lastgroup
-        if kind == "ws" or kind == "var" or kind == "comment" or kind == "number":
-            pass  # the most frequent tokens: nothing to check
-        elif kind == "punct":
-            value = m.group()
-            if value in _OPEN:
-                depth += 1
-                if depth + hidden > max_nesting:
-                    raise _too_deep(text, offsets[pos] if offsets else pos, max_nesting)
-            elif value in _CLOSE:
-                depth -= 1
-            elif value == "<<":  # a quoted triple (SPARQL 1.2): parsing time grows as a power
-                depth += 1       # of their nesting (100 levels took 3 s, 200 took 34 s)
-                if depth + hidden > max_nesting:
-                    raise _too_deep(text, offsets[pos] if offsets else pos, max_nesting)
-            elif value == ">>":
-                depth -= 1
-            elif value in _CHAIN_PUNCT:
-                chain += 1
-                if chain > max_operators:
-                    raise _too_many(text, offsets[pos] if offsets else pos, max_operators)
-        elif kind == "word":
-            word = m.group()
-            if _FLAGGED.search(word):
-                _refuse_word(word.upper())
-            if 5 <= len(word) <= 8 and word.upper() in _CHAIN_WORDS:
-                chain += 1
-                if chain > max_operators:
-                    raise _too_many(text, offsets[pos] if offsets else pos, max_operators)
-            if form is None and depth == 0:
-                form = _form_of(word)
-            declaring = len(word) == 6 and word.upper() == "PREFIX"
-        elif kind == "pname":
-            name, _, local = m.group().partition(":")
-            if _FLAGGED.search(name):
-                _refuse_prefix(name)
-            if prefixes is not None:
-                prefixes[1 if declaring and not local else 0].add(name)
-            declaring = False
-        elif kind == "iri":
-            value = m.group()
-            if "(" in value or "[" in value:
-                hidden += _hidden_depth(value, depth + hidden, max_nesting, text,
-                                        offsets[pos] if offsets else pos)
-            if "\\" in value and not offsets:
-                _check_codepoints(value, text, pos)
-        elif kind == "string" and not offsets and "\\" in m.group():
-            _check_codepoints(m.group(), text, pos)
-        pos = m.end()
-    if pos < len(read) and not tolerant:
-        raise _unexpected(read, pos)
+    try:
+        for kind, value, start, depth in tokens(read):
+            at = offsets[start] if offsets else start
+            if kind == "punct":
+                if value in _OPEN and depth + 1 + hidden > max_nesting:
+                    raise _too_deep(text, at, max_nesting)
+                if value in _CHAIN_PUNCT:
+                    chain += 1
+            elif kind == "word":
+                if _FLAGGED.search(value):
+                    _refuse_word(value.upper())
+                if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
+                    chain += 1
+                if form is None and depth == 0:
+                    form = _form_of(value)
+                declaring = len(value) == 6 and value.upper() == "PREFIX"
+            elif kind == "pname":
+                name, _, local = value.partition(":")
+                if _FLAGGED.search(name):
+                    _refuse_prefix(name)
+                if prefixes is not None:
+                    prefixes[1 if declaring and not local else 0].add(name)
+                declaring = False
+            elif kind == "iri" and ("(" in value or "[" in value):
+                hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
+            if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
+                _check_codepoints(value, text, start)
+            if chain > max_operators:
+                raise _too_many(text, at, max_operators)
+    except QuerySyntaxError:
+        if not offsets:
+            raise
     return form
 
 
 def lexed(text: str) -> list[Token]:
     """The tokens of a query as far as it can be lexed (for messages about broken queries)."""
     out: list[Token] = []
-    try:
+    with suppress(QuerySyntaxError):
         for tok in tokens(text):
             out.append(tok)
-    except QuerySyntaxError:
-        pass
     return out
 
 
@@ -401,47 +356,6 @@ def _unexpected(text: str, pos: int) -> QuerySyntaxError:
     return QuerySyntaxError(f"{why} (at line {line}, column {col})", line=line, column=col)
 
 
-def query_form(text: str) -> Form | None:
-    """The form of a query, or None if it has none (no checks beyond that)."""
-    try:
-        for tok in tokens(text):
-            if tok.kind == "word" and tok.depth == 0 and tok.text.upper() in FORMS:
-                return FORMS[tok.text.upper()]
-    except QuerySyntaxError:
-        return None
-    return None
-
-
-def where_offset(text: str) -> int:
-    """Offset just inside the `{` that opens the top-level WHERE group."""
-    toks = list(tokens(text))
-    i, form = 0, None
-    while i < len(toks):
-        t = toks[i]
-        if t.kind == "word" and t.depth == 0 and t.text.upper() in FORMS:
-            form = FORMS[t.text.upper()]
-            i += 1
-            break
-        i += 1
-    if form is None:
-        raise QuerySyntaxError("no query form", line=1, column=1)
-    if form == "construct" and i < len(toks) and toks[i].text == "{":
-        # CONSTRUCT { template } WHERE { ... }: skip the template.
-        depth0 = toks[i].depth
-        i += 1
-        while i < len(toks) and not (toks[i].text == "}" and toks[i].depth == depth0):
-            i += 1
-        i += 1
-        rest = [t for t in toks[i:] if t.kind == "punct" and t.text == "{" and t.depth == 0]
-        if not rest:  # short form CONSTRUCT WHERE? No: template *was* the pattern.
-            raise QuerySyntaxError("no WHERE group", line=1, column=1)
-        return rest[0].start + 1
-    for t in toks[i:]:
-        if t.kind == "punct" and t.text == "{" and t.depth == 0:
-            return t.start + 1
-    raise QuerySyntaxError("the query has no WHERE group to bind parameters in", line=1, column=1)
-
-
 def insert_values(text: str, values: Mapping[str, str]) -> str:
     """Bind variables by a VALUES block at the start of the top-level WHERE group.
 
@@ -455,21 +369,23 @@ def insert_values(text: str, values: Mapping[str, str]) -> str:
         return text
     names = " ".join(f"?{k}" for k in values)
     row = " ".join(values.values())
-    if is_short_construct(text):
+    top = [t for t in tokens(text) if t.depth == 0]
+    i = next((i for i, t in enumerate(top) if t.kind == "word" and t.text.upper() in FORMS), None)
+    if i is None:
+        raise QuerySyntaxError("no query form", line=1, column=1)
+    construct = top[i].text.upper() == "CONSTRUCT"
+    following = top[i + 1].text.upper() if i + 1 < len(top) else ""
+    if construct and following == "WHERE":
         # CONSTRUCT WHERE { triples } allows no VALUES inside: a trailing VALUES clause joins
         # the same way (there is no aggregation to come before it). A newline first, in case
         # the query ends with a comment.
         return f"{text.rstrip()}\nVALUES ({names}) {{ ({row}) }}\n"
-    at = where_offset(text)
+    groups = [t for t in top[i + 1:] if t.text == "{"]
+    if construct and following == "{":
+        groups = groups[1:]  # CONSTRUCT { template } WHERE { ... }: skip the template
+        if not groups:
+            raise QuerySyntaxError("no WHERE group", line=1, column=1)
+    if not groups:
+        raise QuerySyntaxError("the query has no WHERE group to bind parameters in", line=1, column=1)
+    at = groups[0].start + 1
     return f"{text[:at]} VALUES ({names}) {{ ({row}) }}{text[at:]}"
-
-
-def is_short_construct(text: str) -> bool:
-    """True for the short form `CONSTRUCT WHERE { ... }` (the pattern is the template)."""
-    toks = iter(tokens(text))
-    for tok in toks:
-        if tok.kind == "word" and tok.depth == 0 and tok.text.upper() in FORMS:
-            following = next(toks, None)
-            return (tok.text.upper() == "CONSTRUCT" and following is not None
-                    and following.kind == "word" and following.text.upper() == "WHERE")
-    return False

@@ -2,16 +2,13 @@ r"""Search and browse: the queries behind /search and the hits they give.
 
 Search ignores case and accents in every language of the labels: the text is folded (accents,
 ligatures, apostrophe and dash variants) and turned into a regular expression whose letters match
-every accented form (`cote` -> `c[oòóôõöø...]t[eèéêë...]`), evaluated by the engine with the `i`
-flag. The expression is a constant of the query text, written only from folded letters, digits
-and escaped punctuation (a pattern bound per row would be compiled per row: 300x slower). It
-means the same to the embedded engine (Rust `regex`) and to Virtuoso (PCRE): it is matched
-against the label itself, not `STR(label)` (Virtuoso matches a pattern against `STR(...)` byte
-by byte, so `[oô]` never matches "ô"), and words and spaces are spelled as Unicode properties,
-not `\w` and `\s` (Unicode to Rust, ASCII to PCRE). Hits
-are ranked: exact label matches first, then things before quotes; among things, labels holding
-the text as a whole word, then as the start of a word, then anywhere; then shorter labels.
-Each hit keeps the labels that matched, with their language.
+every accented form (`cote` -> `c[oòóôõöø...]t[eèéêë...]`), evaluated with the `i` flag. The
+expression is a constant of the query text (a pattern bound per row is compiled per row), written
+only from folded letters, digits and escaped punctuation. It means the same to Rust `regex` and
+to Virtuoso's PCRE: it is matched against the label, not `STR(label)` (which Virtuoso matches byte
+by byte), with words and spaces as Unicode properties, not `\w` and `\s` (ASCII to PCRE). Hits are
+ranked: exact label matches first, then things before quotes; among things, the text as a whole
+word, then as the start of a word, then anywhere; then shorter labels.
 """
 
 from __future__ import annotations
@@ -30,8 +27,12 @@ from graph.namespaces import ID
 _SINGLE = {"\u00f8": "o", "\u0111": "d", "\u00f0": "d", "\u0142": "l", "\u0131": "i", "\u0127": "h",
            "\u0167": "t"}  # o, d, l, h, t with stroke; eth; dotless i
 _LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ĳ": "ij"}
+_UNLIGATURE = {pair: ligature for ligature, pair in _LIGATURES.items()}
+_PIECE = re.compile("|".join(_UNLIGATURE) + "|.", re.DOTALL)
 _APOSTROPHES = "'\u2019\u2018\u02bc`\u00b4"  # the ASCII one, right and left quotes, modifier, grave, acute
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014"  # hyphen-minus, hyphen, non-breaking, figure, en, em
+_FOLD = str.maketrans({**_SINGLE, **_LIGATURES, **dict.fromkeys(_APOSTROPHES, "'"),
+                       **dict.fromkeys(_DASHES, "-"), **dict.fromkeys(map(chr, range(0x20)), " ")})
 # What the engines' regular expressions (Rust `regex`, PCRE) treat as syntax: escaped when literal.
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")
 # What `fold` turns into a space (control characters, Unicode white space), and what is not part
@@ -50,8 +51,6 @@ def _variants() -> dict[str, str]:
                                           if not unicodedata.combining(c))
         if len(ch) == 1 and len(base) == 1 and base.isascii() and base.isalpha() and ch != base:
             found[base].add(ch)
-    for ch, base in _SINGLE.items():
-        found[base].add(ch)
     return {base: "".join(sorted(chars)) for base, chars in found.items()}
 
 
@@ -64,19 +63,8 @@ def fold(text: str) -> str:
     >>> fold("ŒUVRE  Société")
     'oeuvre societe'
     """
-    out = []
-    for ch in unicodedata.normalize("NFKD", text.lower()):
-        if unicodedata.combining(ch):
-            continue
-        ch = _SINGLE.get(ch, ch)
-        if ch in _APOSTROPHES:
-            ch = "'"
-        elif ch in _DASHES:
-            ch = "-"
-        elif ch.isspace() or ord(ch) < 0x20:
-            ch = " "
-        out.append(_LIGATURES.get(ch, ch))
-    return " ".join("".join(out).split())
+    kept = (ch for ch in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(ch))
+    return " ".join("".join(kept).translate(_FOLD).split())  # split(): at any white space
 
 
 def pattern(text: str) -> str:
@@ -87,29 +75,25 @@ def pattern(text: str) -> str:
     >>> bool(re.fullmatch(pattern("oeuvre"), "œuvre"))
     True
     """
-    folded = fold(text)
+    return _PIECE.sub(_piece, fold(text))
+
+
+def _piece(m: re.Match[str]) -> str:
+    """A letter of folded text, or a pair a ligature folds to (`oe`, also matching `œ`)."""
+    found = m.group()
+    if found in _UNLIGATURE:
+        return f"(?:{_letter(found[0])}{_letter(found[1])}|{_UNLIGATURE[found]})"
+    return _letter(found)
+
+
+def _letter(ch: str) -> str:
     variants = _variants()
-    reverse = {v: k for k, v in _LIGATURES.items()}
-    parts: list[str] = []
-    i = 0
-    while i < len(folded):
-        pair = folded[i:i + 2]
-        if pair in reverse:
-            parts.append(f"(?:{_letter(pair[0], variants)}{_letter(pair[1], variants)}|{reverse[pair]})")
-            i += 2
-            continue
-        parts.append(_letter(folded[i], variants))
-        i += 1
-    return "".join(parts)
-
-
-def _letter(ch: str, variants: dict[str, str]) -> str:
     if ch in variants:
         return f"[{ch}{variants[ch]}]"
     if ch == "'":
         return f"[{_APOSTROPHES}]"
     if ch == "-":
-        return "[" + "".join("\\-" if c == "-" else c for c in _DASHES) + "]"
+        return "[" + _DASHES.replace("-", "\\-") + "]"
     if ch == " ":
         return _SPACES + "+"
     return "\\" + ch if ch in _REGEX_META else ch
@@ -173,26 +157,19 @@ class Hit:
     types: list[str] = field(default_factory=list)
 
 
-def _add(target: dict[str, list[str]], binding: dict[str, str]) -> None:
-    values = target.setdefault(binding.get("xml:lang", ""), [])
-    if binding["value"] not in values:
-        values.append(binding["value"])
-
-
 def search_hits(rows: list[dict[str, dict[str, str]]]) -> list[Hit]:
     """Group rows by thing, keeping the engine's order of first appearance."""
     hits: dict[str, Hit] = {}
     for row in rows:
-        iri = row["s"]["value"]
-        hit = hits.setdefault(iri, Hit(iri))
-        if "label" in row:
-            _add(hit.labels, row["label"])
-        if "hit" in row:
-            _add(hit.matched, row["hit"])
-        if "type" in row and row["type"]["value"] not in hit.types:
+        hit = hits.setdefault(row["s"]["value"], Hit(row["s"]["value"]))
+        for key, target in (("label", hit.labels), ("hit", hit.matched)):
+            if key in row:
+                target.setdefault(row[key].get("xml:lang", ""), []).append(row[key]["value"])
+        if "type" in row:
             hit.types.append(row["type"]["value"])
     for hit in hits.values():  # sets in the graph: one order, whatever the engine's
-        hit.types.sort()
-        for values in (*hit.labels.values(), *hit.matched.values()):
-            values.sort()
+        hit.types = sorted(set(hit.types))
+        for values in (hit.labels, hit.matched):
+            for lang, texts in values.items():
+                values[lang] = sorted(set(texts))
     return list(hits.values())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from graph.errors import QuerySyntaxError
 from graph.intake import Token, lexed, position
@@ -28,9 +28,6 @@ from graph.namespaces import PREFIXES
 
 PREDECLARED: dict[str, str] = dict(PREFIXES)
 PROLOGUE_MARK = "#predeclared prefixes\n"
-# A predeclared prefix name followed by ":", not inside a longer name: the query may use it.
-_MAYBE_PREDECLARED = re.compile(
-    r"(?<![\w.\-])(?:" + "|".join(map(re.escape, sorted(PREDECLARED, key=len, reverse=True))) + "):")
 _PROLOGUE = re.compile(r"\A(?:PREFIX [^\s:]*: <[^<>\s]*> )+" + re.escape(PROLOGUE_MARK))
 
 KEYWORDS = ("BASE", "PREFIX", "SELECT", "DISTINCT", "REDUCED", "AS", "CONSTRUCT", "WHERE", "DESCRIBE",
@@ -73,8 +70,6 @@ def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = Non
     'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> #predeclared prefixes'
     """
     if undeclared is None:
-        if not _MAYBE_PREDECLARED.search(query):  # most queries: no lexing needed
-            return query
         undeclared = undeclared_prefixes(query)
     missing = [p for p in sorted(undeclared) if p in PREDECLARED]
     if not missing:
@@ -85,18 +80,23 @@ def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = Non
 def undeclared_prefixes(query: str) -> set[str]:
     """Prefixes the query's prefixed names use without a PREFIX declaration (lexed as far as
     the text can be lexed)."""
-    used: set[str] = set()
+    used, declared = _prefix_uses(lexed(query))
+    return {tok.text.partition(":")[0] for tok in used} - declared
+
+
+def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
+    """The prefixed names a query uses, and the prefixes it declares (`PREFIX p: <...>`)."""
+    used: list[Token] = []
     declared: set[str] = set()
-    previous = ""
-    for tok in lexed(query):
-        if tok.kind == "pname":
-            prefix = tok.text.partition(":")[0]
-            if previous == "PREFIX" and tok.text.endswith(":"):
-                declared.add(prefix)
-            else:
-                used.add(prefix)
-        previous = tok.text.upper() if tok.kind == "word" else ""
-    return used - declared
+    for i, tok in enumerate(toks):
+        if tok.kind != "pname":
+            continue
+        if i and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX":
+            if tok.text.endswith(":"):
+                declared.add(tok.text[:-1])
+        else:
+            used.append(tok)
+    return used, declared
 
 
 def strip_prologue(query: str) -> tuple[str, int]:
@@ -136,13 +136,15 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
 
 def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, str | None]:
     """(explanation, offset it points at, suggestion) for an error the engine saw at `at`."""
-    toks = list(lexed(sent))
+    toks = lexed(sent)
     before = [t for t in toks if t.start <= at]
     for phrase, words in _ENGINE_PHRASES.items():
         if phrase in message:
             return words, _start_of_culprit(sent, before, phrase, at), None
     # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
-    prefix = _undeclared(toks, at, PREDECLARED)
+    used, declared = _prefix_uses(toks)
+    declared.update(PREDECLARED)
+    prefix = next((t for t in used if t.text.partition(":")[0] not in declared), None)
     if prefix is not None:
         return _explain_prefix(prefix)
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
@@ -169,17 +171,6 @@ def _start_of_culprit(sent: str, before: list[Token], phrase: str, at: int) -> i
     if phrase == "language tag parsing failed":
         return next((t.start for t in reversed(before) if t.kind == "langtag"), at)
     return at
-
-
-def _undeclared(toks: list[Token], at: int, predeclared: Mapping[str, str]) -> Token | None:
-    """The first prefixed name (at or before `at`, else anywhere) whose prefix is undeclared."""
-    declared = {toks[i + 1].text[:-1] for i, t in enumerate(toks[:-1])
-                if t.kind == "word" and t.text.upper() == "PREFIX" and toks[i + 1].kind == "pname"}
-    declared.update(predeclared)
-    used = [t for i, t in enumerate(toks) if t.kind == "pname" and t.text.partition(":")[0]
-            not in declared and not (i and toks[i - 1].text.upper() == "PREFIX")]
-    early = [t for t in used if t.start <= at]
-    return early[0] if early else (used[0] if used else None)
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
@@ -218,11 +209,10 @@ def _rebinding(sent: str, toks: list[Token], at: int) -> tuple[str, int, str | N
         earlier = [t for t in toks[group:i] if t.kind == "var" and t.text[1:] == var.text[1:]]
         if earlier:
             line, column = position(sent, earlier[0].start)
-            where = f"line {line}, column {column}"
             return (f"BIND(... AS {var.text}) gives {var.text} a value, but the group already "
-                    f"uses {var.text} before it ({where}): a BIND cannot change a variable that "
-                    f"is already bound; pick a new name, such as {var.text}2", var.start,
-                    None)
+                    f"uses {var.text} before it (line {line}, column {column}): a BIND cannot "
+                    f"change a variable that is already bound; pick a new name, such as "
+                    f"{var.text}2", var.start, None)
     return None
 
 
@@ -306,11 +296,8 @@ def _render(sent: str, line: int, column: int, explanation: str) -> str:
 
 def _offset(text: str, line: int, column: int) -> int:
     """Character offset of a 1-based line and column (clamped to the text)."""
-    start = 0
-    for _ in range(line - 1):
-        nxt = text.find("\n", start)
-        if nxt < 0:
-            return len(text)
-        start = nxt + 1
-    end = text.find("\n", start)
-    return min(start + column - 1, len(text) if end < 0 else end)
+    lines = text.split("\n")
+    if line > len(lines):
+        return len(text)
+    start = sum(len(before) + 1 for before in lines[:line - 1])
+    return start + min(column - 1, len(lines[line - 1]))
