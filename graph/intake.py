@@ -219,44 +219,56 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
 
     `read` is the text as lexed: `text` itself, or `text` with escapes decoded, `offsets`
     mapping back (lexing then stops quietly where it fails); `prefixes`, if given, collects
-    the prefix names used and those declared.
+    the prefix names used and those declared. The lexer of `tokens`, without a Token per
+    match: this runs on every request (bench/RESULTS.md).
     """
     form: Form | None = None
+    depth = pos = 0
     hidden = 0  # brackets inside IRI tokens, which the engine may read as brackets
     declaring = False  # the previous token was the word PREFIX
     chain = 0  # operators, UNIONs, MINUSes, OPTIONALs so far
-    try:
-        for kind, value, start, depth in tokens(read):
-            at = offsets[start] if offsets else start
-            if kind == "punct":
-                if value in _OPEN and depth + 1 + hidden > max_nesting:
+    for m in _TOKEN.finditer(read):
+        if m.start() != pos:
+            break  # characters no token matches (or a zero-length match) at `pos`
+        kind = m.lastgroup
+        if kind == "ws" or kind == "var" or kind == "comment" or kind == "number":
+            pos = m.end()
+            continue  # the most frequent tokens: nothing to check
+        value = m.group()
+        at = offsets[pos] if offsets else pos
+        if kind == "punct":
+            if value in _OPEN:
+                depth += 1
+                if depth + hidden > max_nesting:
                     raise _too_deep(text, at, max_nesting)
-                if value in _CHAIN_PUNCT:
-                    chain += 1
-            elif kind == "word":
-                if _FLAGGED.search(value):
-                    _refuse_word(value.upper())
-                if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
-                    chain += 1
-                if form is None and depth == 0:
-                    form = _form_of(value)
-                declaring = len(value) == 6 and value.upper() == "PREFIX"
-            elif kind == "pname":
-                name, _, local = value.partition(":")
-                if _FLAGGED.search(name):
-                    _refuse_prefix(name)
-                if prefixes is not None:
-                    prefixes[1 if declaring and not local else 0].add(name)
-                declaring = False
-            elif kind == "iri" and ("(" in value or "[" in value):
-                hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
-            if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
-                _check_codepoints(value, text, start)
-            if chain > max_operators:
-                raise _too_many(text, at, max_operators)
-    except QuerySyntaxError:
-        if not offsets:
-            raise
+            elif value in _CLOSE:
+                depth -= 1
+            elif value in _CHAIN_PUNCT:
+                chain += 1
+        elif kind == "word":
+            if _FLAGGED.search(value):
+                _refuse_word(value.upper())
+            if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
+                chain += 1
+            if form is None and depth == 0:
+                form = _form_of(value)
+            declaring = len(value) == 6 and value.upper() == "PREFIX"
+        elif kind == "pname":
+            name, _, local = value.partition(":")
+            if _FLAGGED.search(name):
+                _refuse_prefix(name)
+            if prefixes is not None:
+                prefixes[1 if declaring and not local else 0].add(name)
+            declaring = False
+        elif kind == "iri" and ("(" in value or "[" in value):
+            hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
+        if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
+            _check_codepoints(value, text, pos)
+        if chain > max_operators:
+            raise _too_many(text, at, max_operators)
+        pos = m.end()
+    if pos < len(read) and not offsets:
+        raise _unexpected(read, pos)
     return form
 
 

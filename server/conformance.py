@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ log = logging.getLogger("rabat_kg.conformance")
 
 PAGE_WAIT_S = 20.0  # how long /validation waits for a report being computed
 # The report of a small release is ready within moments of the first request that asked for
-# it: an entity page waits this long rather than show "pending" to that reader.
+# it: entity pages wait for it until this long after it started, rather than show "pending"
+# (not this long each: on a loaded machine every page would take that long until it ends).
 PENDING_WAIT_S = 2.0
 
 
@@ -48,6 +50,7 @@ class State:
 
     version: str
     done: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
     report: ValidationResult | None = None
     reason: str | None = None  # why there is no report (too large, failed)
     validated_at_load: bool = False
@@ -91,7 +94,8 @@ def status_for(iri: str) -> dict[str, Any]:
     except Exception as exc:  # the page must render even if the report cannot be had
         log.warning("no conformance state", exc_info=True)
         return {"state": "unknown", "reason": f"the report could not be had: {exc}", "results": []}
-    if st.report is None and not st.done.wait(timeout=PENDING_WAIT_S):
+    waited = time.monotonic() - st.started
+    if st.report is None and not st.done.wait(timeout=max(0.0, PENDING_WAIT_S - waited)):
         return {"state": "pending", "reason": None, "results": []}
     if st.report is None:
         return {"state": "conforms-at-load" if st.validated_at_load else "unknown", "reason": st.reason,
