@@ -16,20 +16,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 
 from graph import queries as q
 from graph.errors import KgError, ParameterError
 from graph.formats import HTML, PROBLEM_JSON, RDF_FORMATS, RESULT_FORMATS, Format
+from graph.paths import QUERIES_DIR
 from graph.queries import Param, StoredQuery, bind_query
 from server import http
 from server.i18n import mark_language
-from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
+from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, JSON_FORMAT, negotiate
 from server.sparql import FORM_TYPE, QUERY_TYPE, TRUNCATED_TYPE, answer, check_names, intake, offered_for
 from server.stored_page import PAGE_ROWS, editor_link, query_page, request_values
 
 bp = Blueprint("stored", __name__)
 
-JSON_FORMAT = Format("json", "application/json", ".json", "json", "", "JSON")
 EXTENSION = "rabat_kg_stored_queries"
 
 
@@ -41,14 +42,14 @@ class UnknownQuery(KgError):
     title = "No such stored query"
 
 
+@bp.record_once
+def _load_queries(setup: BlueprintSetupState) -> None:
+    """The stored queries are code, not data: read once, when the app is made."""
+    setup.app.extensions[EXTENSION] = q.load_queries(Path(setup.app.config.get("QUERIES_DIR") or QUERIES_DIR))
+
+
 def stored_queries() -> dict[str, StoredQuery]:
-    """The stored queries, read once per app (they are code, not data)."""
-    found = current_app.extensions.get(EXTENSION)
-    if found is None:  # two first requests may both read the files: same result, one kept
-        directory = current_app.config.get("QUERIES_DIR")
-        found = current_app.extensions.setdefault(
-            EXTENSION, q.load_queries(Path(directory)) if directory else q.load_queries())
-    return found  # type: ignore[no-any-return]
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
 # --- routes --------------------------------------------------------------------------------
