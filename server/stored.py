@@ -144,8 +144,9 @@ def describe_param(param: Param, base: str | None) -> dict[str, Any]:
 # JSON Schemas of the parameter types, from graph.queries' own rules (`anchored`), so OpenAPI
 # publishes the rules the server applies; gYear and gYearMonth are their lexical forms.
 TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "iri": {"type": "string", "format": "iri", "maxLength": q.MAX_IRI, "pattern": q.anchored(q.IRI_FORM)},
-    "string": {"type": "string", "maxLength": q.MAX_TEXT, "pattern": q.anchored(q.TEXT_FORM)},
+    "iri": {"type": "string", "format": "iri", "maxLength": q.MAX_IRI,
+            "pattern": q.anchored(q.LEXICAL_FORMS["iri"])},
+    "string": {"type": "string", "maxLength": q.MAX_TEXT, "pattern": q.anchored(q.LEXICAL_FORMS["string"])},
     "integer": {"type": "integer", "minimum": -q.INTEGER_MAX, "maximum": q.INTEGER_MAX},
     "decimal": {"type": "number"},
     "boolean": {"type": "boolean"},
