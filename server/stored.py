@@ -206,6 +206,9 @@ RESULT_HEADERS = {
                       "schema": {"type": "string"}},
 }
 NOT_MODIFIED = {"description": "Not modified (If-None-Match)"}
+# What `describe` lists of each stored query, by JSON type.
+LISTED = {"name": "string", "summary": "string", "description": "string", "tags": "array", "form": "string",
+          "params": "array", "examples": "array", "formats": "array", "links": "object"}
 TEXT = {"schema": {"type": "string"}}
 
 
@@ -310,11 +313,12 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
 def sparql_path() -> dict[str, Any]:
     every = (*RESULT_FORMATS, *RDF_FORMATS)
     iri = {"type": "string", "format": "iri"}
-    dataset = [
+    parameters = [
         {"name": "default-graph-uri", "in": "query", "required": False,
          "description": "Accepted only when it names the served graph", "schema": iri},
         {"name": "named-graph-uri", "in": "query", "required": False,
          "description": "Refused (400): the dataset has no named graphs", "schema": iri},
+        format_parameter(every),
     ]
     ok = {"description": "SELECT/ASK results or CONSTRUCT/DESCRIBE graph, complete",
           "headers": RESULT_HEADERS, "content": result_content(every)}
@@ -324,17 +328,15 @@ def sparql_path() -> dict[str, Any]:
             "operationId": "sparqlQueryGet",
             "summary": "SPARQL 1.1 query by GET; without `query`, the Service Description or editor",
             "tags": ["sparql"],
-            "parameters": [{"name": "query", "in": "query", "required": False,
-                            "schema": {"type": "string"},
-                            "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"},
-                           *dataset, format_parameter(every)],
+            "parameters": [{"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
+                            "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"}, *parameters],
             "responses": {"200": ok, "304": NOT_MODIFIED, **errors},
         },
         "post": {
             "operationId": "sparqlQueryPost",
             "summary": "SPARQL 1.1 query by POST (form or direct)",
             "tags": ["sparql"],
-            "parameters": [*dataset, format_parameter(every)],
+            "parameters": parameters,
             "requestBody": {"required": True, "content": {
                 QUERY_TYPE: TEXT,
                 FORM_TYPE: {"schema": {"type": "object", "required": ["query"], "properties": {
@@ -378,12 +380,8 @@ def components() -> dict[str, Any]:
                                                                 "row limit"},
                 "rowLimit": {"type": "integer"}}},
             "StoredQueryList": {"type": "object", "properties": {"queries": {"type": "array", "items": {
-                "type": "object", "required": ["name", "summary", "params"], "properties": {
-                    "name": {"type": "string"}, "summary": {"type": "string"},
-                    "description": {"type": "string"}, "tags": {"type": "array"},
-                    "form": {"type": "string"}, "params": {"type": "array"},
-                    "examples": {"type": "array"}, "formats": {"type": "array"},
-                    "links": {"type": "object"}}}}}},
+                "type": "object", "required": ["name", "summary", "params"],
+                "properties": {key: {"type": kind} for key, kind in LISTED.items()}}}}},
         },
         "responses": responses,
     }
