@@ -211,8 +211,7 @@ def results_table(result: QueryResult, lang: str) -> Table:
 
 def graph_table(result: QueryResult, lang: str) -> Table:
     """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
-    triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)] \
-        if result.body else []
+    triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)]
     rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
     # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
     columns = tuple(i18n.standard_label(d.RDF + c, lang) or c for c in ("subject", "predicate", "object"))
