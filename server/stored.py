@@ -34,12 +34,8 @@ bp = Blueprint("stored", __name__)
 EXTENSION = "rabat_kg_stored_queries"
 
 
-class UnknownQuery(KgError):
+class UnknownQuery(KgError, status=404, type="not-found", title="No such stored query"):
     """No stored query has this name."""
-
-    status = 404
-    type = "not-found"
-    title = "No such stored query"
 
 
 @bp.record_once
