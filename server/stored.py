@@ -45,6 +45,7 @@ def _load_queries(setup: BlueprintSetupState) -> None:
 
 
 def stored_queries() -> dict[str, StoredQuery]:
+    """The app's stored queries, by name."""
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
