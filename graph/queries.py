@@ -34,24 +34,18 @@ from graph.namespaces import BASE, STANDARD_PREFIXES
 from graph.paths import QUERIES_DIR
 
 XSD = STANDARD_PREFIXES["xsd"]
-PARAM_TYPES = ("iri", "string", "integer", "decimal", "boolean", "date", "gYear", "gYearMonth")
 MAX_TEXT = 1000  # characters of a string parameter
 MAX_IRI = 2000  # characters of an IRI parameter
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
-# Rules written once, in the syntax Python and JSON Schema (ECMAScript) share, so OpenAPI
-# publishes the very rules the server applies (`anchored`).
-# An absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls.
-IRI_FORM = r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*'
-_IRI = re.compile(IRI_FORM, re.ASCII)
-# A string: a word, a name or a phrase, with no control character (issue 18), tab and newline included.
-TEXT_FORM = r"[^\x00-\x1f\x7f-\x9f]*"
-_TEXT = re.compile(TEXT_FORM)
-# The short form of an IRI parameter: path segments of unreserved ASCII, none starting with a dot.
-SHORT_FORM = r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]*(/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)*"
-_SHORT = re.compile(SHORT_FORM, re.ASCII)
-# Lexical forms, matched whole (re.fullmatch); `[0-9]`, never `\d`, which takes any Unicode digit.
+# The lexical form of each parameter type, matched whole (re.fullmatch), written once in the
+# syntax Python and JSON Schema (ECMAScript) share, so OpenAPI publishes the very rules the
+# server applies (`anchored`). `[0-9]`, never `\d`, which takes any Unicode digit.
 DIGITS = "[0-9]"
 LEXICAL_FORMS = {
+    # an absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls
+    "iri": r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*',
+    # a word, a name or a phrase, with no control character (issue 18), tab and newline included
+    "string": r"[^\x00-\x1f\x7f-\x9f]*",
     "integer": rf"[+-]?{DIGITS}{{1,18}}",
     "decimal": rf"[+-]?({DIGITS}+(\.{DIGITS}*)?|\.{DIGITS}+)",
     "boolean": r"true|false",
@@ -60,8 +54,12 @@ LEXICAL_FORMS = {
     "date": rf"{DIGITS}{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12]{DIGITS}|3[01])",
 }
 LEXICAL = {name: re.compile(form, re.ASCII) for name, form in LEXICAL_FORMS.items()}
+# The short form of an IRI parameter: path segments of unreserved ASCII, none starting with a dot.
+SHORT_FORM = r"[A-Za-z0-9_~-][A-Za-z0-9_.~-]*(/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)*"
+_SHORT = re.compile(SHORT_FORM, re.ASCII)
 _WHOLE = re.compile(f"{DIGITS}{{1,9}}", re.ASCII)
 INTEGER_MAX = 10**18 - 1  # 18 digits, LEXICAL_FORMS["integer"]
+HEADER_KEYS = ("summary", "description", "tags", "param", "example")  # `#+ key: value`, each may repeat
 
 
 def anchored(form: str) -> str:
@@ -122,7 +120,7 @@ def parse_param(spec: str, where: str) -> Param:
         if key not in ("type", "optional", "default", "enum", "description"):
             raise ValueError(f"{where}: parameter {name}: unknown attribute {key!r}")
     type_ = attrs.get("type", "string")
-    if type_ not in PARAM_TYPES:
+    if type_ not in LEXICAL_FORMS:
         raise ValueError(f"{where}: parameter {name}: unknown type {type_!r}")
     enum = tuple(v.strip() for v in attrs.get("enum", "").split(",") if v.strip())
     required = "optional" not in attrs and "default" not in attrs
@@ -132,31 +130,25 @@ def parse_param(spec: str, where: str) -> Param:
 def parse_stored_query(path: Path) -> StoredQuery:
     """Read one `.rq` file; a malformed header is an error naming the file and line."""
     text = path.read_text(encoding="utf-8")
-    meta: dict[str, list[str]] = {"summary": [], "description": [], "tags": []}
-    params: list[Param] = []
-    examples: list[dict[str, str]] = []
+    header: dict[str, list[tuple[str, str]]] = {key: [] for key in HEADER_KEYS}  # (value, where)
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.startswith("#+"):
-            continue
-        key, _, value = (part.strip() for part in line[2:].partition(":"))
-        where = f"{path}:{lineno}"
-        if key == "param":
-            params.append(parse_param(value, where))
-        elif key == "example":
-            examples.append(parse_example(value, where))
-        elif key in meta:
-            meta[key].append(value)
-        else:
-            raise ValueError(f"{where}: unknown header key {key!r}")
-    if not meta["summary"]:
+        if line.startswith("#+"):
+            key, _, value = (part.strip() for part in line[2:].partition(":"))
+            if key not in header:
+                raise ValueError(f"{path}:{lineno}: unknown header key {key!r}")
+            header[key].append((value, f"{path}:{lineno}"))
+    params = [parse_param(value, where) for value, where in header["param"]]
+    examples = [parse_example(value, where) for value, where in header["example"]]
+    if not header["summary"]:
         raise ValueError(f"{path}: the header has no '#+ summary:' line")
     try:
         form = check_query(text).form
     except KgError as exc:  # a syntax error, or SERVICE, FROM, an update...
         raise ValueError(f"{path}: {exc.detail}") from None
-    tags = tuple(t.strip() for v in meta["tags"] for t in v.split(",") if t.strip())
-    query = StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(meta["summary"]),
-                        description=" ".join(meta["description"]), tags=tags, params=tuple(params),
+    texts = {key: [value for value, _ in lines] for key, lines in header.items()}
+    tags = tuple(t.strip() for v in texts["tags"] for t in v.split(",") if t.strip())
+    query = StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(texts["summary"]),
+                        description=" ".join(texts["description"]), tags=tags, params=tuple(params),
                         examples=tuple(examples), form=form, bases=short_bases(params, examples))
     check_params(query)
     return query
@@ -211,7 +203,7 @@ def load_queries(directory: Path = QUERIES_DIR) -> dict[str, StoredQuery]:
 def short_bases(params: Iterable[Param], examples: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """For each IRI parameter whose header gives IRIs (default, enumeration, examples) sharing a
     namespace of ours: that namespace, against which a short value is resolved."""
-    bases = {p.name: short_base([v for v in known_values(p, examples) if _IRI.fullmatch(v)])
+    bases = {p.name: short_base([v for v in known_values(p, examples) if LEXICAL["iri"].fullmatch(v)])
              for p in params if p.type == "iri"}
     return {name: base for name, base in bases.items() if base}
 
@@ -239,7 +231,7 @@ def resolve_iri(param: Param, value: str, base: str | None = None) -> str:
     Raises:
         ParameterError: neither an absolute IRI nor a short form (controls, spaces, `<>`...).
     """
-    if len(value) <= MAX_IRI and _IRI.fullmatch(value):
+    if len(value) <= MAX_IRI and LEXICAL["iri"].fullmatch(value):
         return value
     if base and len(value) <= MAX_IRI and _SHORT.fullmatch(value):
         return base + value
@@ -279,7 +271,7 @@ def to_term(param: Param, value: str, base: str | None = None) -> str:
     if param.type == "iri":
         return f"<{resolve_iri(param, value, base)}>"
     if param.type == "string":
-        if len(value) > MAX_TEXT or not _TEXT.fullmatch(value):
+        if len(value) > MAX_TEXT or not LEXICAL["string"].fullmatch(value):
             raise ParameterError(f"parameter {param.name!r}: control characters or more than "
                                  f"{MAX_TEXT} characters", parameter=param.name)
         return nt_literal(value)

@@ -1,30 +1,23 @@
 """The SHACL report of the served release, computed once per data version and shared.
 
 Validation (pySHACL) is slow and holds the GIL, so it never runs in a request: the first page
-that needs the report starts a background thread, which takes a file lock (one computation per
-release, even when two first requests race), fetches the whole graph from the backend, and
-runs `graph.validate.validate_ntriples` in a child process. The result is kept in memory and in
-a private cache file named by the version. Until it is ready, pages say "pending". Graphs over
-LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the bundled engine
-was validated when it was loaded; pages say so).
-
-Run as `python -m server.conformance` it is that child: N-Triples on stdin, the result as JSON
-on stdout.
+that needs the report starts a background thread, which fetches the whole graph from the backend
+and runs `graph.validate.validate_ntriples` in a child process (`python -m server.conformance`:
+N-Triples on stdin, the result as JSON on stdout). Until it is ready, pages say "pending".
+Graphs over LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the
+bundled engine was validated when it was loaded; pages say so).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -33,7 +26,7 @@ from graph.engine.base import Backend
 from graph.namespaces import PREFIXES
 from graph.validate import ValidationResult, Violation, validate_ntriples
 from server import site
-from server.state import cache_dir, get_backend
+from server.state import get_backend
 
 log = logging.getLogger("rabat_kg.conformance")
 
@@ -42,6 +35,7 @@ PAGE_WAIT_S = 20.0  # how long /validation waits for a report being computed
 # it: entity pages wait for it until this long after it started, rather than show "pending"
 # (not this long each: on a loaded machine every page would take that long until it ends).
 PENDING_WAIT_S = 2.0
+_starting = threading.Lock()  # one computation per release, even when two first requests race
 
 
 @dataclass
@@ -58,14 +52,15 @@ class State:
 
 def state() -> State:
     """The state for the served version, starting the computation on first use."""
-    return site.per_version("conformance", _start)
+    with _starting:
+        return site.per_version("conformance", _start)
 
 
 def _start() -> State:
     backend = get_backend()
-    current = State(version=backend.version())
     config = current_app.config
-    current.validated_at_load = bool(config["VALIDATE_ON_START"]) and not config["STORE_URL"]
+    current = State(backend.version(),
+                    validated_at_load=bool(config["VALIDATE_ON_START"]) and not config["STORE_URL"])
     limit = int(config["LIVE_VALIDATION_MAX_TRIPLES"])
     count = site.triple_count()
     if count > limit:
@@ -74,7 +69,7 @@ def _start() -> State:
         current.done.set()
         return current
     timeout = float(config["VALIDATION_TIMEOUT_S"])
-    threading.Thread(target=_compute, args=(current, backend, cache_dir(), timeout),
+    threading.Thread(target=_compute, args=(current, backend, timeout),
                      name=f"validate-{current.version}", daemon=True).start()
     return current
 
@@ -82,8 +77,7 @@ def _start() -> State:
 def report(wait_s: float = 0.0) -> ValidationResult | None:
     """The report of the served version (waiting up to `wait_s` for it), or None."""
     st = state()
-    if wait_s > 0:
-        st.done.wait(wait_s)
+    st.done.wait(wait_s)
     return st.report
 
 
@@ -124,35 +118,19 @@ def grouped(result: ValidationResult) -> list[dict[str, Any]]:
     return [{"focus": focus, "iri": expand(focus), "results": vs} for focus, vs in groups.items()]
 
 
-def _compute(st: State, backend: Backend, directory: Path, timeout_s: float) -> None:
+def _compute(st: State, backend: Backend, timeout_s: float) -> None:
     try:
-        st.report = _cached_or_run(st.version, backend, directory, timeout_s)
-    except Exception as exc:  # never let a failed validation break the pages
-        log.error("validation of release %s failed: %s", st.version, exc)
-        st.reason = f"the validation report could not be computed: {exc}"
-    finally:
-        st.done.set()
-
-
-def _cached_or_run(version: str, backend: Backend, directory: Path, timeout_s: float) -> ValidationResult:
-    if not version.replace("-", "").isalnum():
-        raise ValueError(f"unexpected version {version!r}")
-    path = directory / f"validation-{version}.json"
-    lock = directory / f"validation-{version}.lock"
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # another thread may be computing it: wait for it
-        if path.exists():
-            return from_json(json.loads(path.read_text()))
         nt = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt="nt", lane="light", max_rows=None).body
         proc = subprocess.run([sys.executable, "-m", "server.conformance"], input=nt,
                               capture_output=True, timeout=timeout_s, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or "failed")
-        doc = json.loads(proc.stdout)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc))
-        os.replace(tmp, path)
-        return from_json(doc)
+        st.report = from_json(json.loads(proc.stdout))
+    except Exception as exc:  # never let a failed validation break the pages
+        log.error("validation of release %s failed: %s", st.version, exc)
+        st.reason = f"the validation report could not be computed: {exc}"
+    finally:
+        st.done.set()
 
 
 def from_json(doc: dict[str, Any]) -> ValidationResult:

@@ -22,6 +22,7 @@ from graph.errors import NotAcceptable
 from graph.formats import HTML, RESULT_FORMATS, Format, describe_formats
 
 HTML_FORMAT = Format("html", HTML, ".html", "", "", "HTML")
+JSON_FORMAT = Format("json", "application/json", ".json", "json", "", "JSON")
 FORMAT_PARAMS = ("format", "output", "results")
 ALIASES = {"turtle": "ttl", "n3": "ttl", "json-ld": "jsonld", "ld+json": "jsonld", "ntriples": "nt",
            "n-triples": "nt", "rdf+xml": "rdf", "rdfxml": "rdf", "rdf-xml": "rdf", "xml-rdf": "rdf",

@@ -31,7 +31,7 @@ from graph.queries import whole_number
 from graph.search import browse_query, fold, search_hits, search_query
 from graph.turtle import turtle_from_ntriples
 from server import conformance, http, i18n, mapview, schema_views, site
-from server.negotiation import HTML_FORMAT, negotiate
+from server.negotiation import HTML_FORMAT, JSON_FORMAT, negotiate
 from server.site import local_href, prefixed
 from server.state import get_backend
 
@@ -51,7 +51,6 @@ def capfirst(text: str) -> str:
 JSONLD = dataclasses.replace(RDF_BY_KEY["jsonld"], aliases=("application/json",))
 DATA_FORMATS: tuple[Format, ...] = tuple(JSONLD if f.key == "jsonld" else f for f in RDF_FORMATS)
 PAGE_FORMATS: tuple[Format, ...] = (HTML_FORMAT, *DATA_FORMATS)
-JSON_FORMAT = Format("json", "application/json", ".json", "json", "JSON", "JSON")
 SEARCH_FORMATS: tuple[Format, ...] = (HTML_FORMAT, JSON_FORMAT)
 DOCUMENT_WRITERS: dict[str, Callable[[bytes], bytes]] = {"ttl": turtle_from_ntriples,
                                                          "jsonld": compact_jsonld}

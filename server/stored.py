@@ -16,39 +16,37 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 
 from graph import queries as q
 from graph.errors import KgError, ParameterError
 from graph.formats import HTML, PROBLEM_JSON, RDF_FORMATS, RESULT_FORMATS, Format
+from graph.paths import QUERIES_DIR
 from graph.queries import Param, StoredQuery, bind_query
 from server import http
 from server.i18n import mark_language
-from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
+from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, JSON_FORMAT, negotiate
 from server.sparql import FORM_TYPE, QUERY_TYPE, TRUNCATED_TYPE, answer, check_names, intake, offered_for
 from server.stored_page import PAGE_ROWS, editor_link, query_page, request_values
 
 bp = Blueprint("stored", __name__)
 
-JSON_FORMAT = Format("json", "application/json", ".json", "json", "", "JSON")
 EXTENSION = "rabat_kg_stored_queries"
 
 
-class UnknownQuery(KgError):
+class UnknownQuery(KgError, status=404, type="not-found", title="No such stored query"):
     """No stored query has this name."""
 
-    status = 404
-    type = "not-found"
-    title = "No such stored query"
+
+@bp.record_once
+def _load_queries(setup: BlueprintSetupState) -> None:
+    """The stored queries are code, not data: read once, when the app is made."""
+    setup.app.extensions[EXTENSION] = q.load_queries(Path(setup.app.config.get("QUERIES_DIR") or QUERIES_DIR))
 
 
 def stored_queries() -> dict[str, StoredQuery]:
-    """The stored queries, read once per app (they are code, not data)."""
-    found = current_app.extensions.get(EXTENSION)
-    if found is None:  # two first requests may both read the files: same result, one kept
-        directory = current_app.config.get("QUERIES_DIR")
-        found = current_app.extensions.setdefault(
-            EXTENSION, q.load_queries(Path(directory)) if directory else q.load_queries())
-    return found  # type: ignore[no-any-return]
+    """The app's stored queries, by name."""
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -143,8 +141,9 @@ def describe_param(param: Param, base: str | None) -> dict[str, Any]:
 # JSON Schemas of the parameter types, from graph.queries' own rules (`anchored`), so OpenAPI
 # publishes the rules the server applies; gYear and gYearMonth are their lexical forms.
 TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "iri": {"type": "string", "format": "iri", "maxLength": q.MAX_IRI, "pattern": q.anchored(q.IRI_FORM)},
-    "string": {"type": "string", "maxLength": q.MAX_TEXT, "pattern": q.anchored(q.TEXT_FORM)},
+    "iri": {"type": "string", "format": "iri", "maxLength": q.MAX_IRI,
+            "pattern": q.anchored(q.LEXICAL_FORMS["iri"])},
+    "string": {"type": "string", "maxLength": q.MAX_TEXT, "pattern": q.anchored(q.LEXICAL_FORMS["string"])},
     "integer": {"type": "integer", "minimum": -q.INTEGER_MAX, "maximum": q.INTEGER_MAX},
     "decimal": {"type": "number"},
     "boolean": {"type": "boolean"},
@@ -204,6 +203,9 @@ RESULT_HEADERS = {
                       "schema": {"type": "string"}},
 }
 NOT_MODIFIED = {"description": "Not modified (If-None-Match)"}
+# What `describe` lists of each stored query, by JSON type.
+LISTED = {"name": "string", "summary": "string", "description": "string", "tags": "array", "form": "string",
+          "params": "array", "examples": "array", "formats": "array", "links": "object"}
 TEXT = {"schema": {"type": "string"}}
 
 
@@ -308,11 +310,12 @@ def stored_path(query: StoredQuery) -> dict[str, Any]:
 def sparql_path() -> dict[str, Any]:
     every = (*RESULT_FORMATS, *RDF_FORMATS)
     iri = {"type": "string", "format": "iri"}
-    dataset = [
+    parameters = [
         {"name": "default-graph-uri", "in": "query", "required": False,
          "description": "Accepted only when it names the served graph", "schema": iri},
         {"name": "named-graph-uri", "in": "query", "required": False,
          "description": "Refused (400): the dataset has no named graphs", "schema": iri},
+        format_parameter(every),
     ]
     ok = {"description": "SELECT/ASK results or CONSTRUCT/DESCRIBE graph, complete",
           "headers": RESULT_HEADERS, "content": result_content(every)}
@@ -322,17 +325,15 @@ def sparql_path() -> dict[str, Any]:
             "operationId": "sparqlQueryGet",
             "summary": "SPARQL 1.1 query by GET; without `query`, the Service Description or editor",
             "tags": ["sparql"],
-            "parameters": [{"name": "query", "in": "query", "required": False,
-                            "schema": {"type": "string"},
-                            "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"},
-                           *dataset, format_parameter(every)],
+            "parameters": [{"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
+                            "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"}, *parameters],
             "responses": {"200": ok, "304": NOT_MODIFIED, **errors},
         },
         "post": {
             "operationId": "sparqlQueryPost",
             "summary": "SPARQL 1.1 query by POST (form or direct)",
             "tags": ["sparql"],
-            "parameters": [*dataset, format_parameter(every)],
+            "parameters": parameters,
             "requestBody": {"required": True, "content": {
                 QUERY_TYPE: TEXT,
                 FORM_TYPE: {"schema": {"type": "object", "required": ["query"], "properties": {
@@ -376,12 +377,8 @@ def components() -> dict[str, Any]:
                                                                 "row limit"},
                 "rowLimit": {"type": "integer"}}},
             "StoredQueryList": {"type": "object", "properties": {"queries": {"type": "array", "items": {
-                "type": "object", "required": ["name", "summary", "params"], "properties": {
-                    "name": {"type": "string"}, "summary": {"type": "string"},
-                    "description": {"type": "string"}, "tags": {"type": "array"},
-                    "form": {"type": "string"}, "params": {"type": "array"},
-                    "examples": {"type": "array"}, "formats": {"type": "array"},
-                    "links": {"type": "object"}}}}}},
+                "type": "object", "required": ["name", "summary", "params"],
+                "properties": {key: {"type": kind} for key, kind in LISTED.items()}}}}},
         },
         "responses": responses,
     }

@@ -8,7 +8,6 @@ short form (`togo`). The query runs as the API runs it, capped at `PAGE_ROWS` ro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,49 +32,6 @@ MAX_CHOICES = 300  # members a picker offers; a class with more gets a text box
 LABEL = d.RDFS + "label"
 # An input element per parameter type (the browser's own pickers for dates and months).
 INPUTS = {"date": "date", "gYearMonth": "month", "integer": "number"}
-
-STRINGS = {
-    "en": {
-        "submit": "Run the query",
-        "any": "(any)",
-        "answer": "Answer",
-        "yes": "Yes",
-        "no": "No",
-        "rows": "{n} rows",
-        "row": "1 row",
-        "triples": "{n} triples",
-        "triple": "1 triple",
-        "no_rows": "The query answers nothing for these values.",
-        "cut": "Only the first {n} are shown here; the downloads below have the whole answer.",
-        "download": "Download the answer",
-        "all": "All stored queries",
-        "fill_in": "Fill in the form to run the query.",
-        "short_form": "The full IRI, or its name after {base}",
-    },
-    "fr": {
-        "submit": "Exécuter la requête",
-        "any": "(tous)",
-        "answer": "Réponse",
-        "yes": "Oui",
-        "no": "Non",
-        "rows": "{n} lignes",
-        "row": "1 ligne",
-        "triples": "{n} triplets",
-        "triple": "1 triplet",
-        "no_rows": "La requête ne donne aucun résultat pour ces valeurs.",
-        "cut": "Seuls les {n} premiers sont affichés ici ; les téléchargements ci-dessous "
-                      "contiennent toute la réponse.",
-        "download": "Télécharger la réponse",
-        "all": "Toutes les requêtes enregistrées",
-        "fill_in": "Remplissez le formulaire pour exécuter la requête.",
-        "short_form": "L'IRI complet, ou son nom après {base}",
-    },
-}
-
-
-def strings(lang: str) -> dict[str, str]:
-    """This page's own wording in `lang` (English where missing); the rest comes from `t()`."""
-    return {**STRINGS["en"], **STRINGS.get(lang, {})}
 
 
 @dataclass(frozen=True)
@@ -150,7 +106,7 @@ def query_page(query: StoredQuery) -> Response:
     asked = (request.args.get("lang") or "").strip().lower()
     keep_lang = asked if asked in i18n.languages() and query.param("lang") is None else None
     html = render_template(
-        "stored/query.html", s=strings(lang), query=query, fields=fields, table=table, error=error,
+        "stored/query.html", query=query, fields=fields, table=table, error=error,
         downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
         editor=editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
@@ -175,7 +131,7 @@ def field(query: StoredQuery, param: Param, given: str | None, lang: str) -> Fie
     if param.enum or param.type == "boolean":
         return Field(param, value, "select", tuple(Choice(v, v) for v in param.enum or ("true", "false")))
     if param.type == "iri":
-        hint = strings(lang)["short_form"].format(base=base) if base else ""
+        hint = i18n.translate("stored.short_form", lang, base=base) if base else ""
         # the header's values, checked when the query was loaded (a short one is resolved)
         known = [resolve_iri(param, v, base) for v in known_values(param, query.examples)]
         choices = iri_choices(known, base, lang)
@@ -194,10 +150,8 @@ def iri_choices(known: list[str], base: str | None, lang: str) -> tuple[Choice, 
                                    lambda: class_members(known)) if known else []
     if not members or len(members) > MAX_CHOICES:
         return ()
-    choices = []
-    for iri, labels in members:
-        picked = d.pick_label(labels, lang)
-        choices.append(Choice(short_name(base, iri), picked[0] if picked else site.prefixed(iri)))
+    choices = [Choice(short_name(base, iri), d.label_in(labels, lang) or site.prefixed(iri))
+               for iri, labels in members]
     return tuple(sorted(choices, key=lambda c: (c.label.casefold(), c.value)))
 
 
@@ -215,12 +169,17 @@ def class_members(iris: list[str]) -> list[tuple[str, dict[str, list[str]]]]:
     rows = get_backend().select(
         f"SELECT ?m ?l WHERE {{ {{ SELECT DISTINCT ?m WHERE {{ ?m a {d.nt_iri(cls)} FILTER(isIRI(?m)) }} "
         f"ORDER BY ?m LIMIT {MAX_CHOICES + 1} }} OPTIONAL {{ ?m <{LABEL}> ?l }} }}", lane="light")
-    labels: dict[str, dict[str, list[str]]] = {}
+    return sorted(labels_by_iri(rows, "m").items())
+
+
+def labels_by_iri(rows: list[dict[str, dict[str, str]]], var: str) -> dict[str, dict[str, list[str]]]:
+    """The labels `?l` of each IRI `?var` of SPARQL JSON rows, by language (`{}` for none)."""
+    found: dict[str, dict[str, list[str]]] = {}
     for row in rows:
-        entry = labels.setdefault(row["m"]["value"], {})
+        labels = found.setdefault(row[var]["value"], {})
         if "l" in row:
-            entry.setdefault(row["l"].get("xml:lang", ""), []).append(row["l"]["value"])
-    return sorted(labels.items())
+            labels.setdefault(row["l"].get("xml:lang", ""), []).append(row["l"]["value"])
+    return found
 
 
 def values_block(var: str, iris: list[str]) -> str:
@@ -242,32 +201,22 @@ def run(text: str, form: str, lang: str) -> Table:
 
 def results_table(result: QueryResult, lang: str) -> Table:
     """SPARQL JSON results as a table (SELECT), or the boolean (ASK)."""
-    doc = json.loads(result.body)
-    if "boolean" in doc:
-        return Table((), (), bool(doc["boolean"]), 1, False)
-    columns = tuple(doc["head"].get("vars", []))
-    rows = [[json_value(b[c]) if c in b else None for c in columns] for b in doc["results"]["bindings"]]
+    answer = ox.parse_query_results(result.body, format=ox.QueryResultsFormat.JSON)
+    if isinstance(answer, ox.QueryBoolean):
+        return Table((), (), bool(answer), 1, False)
+    columns = tuple(v.value for v in answer.variables)
+    rows = [[None if term is None else d.value_of(term) for term in row] for row in answer]
     return Table(columns, cells(rows, lang), None, result.count, result.truncated)
 
 
 def graph_table(result: QueryResult, lang: str) -> Table:
     """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
-    triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)] \
-        if result.body else []
+    triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)]
     rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
     # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
     columns = tuple(i18n.standard_label(d.RDF + c, lang) or c for c in ("subject", "predicate", "object"))
     rows = tuple(sorted(rows, key=lambda row: tuple(c["text"] for c in row if c)))  # no empty cells
     return Table(columns, rows, None, len(triples), result.truncated)
-
-
-def json_value(term: Mapping[str, str]) -> d.Value:
-    """A SPARQL JSON term as `describe.value_of` gives a term (no datatype on plain strings)."""
-    datatype = term.get("datatype")
-    if datatype in (d.XSD + "string", d.RDF + "langString"):
-        datatype = None
-    kind = {"uri": "iri", "bnode": "bnode"}.get(term["type"], "literal")
-    return d.Value(kind, term["value"], term.get("xml:lang"), datatype)
 
 
 def cells(rows: list[list[d.Value | None]], lang: str) -> tuple[tuple[dict[str, Any] | None, ...], ...]:
@@ -295,12 +244,7 @@ def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
     if ours:
         rows = get_backend().select(
             f"SELECT ?s ?l WHERE {{ {values_block('s', ours)} ?s <{LABEL}> ?l }}", lane="light")
-        found: dict[str, dict[str, list[str]]] = {}
-        for row in rows:
-            found.setdefault(row["s"]["value"], {}).setdefault(
-                row["l"].get("xml:lang", ""), []).append(row["l"]["value"])
-        for iri, labels in found.items():
-            picked = d.pick_label(labels, lang)
-            if picked:
-                out[iri] = picked[0]
+        for iri, labels in labels_by_iri(rows, "s").items():
+            if label := d.label_in(labels, lang):
+                out[iri] = label
     return out
