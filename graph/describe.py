@@ -1,12 +1,9 @@
-"""What the graph says about one entity: the queries behind its data document and page, and
-the page's view of the answer.
+"""What the graph says about one entity: the one CONSTRUCT behind its data documents and page
+(its statements, blank-node closure, linked labels, quotes, incoming links), the answer indexed
+for a page, and the ontology as a document.
 
-One CONSTRUCT builds the whole description (outgoing statements, blank-node closure, labels of
-linked things, the quotes that state facts about the entity with their selectors, documents and
-supported statements, and the incoming links, capped, with what the reified statements among
-them say: subject, predicate, object and their labels). The entity IRI is always bound through
-`graph.intake.insert_values` after it passed `entity_ref`; nothing from a URL is ever formatted
-into query text. The same N-Triples answer serves the data documents and the HTML page.
+The entity IRI is bound through `graph.intake.insert_values` after it passed `entity_ref`;
+nothing from a URL is ever formatted into query text.
 """
 
 from __future__ import annotations
@@ -263,12 +260,12 @@ class Description:
 
     def labels(self, iri: str) -> dict[str, list[str]]:
         """Labels of `iri` by language tag ("" for none)."""
-        out: dict[str, list[str]] = defaultdict(list)
+        out: dict[str, list[str]] = {}
         for prop in LABEL_PROPERTIES:
             for v in self.objects(iri, prop):
-                if v.kind == "literal" and v.value not in out[v.lang or ""]:
-                    out[v.lang or ""].append(v.value)
-        return dict(out)
+                if v.kind == "literal":
+                    add_text(out, v.value, v.lang)
+        return out
 
     def types(self, iri: str) -> list[str]:
         return [v.value for v in self.objects(iri, TYPE) if v.is_iri]
@@ -295,17 +292,22 @@ class Description:
             found.setdefault(self.iri, Value("iri", self.iri))
         return [self._quote(found[k]) for k in sorted(found)]
 
+    def statement(self, node: str) -> tuple[Value | None, Value | None, Value | None]:
+        """What a reified statement says: its first subject, predicate and object (None if absent)."""
+        s, p, o = (self.objects(node, RDF + n) for n in ("subject", "predicate", "object"))
+        return s[0] if s else None, p[0] if p else None, o[0] if o else None
+
     def inferences(self) -> list[Inference]:
         """Inferred and derived statements about the entity, derived ones first."""
         kinds = {str(KG) + "InferredStatement": "inferred", str(KG) + "DerivedStatement": "derived"}
         out = []
-        for props in self.by_subject.values():
+        for node, props in self.by_subject.items():
             kind = next((kinds[t.value] for t in props.get(TYPE, []) if t.value in kinds), None)
-            subj, pred, obj = (props.get(RDF + n, []) for n in ("subject", "predicate", "object"))
-            if kind is None or not (subj and pred and obj) or subj[0].value != self.iri:
+            subj, pred, obj = self.statement(node)
+            if kind is None or not (subj and pred and obj) or subj.value != self.iri:
                 continue
             out.append(Inference(
-                kind, pred[0].value, obj[0],
+                kind, pred.value, obj,
                 {v.lang or "": v.value for v in props.get(str(KG) + "reasoning", []) if v.kind == "literal"},
                 sorted(v.value for v in props.get(str(KG) + "evidence", []) if v.is_iri)))
         return sorted(out, key=lambda i: (i.kind != "derived", i.predicate, i.object.value))
@@ -318,20 +320,14 @@ class Description:
                     q.sources.append(src.value)
             for sel in self.objects(target.value, OA + "hasSelector"):
                 q.exact.extend(self.objects(sel.value, OA + "exact"))
-                q.prefix = q.prefix or self._first(sel.value, OA + "prefix")
-                q.suffix = q.suffix or self._first(sel.value, OA + "suffix")
+                q.prefix = q.prefix or next((v.value for v in self.objects(sel.value, OA + "prefix")), None)
+                q.suffix = q.suffix or next((v.value for v in self.objects(sel.value, OA + "suffix")), None)
         for st in self.objects(node.value, str(KG) + "supports"):
-            subj = self.objects(st.value, RDF + "subject")
-            pred = self.objects(st.value, RDF + "predicate")
-            obj = self.objects(st.value, RDF + "object")
+            subj, pred, obj = self.statement(st.value)
             if subj and pred and obj:
-                q.supports.append((subj[0].value, pred[0].value, obj[0]))
+                q.supports.append((subj.value, pred.value, obj))
         q.supports.sort(key=lambda t: (t[0] != self.iri, t[1], t[2].value))
         return q
-
-    def _first(self, subject: str, predicate: str) -> str | None:
-        values = self.objects(subject, predicate)
-        return values[0].value if values else None
 
 
 def parse_description(iri: str, ntriples: bytes) -> Description:
@@ -389,20 +385,23 @@ class TimelineItem:
     end: str | None
 
 
+def add_text(by_lang: dict[str, list[str]], text: str, lang: str | None) -> None:
+    """Add `text` under its language tag ("" for none), once."""
+    values = by_lang.setdefault(lang or "", [])
+    if text not in values:
+        values.append(text)
+
+
 def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[TimelineItem], bool]:
     """Group timeline rows by item; (items in date order, True when the cap was reached)."""
     dates: dict[str, dict[str, str]] = defaultdict(dict)
-    labels: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    labels: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for row in rows[:TIMELINE_CAP]:
         item = row["item"]["value"]
-        prop = row["dp"]["value"].rsplit("/", 1)[-1]
-        dates[item].setdefault(prop, row["date"]["value"])
+        dates[item].setdefault(row["dp"]["value"].rsplit("/", 1)[-1], row["date"]["value"])
         if "label" in row:
-            lab = row["label"]
-            values = labels[item][lab.get("xml:lang", "")]
-            if lab["value"] not in values:
-                values.append(lab["value"])
-    items = [TimelineItem(iri=i, labels=dict(labels[i]), date=dates[i].get("date"),
+            add_text(labels[item], row["label"]["value"], row["label"].get("xml:lang"))
+    items = [TimelineItem(iri=i, labels=labels[i], date=dates[i].get("date"),
                           start=dates[i].get("startDate"), end=dates[i].get("endDate"))
              for i in dates]
     items.sort(key=lambda it: (it.date or it.start or it.end or "", it.iri))
@@ -501,9 +500,7 @@ def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
         for p, values in props.items():
             for v in values:
                 if p in texts:
-                    by_lang = texts[p].setdefault(v.lang or "", [])
-                    if v.value not in by_lang:
-                        by_lang.append(v.value)
+                    add_text(texts[p], v.value, v.lang)
                 elif p in iris:
                     iris[p].append(v.value)
         for found in iris.values():

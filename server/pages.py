@@ -253,16 +253,10 @@ class EntityView:
     def identifiers(self) -> list[dict[str, Any]]:
         """The entity's identifiers elsewhere, by name: links to the same thing in other datasets
         (Wikidata Q945) and its codes (ISO 3166-1 TG)."""
-        out = []
-        for p in SAME_AS:
-            for v in self.desc.objects(self.ref.iri, p):
-                if v.is_iri:
-                    out.append({"text": site.external_name(v.value) or prefixed(v.value),
-                                "href": local_href(v.value), "iri": v.value})
-        for p, scheme in CODES:
-            for v in self.desc.objects(self.ref.iri, p):
-                out.append({"text": f"{scheme} {v.value}", "href": None, "iri": None})
-        return out
+        same = [v.value for p in SAME_AS for v in self.desc.objects(self.ref.iri, p) if v.is_iri]
+        codes = [f"{scheme} {v.value}" for p, scheme in CODES for v in self.desc.objects(self.ref.iri, p)]
+        out = [{"text": site.external_name(i) or prefixed(i), "href": local_href(i), "iri": i} for i in same]
+        return out + [{"text": text, "href": None, "iri": None} for text in codes]
 
     def fallback(self) -> dict[str, str] | None:
         """The language the title is shown in, when it is not the reader's."""
@@ -344,16 +338,10 @@ class EntityView:
         object) with the quote that supports it."""
         shown = []
         for st in statements:
-            subj = self.desc.objects(st.value, d.RDF + "subject")
-            pred = self.desc.objects(st.value, d.RDF + "predicate")
-            obj = self.desc.objects(st.value, d.RDF + "object")
+            parts = (self.value(v) if v else None for v in self.desc.statement(st.value))
             quote = self.desc.supported_by.get(st.value)
-            shown.append({
-                "subject": self.value(subj[0]) if subj else None,
-                "property": self.value(pred[0]) if pred else None,
-                "object": self.value(obj[0]) if obj else None,
-                "quote": self.link(quote) if quote else None,
-            })
+            shown.append({**dict(zip(("subject", "property", "object"), parts, strict=True)),
+                          "quote": self.link(quote) if quote else None})
         shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
                                        for k in ("property", "subject", "object")))
         key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"

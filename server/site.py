@@ -39,21 +39,15 @@ LRU_SIZE = 256
 
 
 class ReleaseCache:
-    """What the pages derive from one release (counts, documents, views, timelines), kept in
-    `app.extensions` for the app's life: a new release (a reload) empties it on first use."""
+    """What the pages derive from one release, kept in `app.extensions` for the app's life: a few
+    small values (counts, documents, views) and the last LRU_SIZE per-argument ones (timelines,
+    maps). A new release (a reload) empties it on first use."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.version: str | None = None
         self.values: dict[str, Any] = {}
         self.lru: OrderedDict[tuple[str, str], Any] = OrderedDict()
-
-    def _for(self, version: str) -> None:
-        """Forget another release's values (called with the lock held)."""
-        if version != self.version:
-            self.version = version
-            self.values.clear()
-            self.lru.clear()
 
     def get(self, version: str, name: str, compute: Callable[[], T]) -> T:
         return self._get(version, self.values, name, compute)
@@ -62,19 +56,22 @@ class ReleaseCache:
         return self._get(version, self.lru, (name, arg), compute)
 
     def _get(self, version: str, table: dict[Any, Any], key: Any, compute: Callable[[], T]) -> T:
-        """The value under `key`, computed without the lock held; the LRU keeps the most recent."""
+        """The value under `key`, computed without the lock held."""
         with self.lock:
-            self._for(version)
-            if key in table:
+            if version != self.version:
+                self.version = version
+                self.values.clear()
+                self.lru.clear()
+            elif key in table:
                 if table is self.lru:
                     self.lru.move_to_end(key)
                 return table[key]  # type: ignore[no-any-return]
         value = compute()
         with self.lock:
-            self._for(version)
-            table[key] = value
-            while len(self.lru) > LRU_SIZE:
-                self.lru.popitem(last=False)
+            if version == self.version:  # not if another release came meanwhile
+                table[key] = value
+                while len(self.lru) > LRU_SIZE:
+                    self.lru.popitem(last=False)
         return value
 
 
