@@ -249,11 +249,10 @@ class Description:
     """The triples of one CONSTRUCT answer, indexed for a page."""
 
     iri: str
-    triples: list[ox.Triple]
     by_subject: dict[str, dict[str, list[Value]]]
     incoming: dict[str, list[Value]]
     note: str | None
-    supported_by: dict[str, str] = field(default_factory=dict)
+    supporters: dict[str, list[Value]]  # statement -> the quotes that support it
 
     def objects(self, subject: str, predicate: str) -> list[Value]:
         return self.by_subject.get(subject, {}).get(predicate, [])
@@ -277,20 +276,14 @@ class Description:
 
     def quotes(self) -> list[Quote]:
         """The quotes that state facts about the entity, in a stable order."""
-        found: dict[str, Value] = {}
-        for t in self.triples:
-            s, p, o = t.subject, t.predicate.value, t.object
-            if p == OA + "hasBody" and isinstance(o, ox.NamedNode) and o.value == self.iri:
-                found.setdefault(str(s), value_of(s))
-            elif (p == str(KG) + "statedIn" and isinstance(s, ox.NamedNode) and s.value == self.iri
-                  and not isinstance(o, ox.Literal)):
-                found.setdefault(str(o), value_of(o))
-            elif p == str(KG) + "supports" and isinstance(o, ox.NamedNode | ox.BlankNode) and any(
-                    v.value == self.iri for v in self.objects(o.value, RDF + "subject")):
-                found.setdefault(str(s), value_of(s))
+        found = [*self.incoming.get(OA + "hasBody", []),
+                 *(v for v in self.objects(self.iri, str(KG) + "statedIn") if v.kind != "literal"),
+                 *(q for st, quotes in self.supporters.items() for q in quotes
+                   if any(v.value == self.iri for v in self.objects(st, RDF + "subject")))]
         if str(KG) + "Quote" in self.types(self.iri):
-            found.setdefault(self.iri, Value("iri", self.iri))
-        return [self._quote(found[k]) for k in sorted(found)]
+            found.append(Value("iri", self.iri))
+        by_term = {f"<{v.value}>" if v.is_iri else f"_:{v.value}": v for v in found}  # N-Triples order
+        return [self._quote(by_term[k]) for k in sorted(by_term)]
 
     def statement(self, node: str) -> tuple[Value | None, Value | None, Value | None]:
         """What a reified statement says: its first subject, predicate and object (None if absent)."""
@@ -336,9 +329,9 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
     triples = list(dict.fromkeys(q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)))
     by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     incoming: dict[str, list[Value]] = defaultdict(list)
+    supporters: dict[str, list[Value]] = defaultdict(list)
     note = None
     doc_prefix = BASE + "doc/"
-    supported_by: dict[str, str] = {}
     for t in triples:
         s = t.subject.value
         p = t.predicate.value
@@ -349,13 +342,13 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
         o = value_of(t.object)
         by_subject[s][p].append(o)
         if p == str(KG) + "supports" and o.kind != "literal":
-            supported_by.setdefault(o.value, s)
+            supporters[o.value].append(value_of(t.subject))
         if o.kind == "iri" and o.value == iri and s != iri:
             incoming[p].append(value_of(t.subject))
     for subjects in incoming.values():
         subjects.sort(key=lambda v: v.value)
-    return Description(iri=iri, triples=triples, by_subject=by_subject, incoming=dict(incoming),
-                       note=note, supported_by=supported_by)
+    return Description(iri=iri, by_subject=by_subject, incoming=dict(incoming), note=note,
+                       supporters=supporters)
 
 
 def pick_label(labels: Mapping[str, Iterable[str]], lang: str,

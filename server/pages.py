@@ -339,9 +339,9 @@ class EntityView:
         shown = []
         for st in statements:
             parts = (self.value(v) if v else None for v in self.desc.statement(st.value))
-            quote = self.desc.supported_by.get(st.value)
+            quotes = self.desc.supporters.get(st.value)
             shown.append({**dict(zip(("subject", "property", "object"), parts, strict=True)),
-                          "quote": self.link(quote) if quote else None})
+                          "quote": self.link(quotes[0].value) if quotes else None})
         shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
                                        for k in ("property", "subject", "object")))
         key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
