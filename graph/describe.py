@@ -163,6 +163,7 @@ def describe_query(ref: EntityRef) -> str:
     return outer
 
 
+@functools.lru_cache(maxsize=4096)
 def timeline_query(ref: EntityRef) -> str:
     """Dated activities and events linked to the entity (directly, or through a narrower
     plan element, e.g. an activity under an action of a domain), in date order, capped."""
@@ -170,6 +171,7 @@ def timeline_query(ref: EntityRef) -> str:
     return _bound(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1}, ref)
 
 
+@functools.lru_cache(maxsize=4096)
 def incoming_counts_query(ref: EntityRef) -> str:
     """Incoming links per property (only needed when the description was capped)."""
     return _bound("SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)", ref)

@@ -301,9 +301,8 @@ class EntityView:
                 continue
             cells = [{**self.value(v), "quotes": support.get((p, v), [])}
                      for v in sorted(values, key=lambda v: (v.lang or "", v.value))]
-            rows.append({"property": self.link(p), "cells": cells, "sort": self.label(p).lower()})
-        rows.sort(key=lambda r: str(r["sort"]))
-        return rows
+            rows.append({"property": self.link(p), "cells": cells})
+        return sorted(rows, key=lambda r: r["property"]["text"].lower())
 
     def quotes(self) -> list[dict[str, Any]]:
         return [{"n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
