@@ -479,27 +479,23 @@ def validation(suffix: str | None = None) -> Response:
         abort(404, description="the report is offered as /validation (HTML) and /validation.ttl")
     fmt = RDF_BY_KEY["ttl"] if suffix else negotiate((HTML_FORMAT, RDF_BY_KEY["ttl"]))
     report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
-    if report is None:
-        state = conformance.state()
-        if not state.done.is_set():
-            raise ReportPending("the validation report of this release is being computed; retry shortly",
-                                retry_after=5)
-        if fmt.key == "ttl":
-            abort(404, description=state.reason or "no validation report for this release")
-        html = render_template("validation.html", report=None, groups=[], reason=state.reason,
-                               validated_at_load=state.validated_at_load,
-                               data_version=get_backend().version(), focus_href=_focus_href)
-        return _html(html, ())
+    state = conformance.state()
+    if report is None and not state.done.is_set():
+        raise ReportPending("the validation report of this release is being computed; retry shortly",
+                            retry_after=5)
     if fmt.key == "ttl":
+        if report is None:
+            abort(404, description=state.reason or "no validation report for this release")
         response = Response(report.report_turtle, mimetype=fmt.media_type)
         if suffix is None:
             response.headers["Content-Location"] = "/validation.ttl"
         response.vary.add("Accept")
         return response
-    groups = conformance.grouped(report)
-    html = render_template("validation.html", report=report, groups=groups,
+    html = render_template("validation.html", report=report, reason=state.reason,
+                           groups=conformance.grouped(report) if report is not None else [],
+                           validated_at_load=state.validated_at_load,
                            data_version=get_backend().version(), focus_href=_focus_href)
-    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")])
+    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else ())
 
 
 class ReportPending(KgError):
