@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
-from werkzeug.utils import redirect as _redirect
+from werkzeug.utils import redirect
 
 from graph import describe as d
 from graph.engine.base import QueryResult
@@ -82,9 +82,8 @@ def identify(type_: str, slug: str) -> Response:
     lang = request.args.get("lang", "")
     if fmt.key == "html" and lang in i18n.languages():
         target += "?" + urlencode({"lang": lang})
-    response = redirect(target, code=303)
+    response = see_other(target)
     response.headers["Link"] = alternates_header(ref, describedby=target)
-    response.vary.add("Accept")
     return response
 
 
@@ -113,9 +112,7 @@ def define(term: str | None = None) -> Response:
         abort(404, description=f"the ontology has no term {term!r}")
     fmt = negotiate(PAGE_FORMATS)
     target = ("/ontology" + (f"#{term}" if term else "")) if fmt.key == "html" else f"/ontology.{fmt.key}"
-    response = redirect(target, code=303)
-    response.vary.add("Accept")
-    return response
+    return see_other(target)
 
 
 @bp.get(CONTEXT_PATH)
@@ -124,10 +121,11 @@ def jsonld_context() -> Response:
     return Response(context_document(), mimetype=RDF_BY_KEY["jsonld"].media_type)
 
 
-def redirect(location: str, code: int = 303) -> Response:
-    """A redirect to a local path (Location is exactly `location`: never made absolute)."""
-    response = _redirect(location, code=code, Response=Response)
+def see_other(location: str) -> Response:
+    """A 303 to a local path chosen by Accept (Location is exactly `location`: never made absolute)."""
+    response = redirect(location, code=303, Response=Response)
     assert isinstance(response, Response)
+    response.vary.add("Accept")
     return response
 
 
