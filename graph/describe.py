@@ -157,9 +157,8 @@ def describe_query(ref: EntityRef) -> str:
              "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
              "COUNT_PART": insert_values(_INCOMING_COUNT, {"e": e})}
     for name, part in parts.items():
-        head, sep, tail = outer.partition(name)
-        assert sep, name
-        outer = head + part + tail
+        assert name in outer, name
+        outer = outer.replace(name, part, 1)
     return outer
 
 

@@ -153,10 +153,9 @@ def draw(places: list[Place], *, focus_box_of: Iterable[Place] | None = None, la
     missing = [p for p in places if p.code not in by_code]
     framed = [_shape(p.code) for p in (focus_box_of or places)]
     boxes = [shape.main_box for shape in framed if shape] or [(-20.0, -35.0, 50.0, 70.0)]
-    west = min(b[0] for b in boxes) - margin
-    south = max(min(b[1] for b in boxes) - margin, -85.0)
-    east = max(b[2] for b in boxes) + margin
-    north = min(max(b[3] for b in boxes) + margin, 85.0)
+    west_lons, south_lats, east_lons, north_lats = zip(*boxes, strict=True)
+    west, east = min(west_lons) - margin, max(east_lons) + margin
+    south, north = max(min(south_lats) - margin, -85.0), min(max(north_lats) + margin, 85.0)
     if focus_box_of is not None:  # a regional view: at least 4:3, so a narrow country keeps its region
         extra = (4 / 3 * (north - south) - (east - west) * X_SCALE) / X_SCALE / 2
         west, east = (west - extra, east + extra) if extra > 0 else (west, east)
