@@ -1,6 +1,6 @@
 """What the graph says about one entity: the one CONSTRUCT behind its data documents and page
-(its statements, blank-node closure, linked labels, quotes, incoming links), the answer indexed
-for a page, and the ontology as a document.
+(its statements, blank-node closure, linked labels, quotes, incoming links up to a cap), the
+answer indexed for a page, and the ontology as a document.
 
 The entity IRI is bound through `graph.intake.insert_values` after it passed `entity_ref`;
 nothing from a URL is ever formatted into query text.

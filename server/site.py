@@ -106,14 +106,12 @@ def local_href(iri: str) -> str | None:
         frag = iri.partition("#")[2]
         safe = re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
         return f"/id/{ref.path}" + (f"#{safe}" if frag else "")
-    if iri.startswith(str(KG)):
-        term = iri[len(str(KG)):]
-        return f"/ontology#{term}" if d.TERM.fullmatch(term) else None
+    for ns, page in ((str(KG), "/ontology"), (str(KGSH), "/shapes")):
+        if iri.startswith(ns):
+            name = iri[len(ns):]
+            return f"{page}#{name}" if d.TERM.fullmatch(name) else None
     if iri == BASE + "def":
         return "/ontology"
-    if iri.startswith(str(KGSH)):
-        name = iri[len(str(KGSH)):]
-        return f"/shapes#{name}" if d.TERM.fullmatch(name) else None
     if re.match(r"https?://[^\s<>\"]+$", iri):
         return iri
     return None
