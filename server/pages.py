@@ -318,33 +318,30 @@ class EntityView:
         for p in dict.fromkeys([*self.desc.incoming, *counts]):
             subjects = self.desc.incoming.get(p, [])
             total = counts.get(p, len(subjects))
-            all_query = (editor_link(d.incoming_list_query(self.ref, p))
-                         if total > INCOMING_SHOWN or not subjects else None)
+            group = {"property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
+                     "subjects": [], "all_query": (editor_link(d.incoming_list_query(self.ref, p))
+                                                   if total > INCOMING_SHOWN or not subjects else None)}
             if subjects and p in (d.RDF + "subject", d.RDF + "object"):
-                groups.append(self._quoted_statements(p, subjects, total, all_query))
-                continue
-            groups.append({"property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
-                           "subjects": [self.value(s) for s in subjects[:INCOMING_SHOWN]],
-                           "all_query": all_query})
+                key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
+                group["property"] = {"iri": p, "href": local_href(p), "text": i18n.translate(key)}
+                group["statements"] = self._quoted_statements(subjects)[:INCOMING_SHOWN]
+            else:
+                group["subjects"] = [self.value(s) for s in subjects[:INCOMING_SHOWN]]
+            groups.append(group)
         groups.sort(key=lambda g: (-g["total"], g["property"]["text"].lower()))
         return groups
 
-    def _quoted_statements(self, p: str, statements: list[d.Value], total: int,
-                           all_query: str | None) -> dict[str, Any]:
-        """Reified statements naming the entity, each shown as what it says (subject, property,
-        object) with the quote that supports it."""
+    def _quoted_statements(self, statements: list[d.Value]) -> list[dict[str, Any]]:
+        """Reified statements naming the entity, each as what it says (subject, property, object)
+        with the quote that supports it, in order."""
         shown = []
         for st in statements:
             parts = (self.value(v) if v else None for v in self.desc.statement(st.value))
             quotes = self.desc.supporters.get(st.value)
             shown.append({**dict(zip(("subject", "property", "object"), parts, strict=True)),
                           "quote": self.link(quotes[0].value) if quotes else None})
-        shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
-                                       for k in ("property", "subject", "object")))
-        key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
-        return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
-                "shown": min(len(shown), INCOMING_SHOWN), "subjects": [],
-                "statements": shown[:INCOMING_SHOWN], "all_query": all_query}
+        return sorted(shown, key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
+                                                 for k in ("property", "subject", "object")))
 
     def timeline(self, items: list[d.TimelineItem]) -> list[dict[str, Any]]:
         return [{"href": local_href(it.iri), "text": d.label_in(it.labels, self.lang) or prefixed(it.iri),
