@@ -318,9 +318,10 @@ class EntityView:
         for p in dict.fromkeys([*self.desc.incoming, *counts]):
             subjects = self.desc.incoming.get(p, [])
             total = counts.get(p, len(subjects))
-            group = {"property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
-                     "subjects": [], "all_query": (editor_link(d.incoming_list_query(self.ref, p))
-                                                   if total > INCOMING_SHOWN or not subjects else None)}
+            all_query = (editor_link(d.incoming_list_query(self.ref, p))
+                         if total > INCOMING_SHOWN or not subjects else None)
+            group: dict[str, Any] = {"property": self.link(p), "total": total, "subjects": [],
+                                     "shown": len(subjects[:INCOMING_SHOWN]), "all_query": all_query}
             if subjects and p in (d.RDF + "subject", d.RDF + "object"):
                 key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
                 group["property"] = {"iri": p, "href": local_href(p), "text": i18n.translate(key)}
