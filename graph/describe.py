@@ -1,12 +1,9 @@
-"""What the graph says about one entity: the queries behind its data document and page, and
-the page's view of the answer.
+"""What the graph says about one entity: the one CONSTRUCT behind its data documents and page
+(its statements, blank-node closure, linked labels, quotes, incoming links up to a cap), the
+answer indexed for a page, and the ontology as a document.
 
-One CONSTRUCT builds the whole description (outgoing statements, blank-node closure, labels of
-linked things, the quotes that state facts about the entity with their selectors, documents and
-supported statements, and the incoming links, capped, with what the reified statements among
-them say: subject, predicate, object and their labels). The entity IRI is always bound through
-`graph.intake.insert_values` after it passed `entity_ref`; nothing from a URL is ever formatted
-into query text. The same N-Triples answer serves the data documents and the HTML page.
+The entity IRI is bound through `graph.intake.insert_values` after it passed `entity_ref`;
+nothing from a URL is ever formatted into query text.
 """
 
 from __future__ import annotations
@@ -160,12 +157,12 @@ def describe_query(ref: EntityRef) -> str:
              "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
              "COUNT_PART": insert_values(_INCOMING_COUNT, {"e": e})}
     for name, part in parts.items():
-        head, sep, tail = outer.partition(name)
-        assert sep, name
-        outer = head + part + tail
+        assert name in outer, name
+        outer = outer.replace(name, part, 1)
     return outer
 
 
+@functools.lru_cache(maxsize=4096)
 def timeline_query(ref: EntityRef) -> str:
     """Dated activities and events linked to the entity (directly, or through a narrower
     plan element, e.g. an activity under an action of a domain), in date order, capped."""
@@ -173,6 +170,7 @@ def timeline_query(ref: EntityRef) -> str:
     return _bound(_TIMELINE % {"classes": classes, "limit": TIMELINE_CAP + 1}, ref)
 
 
+@functools.lru_cache(maxsize=4096)
 def incoming_counts_query(ref: EntityRef) -> str:
     """Incoming links per property (only needed when the description was capped)."""
     return _bound("SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?e } GROUP BY ?p ORDER BY DESC(?n)", ref)
@@ -252,23 +250,22 @@ class Description:
     """The triples of one CONSTRUCT answer, indexed for a page."""
 
     iri: str
-    triples: list[ox.Triple]
     by_subject: dict[str, dict[str, list[Value]]]
     incoming: dict[str, list[Value]]
     note: str | None
-    supported_by: dict[str, str] = field(default_factory=dict)
+    supporters: dict[str, list[Value]]  # statement -> the quotes that support it
 
     def objects(self, subject: str, predicate: str) -> list[Value]:
         return self.by_subject.get(subject, {}).get(predicate, [])
 
     def labels(self, iri: str) -> dict[str, list[str]]:
         """Labels of `iri` by language tag ("" for none)."""
-        out: dict[str, list[str]] = defaultdict(list)
+        out: dict[str, list[str]] = {}
         for prop in LABEL_PROPERTIES:
             for v in self.objects(iri, prop):
-                if v.kind == "literal" and v.value not in out[v.lang or ""]:
-                    out[v.lang or ""].append(v.value)
-        return dict(out)
+                if v.kind == "literal":
+                    add_text(out, v.value, v.lang)
+        return out
 
     def types(self, iri: str) -> list[str]:
         return [v.value for v in self.objects(iri, TYPE) if v.is_iri]
@@ -280,32 +277,31 @@ class Description:
 
     def quotes(self) -> list[Quote]:
         """The quotes that state facts about the entity, in a stable order."""
-        found: dict[str, Value] = {}
-        for t in self.triples:
-            s, p, o = t.subject, t.predicate.value, t.object
-            if p == OA + "hasBody" and isinstance(o, ox.NamedNode) and o.value == self.iri:
-                found.setdefault(str(s), value_of(s))
-            elif (p == str(KG) + "statedIn" and isinstance(s, ox.NamedNode) and s.value == self.iri
-                  and not isinstance(o, ox.Literal)):
-                found.setdefault(str(o), value_of(o))
-            elif p == str(KG) + "supports" and isinstance(o, ox.NamedNode | ox.BlankNode) and any(
-                    v.value == self.iri for v in self.objects(o.value, RDF + "subject")):
-                found.setdefault(str(s), value_of(s))
+        found = [*self.incoming.get(OA + "hasBody", []),
+                 *(v for v in self.objects(self.iri, str(KG) + "statedIn") if v.kind != "literal"),
+                 *(q for st, quotes in self.supporters.items() for q in quotes
+                   if any(v.value == self.iri for v in self.objects(st, RDF + "subject")))]
         if str(KG) + "Quote" in self.types(self.iri):
-            found.setdefault(self.iri, Value("iri", self.iri))
-        return [self._quote(found[k]) for k in sorted(found)]
+            found.append(Value("iri", self.iri))
+        by_term = {f"<{v.value}>" if v.is_iri else f"_:{v.value}": v for v in found}  # N-Triples order
+        return [self._quote(by_term[k]) for k in sorted(by_term)]
+
+    def statement(self, node: str) -> tuple[Value | None, Value | None, Value | None]:
+        """What a reified statement says: its first subject, predicate and object (None if absent)."""
+        s, p, o = (self.objects(node, RDF + n) for n in ("subject", "predicate", "object"))
+        return s[0] if s else None, p[0] if p else None, o[0] if o else None
 
     def inferences(self) -> list[Inference]:
         """Inferred and derived statements about the entity, derived ones first."""
         kinds = {str(KG) + "InferredStatement": "inferred", str(KG) + "DerivedStatement": "derived"}
         out = []
-        for props in self.by_subject.values():
+        for node, props in self.by_subject.items():
             kind = next((kinds[t.value] for t in props.get(TYPE, []) if t.value in kinds), None)
-            subj, pred, obj = (props.get(RDF + n, []) for n in ("subject", "predicate", "object"))
-            if kind is None or not (subj and pred and obj) or subj[0].value != self.iri:
+            subj, pred, obj = self.statement(node)
+            if kind is None or not (subj and pred and obj) or subj.value != self.iri:
                 continue
             out.append(Inference(
-                kind, pred[0].value, obj[0],
+                kind, pred.value, obj,
                 {v.lang or "": v.value for v in props.get(str(KG) + "reasoning", []) if v.kind == "literal"},
                 sorted(v.value for v in props.get(str(KG) + "evidence", []) if v.is_iri)))
         return sorted(out, key=lambda i: (i.kind != "derived", i.predicate, i.object.value))
@@ -318,20 +314,14 @@ class Description:
                     q.sources.append(src.value)
             for sel in self.objects(target.value, OA + "hasSelector"):
                 q.exact.extend(self.objects(sel.value, OA + "exact"))
-                q.prefix = q.prefix or self._first(sel.value, OA + "prefix")
-                q.suffix = q.suffix or self._first(sel.value, OA + "suffix")
+                q.prefix = q.prefix or next((v.value for v in self.objects(sel.value, OA + "prefix")), None)
+                q.suffix = q.suffix or next((v.value for v in self.objects(sel.value, OA + "suffix")), None)
         for st in self.objects(node.value, str(KG) + "supports"):
-            subj = self.objects(st.value, RDF + "subject")
-            pred = self.objects(st.value, RDF + "predicate")
-            obj = self.objects(st.value, RDF + "object")
+            subj, pred, obj = self.statement(st.value)
             if subj and pred and obj:
-                q.supports.append((subj[0].value, pred[0].value, obj[0]))
+                q.supports.append((subj.value, pred.value, obj))
         q.supports.sort(key=lambda t: (t[0] != self.iri, t[1], t[2].value))
         return q
-
-    def _first(self, subject: str, predicate: str) -> str | None:
-        values = self.objects(subject, predicate)
-        return values[0].value if values else None
 
 
 def parse_description(iri: str, ntriples: bytes) -> Description:
@@ -340,9 +330,9 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
     triples = list(dict.fromkeys(q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)))
     by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     incoming: dict[str, list[Value]] = defaultdict(list)
+    supporters: dict[str, list[Value]] = defaultdict(list)
     note = None
     doc_prefix = BASE + "doc/"
-    supported_by: dict[str, str] = {}
     for t in triples:
         s = t.subject.value
         p = t.predicate.value
@@ -353,13 +343,13 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
         o = value_of(t.object)
         by_subject[s][p].append(o)
         if p == str(KG) + "supports" and o.kind != "literal":
-            supported_by.setdefault(o.value, s)
+            supporters[o.value].append(value_of(t.subject))
         if o.kind == "iri" and o.value == iri and s != iri:
             incoming[p].append(value_of(t.subject))
     for subjects in incoming.values():
         subjects.sort(key=lambda v: v.value)
-    return Description(iri=iri, triples=triples, by_subject=by_subject, incoming=dict(incoming),
-                       note=note, supported_by=supported_by)
+    return Description(iri=iri, by_subject=by_subject, incoming=dict(incoming), note=note,
+                       supporters=supporters)
 
 
 def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
@@ -389,20 +379,23 @@ class TimelineItem:
     end: str | None
 
 
+def add_text(by_lang: dict[str, list[str]], text: str, lang: str | None) -> None:
+    """Add `text` under its language tag ("" for none), once."""
+    values = by_lang.setdefault(lang or "", [])
+    if text not in values:
+        values.append(text)
+
+
 def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[TimelineItem], bool]:
     """Group timeline rows by item; (items in date order, True when the cap was reached)."""
     dates: dict[str, dict[str, str]] = defaultdict(dict)
-    labels: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    labels: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for row in rows[:TIMELINE_CAP]:
         item = row["item"]["value"]
-        prop = row["dp"]["value"].rsplit("/", 1)[-1]
-        dates[item].setdefault(prop, row["date"]["value"])
+        dates[item].setdefault(row["dp"]["value"].rsplit("/", 1)[-1], row["date"]["value"])
         if "label" in row:
-            lab = row["label"]
-            values = labels[item][lab.get("xml:lang", "")]
-            if lab["value"] not in values:
-                values.append(lab["value"])
-    items = [TimelineItem(iri=i, labels=dict(labels[i]), date=dates[i].get("date"),
+            add_text(labels[item], row["label"]["value"], row["label"].get("xml:lang"))
+    items = [TimelineItem(iri=i, labels=labels[i], date=dates[i].get("date"),
                           start=dates[i].get("startDate"), end=dates[i].get("endDate"))
              for i in dates]
     items.sort(key=lambda it: (it.date or it.start or it.end or "", it.iri))
@@ -501,9 +494,7 @@ def read_ontology(triples: Iterable[ox.Triple]) -> Ontology:
         for p, values in props.items():
             for v in values:
                 if p in texts:
-                    by_lang = texts[p].setdefault(v.lang or "", [])
-                    if v.value not in by_lang:
-                        by_lang.append(v.value)
+                    add_text(texts[p], v.value, v.lang)
                 elif p in iris:
                     iris[p].append(v.value)
         for found in iris.values():

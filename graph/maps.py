@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graph.describe import PROLOGUE
+from graph.describe import PROLOGUE, add_text
 
 # One row per fact; the roles keep the parts of the UNION apart.
 MAP_QUERY = PROLOGUE + """SELECT ?c ?role ?v ?x ?xlabel ?xnum WHERE {
@@ -46,12 +46,6 @@ class CountryOnMap:
     activities: dict[str, Linked] = field(default_factory=dict)
 
 
-def _add_label(target: dict[str, list[str]], binding: dict[str, str]) -> None:
-    values = target.setdefault(binding.get("xml:lang", ""), [])
-    if binding["value"] not in values:
-        values.append(binding["value"])
-
-
 def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, CountryOnMap]:
     """The answer of MAP_QUERY, by country IRI."""
     out: dict[str, CountryOnMap] = {}
@@ -64,7 +58,7 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
         elif role == "alpha3":
             c.alpha3 = value
         elif role == "label":
-            _add_label(c.labels, row["v"])
+            add_text(c.labels, row["v"]["value"], row["v"].get("xml:lang"))
         elif role == "partner":
             c.partner = True
         elif role == "observer":
@@ -73,7 +67,7 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
             x = row["x"]["value"]
             item = (c.domains if role == "reference" else c.activities).setdefault(x, Linked(x))
             if "xlabel" in row:
-                _add_label(item.labels, row["xlabel"])
+                add_text(item.labels, row["xlabel"]["value"], row["xlabel"].get("xml:lang"))
             if "xnum" in row and row["xnum"]["value"].isdigit():
                 item.number = int(row["xnum"]["value"])
     return out

@@ -32,12 +32,6 @@ class Edge:
     label: str  # the property's label; "" for a subclass arrow
 
 
-@dataclass
-class Diagram:
-    svg: str
-    undrawn: list[dict[str, object]]  # properties with no domain or no range
-
-
 def _layers(nodes: list[str], edges: list[Edge]) -> list[list[str]]:
     """Longest-path layering over an acyclic copy of the edges (back edges of a DFS dropped)."""
     out: dict[str, list[str]] = defaultdict(list)
@@ -86,11 +80,13 @@ def _order(layers: list[list[str]], edges: list[Edge]) -> None:
             layers[i].sort(key=key)
 
 
-def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Diagram:
-    """The class diagram of `onto` in `lang`; `name(iri)` names the outside classes."""
+def draw_ontology(onto: d.Ontology, lang: str,
+                  name: Callable[[str], str]) -> tuple[str, list[dict[str, str]]]:
+    """The class diagram of `onto` in `lang` (SVG), and the properties with no domain or no range;
+    `name(iri)` names the outside classes."""
     ours = sorted(onto.classes)
     edges: list[Edge] = []
-    undrawn: list[dict[str, object]] = []
+    undrawn: list[dict[str, str]] = []
     for iri, term in sorted(onto.properties.items()):
         if not any(k.endswith("ObjectProperty") for k in term.kinds):
             continue
@@ -124,7 +120,7 @@ def draw_ontology(onto: d.Ontology, lang: str, name: Callable[[str], str]) -> Di
                       "cx": round(x + BOX_W / 2), "cy": round(y + BOX_H / 2 + 5)})  # the label's middle
     svg = render_template("diagram.svg", width=width, height=height, box_w=BOX_W, box_h=BOX_H,
                           edges=[_edge(e, at) for e in edges], boxes=boxes)
-    return Diagram(svg, undrawn)
+    return svg, undrawn
 
 
 def _edge(e: Edge, at: dict[str, tuple[float, float]]) -> dict[str, object]:

@@ -2,15 +2,13 @@
 drawn as inline SVG (templates/worldmap.svg) on the vendored Natural Earth shapes, in the
 reader's language, once per release and language (and country).
 
-Why on the server: the map is the same for every reader of a release; it needs no script (pages
-work with JavaScript off, the strict CSP stays), no JavaScript library to vendor and audit, and
-tests read it over plain HTTP. The shapes are world-atlas's TopoJSON, decoded and projected here
-(plate carrée with the longitudes narrowed by cos 35°, a fair look for Europe and Africa).
-
-Countries are matched by code, never by name: the graph's ISO 3166-1 alpha-3 code gives the
-numeric code (the shapes' ids) through the vendored ISO table, and the row must also agree with
-the graph's alpha-2 code. A country too small for the 1:110m shapes is drawn as a dot at the
-centre of its 1:50m shape; a country without a code or shape is listed under the map instead.
+Drawn on the server because the map is the same for every reader of a release: no script (the
+strict CSP stays), no JavaScript library to vendor. The shapes are world-atlas's TopoJSON in
+plate carrée, longitudes narrowed by cos 35° (a fair look for Europe and Africa). Countries are
+matched by code, never by name: the graph's alpha-3 code gives the numeric code (the shapes'
+ids) through the vendored ISO table, whose alpha-2 must agree with the graph's. A country too
+small for the 1:110m shapes is a dot at the centre of its 1:50m shape; one without a code or
+shape is listed under the map.
 """
 
 from __future__ import annotations
@@ -155,10 +153,9 @@ def draw(places: list[Place], *, focus_box_of: Iterable[Place] | None = None, la
     missing = [p for p in places if p.code not in by_code]
     framed = [_shape(p.code) for p in (focus_box_of or places)]
     boxes = [shape.main_box for shape in framed if shape] or [(-20.0, -35.0, 50.0, 70.0)]
-    west = min(b[0] for b in boxes) - margin
-    south = max(min(b[1] for b in boxes) - margin, -85.0)
-    east = max(b[2] for b in boxes) + margin
-    north = min(max(b[3] for b in boxes) + margin, 85.0)
+    west_lons, south_lats, east_lons, north_lats = zip(*boxes, strict=True)
+    west, east = min(west_lons) - margin, max(east_lons) + margin
+    south, north = max(min(south_lats) - margin, -85.0), min(max(north_lats) + margin, 85.0)
     if focus_box_of is not None:  # a regional view: at least 4:3, so a narrow country keeps its region
         extra = (4 / 3 * (north - south) - (east - west) * X_SCALE) / X_SCALE / 2
         west, east = (west - extra, east + extra) if extra > 0 else (west, east)
@@ -197,21 +194,16 @@ def _countries() -> dict[str, CountryOnMap]:
                             lambda: countries_on_map(get_backend().select(MAP_QUERY, lane="light")))
 
 
-def _name(labels: dict[str, list[str]], lang: str, fallback: str) -> str:
-    picked = d.pick_label(labels, lang)
-    return picked[0] if picked else fallback
-
-
 def _domain_name(domain: Linked, lang: str) -> str:
     if domain.number is not None:
         return i18n.translate("map.domain", lang, n=domain.number)
-    return _name(domain.labels, lang, d.local_name(domain.iri))
+    return d.label_in(domain.labels, lang) or d.local_name(domain.iri)
 
 
 def _place(c: CountryOnMap, lang: str, focus: str | None) -> Place:
     classes = [name for name, on in (("partner", c.partner), ("observer", c.observer),
                                      ("reference", bool(c.domains)), ("focus", c.iri == focus)) if on]
-    name = _name(c.labels, lang, d.local_name(c.iri))
+    name = d.label_in(c.labels, lang) or d.local_name(c.iri)
     facts = [i18n.translate(f"map.{k}", lang) for k in classes if k in ("partner", "observer")]
     if c.domains:
         facts.append(i18n.translate("map.reference_of", lang) + " "
@@ -229,9 +221,9 @@ def home_map(lang: str) -> dict[str, Any]:
         countries = _countries()
         svg, missing = draw([_place(c, lang, None) for c in countries.values()],
                             label=i18n.translate("map.title", lang))
-        domains = [{"name": _domain_name(dom, lang), "title": _name(dom.labels, lang, ""),
+        domains = [{"name": _domain_name(dom, lang), "title": d.label_in(dom.labels, lang) or "",
                     "href": site.local_href(dom.iri),
-                    "countries": [{"text": _name(countries[c].labels, lang, d.local_name(c)),
+                    "countries": [{"text": d.label_in(countries[c].labels, lang) or d.local_name(c),
                                    "href": site.local_href(c)} for c in members]}
                    for dom, members in domains_with_reference_countries(countries)]
         return {"svg": Markup(svg), "missing": [p.title for p in missing], "domains": domains,
@@ -251,8 +243,8 @@ def country_map(iri: str, lang: str) -> dict[str, Any] | None:
         places = [_place(c, lang, iri) for c in countries.values()]
         # the country and its region (12 degrees around it), so even a small country shows
         svg, _ = draw(places, focus_box_of=[p for p in places if "focus" in p.classes], margin=12.0,
-                      label=_name(country.labels, lang, d.local_name(iri)))
-        activities = sorted(({"text": _name(a.labels, lang, d.local_name(a.iri)),
+                      label=d.label_in(country.labels, lang) or d.local_name(iri))
+        activities = sorted(({"text": d.label_in(a.labels, lang) or d.local_name(a.iri),
                               "href": site.local_href(a.iri)} for a in country.activities.values()),
                             key=lambda a: str(a["text"]).lower())
         return {"svg": Markup(svg), "activities": activities}

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, jsonify, render_template, request
-from werkzeug.utils import redirect as _redirect
+from werkzeug.utils import redirect
 
 from graph import describe as d
 from graph.engine.base import QueryResult
@@ -81,9 +81,8 @@ def identify(type_: str, slug: str) -> Response:
     lang = request.args.get("lang", "")
     if fmt.key == "html" and lang in i18n.languages():
         target += "?" + urlencode({"lang": lang})
-    response = redirect(target, code=303)
+    response = see_other(target)
     response.headers["Link"] = alternates_header(ref, describedby=target)
-    response.vary.add("Accept")
     return response
 
 
@@ -112,9 +111,7 @@ def define(term: str | None = None) -> Response:
         abort(404, description=f"the ontology has no term {term!r}")
     fmt = negotiate(PAGE_FORMATS)
     target = ("/ontology" + (f"#{term}" if term else "")) if fmt.key == "html" else f"/ontology.{fmt.key}"
-    response = redirect(target, code=303)
-    response.vary.add("Accept")
-    return response
+    return see_other(target)
 
 
 @bp.get(CONTEXT_PATH)
@@ -123,10 +120,11 @@ def jsonld_context() -> Response:
     return Response(context_document(), mimetype=RDF_BY_KEY["jsonld"].media_type)
 
 
-def redirect(location: str, code: int = 303) -> Response:
-    """A redirect to a local path (Location is exactly `location`: never made absolute)."""
-    response = _redirect(location, code=code, Response=Response)
+def see_other(location: str) -> Response:
+    """A 303 to a local path chosen by Accept (Location is exactly `location`: never made absolute)."""
+    response = redirect(location, code=303, Response=Response)
     assert isinstance(response, Response)
+    response.vary.add("Accept")
     return response
 
 
@@ -252,16 +250,10 @@ class EntityView:
     def identifiers(self) -> list[dict[str, Any]]:
         """The entity's identifiers elsewhere, by name: links to the same thing in other datasets
         (Wikidata Q945) and its codes (ISO 3166-1 TG)."""
-        out = []
-        for p in SAME_AS:
-            for v in self.desc.objects(self.ref.iri, p):
-                if v.is_iri:
-                    out.append({"text": site.external_name(v.value) or prefixed(v.value),
-                                "href": local_href(v.value), "iri": v.value})
-        for p, scheme in CODES:
-            for v in self.desc.objects(self.ref.iri, p):
-                out.append({"text": f"{scheme} {v.value}", "href": None, "iri": None})
-        return out
+        same = [v.value for p in SAME_AS for v in self.desc.objects(self.ref.iri, p) if v.is_iri]
+        codes = [f"{scheme} {v.value}" for p, scheme in CODES for v in self.desc.objects(self.ref.iri, p)]
+        out = [{"text": site.external_name(i) or prefixed(i), "href": local_href(i), "iri": i} for i in same]
+        return out + [{"text": text, "href": None, "iri": None} for text in codes]
 
     def fallback(self) -> dict[str, str] | None:
         """The language the title is shown in, when it is not the reader's."""
@@ -306,9 +298,8 @@ class EntityView:
                 continue
             cells = [{**self.value(v), "quotes": support.get((p, v), [])}
                      for v in sorted(values, key=lambda v: (v.lang or "", v.value))]
-            rows.append({"property": self.link(p), "cells": cells, "sort": self.label(p).lower()})
-        rows.sort(key=lambda r: str(r["sort"]))
-        return rows
+            rows.append({"property": self.link(p), "cells": cells})
+        return sorted(rows, key=lambda r: r["property"]["text"].lower())
 
     def quotes(self) -> list[dict[str, Any]]:
         return [{"n": n, "node": self.link(q.node.value) if q.node.is_iri else {"text": q.node.value},
@@ -328,37 +319,29 @@ class EntityView:
             total = counts.get(p, len(subjects))
             all_query = (editor_link(d.incoming_list_query(self.ref, p))
                          if total > INCOMING_SHOWN or not subjects else None)
+            group: dict[str, Any] = {"property": self.link(p), "total": total, "subjects": [],
+                                     "shown": len(subjects[:INCOMING_SHOWN]), "all_query": all_query}
             if subjects and p in (d.RDF + "subject", d.RDF + "object"):
-                groups.append(self._quoted_statements(p, subjects, total, all_query))
-                continue
-            groups.append({"property": self.link(p), "total": total, "shown": len(subjects[:INCOMING_SHOWN]),
-                           "subjects": [self.value(s) for s in subjects[:INCOMING_SHOWN]],
-                           "all_query": all_query})
+                key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
+                group["property"] = {"iri": p, "href": local_href(p), "text": i18n.translate(key)}
+                group["statements"] = self._quoted_statements(subjects)[:INCOMING_SHOWN]
+            else:
+                group["subjects"] = [self.value(s) for s in subjects[:INCOMING_SHOWN]]
+            groups.append(group)
         groups.sort(key=lambda g: (-g["total"], g["property"]["text"].lower()))
         return groups
 
-    def _quoted_statements(self, p: str, statements: list[d.Value], total: int,
-                           all_query: str | None) -> dict[str, Any]:
-        """Reified statements naming the entity, each shown as what it says (subject, property,
-        object) with the quote that supports it."""
+    def _quoted_statements(self, statements: list[d.Value]) -> list[dict[str, Any]]:
+        """Reified statements naming the entity, each as what it says (subject, property, object)
+        with the quote that supports it, in order."""
         shown = []
         for st in statements:
-            subj = self.desc.objects(st.value, d.RDF + "subject")
-            pred = self.desc.objects(st.value, d.RDF + "predicate")
-            obj = self.desc.objects(st.value, d.RDF + "object")
-            quote = self.desc.supported_by.get(st.value)
-            shown.append({
-                "subject": self.value(subj[0]) if subj else None,
-                "property": self.value(pred[0]) if pred else None,
-                "object": self.value(obj[0]) if obj else None,
-                "quote": self.link(quote) if quote else None,
-            })
-        shown.sort(key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
-                                       for k in ("property", "subject", "object")))
-        key = "entity.quoted_as_subject" if p.endswith("subject") else "entity.quoted_as_object"
-        return {"property": {"iri": p, "href": local_href(p), "text": i18n.translate(key)}, "total": total,
-                "shown": min(len(shown), INCOMING_SHOWN), "subjects": [],
-                "statements": shown[:INCOMING_SHOWN], "all_query": all_query}
+            parts = (self.value(v) if v else None for v in self.desc.statement(st.value))
+            quotes = self.desc.supporters.get(st.value)
+            shown.append({**dict(zip(("subject", "property", "object"), parts, strict=True)),
+                          "quote": self.link(quotes[0].value) if quotes else None})
+        return sorted(shown, key=lambda s: tuple(str((s[k] or {}).get("text") or "").lower()
+                                                 for k in ("property", "subject", "object")))
 
     def timeline(self, items: list[d.TimelineItem]) -> list[dict[str, Any]]:
         return [{"href": local_href(it.iri), "text": d.label_in(it.labels, self.lang) or prefixed(it.iri),
@@ -491,27 +474,23 @@ def validation(suffix: str | None = None) -> Response:
         abort(404, description="the report is offered as /validation (HTML) and /validation.ttl")
     fmt = RDF_BY_KEY["ttl"] if suffix else negotiate((HTML_FORMAT, RDF_BY_KEY["ttl"]))
     report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
-    if report is None:
-        state = conformance.state()
-        if not state.done.is_set():
-            raise ReportPending("the validation report of this release is being computed; retry shortly",
-                                retry_after=5)
-        if fmt.key == "ttl":
-            abort(404, description=state.reason or "no validation report for this release")
-        html = render_template("validation.html", report=None, groups=[], reason=state.reason,
-                               validated_at_load=state.validated_at_load,
-                               data_version=get_backend().version(), focus_href=_focus_href)
-        return _html(html, ())
+    state = conformance.state()
+    if report is None and not state.done.is_set():
+        raise ReportPending("the validation report of this release is being computed; retry shortly",
+                            retry_after=5)
     if fmt.key == "ttl":
+        if report is None:
+            abort(404, description=state.reason or "no validation report for this release")
         response = Response(report.report_turtle, mimetype=fmt.media_type)
         if suffix is None:
             response.headers["Content-Location"] = "/validation.ttl"
         response.vary.add("Accept")
         return response
-    groups = conformance.grouped(report)
-    html = render_template("validation.html", report=report, groups=groups,
+    html = render_template("validation.html", report=report, reason=state.reason,
+                           groups=conformance.grouped(report) if report is not None else [],
+                           validated_at_load=state.validated_at_load,
                            data_version=get_backend().version(), focus_href=_focus_href)
-    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")])
+    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else ())
 
 
 class ReportPending(KgError):

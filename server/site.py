@@ -33,27 +33,22 @@ DATA_LICENCE = str(dataset.DATA_LICENCE)
 DATA_LICENCE_NAME = "CC BY 4.0"
 # The whole-graph dumps: (format key, path). Fixed paths, never built from input.
 DUMPS: tuple[tuple[str, str], ...] = tuple((key, "/" + path) for key, path, _media in dataset.DUMPS)
+WIKIDATA = STANDARD_PREFIXES["wd"]  # its IRIs are shown as "Wikidata Q945"
 
 EXTENSION = "rabat_kg.release_cache"
 LRU_SIZE = 256
 
 
 class ReleaseCache:
-    """What the pages derive from one release (counts, documents, views, timelines), kept in
-    `app.extensions` for the app's life: a new release (a reload) empties it on first use."""
+    """What the pages derive from one release, kept in `app.extensions` for the app's life: a few
+    small values (counts, documents, views) and the last LRU_SIZE per-argument ones (timelines,
+    maps). A new release (a reload) empties it on first use."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.version: str | None = None
         self.values: dict[str, Any] = {}
         self.lru: OrderedDict[tuple[str, str], Any] = OrderedDict()
-
-    def _for(self, version: str) -> None:
-        """Forget another release's values (called with the lock held)."""
-        if version != self.version:
-            self.version = version
-            self.values.clear()
-            self.lru.clear()
 
     def get(self, version: str, name: str, compute: Callable[[], T]) -> T:
         return self._get(version, self.values, name, compute)
@@ -62,19 +57,22 @@ class ReleaseCache:
         return self._get(version, self.lru, (name, arg), compute)
 
     def _get(self, version: str, table: dict[Any, Any], key: Any, compute: Callable[[], T]) -> T:
-        """The value under `key`, computed without the lock held; the LRU keeps the most recent."""
+        """The value under `key`, computed without the lock held."""
         with self.lock:
-            self._for(version)
-            if key in table:
+            if version != self.version:
+                self.version = version
+                self.values.clear()
+                self.lru.clear()
+            elif key in table:
                 if table is self.lru:
                     self.lru.move_to_end(key)
                 return table[key]  # type: ignore[no-any-return]
         value = compute()
         with self.lock:
-            self._for(version)
-            table[key] = value
-            while len(self.lru) > LRU_SIZE:
-                self.lru.popitem(last=False)
+            if version == self.version:  # not if another release came meanwhile
+                table[key] = value
+                while len(self.lru) > LRU_SIZE:
+                    self.lru.popitem(last=False)
         return value
 
 
@@ -108,29 +106,22 @@ def local_href(iri: str) -> str | None:
         frag = iri.partition("#")[2]
         safe = re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
         return f"/id/{ref.path}" + (f"#{safe}" if frag else "")
-    if iri.startswith(str(KG)):
-        term = iri[len(str(KG)):]
-        return f"/ontology#{term}" if d.TERM.fullmatch(term) else None
+    for ns, page in ((str(KG), "/ontology"), (str(KGSH), "/shapes")):
+        if iri.startswith(ns):
+            name = iri[len(ns):]
+            return f"{page}#{name}" if d.TERM.fullmatch(name) else None
     if iri == BASE + "def":
         return "/ontology"
-    if iri.startswith(str(KGSH)):
-        name = iri[len(str(KGSH)):]
-        return f"/shapes#{name}" if d.TERM.fullmatch(name) else None
     if re.match(r"https?://[^\s<>\"]+$", iri):
         return iri
     return None
 
 
-# External identifier schemes, by namespace: an IRI in one is shown as "Wikidata Q945".
-EXTERNAL_SCHEMES: tuple[tuple[str, str], ...] = ((STANDARD_PREFIXES["wd"], "Wikidata"),)
-
-
 def external_name(iri: str) -> str | None:
     """The name of an external identifier ("Wikidata Q945"), or None for other IRIs."""
-    for ns, scheme in EXTERNAL_SCHEMES:
-        local = iri[len(ns):]
-        if iri.startswith(ns) and re.fullmatch(r"[A-Za-z0-9_-]+", local):
-            return f"{scheme} {local}"
+    local = iri[len(WIKIDATA):]
+    if iri.startswith(WIKIDATA) and re.fullmatch(r"[A-Za-z0-9_-]+", local):
+        return f"Wikidata {local}"
     return None
 
 
@@ -171,42 +162,35 @@ def rdf_file_bytes(path: Path, fmt: Format) -> bytes:
 # --- Counts and dates --------------------------------------------------------------------------------
 
 
+def _rows(name: str, query: str, arg: str | None = None) -> list[dict[str, dict[str, str]]]:
+    """The rows of a light query, once per release (and `arg`, among the last few hundred)."""
+    def compute() -> list[dict[str, dict[str, str]]]:
+        return get_backend().select(query, lane="light")
+    return per_version(name, compute) if arg is None else per_version_lru(name, arg, compute)
+
+
 def class_counts() -> dict[str, int]:
-    """Instances per class (rdf:type), once per version."""
-    def compute() -> dict[str, int]:
-        rows = get_backend().select(
-            "SELECT ?cls (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?cls } GROUP BY ?cls", lane="light")
-        return {r["cls"]["value"]: int(r["n"]["value"]) for r in rows if "cls" in r}
-    return per_version("class-counts", compute)
+    """Instances per class (rdf:type)."""
+    rows = _rows("class-counts", "SELECT ?cls (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?cls } GROUP BY ?cls")
+    return {r["cls"]["value"]: int(r["n"]["value"]) for r in rows if "cls" in r}
 
 
 def triple_count() -> int:
-    def compute() -> int:
-        rows = get_backend().select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", lane="light")
-        return int(rows[0]["n"]["value"])
-    return per_version("triples", compute)
+    return int(_rows("triples", "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"]["value"])
 
 
 def data_date() -> str | None:
     """The date of the data: the latest dcterms:modified in the graph (the ontology header's,
     unless the data says more), so a citation of a release is stable."""
-    def compute() -> str | None:
-        rows = get_backend().select(
-            f"SELECT (MAX(STR(?d)) AS ?m) WHERE {{ ?x <{STANDARD_PREFIXES['dcterms']}modified> ?d }}",
-            lane="light")
-        value = rows[0].get("m", {}).get("value") if rows else None
-        return value or None
-    return per_version("data-date", compute)
+    modified = STANDARD_PREFIXES["dcterms"] + "modified"
+    rows = _rows("data-date", f"SELECT (MAX(STR(?d)) AS ?m) WHERE {{ ?x <{modified}> ?d }}")
+    return (rows[0].get("m", {}).get("value") if rows else None) or None
 
 
 def timeline(ref: d.EntityRef) -> tuple[list[d.TimelineItem], bool]:
-    def compute() -> tuple[list[d.TimelineItem], bool]:
-        return d.timeline_items(get_backend().select(d.timeline_query(ref), lane="light"))
-    return per_version_lru("timeline", ref.iri, compute)
+    return d.timeline_items(_rows("timeline", d.timeline_query(ref), ref.iri))
 
 
 def incoming_counts(ref: d.EntityRef) -> dict[str, int]:
-    def compute() -> dict[str, int]:
-        rows = get_backend().select(d.incoming_counts_query(ref), lane="light")
-        return {r["p"]["value"]: int(r["n"]["value"]) for r in rows if "p" in r}
-    return per_version_lru("incoming", ref.iri, compute)
+    rows = _rows("incoming", d.incoming_counts_query(ref), ref.iri)
+    return {r["p"]["value"]: int(r["n"]["value"]) for r in rows if "p" in r}
