@@ -15,55 +15,6 @@ from graph.namespaces import KG
 from server import http, i18n, site
 from server.state import get_backend
 
-STRINGS = {
-    "en": {
-        "iri": "Dataset IRI",
-        "licence": "Licence",
-        "release": "Release",
-        "modified": "Last modified",
-        "counts": "Counts",
-        "triples": "Triples",
-        "entities": "Things (IRIs of the dataset)",
-        "subjects": "Distinct subjects",
-        "objects": "Distinct objects",
-        "classes": "Classes",
-        "properties": "Properties",
-        "by_class": "Members by class",
-        "class": "Class",
-        "members": "Members",
-        "access": "Get the data",
-        "dumps": "Whole-graph downloads",
-        "endpoint": "SPARQL endpoint",
-        "editor": "query editor and Service Description",
-        "stored": "Stored queries (an API with typed parameters)",
-        "vocabulary": "Vocabulary (ontology)",
-        "description": "This description in RDF (VoID and DCAT)",
-    },
-    "fr": {
-        "iri": "IRI du jeu de données",
-        "licence": "Licence",
-        "release": "Version",
-        "modified": "Dernière modification",
-        "counts": "Chiffres",
-        "triples": "Triplets",
-        "entities": "Éléments (IRI du jeu de données)",
-        "subjects": "Sujets distincts",
-        "objects": "Objets distincts",
-        "classes": "Classes",
-        "properties": "Propriétés",
-        "by_class": "Membres par classe",
-        "class": "Classe",
-        "members": "Membres",
-        "access": "Obtenir les données",
-        "dumps": "Téléchargements du graphe entier",
-        "endpoint": "Point d'accès SPARQL",
-        "editor": "éditeur de requêtes et description du service",
-        "stored": "Requêtes enregistrées (une API aux paramètres typés)",
-        "vocabulary": "Vocabulaire (ontologie)",
-        "description": "Cette description en RDF (VoID et DCAT)",
-    },
-}
-
 
 def dataset_page() -> Response:
     """The page, with links to the RDF description in each syntax."""
@@ -74,7 +25,7 @@ def dataset_page() -> Response:
     backend = get_backend()
     stats = statistics(backend)
     html = render_template(
-        "dataset.html", s={**STRINGS["en"], **STRINGS.get(lang, {})}, title=TITLE.get(lang, TITLE["en"]),
+        "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
         licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, version=backend.version(),
         stats=stats, classes=class_rows(stats.classes, lang),
