@@ -33,12 +33,8 @@ JSON_FORMAT = Format("json", "application/json", ".json", "json", "", "JSON")
 EXTENSION = "rabat_kg_stored_queries"
 
 
-class UnknownQuery(KgError):
+class UnknownQuery(KgError, status=404, type="not-found", title="No such stored query"):
     """No stored query has this name."""
-
-    status = 404
-    type = "not-found"
-    title = "No such stored query"
 
 
 def stored_queries() -> dict[str, StoredQuery]:
