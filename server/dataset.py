@@ -1,4 +1,5 @@
-"""Blueprint "dataset": the VoID/DCAT description, whole-graph dumps and the health check.
+"""Blueprint "dataset": the VoID/DCAT description (the page for browsers says the same facts),
+whole-graph dumps and the health check.
 
 Dumps are made once per data version by the engine (CONSTRUCT of everything, engine-native
 writers), kept in this server's private cache folder (written atomically, removed with the
@@ -14,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from graph.dataset import DUMPS, dataset_description
-from graph.formats import RDF_BY_KEY
+from graph.dataset import DATA_LICENCE, DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
+from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS
 from graph.jsonld import compact_jsonld
-from server import http
-from server.dataset_page import dataset_page
+from graph.namespaces import KG
+from server import http, i18n, site
 from server.negotiation import HTML_FORMAT, negotiate
 from server.state import cache_dir, get_backend, get_state
 
@@ -69,6 +70,35 @@ def dataset() -> Response:
     if negotiate(DESCRIPTION_FORMATS) is HTML_FORMAT:
         return dataset_page()
     return Response(status=303, headers={"Location": "/.well-known/void"})
+
+
+def dataset_page() -> Response:
+    """The page, with links to the RDF description in each syntax."""
+    lang = i18n.choose_language()
+    cached = http.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    backend = get_backend()
+    stats = statistics(backend)
+    html = render_template(
+        "dataset.html", title=TITLE.get(lang, TITLE["en"]),
+        description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
+        licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, version=backend.version(),
+        stats=stats, classes=class_rows(stats.classes, lang),
+        dumps=[("/" + path, media) for _key, path, media in DUMPS],
+        descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
+        data_version=backend.version())
+    response = Response(html, mimetype=HTML)
+    response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
+    return i18n.mark_language(response)
+
+
+def class_rows(classes: tuple[tuple[str, int], ...], lang: str) -> list[dict[str, Any]]:
+    """The class partitions, ours first then by count, each with its label and link."""
+    rows = [{"iri": iri, "href": site.local_href(iri), "count": n,
+             "label": site.term_label(iri, lang) or site.prefixed(iri)} for iri, n in classes]
+    return sorted(rows, key=lambda r: (not str(r["iri"]).startswith(str(KG)), -int(r["count"]),
+                                       str(r["label"])))
 
 
 @bp.get("/dump.<suffix>")
