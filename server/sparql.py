@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import RDF, RDFS, XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS, SH, XSD
 
 from graph.dataset import DATASET, dataset_description
 from graph.engine.base import Form, Lane
@@ -342,12 +342,10 @@ def service_description(base_url: str) -> Graph:
     g.bind("formats", FORMATS)
     g.bind("svc", SERVICE)
     endpoint = URIRef(base_url + "sparql")
-    g.add((endpoint, RDF.type, SD.Service))
-    g.add((endpoint, SD.endpoint, endpoint))
-    g.add((endpoint, SD.supportedLanguage, SD.SPARQL11Query))
-    g.add((endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en")))
-    for name in FORMAT_IRIS:
-        g.add((endpoint, SD.resultFormat, FORMATS[name]))
+    g += [(endpoint, RDF.type, SD.Service), (endpoint, SD.endpoint, endpoint),
+          (endpoint, SD.supportedLanguage, SD.SPARQL11Query),
+          (endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en"))]
+    g += [(endpoint, SD.resultFormat, FORMATS[name]) for name in FORMAT_IRIS]
     features = {
         "ReadOnly": "Read-only: any SPARQL Update, by any route (update=, an update in query=, "
                     "an application/sparql-update body), is refused with 403.",
@@ -366,16 +364,12 @@ def service_description(base_url: str) -> Graph:
                                "...) may be used without PREFIX lines; a query's own PREFIX wins.",
     }
     for name, comment in features.items():
-        feature = SERVICE[name]
-        g.add((endpoint, SD.feature, feature))
-        g.add((feature, RDF.type, SD.Feature))
-        g.add((feature, RDFS.comment, Literal(comment, lang="en")))
-    sh = Namespace(PREFIXES["sh"])
+        g += [(endpoint, SD.feature, SERVICE[name]), (SERVICE[name], RDF.type, SD.Feature),
+              (SERVICE[name], RDFS.comment, Literal(comment, lang="en"))]
     for prefix, namespace in PREDECLARED.items():
         declaration = BNode()
-        g.add((endpoint, sh.declare, declaration))
-        g.add((declaration, sh.prefix, Literal(prefix)))
-        g.add((declaration, sh.namespace, Literal(namespace, datatype=XSD.anyURI)))
+        g += [(endpoint, SH.declare, declaration), (declaration, SH.prefix, Literal(prefix)),
+              (declaration, SH.namespace, Literal(namespace, datatype=XSD.anyURI))]
     limits = [
         (SERVICE.rowLimit, Literal(int(config["MAX_ROWS"])),
          "Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer holds."),
@@ -389,28 +383,25 @@ def service_description(base_url: str) -> Graph:
          "Deepest bracket nesting a query may have; deeper is 400."),
     ]
     for prop, value, comment in limits:
-        g.add((endpoint, prop, value))
-        g.add((prop, RDF.type, RDF.Property))
-        g.add((prop, RDFS.comment, Literal(comment, lang="en")))
+        g += [(endpoint, prop, value), (prop, RDF.type, RDF.Property),
+              (prop, RDFS.comment, Literal(comment, lang="en"))]
     g.add((endpoint, RDFS.comment, Literal(
         "The dataset is fixed: the one graph this service serves, as the default graph. "
         f"default-graph-uri is accepted when it names that graph (<{DATA_GRAPH}> or the "
         "dataset IRI); named-graph-uri is refused with 400 since the dataset has no named graphs. "
         "Nothing is ever loaded from elsewhere.", lang="en")))
     void_doc = URIRef(base_url + ".well-known/void")
-    g.add((endpoint, RDFS.seeAlso, void_doc))
-    g.add((endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")))
     # The sd:defaultDataset: the same VoID/DCAT description /.well-known/void serves.
-    g += dataset_description(get_backend(), base_url)
-    g.add((DATASET, RDF.type, SD.Dataset))
-    g.add((endpoint, SD.defaultDataset, DATASET))
-    g.add((DATASET, RDFS.seeAlso, void_doc))
+    dataset = dataset_description(get_backend(), base_url)
     default_graph = BNode()
-    g.add((DATASET, SD.defaultGraph, default_graph))
-    g.add((default_graph, RDF.type, SD.Graph))
-    for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects):
-        for count in list(g.objects(DATASET, prop)):
-            g.add((default_graph, prop, count))
+    g += dataset
+    g += [(endpoint, RDFS.seeAlso, void_doc), (endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")),
+          (DATASET, RDF.type, SD.Dataset), (endpoint, SD.defaultDataset, DATASET),
+          (DATASET, RDFS.seeAlso, void_doc), (DATASET, SD.defaultGraph, default_graph),
+          (default_graph, RDF.type, SD.Graph)]
+    g += [(default_graph, prop, count)
+          for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects)
+          for count in dataset.objects(DATASET, prop)]
     return g
 
 
