@@ -38,6 +38,9 @@ ALLOW_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match"
 # Response headers a cross-origin script may read (beyond the CORS-safelisted ones).
 EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-Limit, Result-Count, "
                   "Server-Timing, Content-Language, Content-Length, Vary, Query-Hint")
+# What a 304 made from a full answer keeps of its headers (names or name prefixes).
+_KEPT_ON_304 = ("etag", "cache-control", "vary", "content-language", "content-location", "link",
+                "access-control-", "content-security", "x-", "referrer")
 _COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
                  "application/sparql-results+json", "application/sparql-results+xml",
                  "application/rdf+xml", "application/n-triples", "application/xml",
@@ -167,14 +170,8 @@ def conditional(response: Response) -> Response:
     if value and "HTTP_IF_NONE_MATCH" in request.environ \
             and request.if_none_match.contains_weak(value):
         g.kg_media_type = response.mimetype
-        not_mod = Response(status=304)
-        for name in ("ETag", "Cache-Control", "Vary", "Content-Language", "Content-Location", "Link"):
-            if name in response.headers:
-                not_mod.headers[name] = response.headers[name]
-        for name, val in response.headers.items():
-            if name.lower().startswith(("access-control-", "content-security", "x-", "referrer")):
-                not_mod.headers[name] = val
-        return not_mod
+        return Response(status=304, headers=[(name, value) for name, value in response.headers
+                                             if name.lower().startswith(_KEPT_ON_304)])
     return response
 
 
