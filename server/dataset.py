@@ -83,8 +83,8 @@ def dataset_page() -> Response:
     html = render_template(
         "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
-        licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, version=backend.version(),
-        stats=stats, classes=class_rows(stats.classes, lang),
+        licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, stats=stats,
+        classes=class_rows(stats.classes, lang),
         dumps=[("/" + path, media) for _key, path, media in DUMPS],
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
         data_version=backend.version())
@@ -126,10 +126,12 @@ def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
     release = getattr(get_state().backend, "release", None)
     if key == "nt" and release is not None and release.version == version:
         return Path(release.ntriples_file)
-    path = cache_dir() / f"dump-{_safe(version)}{suffix}"
+    if not version or not all(c.isalnum() or c in "-_" for c in version):
+        abort(500)  # the version names the file: nothing but letters, digits, - and _
+    path = cache_dir() / f"dump-{version}{suffix}"
     if path.exists():
         return path
-    with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
+    with open(cache_dir() / f"dump-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another thread may be making it: wait for it
         if not path.exists():
             engine_key = "nt" if key == "jsonld" else key  # JSON-LD: compacted from N-Triples
@@ -139,19 +141,8 @@ def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_bytes(body)
             os.replace(tmp, path)
-            prune_cache(version)
+            for other in cache_dir().glob("dump-*"):  # this server's dumps of other releases
+                if version not in other.name:
+                    with contextlib.suppress(OSError):
+                        other.unlink()
     return path
-
-
-def prune_cache(keep_version: str) -> None:
-    """Remove this server's dumps of other releases."""
-    for path in cache_dir().iterdir():
-        if keep_version not in path.name and path.name.startswith("dump-"):
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-
-def _safe(version: str) -> str:
-    if not version or not all(c.isalnum() or c in "-_" for c in version):
-        abort(500)
-    return version

@@ -1,19 +1,8 @@
-"""HTTP policies for every route: intake limits, CORS, security headers, caching, compression.
-
-They are app-wide hooks, not endpoint code, so the entity pages, dumps and API get the same
-behaviour as `/sparql`:
-
-- intake: a query string over MAX_QUERY_STRING_BYTES is 414 (use POST), a body over
-  MAX_BODY_BYTES is 413, both before any view or parser reads the request;
-- CORS: `Access-Control-Allow-Origin: *` everywhere (the service is read-only and uses no
-  credentials), and the OPTIONS preflight answered for GET, POST and OPTIONS;
-- security headers on every response (CSP, nosniff, Referrer-Policy, frame denial);
-- caching: a strong ETag on GET/HEAD 200s derived from the data version and the request
-  (method, path, query string, media type, language, content coding), never from the body,
-  so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
-  `public, max-age=CACHE_MAX_AGE` on successes and `no-store` on errors;
-- gzip when the client accepts it and the body is over COMPRESS_MIN_BYTES, deterministic
-  (no timestamp) so equal requests get byte-identical bodies under one ETag.
+"""HTTP policies for every route, as app-wide hooks, so pages, dumps and the API behave as
+`/sparql` does: 414/413 before any view reads an oversized request; CORS for any origin, without
+credentials; security headers; a strong ETag from the data version and the request, never the
+body, so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
+public on successes and `no-store` on errors; deterministic gzip (equal answers, equal bytes).
 """
 
 from __future__ import annotations

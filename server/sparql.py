@@ -1,20 +1,12 @@
 """Blueprint "sparql": the SPARQL 1.1 Protocol endpoint, its Service Description and editor.
 
-`/sparql` takes a query by GET (`query=`), by POST form (`application/x-www-form-urlencoded`)
-or by POST direct (`application/sparql-query`, UTF-8). Exactly one query per request; any
-update, by any route, is 403 and reaches no engine. Every query passes `graph.intake` before
-an engine sees it, starts in the backend's light lane (moved to the heavy lane if it runs
-long, graph/engine/base.py), and comes back complete (bytes) before a status is chosen, so a
-failure is never a truncated 200.
-
-Results over the row cap (MAX_ROWS) are cut and say so, in headers on every format
-(`Result-Truncated: true`, `Result-Limit`, a `Link` to the problem type) and in the body
-where the format has room: a top-level `"truncated": true` member (SPARQL JSON), a `<link>`
-in `<head>` (SPARQL XML), a comment line (Turtle, N-Triples, RDF/XML). CSV, TSV and JSON-LD
-have no place for it that a standard parser ignores, so there it is in the headers only.
-
-`GET /sparql` without a query is the SPARQL Service Description for RDF clients and the
-query editor (YASGUI, bundled) for browsers.
+`/sparql` takes one query by GET (`query=`), POST form or POST direct (UTF-8); any update, by
+any route, is 403 and reaches no engine. Every query passes `graph.intake` before an engine sees
+it, starts in the light lane (moved to the heavy lane if it runs long, graph/engine/base.py) and
+comes back complete before a status is chosen, so a failure is never a truncated 200. Results
+over the row cap (MAX_ROWS) are cut and say so, in headers and, where the format has room, in
+the body (`mark_truncated`). Without a query, `GET /sparql` is the Service Description for RDF
+clients and the query editor (YASGUI, bundled) for browsers.
 """
 
 from __future__ import annotations
@@ -115,11 +107,7 @@ def read_request() -> tuple[str | None, list[str]]:
     a GET or POST by any of the three Protocol routes.
 
     Raises:
-        UpdateRefused: `update=`, update parameters, or an `application/sparql-update` body.
-        UnsupportedBody: a POST body of another type (415).
-        BadProtocolRequest: two queries, a query in the URL and the body, bad UTF-8, unknown
-            parameters, a POST without a query.
-        DatasetRefused: a dataset other than the served graph (`check_dataset`).
+        UpdateRefused (403), UnsupportedBody (415), BadProtocolRequest, DatasetRefused (400).
     """
     url_pairs = parse_pairs(request.query_string, "query string")
     check_names(url_pairs, "query string", QUERY_PARAMS)
@@ -277,12 +265,7 @@ def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
 
 @bp.route("/sparql", methods=["GET", "POST"])
 def endpoint() -> Response:
-    """SPARQL 1.1 Protocol query operation; without a query, the SD or the editor.
-
-    Raises:
-        UpdateRefused, UnsupportedBody, BadProtocolRequest, DatasetRefused, NotAcceptable, and
-        whatever intake and the backend raise (syntax 400, timeout 503, ...).
-    """
+    """SPARQL 1.1 Protocol query operation; without a query, the SD or the editor."""
     query, formats = read_request()
     if query is None:
         return self_description()
