@@ -9,7 +9,6 @@ or the configured public URL).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -55,16 +54,17 @@ class Statistics:
     example: str | None
 
 
+# The last release's counts. No lock: each dict operation is atomic, and two threads that both
+# miss merely count the same release twice.
 _cache: dict[str, Statistics] = {}
-_lock = threading.Lock()
 
 
 def statistics(backend: Backend) -> Statistics:
     """The counts of the served release, computed once per version."""
     version = backend.version()
-    with _lock:
-        if version in _cache:
-            return _cache[version]
+    cached = _cache.get(version)
+    if cached is not None:
+        return cached
 
     def row(query: str) -> dict[str, str]:
         """The values of the first answer, by variable."""
@@ -89,9 +89,8 @@ def statistics(backend: Backend) -> Statistics:
         properties=partition("SELECT ?x (COUNT(*) AS ?n) WHERE { ?s ?x ?o } GROUP BY ?x"),
         modified=modified.get("m") or None,
         example=row(f"SELECT ?s WHERE {{ ?s a <{KG}Activity> }} ORDER BY ?s LIMIT 1").get("s"))
-    with _lock:
-        _cache.clear()
-        _cache[version] = stats
+    _cache.clear()
+    _cache[version] = stats
     return stats
 
 

@@ -77,13 +77,8 @@ class DatasetRefused(KgError, type="dataset-refused", title="Dataset not availab
 
 
 def parse_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
-    """`application/x-www-form-urlencoded` pairs, decoded as strict UTF-8.
-
-    Werkzeug replaces bad bytes silently; a query must reach the engine exactly as sent.
-
-    Raises:
-        BadProtocolRequest: bytes that are not UTF-8 after percent-decoding.
-    """
+    """`application/x-www-form-urlencoded` pairs, decoded as strict UTF-8 (Werkzeug replaces bad
+    bytes silently; a query must reach the engine exactly as sent): else BadProtocolRequest."""
     try:
         return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
@@ -150,11 +145,8 @@ def read_request() -> tuple[str | None, list[str]]:
 
 
 def check_dataset(pairs: list[tuple[str, str]]) -> None:
-    """The dataset is the served graph: it may be named as the default graph, nothing else.
-
-    Raises:
-        DatasetRefused: a default graph other than the served one, or any named graph.
-    """
+    """The dataset is the served graph: it may be named as the default graph, nothing else
+    (DatasetRefused)."""
     other = [v for k, v in pairs if k == "default-graph-uri" and v not in SERVED_GRAPHS]
     if other:
         raise DatasetRefused(
