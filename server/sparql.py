@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
@@ -275,11 +274,10 @@ def self_description() -> Response:
     if early is not None:
         return early
     base_url = request.host_url
-    options: dict[str, Any] = {"auto_compact": True} if fmt.key == "jsonld" else {}
     # keyed by the Host too (the SD names this endpoint by it): an LRU, so odd Hosts are bounded
     body = per_version_lru("sparql-sd", f"{base_url} {fmt.key}",
                            lambda: service_description(base_url).serialize(
-                               format=fmt.rdflib, encoding="utf-8", **options))
+                               format=fmt.rdflib, encoding="utf-8", auto_compact=fmt.key == "jsonld"))
     return Response(body, mimetype=fmt.media_type)
 
 
