@@ -21,9 +21,6 @@ log = logging.getLogger("rabat_kg.http")
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "frame-ancestors 'none'; form-action 'self'")
 COMPRESS_MIN_BYTES = 1024
-PREFLIGHT_MAX_AGE = 86400
-ALLOW_METHODS = "GET, POST, OPTIONS"
-ALLOW_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match"
 # Response headers a cross-origin script may read (beyond the CORS-safelisted ones).
 EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-Limit, Result-Count, "
                   "Server-Timing, Content-Language, Content-Length, Vary, Query-Hint")
@@ -119,8 +116,7 @@ def apply_policies(response: Response) -> Response:
     """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
     headers = response.headers
     set_cors(response)
-    for name, value in _ALWAYS:
-        headers[name] = value
+    headers.update(_ALWAYS)
     for name, value in _UNLESS_SET:
         headers.setdefault(name, value)
     if request.method in ("GET", "HEAD"):
@@ -187,6 +183,10 @@ _ALWAYS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers
            ("X-Content-Type-Options", "nosniff"))
 _UNLESS_SET = (("Content-Security-Policy", CSP), ("Referrer-Policy", "strict-origin-when-cross-origin"),
                ("X-Frame-Options", "DENY"))
+# A CORS preflight's answer (cached by the browser for a day).
+_PREFLIGHT = (("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+              ("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Type, If-None-Match"),
+              ("Access-Control-Max-Age", "86400"))
 
 
 def set_cors(response: Response) -> None:
@@ -194,9 +194,7 @@ def set_cors(response: Response) -> None:
     headers = response.headers
     headers.pop("Access-Control-Allow-Credentials", None)
     if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
-        headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
-        headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+        headers.update(_PREFLIGHT)
         if response.status_code == 200:
             response.status_code = 204
             response.set_data(b"")
