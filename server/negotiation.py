@@ -37,10 +37,8 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
         values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
         if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
             values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
-    elif isinstance(format_param, str):
-        values = [format_param]
     else:
-        values = list(format_param)
+        values = [format_param] if isinstance(format_param, str) else list(format_param)
     values = [v for v in values if v.strip()]
     if values:
         for value in values:
