@@ -55,6 +55,13 @@ GRAPH_FORMS = ("construct", "describe")
 EDITOR_STYLE_HASHES = ("'sha256-zCK2EVMoPc04mRF/g5CotUvxbJPWS+8V0b+s9ptqQIk='",
                        "'sha256-c0O6TmFAkgpNbHxKAa1BrveWHHopjEtC47i0PzMudxg='")
 EDITOR_CSP = f"{http.CSP}; style-src 'self' {' '.join(EDITOR_STYLE_HASHES)}"
+# The editor's autocompletion: what counts as a class, and as a property.
+VOCABULARY_TERMS = {
+    "classes": "{ ?t a owl:Class } UNION { ?t a rdfs:Class } UNION { ?x a ?t }",
+    "properties": "{ ?t a owl:ObjectProperty } UNION { ?t a owl:DatatypeProperty } UNION "
+                  "{ ?t a owl:AnnotationProperty } UNION { ?t a rdf:Property } UNION "
+                  "{ SELECT DISTINCT ?t WHERE { ?s ?t ?o } }",
+}
 # Bytes of characters XML 1.0 forbids (in UTF-8 they appear only as themselves).
 _XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -396,21 +403,10 @@ def build_vocabulary() -> dict[str, object]:
     backend = get_backend()
     prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("rdf", "rdfs", "owl"))
     label = 'OPTIONAL { ?t rdfs:label ?l FILTER(langMatches(lang(?l), "en") || lang(?l) = "") }'
-    classes = backend.select(prologue + (
-        "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
-        "{ ?t a owl:Class } UNION { ?t a rdfs:Class } UNION { ?x a ?t } "
-        f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t"))
-    properties = backend.select(prologue + (
-        "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
-        "{ ?t a owl:ObjectProperty } UNION { ?t a owl:DatatypeProperty } UNION "
-        "{ ?t a owl:AnnotationProperty } UNION { ?t a rdf:Property } UNION "
-        "{ SELECT DISTINCT ?t WHERE { ?s ?t ?o } } "
-        f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t"))
-
-    def terms(rows: list[dict[str, dict[str, str]]]) -> list[dict[str, str]]:
-        return [{"iri": r["t"]["value"], **({"label": r["label"]["value"]} if "label" in r else {})}
-                for r in rows]
-
-    return {"version": backend.version(), "prefixes": PREFIXES,
-            "classes": terms(classes), "properties": terms(properties)}
-
+    doc: dict[str, object] = {"version": backend.version(), "prefixes": PREFIXES}
+    for kind, patterns in VOCABULARY_TERMS.items():
+        rows = backend.select(f"{prologue}SELECT ?t (SAMPLE(?l) AS ?label) WHERE {{ {patterns} "
+                              f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t")
+        doc[kind] = [{"iri": r["t"]["value"], **({"label": r["label"]["value"]} if "label" in r else {})}
+                     for r in rows]
+    return doc
