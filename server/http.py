@@ -98,17 +98,13 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
     Views call it after negotiation and before running a query, so a revalidation costs no
     query. The ETag is kept in `g` and set on the response by `apply_policies`.
     """
-    if request.method not in ("GET", "HEAD"):
-        return None
-    tag = etag_for(media_type, language)
+    tag = etag_for(media_type, language) if request.method in ("GET", "HEAD") else None
     if tag is None:
         return None
     g.kg_etag = tag
     g.kg_media_type = media_type
     if request.if_none_match and request.if_none_match.contains_weak(tag.strip('"')):
-        response = Response(status=304)
-        response.set_etag(tag.strip('"'))
-        return response
+        return Response(status=304, headers={"ETag": tag})
     return None
 
 

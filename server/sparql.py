@@ -216,9 +216,8 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
     if fmt.key == "rdf":
         check_rdfxml(body)  # never a broken RDF/XML document: 406 naming the other formats
     response = Response(mimetype=fmt.media_type)
-    # W3C Server Timing: how long the engine took (query and serialisation), for users
-    # comparing it with what they see end to end
     response.headers.add("Result-Count", str(result.count))
+    # W3C Server Timing: the engine's time (query and serialisation), to compare with end to end
     response.headers.add("Server-Timing", f"engine;dur={result.elapsed_ms:.2f}")
     if result.truncated:
         body = mark_truncated(body, fmt.key, limit)
@@ -245,8 +244,7 @@ def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
         link = f'<link href="{TRUNCATED_TYPE}"/><!-- {note} -->'.encode()
         if re.search(rb"<head\s*/>", body):
             return re.sub(rb"<head\s*/>", b"<head>" + link + b"</head>", body, count=1)
-        at = body.index(b"</head>")
-        return body[:at] + link + body[at:]
+        return body.replace(b"</head>", link + b"</head>", 1)
     if key in ("ttl", "nt"):
         return f"# {note}\n".encode() + body
     if key == "rdf":
