@@ -9,7 +9,6 @@ or the configured public URL).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -55,39 +54,43 @@ class Statistics:
     example: str | None
 
 
+# The last release's counts. No lock: each dict operation is atomic, and two threads that both
+# miss merely count the same release twice.
 _cache: dict[str, Statistics] = {}
-_lock = threading.Lock()
 
 
 def statistics(backend: Backend) -> Statistics:
     """The counts of the served release, computed once per version."""
     version = backend.version()
-    with _lock:
-        if version in _cache:
-            return _cache[version]
+    cached = _cache.get(version)
+    if cached is not None:
+        return cached
 
-    def one(query: str, var: str) -> str | None:
+    def row(query: str) -> dict[str, str]:
+        """The values of the first answer, by variable."""
         rows = backend.select(query, lane="light")
-        return rows[0][var]["value"] if rows and var in rows[0] else None
+        return {var: term["value"] for var, term in rows[0].items()} if rows else {}
 
-    triples = int(one("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", "n") or 0)
-    subjects = int(one("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }", "n") or 0)
-    objects = int(one("SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { ?s ?p ?o }", "n") or 0)
-    entities = int(one('SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o '
-                       f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{ID}")) }}', "n") or 0)
-    classes = tuple(sorted(
-        (r["c"]["value"], int(r["n"]["value"])) for r in backend.select(
-            "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c } GROUP BY ?c", lane="light")
-        if "c" in r and r["c"]["type"] == "uri"))
-    properties = tuple(sorted(
-        (r["p"]["value"], int(r["n"]["value"])) for r in backend.select(
-            "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p", lane="light") if "p" in r))
-    modified = one("SELECT (MAX(STR(?d)) AS ?m) WHERE { ?x <http://purl.org/dc/terms/modified> ?d }", "m")
-    example = one(f"SELECT ?s WHERE {{ ?s a <{KG}Activity> }} ORDER BY ?s LIMIT 1", "s")
-    stats = Statistics(triples, entities, subjects, objects, classes, properties, modified or None, example)
-    with _lock:
-        _cache.clear()
-        _cache[version] = stats
+    def partition(query: str) -> tuple[tuple[str, int], ...]:
+        """(?x, ?n) answers naming an IRI, sorted."""
+        rows = backend.select(query, lane="light")
+        return tuple(sorted((r["x"]["value"], int(r["n"]["value"])) for r in rows
+                            if "x" in r and r["x"]["type"] == "uri"))
+
+    counts = row("SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects) "
+                 "(COUNT(DISTINCT ?o) AS ?objects) WHERE { ?s ?p ?o }")
+    entities = row("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
+                   f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{ID}")) }}')
+    modified = row("SELECT (MAX(STR(?d)) AS ?m) WHERE { ?x <http://purl.org/dc/terms/modified> ?d }")
+    stats = Statistics(
+        triples=int(counts.get("triples", 0)), entities=int(entities.get("n", 0)),
+        subjects=int(counts.get("subjects", 0)), objects=int(counts.get("objects", 0)),
+        classes=partition("SELECT ?x (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?x } GROUP BY ?x"),
+        properties=partition("SELECT ?x (COUNT(*) AS ?n) WHERE { ?s ?x ?o } GROUP BY ?x"),
+        modified=modified.get("m") or None,
+        example=row(f"SELECT ?s WHERE {{ ?s a <{KG}Activity> }} ORDER BY ?s LIMIT 1").get("s"))
+    _cache.clear()
+    _cache[version] = stats
     return stats
 
 
@@ -121,39 +124,28 @@ def dataset_description(backend: Backend, base_url: str) -> Graph:
     facts += [(VOID.vocabulary, URIRef(ns)) for ns in sorted(namespaces - {str(KG)})]
     if stats.example:
         facts.append((VOID.exampleResource, URIRef(stats.example)))
-    for p, o in facts:
-        g.add((ds, p, o))
-    for cls, n in stats.classes:
-        part = BNode()
-        g.add((ds, VOID.classPartition, part))
-        g.add((part, VOID["class"], URIRef(cls)))
-        g.add((part, VOID.entities, Literal(n)))
-    for prop, n in stats.properties:
-        part = BNode()
-        g.add((ds, VOID.propertyPartition, part))
-        g.add((part, VOID.property, URIRef(prop)))
-        g.add((part, VOID.triples, Literal(n)))
+    g += [(ds, p, o) for p, o in facts]
+    partitions = ((VOID.classPartition, VOID["class"], VOID.entities, stats.classes),
+                  (VOID.propertyPartition, VOID.property, VOID.triples, stats.properties))
+    for link, kind, measure, rows in partitions:
+        for iri, n in rows:
+            part = BNode()
+            g += [(ds, link, part), (part, kind, URIRef(iri)), (part, measure, Literal(n))]
     for key, path, media in DUMPS:
         url = URIRef(base_url + path)
-        g.add((ds, VOID.dataDump, url))
-        g.add((ds, VOID.feature, _FEATURE[key]))
         dist = URIRef(f"{base_url}{path}#distribution")
-        g.add((ds, DCAT.distribution, dist))
-        for p, o in [(RDF.type, DCAT.Distribution), (DCAT.downloadURL, url), (DCAT.accessURL, url),
-                     (DCAT.mediaType, URIRef(IANA + media)), (DCTERMS["format"], Literal(media)),
-                     (DCTERMS.license, DATA_LICENCE),
-                     (DCTERMS.title, Literal(f"{TITLE['en']} ({path})", lang="en"))]:
-            g.add((dist, p, o))
+        g += [(ds, VOID.dataDump, url), (ds, VOID.feature, _FEATURE[key]), (ds, DCAT.distribution, dist)]
+        g += [(dist, p, o) for p, o in [
+            (RDF.type, DCAT.Distribution), (DCAT.downloadURL, url), (DCAT.accessURL, url),
+            (DCAT.mediaType, URIRef(IANA + media)), (DCTERMS["format"], Literal(media)),
+            (DCTERMS.license, DATA_LICENCE), (DCTERMS.title, Literal(f"{TITLE['en']} ({path})", lang="en"))]]
     service = URIRef(base_url + "sparql#service")
     dist = URIRef(base_url + "sparql#distribution")
-    g.add((ds, DCAT.distribution, dist))
-    g.add((dist, RDF.type, DCAT.Distribution))
-    g.add((dist, DCAT.accessURL, endpoint))
-    g.add((dist, DCAT.accessService, service))
-    g.add((service, RDF.type, DCAT.DataService))
-    g.add((service, DCAT.endpointURL, endpoint))
-    g.add((service, DCAT.servesDataset, ds))
-    g.add((service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
+    g += [(ds, DCAT.distribution, dist), (dist, RDF.type, DCAT.Distribution),
+          (dist, DCAT.accessURL, endpoint), (dist, DCAT.accessService, service),
+          (service, RDF.type, DCAT.DataService), (service, DCAT.endpointURL, endpoint),
+          (service, DCAT.servesDataset, ds),
+          (service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/"))]
     return g
 
 

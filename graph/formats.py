@@ -61,15 +61,10 @@ def describe_formats(formats: Iterable[Format]) -> list[dict[str, str]]:
 
 def rdf_format_for_path(name: str) -> Format:
     """The RDF format of a file name, by suffix; unknown suffixes are an error."""
-    if name.endswith(AUTHORING.suffix):
-        return AUTHORING
-    for suffix, fmt in RDF_BY_SUFFIX.items():
+    for suffix, fmt in {AUTHORING.suffix: AUTHORING, **RDF_BY_SUFFIX, ".n3": RDF_BY_KEY["ttl"]}.items():
         if name.endswith(suffix):
             return fmt
-    if name.endswith(".n3"):
-        return RDF_BY_KEY["ttl"]
-    known = ", ".join(RDF_BY_SUFFIX)
-    raise ValueError(f"{name}: unknown RDF file suffix (known: {known})")
+    raise ValueError(f"{name}: unknown RDF file suffix (known: {', '.join(RDF_BY_SUFFIX)})")
 
 
 def check_rdfxml(body: bytes) -> None:

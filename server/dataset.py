@@ -1,4 +1,5 @@
-"""Blueprint "dataset": the VoID/DCAT description, whole-graph dumps and the health check.
+"""Blueprint "dataset": the VoID/DCAT description (the page for browsers says the same facts),
+whole-graph dumps and the health check.
 
 Dumps are made once per data version by the engine (CONSTRUCT of everything, engine-native
 writers), kept in this server's private cache folder (written atomically, removed with the
@@ -14,13 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from graph.dataset import DUMPS, dataset_description
-from graph.formats import RDF_BY_KEY
+from graph.dataset import DATA_LICENCE, DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
+from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS
 from graph.jsonld import compact_jsonld
-from server import http
-from server.dataset_page import dataset_page
+from graph.namespaces import KG
+from server import http, i18n, site
 from server.negotiation import HTML_FORMAT, negotiate
 from server.state import cache_dir, get_backend, get_state
 
@@ -71,6 +72,35 @@ def dataset() -> Response:
     return Response(status=303, headers={"Location": "/.well-known/void"})
 
 
+def dataset_page() -> Response:
+    """The page, with links to the RDF description in each syntax."""
+    lang = i18n.choose_language()
+    cached = http.not_modified(HTML, lang)
+    if cached is not None:
+        return i18n.mark_language(cached)
+    backend = get_backend()
+    stats = statistics(backend)
+    html = render_template(
+        "dataset.html", title=TITLE.get(lang, TITLE["en"]),
+        description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
+        licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, stats=stats,
+        classes=class_rows(stats.classes, lang),
+        dumps=[("/" + path, media) for _key, path, media in DUMPS],
+        descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
+        data_version=backend.version())
+    response = Response(html, mimetype=HTML)
+    response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
+    return i18n.mark_language(response)
+
+
+def class_rows(classes: tuple[tuple[str, int], ...], lang: str) -> list[dict[str, Any]]:
+    """The class partitions, ours first then by count, each with its label and link."""
+    rows = [{"iri": iri, "href": site.local_href(iri), "count": n,
+             "label": site.term_label(iri, lang) or site.prefixed(iri)} for iri, n in classes]
+    return sorted(rows, key=lambda r: (not str(r["iri"]).startswith(str(KG)), -int(r["count"]),
+                                       str(r["label"])))
+
+
 @bp.get("/dump.<suffix>")
 def dump(suffix: str) -> Response:
     """The whole graph in one syntax, as a download."""
@@ -96,10 +126,12 @@ def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
     release = getattr(get_state().backend, "release", None)
     if key == "nt" and release is not None and release.version == version:
         return Path(release.ntriples_file)
-    path = cache_dir() / f"dump-{_safe(version)}{suffix}"
+    if not version or not all(c.isalnum() or c in "-_" for c in version):
+        abort(500)  # the version names the file: nothing but letters, digits, - and _
+    path = cache_dir() / f"dump-{version}{suffix}"
     if path.exists():
         return path
-    with open(cache_dir() / f"dump-{_safe(version)}.lock", "w") as lock:
+    with open(cache_dir() / f"dump-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another thread may be making it: wait for it
         if not path.exists():
             engine_key = "nt" if key == "jsonld" else key  # JSON-LD: compacted from N-Triples
@@ -109,19 +141,8 @@ def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_bytes(body)
             os.replace(tmp, path)
-            prune_cache(version)
+            for other in cache_dir().glob("dump-*"):  # this server's dumps of other releases
+                if version not in other.name:
+                    with contextlib.suppress(OSError):
+                        other.unlink()
     return path
-
-
-def prune_cache(keep_version: str) -> None:
-    """Remove this server's dumps of other releases."""
-    for path in cache_dir().iterdir():
-        if keep_version not in path.name and path.name.startswith("dump-"):
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-
-def _safe(version: str) -> str:
-    if not version or not all(c.isalnum() or c in "-_" for c in version):
-        abort(500)
-    return version

@@ -1,26 +1,14 @@
-"""HTTP policies for every route: intake limits, CORS, security headers, caching, compression.
-
-They are app-wide hooks, not endpoint code, so the entity pages, dumps and API get the same
-behaviour as `/sparql`:
-
-- intake: a query string over MAX_QUERY_STRING_BYTES is 414 (use POST), a body over
-  MAX_BODY_BYTES is 413, both before any view or parser reads the request;
-- CORS: `Access-Control-Allow-Origin: *` everywhere (the service is read-only and uses no
-  credentials), and the OPTIONS preflight answered for GET, POST and OPTIONS;
-- security headers on every response (CSP, nosniff, Referrer-Policy, frame denial);
-- caching: a strong ETag on GET/HEAD 200s derived from the data version and the request
-  (method, path, query string, media type, language, content coding), never from the body,
-  so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
-  `public, max-age=CACHE_MAX_AGE` on successes and `no-store` on errors;
-- gzip when the client accepts it and the body is over COMPRESS_MIN_BYTES, deterministic
-  (no timestamp) so equal requests get byte-identical bodies under one ETag.
+"""HTTP policies for every route, as app-wide hooks, so pages, dumps and the API behave as
+`/sparql` does: 414/413 before any view reads an oversized request; CORS for any origin, without
+credentials; security headers; a strong ETag from the data version and the request, never the
+body, so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
+public on successes and `no-store` on errors; deterministic gzip (equal answers, equal bytes).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import logging
 
 from flask import Flask, Response, current_app, g, request
@@ -33,12 +21,12 @@ log = logging.getLogger("rabat_kg.http")
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "frame-ancestors 'none'; form-action 'self'")
 COMPRESS_MIN_BYTES = 1024
-PREFLIGHT_MAX_AGE = 86400
-ALLOW_METHODS = "GET, POST, OPTIONS"
-ALLOW_HEADERS = "Accept, Accept-Language, Content-Type, If-None-Match"
 # Response headers a cross-origin script may read (beyond the CORS-safelisted ones).
 EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-Limit, Result-Count, "
                   "Server-Timing, Content-Language, Content-Length, Vary, Query-Hint")
+# What a 304 made from a full answer keeps of its headers (names or name prefixes).
+_KEPT_ON_304 = ("etag", "cache-control", "vary", "content-language", "content-location", "link",
+                "access-control-", "content-security", "x-", "referrer")
 _COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
                  "application/sparql-results+json", "application/sparql-results+xml",
                  "application/rdf+xml", "application/n-triples", "application/xml",
@@ -52,7 +40,8 @@ def init_app(app: Flask) -> None:
 
 
 def check_request_size() -> None:
-    """414/413 before anything reads the request.
+    """414/413 before anything reads the request. waitress reads a chunked body whole and
+    gives it a Content-Length, so every body has a length here.
 
     Raises:
         RequestURITooLarge: query string over MAX_QUERY_STRING_BYTES (the message says to POST).
@@ -67,15 +56,6 @@ def check_request_size() -> None:
     if request.content_length is not None and request.content_length > body_limit:
         raise RequestEntityTooLarge(
             f"the request body is {request.content_length} bytes, over the limit of {body_limit}")
-    environ = request.environ
-    if request.content_length is None and environ.get("wsgi.input_terminated"):
-        # A chunked body has no length to check, and Werkzeug does not cap a terminated
-        # stream: read at most one byte over the limit, then hand the views a sized body.
-        data = environ["wsgi.input"].read(body_limit + 1)
-        if len(data) > body_limit:
-            raise RequestEntityTooLarge(f"the request body is over the limit of {body_limit} bytes")
-        environ["wsgi.input"] = io.BytesIO(data)
-        environ["CONTENT_LENGTH"] = str(len(data))
 
 
 def compressible(media_type: str) -> bool:
@@ -118,17 +98,13 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
     Views call it after negotiation and before running a query, so a revalidation costs no
     query. The ETag is kept in `g` and set on the response by `apply_policies`.
     """
-    if request.method not in ("GET", "HEAD"):
-        return None
-    tag = etag_for(media_type, language)
+    tag = etag_for(media_type, language) if request.method in ("GET", "HEAD") else None
     if tag is None:
         return None
     g.kg_etag = tag
     g.kg_media_type = media_type
     if request.if_none_match and request.if_none_match.contains_weak(tag.strip('"')):
-        response = Response(status=304)
-        response.set_etag(tag.strip('"'))
-        return response
+        return Response(status=304, headers={"ETag": tag})
     return None
 
 
@@ -136,8 +112,7 @@ def apply_policies(response: Response) -> Response:
     """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
     headers = response.headers
     set_cors(response)
-    for name, value in _ALWAYS:
-        headers[name] = value
+    headers.update(_ALWAYS)
     for name, value in _UNLESS_SET:
         headers.setdefault(name, value)
     if request.method in ("GET", "HEAD"):
@@ -176,14 +151,8 @@ def conditional(response: Response) -> Response:
     if value and "HTTP_IF_NONE_MATCH" in request.environ \
             and request.if_none_match.contains_weak(value):
         g.kg_media_type = response.mimetype
-        not_mod = Response(status=304)
-        for name in ("ETag", "Cache-Control", "Vary", "Content-Language", "Content-Location", "Link"):
-            if name in response.headers:
-                not_mod.headers[name] = response.headers[name]
-        for name, val in response.headers.items():
-            if name.lower().startswith(("access-control-", "content-security", "x-", "referrer")):
-                not_mod.headers[name] = val
-        return not_mod
+        return Response(status=304, headers=[(name, value) for name, value in response.headers
+                                             if name.lower().startswith(_KEPT_ON_304)])
     return response
 
 
@@ -210,6 +179,10 @@ _ALWAYS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers
            ("X-Content-Type-Options", "nosniff"))
 _UNLESS_SET = (("Content-Security-Policy", CSP), ("Referrer-Policy", "strict-origin-when-cross-origin"),
                ("X-Frame-Options", "DENY"))
+# A CORS preflight's answer (cached by the browser for a day).
+_PREFLIGHT = (("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+              ("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Type, If-None-Match"),
+              ("Access-Control-Max-Age", "86400"))
 
 
 def set_cors(response: Response) -> None:
@@ -217,9 +190,7 @@ def set_cors(response: Response) -> None:
     headers = response.headers
     headers.pop("Access-Control-Allow-Credentials", None)
     if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
-        headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
-        headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-        headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+        headers.update(_PREFLIGHT)
         if response.status_code == 200:
             response.status_code = 204
             response.set_data(b"")

@@ -1,15 +1,10 @@
 """Content negotiation, shared by the endpoint, stored queries, entity documents and dumps.
 
-One helper decides the representation: an explicit format parameter wins (`?format=`, also
-`output=` and `results=` as Fuseki and SPARQLWrapper send them; for links and downloads), else
-the Accept header with q-values and wildcards (Werkzeug's parser, not a hand-rolled one), else
-the first offered type. No match is a 406 that lists what is offered.
-
-A format parameter may be a short key (`ttl`), a media type, or a common alias (`turtle`,
-`json-ld`, `rdf+xml`, `n-triples`). Where only graph formats are offered, `xml` means RDF/XML
-and `json` means JSON-LD, which is what clients asking a CONSTRUCT for "xml" or "json" want.
-Clients such as SPARQLWrapper repeat the parameter (`format=tsv&format=text/tab-separated-values`):
-the first value that names an offered format wins.
+A format parameter wins (`format=`, or `output=` and `results=` as Fuseki and SPARQLWrapper
+send them; repeated, the first value naming an offered format wins): a key (`ttl`), a media type
+or an alias. Else the Accept header (Werkzeug's parser), else the first offered format. No match
+is a 406 listing the offers. Where only graph formats are offered, `xml` means RDF/XML and
+`json` JSON-LD, which is what clients asking a CONSTRUCT for "xml" or "json" want.
 """
 
 from __future__ import annotations
@@ -43,10 +38,8 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
         values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
         if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
             values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
-    elif isinstance(format_param, str):
-        values = [format_param]
     else:
-        values = list(format_param)
+        values = [format_param] if isinstance(format_param, str) else list(format_param)
     values = [v for v in values if v.strip()]
     if values:
         for value in values:
@@ -58,17 +51,14 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
     accept = request.accept_mimetypes
     if not accept:
         return offered[0]
-    by_type: dict[str, Format] = {}
-    for f in offered:
-        by_type.setdefault(f.media_type, f)
-    for f in offered:
-        for alias in f.aliases:
-            by_type.setdefault(alias, f)
+    # Media types first, then aliases, then the generic ones: the first name for a type wins.
+    names = [(f.media_type, f) for f in offered] + [(alias, f) for f in offered for alias in f.aliases]
     if not any(f in RESULT_FORMATS for f in offered):
         keys = {f.key: f for f in offered}
-        for media, key in GRAPH_MEDIA_ALIASES.items():
-            if key in keys:
-                by_type.setdefault(media, keys[key])
+        names += [(media, keys[key]) for media, key in GRAPH_MEDIA_ALIASES.items() if key in keys]
+    by_type: dict[str, Format] = {}
+    for media, f in names:
+        by_type.setdefault(media, f)
     best = accept.best_match(list(by_type))
     if best is None or accept[best] <= 0:
         raise NotAcceptable("none of the requested media types is offered; offered: "

@@ -493,12 +493,8 @@ def validation(suffix: str | None = None) -> Response:
     return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else ())
 
 
-class ReportPending(KgError):
+class ReportPending(KgError, status=503, type="report-pending", title="Validation report not ready"):
     """The SHACL report of the served release is still being computed."""
-
-    status = 503
-    type = "report-pending"
-    title = "Validation report not ready"
 
 
 def _focus_href(focus: str) -> str | None:

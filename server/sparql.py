@@ -1,20 +1,12 @@
 """Blueprint "sparql": the SPARQL 1.1 Protocol endpoint, its Service Description and editor.
 
-`/sparql` takes a query by GET (`query=`), by POST form (`application/x-www-form-urlencoded`)
-or by POST direct (`application/sparql-query`, UTF-8). Exactly one query per request; any
-update, by any route, is 403 and reaches no engine. Every query passes `graph.intake` before
-an engine sees it, starts in the backend's light lane (moved to the heavy lane if it runs
-long, graph/engine/base.py), and comes back complete (bytes) before a status is chosen, so a
-failure is never a truncated 200.
-
-Results over the row cap (MAX_ROWS) are cut and say so, in headers on every format
-(`Result-Truncated: true`, `Result-Limit`, a `Link` to the problem type) and in the body
-where the format has room: a top-level `"truncated": true` member (SPARQL JSON), a `<link>`
-in `<head>` (SPARQL XML), a comment line (Turtle, N-Triples, RDF/XML). CSV, TSV and JSON-LD
-have no place for it that a standard parser ignores, so there it is in the headers only.
-
-`GET /sparql` without a query is the SPARQL Service Description for RDF clients and the
-query editor (YASGUI, bundled) for browsers.
+`/sparql` takes one query by GET (`query=`), POST form or POST direct (UTF-8); any update, by
+any route, is 403 and reaches no engine. Every query passes `graph.intake` before an engine sees
+it, starts in the light lane (moved to the heavy lane if it runs long, graph/engine/base.py) and
+comes back complete before a status is chosen, so a failure is never a truncated 200. Results
+over the row cap (MAX_ROWS) are cut and say so, in headers and, where the format has room, in
+the body (`mark_truncated`). Without a query, `GET /sparql` is the Service Description for RDF
+clients and the query editor (YASGUI, bundled) for browsers.
 """
 
 from __future__ import annotations
@@ -22,12 +14,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import RDF, RDFS, XSD
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, RDFS, SH, XSD
 
 from graph.dataset import DATASET, dataset_description
 from graph.engine.base import Form, Lane
@@ -64,6 +55,13 @@ GRAPH_FORMS = ("construct", "describe")
 EDITOR_STYLE_HASHES = ("'sha256-zCK2EVMoPc04mRF/g5CotUvxbJPWS+8V0b+s9ptqQIk='",
                        "'sha256-c0O6TmFAkgpNbHxKAa1BrveWHHopjEtC47i0PzMudxg='")
 EDITOR_CSP = f"{http.CSP}; style-src 'self' {' '.join(EDITOR_STYLE_HASHES)}"
+# The editor's autocompletion: what counts as a class, and as a property.
+VOCABULARY_TERMS = {
+    "classes": "{ ?t a owl:Class } UNION { ?t a rdfs:Class } UNION { ?x a ?t }",
+    "properties": "{ ?t a owl:ObjectProperty } UNION { ?t a owl:DatatypeProperty } UNION "
+                  "{ ?t a owl:AnnotationProperty } UNION { ?t a rdf:Property } UNION "
+                  "{ SELECT DISTINCT ?t WHERE { ?s ?t ?o } }",
+}
 # Bytes of characters XML 1.0 forbids (in UTF-8 they appear only as themselves).
 _XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -85,13 +83,8 @@ class DatasetRefused(KgError, type="dataset-refused", title="Dataset not availab
 
 
 def parse_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
-    """`application/x-www-form-urlencoded` pairs, decoded as strict UTF-8.
-
-    Werkzeug replaces bad bytes silently; a query must reach the engine exactly as sent.
-
-    Raises:
-        BadProtocolRequest: bytes that are not UTF-8 after percent-decoding.
-    """
+    """`application/x-www-form-urlencoded` pairs, decoded as strict UTF-8 (Werkzeug replaces bad
+    bytes silently; a query must reach the engine exactly as sent): else BadProtocolRequest."""
     try:
         return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
@@ -115,11 +108,7 @@ def read_request() -> tuple[str | None, list[str]]:
     a GET or POST by any of the three Protocol routes.
 
     Raises:
-        UpdateRefused: `update=`, update parameters, or an `application/sparql-update` body.
-        UnsupportedBody: a POST body of another type (415).
-        BadProtocolRequest: two queries, a query in the URL and the body, bad UTF-8, unknown
-            parameters, a POST without a query.
-        DatasetRefused: a dataset other than the served graph (`check_dataset`).
+        UpdateRefused (403), UnsupportedBody (415), BadProtocolRequest, DatasetRefused (400).
     """
     url_pairs = parse_pairs(request.query_string, "query string")
     check_names(url_pairs, "query string", QUERY_PARAMS)
@@ -162,11 +151,8 @@ def read_request() -> tuple[str | None, list[str]]:
 
 
 def check_dataset(pairs: list[tuple[str, str]]) -> None:
-    """The dataset is the served graph: it may be named as the default graph, nothing else.
-
-    Raises:
-        DatasetRefused: a default graph other than the served one, or any named graph.
-    """
+    """The dataset is the served graph: it may be named as the default graph, nothing else
+    (DatasetRefused)."""
     other = [v for k, v in pairs if k == "default-graph-uri" and v not in SERVED_GRAPHS]
     if other:
         raise DatasetRefused(
@@ -230,9 +216,8 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
     if fmt.key == "rdf":
         check_rdfxml(body)  # never a broken RDF/XML document: 406 naming the other formats
     response = Response(mimetype=fmt.media_type)
-    # W3C Server Timing: how long the engine took (query and serialisation), for users
-    # comparing it with what they see end to end
     response.headers.add("Result-Count", str(result.count))
+    # W3C Server Timing: the engine's time (query and serialisation), to compare with end to end
     response.headers.add("Server-Timing", f"engine;dur={result.elapsed_ms:.2f}")
     if result.truncated:
         body = mark_truncated(body, fmt.key, limit)
@@ -259,8 +244,7 @@ def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
         link = f'<link href="{TRUNCATED_TYPE}"/><!-- {note} -->'.encode()
         if re.search(rb"<head\s*/>", body):
             return re.sub(rb"<head\s*/>", b"<head>" + link + b"</head>", body, count=1)
-        at = body.index(b"</head>")
-        return body[:at] + link + body[at:]
+        return body.replace(b"</head>", link + b"</head>", 1)
     if key in ("ttl", "nt"):
         return f"# {note}\n".encode() + body
     if key == "rdf":
@@ -277,12 +261,7 @@ def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
 
 @bp.route("/sparql", methods=["GET", "POST"])
 def endpoint() -> Response:
-    """SPARQL 1.1 Protocol query operation; without a query, the SD or the editor.
-
-    Raises:
-        UpdateRefused, UnsupportedBody, BadProtocolRequest, DatasetRefused, NotAcceptable, and
-        whatever intake and the backend raise (syntax 400, timeout 503, ...).
-    """
+    """SPARQL 1.1 Protocol query operation; without a query, the SD or the editor."""
     query, formats = read_request()
     if query is None:
         return self_description()
@@ -300,11 +279,10 @@ def self_description() -> Response:
     if early is not None:
         return early
     base_url = request.host_url
-    options: dict[str, Any] = {"auto_compact": True} if fmt.key == "jsonld" else {}
     # keyed by the Host too (the SD names this endpoint by it): an LRU, so odd Hosts are bounded
     body = per_version_lru("sparql-sd", f"{base_url} {fmt.key}",
                            lambda: service_description(base_url).serialize(
-                               format=fmt.rdflib, encoding="utf-8", **options))
+                               format=fmt.rdflib, encoding="utf-8", auto_compact=fmt.key == "jsonld"))
     return Response(body, mimetype=fmt.media_type)
 
 
@@ -342,12 +320,10 @@ def service_description(base_url: str) -> Graph:
     g.bind("formats", FORMATS)
     g.bind("svc", SERVICE)
     endpoint = URIRef(base_url + "sparql")
-    g.add((endpoint, RDF.type, SD.Service))
-    g.add((endpoint, SD.endpoint, endpoint))
-    g.add((endpoint, SD.supportedLanguage, SD.SPARQL11Query))
-    g.add((endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en")))
-    for name in FORMAT_IRIS:
-        g.add((endpoint, SD.resultFormat, FORMATS[name]))
+    g += [(endpoint, RDF.type, SD.Service), (endpoint, SD.endpoint, endpoint),
+          (endpoint, SD.supportedLanguage, SD.SPARQL11Query),
+          (endpoint, RDFS.label, Literal("Rabat Process knowledge graph: SPARQL endpoint", lang="en"))]
+    g += [(endpoint, SD.resultFormat, FORMATS[name]) for name in FORMAT_IRIS]
     features = {
         "ReadOnly": "Read-only: any SPARQL Update, by any route (update=, an update in query=, "
                     "an application/sparql-update body), is refused with 403.",
@@ -366,16 +342,12 @@ def service_description(base_url: str) -> Graph:
                                "...) may be used without PREFIX lines; a query's own PREFIX wins.",
     }
     for name, comment in features.items():
-        feature = SERVICE[name]
-        g.add((endpoint, SD.feature, feature))
-        g.add((feature, RDF.type, SD.Feature))
-        g.add((feature, RDFS.comment, Literal(comment, lang="en")))
-    sh = Namespace(PREFIXES["sh"])
+        g += [(endpoint, SD.feature, SERVICE[name]), (SERVICE[name], RDF.type, SD.Feature),
+              (SERVICE[name], RDFS.comment, Literal(comment, lang="en"))]
     for prefix, namespace in PREDECLARED.items():
         declaration = BNode()
-        g.add((endpoint, sh.declare, declaration))
-        g.add((declaration, sh.prefix, Literal(prefix)))
-        g.add((declaration, sh.namespace, Literal(namespace, datatype=XSD.anyURI)))
+        g += [(endpoint, SH.declare, declaration), (declaration, SH.prefix, Literal(prefix)),
+              (declaration, SH.namespace, Literal(namespace, datatype=XSD.anyURI))]
     limits = [
         (SERVICE.rowLimit, Literal(int(config["MAX_ROWS"])),
          "Most rows (SELECT) or triples (CONSTRUCT, DESCRIBE) one answer holds."),
@@ -389,28 +361,25 @@ def service_description(base_url: str) -> Graph:
          "Deepest bracket nesting a query may have; deeper is 400."),
     ]
     for prop, value, comment in limits:
-        g.add((endpoint, prop, value))
-        g.add((prop, RDF.type, RDF.Property))
-        g.add((prop, RDFS.comment, Literal(comment, lang="en")))
+        g += [(endpoint, prop, value), (prop, RDF.type, RDF.Property),
+              (prop, RDFS.comment, Literal(comment, lang="en"))]
     g.add((endpoint, RDFS.comment, Literal(
         "The dataset is fixed: the one graph this service serves, as the default graph. "
         f"default-graph-uri is accepted when it names that graph (<{DATA_GRAPH}> or the "
         "dataset IRI); named-graph-uri is refused with 400 since the dataset has no named graphs. "
         "Nothing is ever loaded from elsewhere.", lang="en")))
     void_doc = URIRef(base_url + ".well-known/void")
-    g.add((endpoint, RDFS.seeAlso, void_doc))
-    g.add((endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")))
     # The sd:defaultDataset: the same VoID/DCAT description /.well-known/void serves.
-    g += dataset_description(get_backend(), base_url)
-    g.add((DATASET, RDF.type, SD.Dataset))
-    g.add((endpoint, SD.defaultDataset, DATASET))
-    g.add((DATASET, RDFS.seeAlso, void_doc))
+    dataset = dataset_description(get_backend(), base_url)
     default_graph = BNode()
-    g.add((DATASET, SD.defaultGraph, default_graph))
-    g.add((default_graph, RDF.type, SD.Graph))
-    for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects):
-        for count in list(g.objects(DATASET, prop)):
-            g.add((default_graph, prop, count))
+    g += dataset
+    g += [(endpoint, RDFS.seeAlso, void_doc), (endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")),
+          (DATASET, RDF.type, SD.Dataset), (endpoint, SD.defaultDataset, DATASET),
+          (DATASET, RDFS.seeAlso, void_doc), (DATASET, SD.defaultGraph, default_graph),
+          (default_graph, RDF.type, SD.Graph)]
+    g += [(default_graph, prop, count)
+          for prop in (VOID.triples, VOID.classes, VOID.properties, VOID.distinctSubjects)
+          for count in dataset.objects(DATASET, prop)]
     return g
 
 
@@ -432,104 +401,10 @@ def build_vocabulary() -> dict[str, object]:
     backend = get_backend()
     prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("rdf", "rdfs", "owl"))
     label = 'OPTIONAL { ?t rdfs:label ?l FILTER(langMatches(lang(?l), "en") || lang(?l) = "") }'
-    classes = backend.select(prologue + (
-        "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
-        "{ ?t a owl:Class } UNION { ?t a rdfs:Class } UNION { ?x a ?t } "
-        f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t"))
-    properties = backend.select(prologue + (
-        "SELECT ?t (SAMPLE(?l) AS ?label) WHERE { "
-        "{ ?t a owl:ObjectProperty } UNION { ?t a owl:DatatypeProperty } UNION "
-        "{ ?t a owl:AnnotationProperty } UNION { ?t a rdf:Property } UNION "
-        "{ SELECT DISTINCT ?t WHERE { ?s ?t ?o } } "
-        f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t"))
-
-    def terms(rows: list[dict[str, dict[str, str]]]) -> list[dict[str, str]]:
-        return [{"iri": r["t"]["value"], **({"label": r["label"]["value"]} if "label" in r else {})}
-                for r in rows]
-
-    return {"version": backend.version(), "prefixes": PREFIXES,
-            "classes": terms(classes), "properties": terms(properties)}
-
-
-# --- UI strings (merged into server.i18n at registration) ------------------------------------
-
-UI_STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "sparql.title": "SPARQL query editor",
-        "sparql.intro": "Write SPARQL 1.1 queries against the graph. Results come from this server "
-                        "only; nothing is loaded from the network.",
-        "sparql.examples": "Ready examples (stored queries)",
-        "sparql.examples_hint": "Each opens in a tab of its own, with its example parameters bound.",
-        "sparql.endpoint": "Endpoint",
-        "sparql.sd": "Service description",
-        "sparql.noscript": "The editor needs JavaScript. Without it, send queries to this URL with "
-                           "?query=, or use a stored query.",
-        "sparql.error_at": "Syntax error at line {line}, column {column}",
-        "sparql.query_as_sent": "The query as sent",
-        "sparql.prefixes": "Predeclared prefixes",
-        "sparql.prefixes_hint": "Queries may use these prefixes without PREFIX lines; a PREFIX "
-                                "line in the query declares its own and wins.",
-        "sparql.hint": "Nothing found",
-        "stored.title": "Stored queries",
-        "stored.intro": "Competency questions kept as SPARQL files. Each one is also an API call "
-                        "with typed parameters, described in OpenAPI; run it in any format below.",
-        "stored.parameters": "Parameters",
-        "stored.name": "Name",
-        "stored.type": "Type",
-        "stored.default": "Default",
-        "stored.required": "required",
-        "stored.optional": "optional",
-        "stored.values": "Values",
-        "stored.examples": "Examples",
-        "stored.run": "Run",
-        "stored.source": "SPARQL source",
-        "stored.editor": "Open in the editor",
-        "stored.openapi": "OpenAPI description",
-        "stored.none": "No stored queries yet.",
-        "stored.tags": "Tags",
-    },
-    "fr": {
-        "sparql.title": "Éditeur de requêtes SPARQL",
-        "sparql.intro": "Écrivez des requêtes SPARQL 1.1 sur le graphe. Les résultats viennent de ce "
-                        "serveur seulement ; rien n'est chargé depuis le réseau.",
-        "sparql.examples": "Exemples prêts à l'emploi (requêtes enregistrées)",
-        "sparql.examples_hint": "Chacune s'ouvre dans son propre onglet, avec ses paramètres d'exemple.",
-        "sparql.endpoint": "Point d'accès",
-        "sparql.sd": "Description du service",
-        "sparql.noscript": "L'éditeur a besoin de JavaScript. Sans lui, envoyez vos requêtes à cette "
-                           "adresse avec ?query=, ou utilisez une requête enregistrée.",
-        "sparql.error_at": "Erreur de syntaxe ligne {line}, colonne {column}",
-        "sparql.query_as_sent": "La requête telle qu'envoyée",
-        "sparql.prefixes": "Préfixes prédéclarés",
-        "sparql.prefixes_hint": "Les requêtes peuvent utiliser ces préfixes sans ligne PREFIX ; une "
-                                "ligne PREFIX de la requête déclare le sien et l'emporte.",
-        "sparql.hint": "Aucun résultat",
-        "stored.title": "Requêtes enregistrées",
-        "stored.intro": "Des questions de compétence conservées comme fichiers SPARQL. Chacune est aussi "
-                        "un appel d'API aux paramètres typés, décrit en OpenAPI ; exécutez-la dans "
-                        "le format de votre choix ci-dessous.",
-        "stored.parameters": "Paramètres",
-        "stored.name": "Nom",
-        "stored.type": "Type",
-        "stored.default": "Par défaut",
-        "stored.required": "obligatoire",
-        "stored.optional": "facultatif",
-        "stored.values": "Valeurs",
-        "stored.examples": "Exemples",
-        "stored.run": "Exécuter",
-        "stored.source": "Source SPARQL",
-        "stored.editor": "Ouvrir dans l'éditeur",
-        "stored.openapi": "Description OpenAPI",
-        "stored.none": "Aucune requête enregistrée pour l'instant.",
-        "stored.tags": "Mots-clés",
-    },
-}
-
-
-@bp.record_once
-def _merge_strings(_state: object) -> None:
-    """Add this blueprint's UI strings to the shared catalogue (never overriding it)."""
-    for lang, strings in UI_STRINGS.items():
-        catalogue = i18n.STRINGS.setdefault(lang, {})
-        for key, text in strings.items():
-            catalogue.setdefault(key, text)
+    doc: dict[str, object] = {"version": backend.version(), "prefixes": PREFIXES}
+    for kind, patterns in VOCABULARY_TERMS.items():
+        rows = backend.select(f"{prologue}SELECT ?t (SAMPLE(?l) AS ?label) WHERE {{ {patterns} "
+                              f"FILTER(isIRI(?t)) {label} }} GROUP BY ?t ORDER BY ?t")
+        doc[kind] = [{"iri": r["t"]["value"], **({"label": r["label"]["value"]} if "label" in r else {})}
+                     for r in rows]
+    return doc
