@@ -6,7 +6,7 @@ hash of the source files' bytes and formats (`source_version`), the basis of eve
 
 `write_release` builds one into a directory: canonical N-Triples (sorted, de-duplicated: the
 dumps), an on-disk Oxigraph store (what the executors open read-only) and `release.json`.
-Servers run it in a child process (`build_in_child`, ``python -m graph.release``) so that
+Servers run it in a child process (`start_build`, ``python -m graph.release``) so that
 parsing and pySHACL's copy of the data leave the server's memory when the build ends; a long
 validation shows its progress on the child's stderr (the server's log or terminal).
 """
@@ -124,7 +124,10 @@ def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Relea
             the data violates the shapes (the report in `extra["report"]`).
     """
     release = make_release(paths, validate=validate)
-    return release, load_store(release.ntriples)
+    store = ox.Store()
+    if release.ntriples:
+        store.bulk_load(release.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return release, store
 
 
 def source_format(path: Path | str) -> Format:
@@ -160,17 +163,6 @@ def file_digest(path: Path) -> bytes:
 def unreadable(path: Path | str, exc: OSError) -> DataError:
     """A source file that cannot be read (missing, a directory, no permission), named."""
     return DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path))
-
-
-def load_store(source: bytes | Path) -> ox.Store:
-    """An in-memory store with canonical N-Triples (bytes or a file), already parsed once."""
-    store = ox.Store()
-    if isinstance(source, bytes):
-        if source:
-            store.bulk_load(source, format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    else:
-        store.bulk_load(path=str(source), format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    return store
 
 
 RELEASE_FILE = "release.json"
@@ -230,13 +222,6 @@ def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = Tr
         raise
 
 
-def build_in_child(paths: Sequence[Path], directory: Path, *, validate: bool = True,
-                   timeout_s: float | None = None) -> BuiltRelease:
-    """`write_release` in a child process (its memory goes when it ends); same result and errors."""
-    return finish_build(start_build(paths, directory, validate=validate), directory,
-                        timeout_s=timeout_s)
-
-
 def start_build(paths: Sequence[Path], directory: Path, *,
                 validate: bool = True) -> subprocess.Popen[bytes]:
     """Start `write_release` in a child process (``python -m graph.release``); see finish_build."""
@@ -245,15 +230,9 @@ def start_build(paths: Sequence[Path], directory: Path, *,
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
 
 
-def finish_build(proc: subprocess.Popen[bytes], directory: Path, *,
-                 timeout_s: float | None = None) -> BuiltRelease:
+def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise DataError(f"the release build took longer than {timeout_s:g} s") from None
+    out, _ = proc.communicate()
     try:
         outcome = json.loads(out or b"{}")
     except ValueError:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pyshacl.shape import Shape
 
 Progress = Callable[[int, int], None]  # progress(done, total): shapes validated out of total
+BAR_WIDTH = 30
 
 log = logging.getLogger("rabat_kg.validate")
 
@@ -276,48 +277,28 @@ def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None 
     """The default display of `progress`: a bar on a terminal, else log lines.
 
     `stream` is where the bar goes (standard error by default) and decides: a terminal gets
-    the bar; otherwise `log` gets a line each tenth of the shapes, once `quiet_s` seconds have
-    passed (a validation of the bundled graph logs nothing).
+    `label [#####.....] done/total shapes` redrawn in place; otherwise `log` gets a line each
+    tenth of the shapes, once `quiet_s` seconds have passed (the bundled graph logs nothing).
     """
     out = sys.stderr if stream is None else stream
-    if out.isatty():
-        return TerminalBar(label, out)
-    return LogLines(label, quiet_s)
+    started: float | None = None
+    logged_tenths = 0
 
-
-class TerminalBar:
-    """A one-line bar redrawn in place: `label [#####.....] done/total shapes`."""
-
-    WIDTH = 30
-
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-
-    def __call__(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // total if total else self.WIDTH
-        bar = "#" * filled + "." * (self.WIDTH - filled)
+    def bar(done: int, total: int) -> None:
+        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} shapes{end}")
-        self.stream.flush()
+        out.write(f"\r{label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} shapes{end}")
+        out.flush()
 
-
-class LogLines:
-    """A log line per tenth of the shapes done, after a quiet start; the last one says 100%."""
-
-    def __init__(self, label: str, quiet_s: float) -> None:
-        self.label = label
-        self.quiet_s = quiet_s
-        self.started: float | None = None
-        self.logged_tenths = 0
-
-    def __call__(self, done: int, total: int) -> None:
+    def log_line(done: int, total: int) -> None:
+        nonlocal started, logged_tenths
         now = time.monotonic()
-        if self.started is None:
-            self.started = now
+        started = now if started is None else started
         tenths = 10 * done // total if total else 10
-        if tenths <= self.logged_tenths or now - self.started < self.quiet_s:
+        if tenths <= logged_tenths or now - started < quiet_s:
             return
-        self.logged_tenths = tenths
-        log.info("%s: %d/%d shapes (%d%%), %.1f s", self.label, done, total,
-                 100 * done // total if total else 100, now - self.started)
+        logged_tenths = tenths
+        log.info("%s: %d/%d shapes (%d%%), %.1f s", label, done, total,
+                 100 * done // total if total else 100, now - started)
+
+    return bar if out.isatty() else log_line

@@ -34,7 +34,7 @@ from graph import errors
 from graph.engine import executor
 from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
 from graph.engine.executor import ExecutorSettings
-from graph.release import BuiltRelease, build_in_child, source_version
+from graph.release import BuiltRelease, finish_build, source_version, start_build
 
 log = logging.getLogger("rabat_kg.engine")
 HEAVY_NICE = 10  # CPU priority of an executor once its query runs long
@@ -119,9 +119,6 @@ class Executor:
             raise TimeoutError("no answer before the deadline")
         header, _, body = self.conn.recv_bytes().partition(b"\n")  # one message: see executor
         return json.loads(header), body
-
-    def exit_code(self) -> int | None:
-        return self.process.exitcode  # type: ignore[no-any-return]
 
     def kill(self) -> None:
         """SIGKILL and reap."""
@@ -308,7 +305,7 @@ class EmbeddedBackend:
                             "triples": served.triples}
                 self._builds += 1
                 target = served.directory.parent / f"{served.directory.name.split('.')[0]}.{self._builds}"
-                built = build_in_child(paths, target, validate=validate)
+                built = finish_build(start_build(paths, target, validate=validate), target)
             except errors.DataError as exc:
                 return {"ok": False, "detail": exc.detail}
             old = self.swap(built)
@@ -346,49 +343,42 @@ class EmbeddedBackend:
         deadline = started + s.timeout_s
         releases = self.current
         try:
-            ex: Executor | None = releases.take()
+            ex = releases.take()
         except BaseException:
             self._free(held)
             raise
-
-        def lost(why: str) -> None:
-            self._lost(releases, ex, f"{why} after {time.monotonic() - started:.2f} s")
-
+        lost = ""  # why the executor cannot be reused
         try:
-            assert ex is not None
             ex.send(header)
             if "light" in held and not ex.ready(min(s.light_budget_s, s.timeout_s)):
                 self._move_to_heavy(ex, held, deadline)
             answer, body = ex.receive(deadline)
         except TimeoutError:
-            lost("ran past the time limit")
-            ex = None
+            lost = "ran past the time limit"
             raise errors.QueryTimeout(
                 f"the query ran longer than the {s.timeout_s:g} s limit and was stopped; "
                 "make it more selective (LIMIT does not bound ORDER BY or GROUP BY)",
                 retry_after=s.retry_after_s) from None
         except errors.Overloaded:
-            lost("found no slot for long queries")
-            ex = None
+            lost = "found no slot for long queries"
             raise
         except (EOFError, OSError, ValueError):
-            lost("stopped while answering")
-            ex = None
+            lost = "stopped while answering"
             raise errors.QueryResourceLimit(
                 "the query process stopped before answering: the query exceeded its memory "
                 "limit or crashed the engine", retry_after=s.retry_after_s) from None
         except BaseException:
-            lost("was interrupted")
-            ex = None
+            lost = "was interrupted"
             raise
         finally:
+            if lost:
+                self._kill(ex, f"{lost} after {time.monotonic() - started:.2f} s")
             ran_long = "heavy" in held or "light" not in held
             self._free(held)
-            if ex is not None:
-                if ran_long:
-                    self._retire(releases, ex)
-                else:
-                    releases.give_back(ex)
+            if ran_long and not lost:  # its priority and memory are not for the next query
+                ex.close()
+            # A killed or closed executor is replaced in the background.
+            releases.give_back(None if lost or ran_long else ex)
         if "error" in answer:
             raise error_from(answer, s.retry_after_s)
         answer["version"] = releases.release.version
@@ -414,25 +404,16 @@ class EmbeddedBackend:
                     "or make it more selective", retry_after=self.settings.retry_after_s)
         held.append("heavy")
 
-    def _lost(self, releases: ReleaseExecutors, ex: Executor | None, why: str) -> None:
-        """Kill an executor that cannot be reused, and start a replacement in the background."""
-        if ex is None:
-            releases.give_back(None)
-            return
+    def _kill(self, ex: Executor, why: str) -> None:
+        """Kill an executor that cannot be reused, and log how it ended."""
         peak = peak_memory_mb(ex.pid)
         if why.startswith("stopped"):  # it died (its pipe closed): wait to read how
             ex.process.join(1.0)
-        code = ex.exit_code()
+        code = ex.process.exitcode
         ex.kill()
         log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
             code, f"exit {code}") if code is not None else "killed",
             f", peak memory {peak} MB" if peak is not None else "")
-        releases.give_back(None)  # a replacement starts in the background
-
-    def _retire(self, releases: ReleaseExecutors, ex: Executor) -> None:
-        """Close an executor that ran a long query (a fresh one starts in the background)."""
-        ex.close()
-        releases.give_back(None)
 
 
 def peak_memory_mb(pid: int) -> int | None:
