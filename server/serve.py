@@ -263,7 +263,7 @@ def log_reload(outcome: dict[str, Any]) -> None:
     if outcome.get("ok"):
         log.info("reload: %s", describe_reload(outcome))
     else:
-        log.warning("reload refused, the previous release is still served:\n%s", outcome.get("detail"))
+        log.warning("reload %s", describe_reload(outcome))
 
 
 def describe_reload(answer: dict[str, Any]) -> str:
@@ -300,9 +300,6 @@ def request_reload(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"rabat-kg reload: the server did not answer: {exc}", file=sys.stderr)
         return 1
-    text = describe_reload(answer)
-    if answer.get("ok"):
-        print(f"rabat-kg reload: {text}")
-        return 0
-    print(f"rabat-kg reload: {text}", file=sys.stderr)
-    return 1
+    ok = bool(answer.get("ok"))
+    print(f"rabat-kg reload: {describe_reload(answer)}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1

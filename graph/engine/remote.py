@@ -198,10 +198,8 @@ class RemoteBackend:
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} sent an answer that does not parse: {exc}",
                 retry_after=5) from None
-        if kind == "ask":
-            form = "ask"
-        elif kind == "select":
-            form = "select"
+        if kind != "graph":
+            form = kind  # type: ignore[assignment]
         return QueryResult(body=body, media_type=media, form=form, count=count,
                            truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
