@@ -1,18 +1,14 @@
 """The embedded backend: queries run in sandboxed executor processes, in two lanes.
 
-Every query takes a slot of the light lane first: our pages and stored queries ("light"),
-and user SPARQL of unknown cost ("user", which may take all light slots but `reserved`).
-One still running after the light budget moves to the heavy lane if a heavy slot frees up
-within the admission wait, and is stopped with 503 otherwise, so expensive queries cannot
-hold the capacity that pages and cheap lookups need. Past the time
-limit the executor is killed (SIGKILL: the CPU and memory really come back) and the request
-gets 503 (`QueryTimeout`); an executor that dies while answering (memory cap, crash) gives
-503 (`QueryResourceLimit`) and is replaced in the background.
+Every query starts in the light lane (user SPARQL may take all its slots but `reserved`); one
+still running after the light budget moves to the heavy lane if a heavy slot frees up within
+the admission wait, else it is stopped with 503, so expensive queries cannot hold what pages
+need. Past the time limit the executor is killed (SIGKILL: CPU and memory really come back),
+503 `QueryTimeout`; one that dies while answering (memory cap, crash) gives 503
+`QueryResourceLimit`. Answers are read whole before they are returned: nothing is sent truncated.
 
-The answer is read completely before it is returned, so nothing is ever sent truncated.
-
-Reloads: `swap` points the backend at a new release's executors; the old ones finish what
-they are answering and exit, and the old release's files are removed when the last is gone.
+Reloads point the backend at a new release's executors; the old ones finish what they are
+answering and exit, and the old release's files are removed when the last is gone.
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import select
 import shutil
 import threading
@@ -280,14 +277,6 @@ class EmbeddedBackend:
     def close(self) -> None:
         self.current.retire()
 
-    def swap(self, release: BuiltRelease) -> BuiltRelease:
-        """Serve `release` from now on; returns the one it replaces (retired, draining)."""
-        fresh = ReleaseExecutors(release, self.settings, owned=True)
-        fresh.start_now()
-        old, self.current = self.current, fresh
-        old.retire()
-        return old.release
-
     def reload(self, paths: list[Path] | None = None, *, validate: bool = True) -> dict[str, Any]:
         """Build `paths` (default: the served release's sources) and swap to it if it is valid.
 
@@ -308,11 +297,14 @@ class EmbeddedBackend:
                 built = finish_build(start_build(paths, target, validate=validate), target)
             except errors.DataError as exc:
                 return {"ok": False, "detail": exc.detail}
-            old = self.swap(built)
+            fresh = ReleaseExecutors(built, self.settings, owned=True)
+            fresh.start_now()
+            old, self.current = self.current, fresh
+            old.retire()  # its busy executors finish their answers, then its files go
             log.info("now serving release %s (%d triples), was %s", built.version, built.triples,
-                     old.version)
+                     served.version)
             return {"ok": True, "changed": True, "version": built.version, "triples": built.triples,
-                    "previous": old.version}
+                    "previous": served.version}
         finally:
             self._reloading.release()
 
@@ -418,13 +410,9 @@ class EmbeddedBackend:
 
 def peak_memory_mb(pid: int) -> int | None:
     """A live process's peak resident memory (VmHWM), for the log line of a stopped query."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        found = re.search(r"^VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
+        return int(found.group(1)) // 1024 if found else None
     return None
 
 
