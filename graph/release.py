@@ -31,11 +31,7 @@ from graph.formats import Format, rdf_format_for_path
 
 @dataclass(frozen=True)
 class Release:
-    """A release: its version, triple count, sources, and (from `build_release`) canonical N-Triples.
-
-    `ntriples` is empty for a release loaded straight from its sources (`load_release`): the
-    data then lives only in the store returned with it.
-    """
+    """A release: its version, canonical N-Triples, triple count and sources."""
 
     version: str
     ntriples: bytes

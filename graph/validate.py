@@ -1,17 +1,10 @@
 """SHACL validation with pySHACL: the shapes file over ontology + data, with a report people can read.
 
-The one validator of the project: a release is refused on its report (`check_ntriples`, which
-graph.release calls), `rabat-kg validate` prints it and the live report page
-(server/conformance.py) shows it (`validate_ntriples`).
-
-pySHACL gets Graph objects only (never a path or a URL, and the shapes have no owl:imports), so
-validation never fetches anything. The shapes and the ontology are parsed once per process.
-
-A large release takes minutes, so pySHACL runs one targeted shape at a time (a node shape with
-the property and value shapes it uses) on one prepared data graph, and `progress(done, total)`
-is called after each. The merged report is the one a single run gives: a shape without a target
-never yields a result by itself. `progress_reporter` is the display: a bar on a terminal, else a
-log line (logger "rabat_kg.validate") every tenth of the shapes once validation takes a while.
+The one validator: a release is refused on its report (`check_ntriples`), `rabat-kg validate`
+prints it and the live report page (server/conformance.py) shows it. pySHACL gets Graph objects
+only (never a path or a URL; the shapes have no owl:imports), so validation fetches nothing.
+A large release takes minutes, so `run_pyshacl` goes one targeted shape at a time and calls
+`progress(done, total)` after each (`progress_reporter` displays it).
 """
 
 from __future__ import annotations
@@ -133,10 +126,9 @@ def validate_graph(data: Graph, *, shapes: Graph | None = None,
 def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) -> Graph:
     """pySHACL's report on `data`, built one targeted shape at a time (`progress` after each).
 
-    One Validator, so the data graph is prepared (ontology mixed in) once; each run is limited
-    to one shape with pySHACL's `use_shapes`, after the whole shapes graph was harvested (so
-    the shapes it refers to are all known, as in a single run). The partial reports become one
-    sh:ValidationReport.
+    One Validator prepares the data graph once; each run is limited to one shape (`use_shapes`)
+    of the whole harvested shapes graph, so the merged sh:ValidationReport is the one a single
+    run gives: a shape without a target never yields a result by itself.
     """
     import pyshacl  # imported here: a second of start-up that only validation needs
     from pyshacl.graph_abstraction import DataGraph

@@ -1,12 +1,8 @@
 """`rabat-kg serve` and `rabat-kg reload`: waitress in front, executor processes behind.
 
-Why waitress: its single I/O thread reads each request whole (headers and body, buffered to
-disk past a threshold) before a worker thread sees it, and writes each answer out of a buffer
-after the thread has moved on, so slow, trickling or non-reading clients hold a socket and a
-buffer, never a thread; idle connections are closed after CHANNEL_TIMEOUT_S; a connection's
-pipelined requests are taken one at a time, its next one read only once the previous answer
-has been sent; and every request waits its turn in one first-come queue of tasks, so
-kept-alive connections are served fairly.
+Why waitress (README, "How serving works"): its I/O thread reads each request whole and writes
+answers out of buffers, so slow or non-reading clients hold a socket and a buffer, never a
+thread, and one first-come queue of tasks serves kept-alive connections fairly.
 
 Start-up: a private run directory (removed when the server ends, however it ends: a later
 start removes what a killed server left, never another live server's), the release built in

@@ -419,11 +419,9 @@ def peak_memory_mb(pid: int) -> int | None:
 def error_from(answer: dict[str, Any], retry_after: int) -> errors.KgError:
     """The library error an executor's error frame stands for."""
     cls = ERRORS_BY_TYPE.get(str(answer.get("error")), errors.QueryEvaluationError)
-    detail = str(answer.get("detail") or "query failed")
-    if cls is errors.QuerySyntaxError:
-        return errors.QuerySyntaxError(detail, line=answer.get("line"), column=answer.get("column"))
+    extra = dict(answer.get("extra") or {})
     if cls.status == 503:
-        return cls(detail, retry_after=retry_after)
-    return cls(detail)
+        extra["retry_after"] = retry_after
+    return cls(str(answer.get("detail") or "query failed"), **extra)
 
 

@@ -294,16 +294,15 @@ class _Refused(KgError):
 
 
 class _Loader:
-    """The HTTP requests of one load: SPARQL Update, and Graph Store Protocol if available."""
+    """The HTTP requests of one load: SPARQL Update, or Graph Store Protocol POSTs (`send`)."""
 
-    def __init__(self, update_url: str, gsp_url: str | None, auth: Any, timeout: float) -> None:
+    def __init__(self, update_url: str, auth: Any, timeout: float) -> None:
         self.update_url = update_url
-        self.gsp_url = gsp_url
         self.auth = auth
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _send(self, url: str, body: bytes, content_type: str,
+    def send(self, url: str, body: bytes, content_type: str,
               params: dict[str, str] | None = None) -> None:
         try:
             response = self.session.post(url, data=body, params=params, auth=self.auth,
@@ -318,13 +317,7 @@ class _Loader:
                            status=response.status_code)
 
     def update(self, text: str) -> None:
-        self._send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
-
-    def post_triples(self, graph: str, lines: list[str]) -> None:
-        """Graph Store Protocol: add N-Triples to `graph` (blank nodes stay one per request)."""
-        assert self.gsp_url
-        self._send(self.gsp_url, ("\n".join(lines) + "\n").encode(),
-                   "application/n-triples", params={"graph": graph})
+        self.send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
 
     def insert(self, graph: str, groups: list[list[str]], *, data: bool) -> None:
         """INSERT DATA (or INSERT ... WHERE {} for blank nodes); halve on refusal.
@@ -368,14 +361,15 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
     if auth is None and os.environ.get("RABAT_KG_STORE_USER"):
         auth = requests.auth.HTTPDigestAuth(os.environ["RABAT_KG_STORE_USER"],
                                             os.environ.get("RABAT_KG_STORE_PASSWORD", ""))
-    loader = _Loader(update_url, gsp_url, auth, timeout)
+    loader = _Loader(update_url, auth, timeout)
     staging = f"{graph}/staging-{release.version}"
     plain, bnode_groups = _blank_groups(release.ntriples.decode().splitlines())
     loader.update(f"DROP SILENT GRAPH <{staging}>")
     try:
         if gsp_url:
             for groups in _packed([[line] for line in plain] + bnode_groups, gsp_chunk_triples):
-                loader.post_triples(staging, [line for group in groups for line in group])
+                body = "".join(line + "\n" for group in groups for line in group)
+                loader.send(gsp_url, body.encode(), "application/n-triples", {"graph": staging})
         else:
             for groups in _packed([[line] for line in plain], chunk_triples):
                 loader.insert(staging, groups, data=True)

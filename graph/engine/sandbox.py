@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 # <linux/prctl.h>, <linux/seccomp.h>, <linux/filter.h>, <linux/audit.h>
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_GET_SECCOMP = 21
 PR_SET_NAME = 15
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
