@@ -18,7 +18,6 @@ import json
 import logging
 import multiprocessing
 import os
-import re
 import select
 import shutil
 import threading
@@ -31,6 +30,7 @@ from graph import errors
 from graph.engine import executor
 from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
 from graph.engine.executor import ExecutorSettings
+from graph.engine.sandbox import status_kib
 from graph.release import BuiltRelease, finish_build, source_version, start_build
 
 log = logging.getLogger("rabat_kg.engine")
@@ -398,7 +398,9 @@ class EmbeddedBackend:
 
     def _kill(self, ex: Executor, why: str) -> None:
         """Kill an executor that cannot be reused, and log how it ended."""
-        peak = peak_memory_mb(ex.pid)
+        peak = None
+        with contextlib.suppress(OSError):  # peak resident memory, for the log line
+            peak = status_kib("VmHWM", ex.pid) // 1024
         if why.startswith("stopped"):  # it died (its pipe closed): wait to read how
             ex.process.join(1.0)
         code = ex.process.exitcode
@@ -406,14 +408,6 @@ class EmbeddedBackend:
         log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
             code, f"exit {code}") if code is not None else "killed",
             f", peak memory {peak} MB" if peak is not None else "")
-
-
-def peak_memory_mb(pid: int) -> int | None:
-    """A live process's peak resident memory (VmHWM), for the log line of a stopped query."""
-    with contextlib.suppress(OSError):
-        found = re.search(r"^VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
-        return int(found.group(1)) // 1024 if found else None
-    return None
 
 
 def error_from(answer: dict[str, Any], retry_after: int) -> errors.KgError:

@@ -49,12 +49,6 @@ TRIPLES_PREDICATE = "http://rdfs.org/ns/void#triples"  # recorded by `load`: /he
 RESULTS_XML = "application/sparql-results+xml"
 GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
                 "application/rdf+xml;q=0.5, application/ld+json;q=0.4")
-_GRAPH_FORMATS = {
-    "application/n-triples": ox.RdfFormat.N_TRIPLES, "text/plain": ox.RdfFormat.N_TRIPLES,
-    "text/ntriples": ox.RdfFormat.N_TRIPLES, "text/turtle": ox.RdfFormat.TURTLE,
-    "application/x-turtle": ox.RdfFormat.TURTLE, "application/rdf+xml": ox.RdfFormat.RDF_XML,
-    "application/ld+json": ox.RdfFormat.JSON_LD, "application/n-quads": ox.RdfFormat.N_QUADS,
-}
 _BNODE_XML = re.compile(rb"<bnode>([^<]*)</bnode>")
 _BNODE_OK = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _LINE = re.compile(r"line (\d+)")
@@ -206,7 +200,7 @@ class RemoteBackend:
 
     def _triples(self, response: requests.Response) -> Iterator[ox.Triple]:
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        fmt = _GRAPH_FORMATS.get(media)
+        fmt = ox.RdfFormat.from_media_type(media)
         if fmt is None:
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} answered a graph query with {media!r}")

@@ -22,6 +22,7 @@ import errno
 import logging
 import os
 import platform
+import re
 import resource
 import struct
 import sys
@@ -130,13 +131,12 @@ def install_seccomp() -> str:
     return ""
 
 
-def address_space_bytes() -> int:
-    """Current virtual memory size of this process (VmSize)."""
-    with open("/proc/self/status", "rb") as fh:
-        for line in fh:
-            if line.startswith(b"VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmSize in /proc/self/status")
+def status_kib(key: str, pid: int | str = "self") -> int:
+    """A memory figure of /proc/PID/status in KiB (VmSize, VmHWM); OSError if unreadable."""
+    found = re.search(rf"^{key}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
+    if found is None:
+        raise OSError(f"no {key} in /proc/{pid}/status")
+    return int(found.group(1))
 
 
 def limit_memory(budget_mb: int) -> int:
@@ -144,7 +144,7 @@ def limit_memory(budget_mb: int) -> int:
 
     Soft and hard limit alike, so nothing in the process can raise it again.
     """
-    cap = address_space_bytes() + budget_mb * 1024 * 1024
+    cap = (status_kib("VmSize") + budget_mb * 1024) * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
