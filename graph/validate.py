@@ -205,12 +205,11 @@ def show_term(node: Node | None) -> str:
         return ""
     if isinstance(node, URIRef):
         iri = str(node)
-        best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
-        if best is not None:
-            prefix = next(p for p, ns in PREFIXES.items() if ns == best)
-            local = iri[len(best):]
-            if local and all(c.isalnum() or c in "-_." for c in local):
-                return f"{prefix}:{local}"
+        prefix, ns = max(((p, ns) for p, ns in PREFIXES.items() if iri.startswith(ns)),
+                         key=lambda pair: len(pair[1]), default=("", ""))
+        local = iri[len(ns):]
+        if ns and local and all(c.isalnum() or c in "-_." for c in local):
+            return f"{prefix}:{local}"
         return f"<{iri}>"
     if isinstance(node, Literal):
         return node.n3()

@@ -82,19 +82,14 @@ class MeteredBackend:
         try:
             return self.backend.execute(query, fmt=fmt, lane=lane, max_rows=max_rows, form=form)
         finally:
-            charge(time.perf_counter() - started)
+            if has_request_context():  # the current request's bill of store time
+                g.store_seconds = g.get("store_seconds", 0.0) + time.perf_counter() - started
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
         return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
-
-
-def charge(seconds: float) -> None:
-    """Add `seconds` of store time to the current request's bill."""
-    if has_request_context():
-        g.store_seconds = g.get("store_seconds", 0.0) + seconds
 
 
 def init_app(app: Flask) -> None:

@@ -74,20 +74,15 @@ def remove_stale_run_dirs() -> None:
     """Remove run directories whose server is gone (their lock is free), and their state files."""
     for path in state_dir().glob("run-*"):
         try:
-            fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+            with open(path / LOCK_FILE) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its server lives
         except FileNotFoundError:  # being made right now, or its server died at birth
             with contextlib.suppress(OSError):
                 if time.time() - path.stat().st_mtime > BIRTH_S:
                     shutil.rmtree(path, ignore_errors=True)
             continue
-        except OSError:
+        except OSError:  # its server lives (BlockingIOError), or not ours to read
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its server lives
-        except BlockingIOError:
-            continue
-        finally:
-            os.close(fd)
         shutil.rmtree(path, ignore_errors=True)
     for statefile in state_dir().glob("serve-*.json"):
         with contextlib.suppress(OSError, ValueError, KeyError):

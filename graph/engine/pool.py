@@ -147,7 +147,8 @@ class ReleaseExecutors:
         self.spawn_timeout_s = settings.spawn_timeout_s
         self.ready = settings.warm
         self.keep = max(settings.warm, settings.light + settings.heavy)
-        self.idle: list[Executor] = []
+        # The `ready` executors start before traffic: a release's first queries need not wait.
+        self.idle = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
         self.busy = 0
         self.starting = 0
         self.retired = False
@@ -186,12 +187,6 @@ class ReleaseExecutors:
         self._done()
         if ex is None:
             self.refill()
-
-    def start_now(self) -> None:
-        """Start the `ready` executors before traffic (a release's first moments)."""
-        started = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
-        with self.lock:
-            self.idle.extend(started)
 
     def refill(self) -> None:
         """Start executors in the background until `ready` are idle or starting."""
@@ -245,7 +240,6 @@ class EmbeddedBackend:
                       # user queries may fill all but `reserved` light slots: pages keep those
                       "user": threading.BoundedSemaphore(max(1, settings.light - settings.reserved))}
         self.current = ReleaseExecutors(release, settings, owned=owned)
-        self.current.start_now()
         self._reloading = threading.Lock()
         self._builds = 0
 
@@ -297,9 +291,7 @@ class EmbeddedBackend:
                 built = finish_build(start_build(paths, target, validate=validate), target)
             except errors.DataError as exc:
                 return {"ok": False, "detail": exc.detail}
-            fresh = ReleaseExecutors(built, self.settings, owned=True)
-            fresh.start_now()
-            old, self.current = self.current, fresh
+            old, self.current = self.current, ReleaseExecutors(built, self.settings, owned=True)
             old.retire()  # its busy executors finish their answers, then its files go
             log.info("now serving release %s (%d triples), was %s", built.version, built.triples,
                      served.version)
