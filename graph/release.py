@@ -83,10 +83,7 @@ def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
 
 
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
-    """Parse `paths`, validate them against the shapes, and return the release.
-
-    Validation is pySHACL on the canonical N-Triples (graph/validate.py), with progress on
-    stderr for long runs.
+    """Parse `paths`, validate them against the shapes (progress on stderr), return the release.
 
     Raises:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,

@@ -10,6 +10,7 @@ A large release takes minutes, so `run_pyshacl` goes one targeted shape at a tim
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import sys
 import time
@@ -239,24 +240,20 @@ def show_path(graph: Graph, path: Node | None) -> str:
 
 
 def render_text(violations: Sequence[Violation]) -> str:
-    """The readable report: one block per focus node, then per path its value, message and shape."""
-    errors = sum(v.severity == "Violation" for v in violations)
-    others = len(violations) - errors
-    focus_nodes = sorted({v.focus for v in violations})
+    """The readable report of results sorted by focus node: one block per focus node, then per
+    path its value, message and shape."""
     if not violations:
         return "Conforms: the graph satisfies every shape (0 violations)."
-    head = ("Conforms" if errors == 0 else "Does not conform") + (
-        f": {errors} violation(s), {others} warning(s)/info(s) on {len(focus_nodes)} focus node(s)."
-    )
-    lines = [head]
-    for focus in focus_nodes:
-        lines.append("")
-        lines.append(f"Focus node {focus}")
-        for v in (v for v in violations if v.focus == focus):
+    errors = sum(v.severity == "Violation" for v in violations)
+    lines = [("Conforms" if errors == 0 else "Does not conform")
+             + f": {errors} violation(s), {len(violations) - errors} warning(s)/info(s) on "
+             f"{len({v.focus for v in violations})} focus node(s)."]
+    for focus, results in itertools.groupby(violations, key=lambda v: v.focus):
+        lines += ["", f"Focus node {focus}"]
+        for v in results:
             value = f" = {v.value}" if v.value else " (no value)"
-            lines.append(f"  path {v.path or '(the node itself)'}{value}")
-            lines.append(f"    {v.severity}: {v.message}")
-            lines.append(f"    shape {v.shape} ({v.component})")
+            lines += [f"  path {v.path or '(the node itself)'}{value}", f"    {v.severity}: {v.message}",
+                      f"    shape {v.shape} ({v.component})"]
     return "\n".join(lines)
 
 

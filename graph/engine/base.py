@@ -3,10 +3,9 @@
 The library (intake, stored queries, descriptions) and every engine import these names from
 here, so neither imports the other.
 
-Lanes: "light" for our own short queries (pages, stored queries), "user" for SPARQL of
-unknown cost (it starts in the light lane but cannot take all of it); either moves to the
-"heavy" lane once it runs past the light budget, or is stopped, so it cannot hold the
-capacity pages need. "heavy" is for what is known to be expensive (dumps).
+Lanes: "light" for our own short queries (pages, stored queries), "user" for SPARQL of unknown
+cost (it cannot take every light slot), "heavy" for what is known to be expensive (dumps); a
+query past the light budget moves to the heavy lane or is stopped (graph/engine/pool.py).
 """
 
 from __future__ import annotations

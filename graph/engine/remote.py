@@ -11,8 +11,7 @@ behave exactly as with the embedded engine, and a remote store's quirks (Virtuos
 partial results (Virtuoso's "anytime" mode, flagged by ``X-SQL-State``) is treated as a
 timeout: nothing incomplete is passed on.
 
-Failures map to the library errors: unreachable or 5xx -> BackendUnavailable (502), too
-slow -> BackendTimeout (504), 400 -> QuerySyntaxError. Nothing is remembered between
+Failures map to the library errors (502, 504, 400: see `_post`). Nothing is remembered between
 requests, so service comes back as soon as the store does.
 """
 
