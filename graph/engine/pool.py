@@ -117,12 +117,6 @@ class Executor:
         header, _, body = self.conn.recv_bytes().partition(b"\n")  # one message: see executor
         return json.loads(header), body
 
-    def kill(self) -> None:
-        """SIGKILL and reap."""
-        with contextlib.suppress(Exception):
-            self.process.kill()
-        self.close()
-
     def close(self) -> None:
         """Hang up (the executor exits at the end of its input) and reap."""
         self.conn.close()
@@ -396,7 +390,9 @@ class EmbeddedBackend:
         if why.startswith("stopped"):  # it died (its pipe closed): wait to read how
             ex.process.join(1.0)
         code = ex.process.exitcode
-        ex.kill()
+        with contextlib.suppress(Exception):
+            ex.process.kill()  # SIGKILL, then reap
+        ex.close()
         log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
             code, f"exit {code}") if code is not None else "killed",
             f", peak memory {peak} MB" if peak is not None else "")

@@ -98,7 +98,7 @@ def fix_results_xml(body: bytes) -> bytes:
 
 
 class RemoteBackend:
-    """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread and process."""
+    """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
                  connect_timeout_s: float = 3.0, version_ttl_s: float = 5.0,
@@ -118,10 +118,9 @@ class RemoteBackend:
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None or getattr(self._local, "pid", None) != os.getpid():
-            session = requests.Session()
+        if session is None:
+            session = self._local.session = requests.Session()
             session.headers["User-Agent"] = "rabat-kg"
-            self._local.session, self._local.pid = session, os.getpid()
         return session
 
     def _post(self, query: str, accept: str, *, dataset: bool = True) -> requests.Response:
