@@ -5,7 +5,7 @@ file with a syntax error or a shape violation never replaces a good release. The
 hash of the source files' bytes and formats (`source_version`), the basis of every ETag.
 
 `write_release` builds one into a directory: canonical N-Triples (sorted, de-duplicated: the
-dumps), an on-disk Oxigraph store (what the executors open read-only) and `release.json`.
+dumps) and an on-disk Oxigraph store (what the executors open read-only).
 Servers run it in a child process (`start_build`, ``python -m graph.release``) so that
 parsing and pySHACL's copy of the data leave the server's memory when the build ends; a long
 validation shows its progress on the child's stderr (the server's log or terminal).
@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -158,7 +158,6 @@ def unreadable(path: Path | str, exc: OSError) -> DataError:
     return DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path))
 
 
-RELEASE_FILE = "release.json"
 DATA_FILE = "data.nt"
 STORE_DIR = "store"
 
@@ -181,15 +180,9 @@ class BuiltRelease:
     def ntriples_file(self) -> Path:
         return self.directory / DATA_FILE
 
-    @classmethod
-    def read(cls, directory: Path) -> BuiltRelease:
-        doc = json.loads((directory / RELEASE_FILE).read_text())
-        return cls(directory=directory, version=doc["version"], triples=doc["triples"],
-                   sources=tuple(doc["sources"]), validated=doc["validated"])
-
 
 def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = True) -> BuiltRelease:
-    """Build `paths` into `directory` (created; must not exist): N-Triples, store, release.json.
+    """Build `paths` into `directory` (created; must not exist): N-Triples and the store.
 
     Raises:
         DataError: a syntax error (file and line) or a shape violation (the report); nothing
@@ -204,12 +197,9 @@ def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = Tr
         store.bulk_load(path=str(directory / DATA_FILE), format=ox.RdfFormat.N_TRIPLES, lenient=True)
         store.flush()
         del store  # closes the database: executors open it read-only
-        built = BuiltRelease(directory=directory, version=release.version,
-                             triples=release.triple_count, sources=release.sources,
-                             validated=release.validated)
-        doc = asdict(built) | {"directory": str(directory), "sources": list(built.sources)}
-        (directory / RELEASE_FILE).write_text(json.dumps(doc))
-        return built
+        return BuiltRelease(directory=directory, version=release.version,
+                            triples=release.triple_count, sources=release.sources,
+                            validated=release.validated)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -230,8 +220,10 @@ def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease
         outcome = json.loads(out or b"{}")
     except ValueError:
         outcome = {}
-    if proc.returncode == 0 and outcome.get("ok"):
-        return BuiltRelease.read(Path(directory))
+    if proc.returncode == 0 and "release" in outcome:
+        doc = outcome["release"]
+        return BuiltRelease(Path(directory), doc["version"], doc["triples"], tuple(doc["sources"]),
+                            doc["validated"])
     error = outcome.get("error") or {}
     raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
                     **error.get("extra", {}))
@@ -249,12 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
-        write_release(args.files, args.directory, validate=not args.no_validate)
+        built = write_release(args.files, args.directory, validate=not args.no_validate)
     except DataError as exc:
         extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, type(None)))}
-        print(json.dumps({"ok": False, "error": {"detail": exc.detail, "extra": extra}}))
+        print(json.dumps({"error": {"detail": exc.detail, "extra": extra}}))
         return 1
-    print(json.dumps({"ok": True}))
+    print(json.dumps({"release": {"version": built.version, "triples": built.triples,
+                                  "sources": built.sources, "validated": built.validated}}))
     return 0
 
 
