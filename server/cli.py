@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from graph.errors import KgError
+from server.serve import request_reload, serve
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -94,13 +95,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the endpoint, pages and API with a production WSGI server."""
-    from server.serve import serve
-
-    return serve(args)
-
-
 def cmd_load(args: argparse.Namespace) -> int:
     """Push the validated graph into a remote SPARQL store."""
     from graph.engine.remote import load_into_store
@@ -110,13 +104,6 @@ def cmd_load(args: argparse.Namespace) -> int:
     n = load_into_store(args.store, release, graph=args.graph)
     print(f"loaded {n} triples into {args.store}")
     return 0
-
-
-def cmd_reload(args: argparse.Namespace) -> int:
-    """Ask a running server to build, validate and swap in a new release."""
-    from server.serve import request_reload
-
-    return int(request_reload(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,12 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="row or triple cap (default: the server's, RABAT_KG_MAX_ROWS; 0: none)")
     data_opts(p, cmd_query, add=False)
 
-    p = sub.add_parser("serve", help=cmd_serve.__doc__)
+    p = sub.add_parser("serve", help="Serve the endpoint, pages and API with a production WSGI server.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--store", metavar="URL", help="serve from a remote SPARQL 1.1 endpoint")
     p.add_argument("--timeout", type=float, default=None, help="query time limit in seconds")
-    data_opts(p, cmd_serve)
+    data_opts(p, serve)
 
     p = sub.add_parser("load", help=cmd_load.__doc__)
     p.add_argument("--store", required=True, metavar="URL")
@@ -165,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target named graph (default: the one serve --store reads)")
     data_opts(p, cmd_load)
 
-    p = sub.add_parser("reload", help=cmd_reload.__doc__)
+    p = sub.add_parser("reload", help="Ask a running server to build, validate and swap in a new release.")
     p.add_argument("--port", type=int, default=8000)
-    data_opts(p, cmd_reload)
+    data_opts(p, request_reload)
     return parser
 
 
