@@ -30,7 +30,7 @@ import pyoxigraph as ox
 import requests
 
 from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
-from graph.engine.run import TripleStream, serialize_answer
+from graph.engine.run import serialize_answer
 from graph.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -45,6 +45,7 @@ from graph.namespaces import DATA_GRAPH, META_GRAPH, PREFIXES
 VERSION_PREDICATE = "http://www.w3.org/2002/07/owl#versionInfo"
 TRIPLES_PREDICATE = "http://rdfs.org/ns/void#triples"  # recorded by `load`: /health reads it
 
+CONNECT_TIMEOUT_S = 3.0
 RESULTS_XML = "application/sparql-results+xml"
 GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
                 "application/rdf+xml;q=0.5, application/ld+json;q=0.4")
@@ -101,14 +102,11 @@ class RemoteBackend:
     """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
-                 connect_timeout_s: float = 3.0, version_ttl_s: float = 5.0,
-                 prefixes: dict[str, str] | None = None) -> None:
+                 version_ttl_s: float = 5.0) -> None:
         self.url = url
         self.timeout = float(timeout)
         self.graph = graph
-        self.connect_timeout_s = connect_timeout_s
         self.version_ttl_s = version_ttl_s
-        self.prefixes = dict(PREFIXES) if prefixes is None else prefixes
         self._local = threading.local()
         self._version: tuple[float, str] | None = None
         self.triples: int | None = None  # as `load` recorded it (read with the version)
@@ -132,7 +130,7 @@ class RemoteBackend:
         try:
             response = self._session().post(
                 self.url, data=data, headers={"Accept": accept},
-                timeout=(self.connect_timeout_s, self.timeout))
+                timeout=(CONNECT_TIMEOUT_S, self.timeout))
         except requests.Timeout:
             raise BackendTimeout(
                 f"the SPARQL store at {self.url} did not answer within {self.timeout:g} s",
@@ -177,9 +175,9 @@ class RemoteBackend:
                 answer: Any = ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
             else:
                 response = self._post(query, GRAPH_ACCEPT)
-                answer = TripleStream(self._triples(response))
+                answer = self._triples(response)
             body, media, kind, count, truncated = serialize_answer(
-                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes)
+                answer, fmt=fmt, max_rows=max_rows, prefixes=PREFIXES)
         except SyntaxError as exc:
             if "UTF-8" in str(exc):
                 # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that
