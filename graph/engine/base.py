@@ -35,7 +35,9 @@ class QueryResult:
 
 
 class Backend(Protocol):
-    """What the server needs from a store: run a checked query, answer small lookups."""
+    """What the server needs from a store: run a checked query, answer small lookups.
+
+    The engines subclass it: they inherit `select` (through `execute`) and a no-op `close`."""
 
     def version(self) -> str:
         """Identifier of the data release being served (the basis of ETags)."""
@@ -51,11 +53,10 @@ class Backend(Protocol):
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
         """Run a SELECT (our own queries: pages, lookups) and return its rows."""
-        ...
+        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def close(self) -> None:
         """Release processes, sockets or sessions."""
-        ...
 
 
 def rows_from_json(body: bytes) -> list[Row]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from graph import errors
 from graph.engine import executor
-from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
+from graph.engine.base import Backend, Form, Lane, QueryResult
 from graph.engine.executor import ExecutorSettings
 from graph.engine.sandbox import status_kib
 from graph.release import BuiltRelease, finish_build, source_version, start_build
@@ -224,7 +224,7 @@ class ReleaseExecutors:
             shutil.rmtree(self.release.directory, ignore_errors=True)
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(Backend):
     """The Backend of `rabat-kg serve`: a built release, served by executor processes."""
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool = True) -> None:
@@ -258,9 +258,6 @@ class EmbeddedBackend:
         return QueryResult(body=body, media_type=answer["media_type"], form=answer["form"],
                            count=answer["count"], truncated=answer["truncated"],
                            elapsed_ms=answer["elapsed_ms"], extra={"version": answer["version"]})
-
-    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
-        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def close(self) -> None:
         self.current.retire()

@@ -29,7 +29,7 @@ from typing import Any
 import pyoxigraph as ox
 import requests
 
-from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
+from graph.engine.base import Backend, Form, Lane, QueryResult, rows_from_json
 from graph.engine.run import serialize_answer
 from graph.errors import (
     BackendTimeout,
@@ -98,7 +98,7 @@ def fix_results_xml(body: bytes) -> bytes:
     return _BNODE_XML.sub(_safe_bnode, body) if b"<bnode>" in body else body
 
 
-class RemoteBackend:
+class RemoteBackend(Backend):
     """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
@@ -201,9 +201,6 @@ class RemoteBackend:
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} answered a graph query with {media!r}")
         return (q.triple for q in ox.parse(response.content, format=fmt))
-
-    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
-        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def version(self) -> str:
         """The version `load_into_store` recorded, else a hash of the triple count.
