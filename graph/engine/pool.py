@@ -263,11 +263,9 @@ class EmbeddedBackend(Backend):
         self.current.retire()
 
     def reload(self, paths: list[Path] | None = None, *, validate: bool = True) -> dict[str, Any]:
-        """Build `paths` (default: the served release's sources) and swap to it if it is valid.
-
-        One reload at a time: an overlapping one is refused, never given another's outcome.
-        Returns the outcome: ok, changed, version, triples, previous, or detail (why refused).
-        """
+        """Build `paths` (default: the served release's sources) and swap to it if it is valid;
+        the outcome: ok, changed, version, triples, previous, or detail (why refused). One reload
+        at a time: an overlapping one is refused, never given another's outcome."""
         if not self._reloading.acquire(blocking=False):
             return {"ok": False, "detail": "another reload is in progress; try again when it ends"}
         try:
@@ -361,11 +359,8 @@ class EmbeddedBackend(Backend):
 
     def _move_to_heavy(self, ex: Executor, held: list[str], deadline: float) -> None:
         """The query outlived the light budget: give its light slots back at once and wait
-        (running) for a heavy slot; Overloaded if none frees up within the admission wait.
-
-        Its executor yields the CPU to the light lane from now on (nice 10); it is retired
-        after the query, so no later short query inherits that priority or the memory.
-        """
+        (running) for a heavy slot; Overloaded if none frees up within the admission wait. Its
+        executor yields the CPU to the light lane from now on (nice 10) and is retired after."""
         self._free(held)
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, ex.pid, HEAVY_NICE)

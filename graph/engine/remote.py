@@ -331,11 +331,10 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
                     gsp_chunk_triples: int = 100_000, timeout: float = 300.0) -> int:
     """Replace graph `graph` (default DATA_GRAPH) in the store with the release; return count.
 
-    The data goes into a staging graph, then replaces the served graph in one SPARQL
-    ``MOVE``, so readers never see a half-loaded graph; the release version is recorded in
-    META_GRAPH (RemoteBackend.version reads it). Transfer: the Graph Store Protocol when a
-    `gsp_url` is given (one POST of N-Triples per 100k triples: about 10x faster), else
-    SPARQL Update in chunks. Blank nodes never straddle two requests.
+    The data goes into a staging graph, then replaces the served graph in one SPARQL ``MOVE``
+    (readers never see a half-loaded graph); the version is recorded in META_GRAPH. Transfer:
+    Graph Store Protocol POSTs when a `gsp_url` is given (faster), else SPARQL Update in
+    chunks; blank nodes never straddle two requests.
 
     Endpoints and credentials: `update_url` (default `url`), `gsp_url`, `auth`, or the
     environment: RABAT_KG_STORE_UPDATE_URL, RABAT_KG_STORE_GSP_URL, RABAT_KG_STORE_USER and
