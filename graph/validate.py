@@ -93,11 +93,8 @@ def check_ntriples(nt: bytes, *, progress: Progress | None = None) -> None:
     """
     result = validate_ntriples(nt, progress=progress)
     if not result.conforms:
-        raise DataError(
-            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
-            + result.text,
-            report=result.text,
-        )
+        raise DataError(f"data does not conform to the shapes: {len(result.violations)} "
+                        f"violation(s)\n{result.text}", report=result.text)
 
 
 def validate_graph(data: Graph, *, shapes: Graph | None = None,
@@ -114,14 +111,9 @@ def validate_graph(data: Graph, *, shapes: Graph | None = None,
     report = run_pyshacl(data, shapes, progress)
     violations = sorted(_results(report, shapes),
                         key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
-    conforms = not any(v.severity == "Violation" for v in violations)
-    bind(report)
-    return ValidationResult(
-        conforms=conforms,
-        violations=violations,
-        text=render_text(violations),
-        report_turtle=report.serialize(format="turtle"),
-    )
+    return ValidationResult(conforms=not any(v.severity == "Violation" for v in violations),
+                            violations=violations, text=render_text(violations),
+                            report_turtle=bind(report).serialize(format="turtle"))
 
 
 def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) -> Graph:
