@@ -243,12 +243,10 @@ def apply(memory_mb: int | None, *, seccomp: bool = True,
     reasons = []
     if readable is not None:
         report.landlock, reason = install_landlock(readable)
-        if reason:
-            reasons.append(reason)
+        reasons.append(reason)
     if seccomp:
         reason = install_seccomp()
         report.seccomp = not reason
-        if reason:
-            reasons.append(reason)
-    report.reason = "; ".join(reasons)
+        reasons.append(reason)
+    report.reason = "; ".join(reason for reason in reasons if reason)
     return report
