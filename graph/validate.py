@@ -181,11 +181,9 @@ def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
 
 def pick_message(messages: list[Node]) -> str:
     """The English message if there is one, else any; our shapes carry English and French."""
-    for lang in ("en", None):
-        for m in messages:
-            if isinstance(m, Literal) and (lang is None or m.language == lang):
-                return str(m)
-    return ""
+    literals = [m for m in messages if isinstance(m, Literal)]
+    english = [m for m in literals if m.language == "en"]
+    return str((english or literals)[0]) if literals else ""
 
 
 def local_name(node: Node | None) -> str:
