@@ -45,10 +45,8 @@ class Backend(Protocol):
 
     def execute(self, query: str, *, fmt: str, lane: Lane = "light",
                 max_rows: int | None = None, form: Form | None = None) -> QueryResult:
-        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`.
-
-        `form` is the one intake found (it travels with the query: no second lexing).
-        """
+        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`;
+        `form` is the one intake found (it travels with the query: no second lexing)."""
         ...
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
