@@ -12,8 +12,6 @@ from pathlib import Path
 from graph.errors import KgError
 from server.serve import request_reload, serve
 
-Command = Callable[[argparse.Namespace], int]
-
 
 def _paths(args: argparse.Namespace) -> list[Path]:
     from graph.paths import release_sources
@@ -113,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('rabat-kg')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def data_opts(p: argparse.ArgumentParser, func: Command, *, add: bool = True) -> None:
+    def data_opts(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int], *,
+                  add: bool = True) -> None:
         """The options that choose the data (after the command's own), and the command."""
         p.add_argument("--data", nargs="+", metavar="FILE",
                        help="RDF files to use instead of the bundled data (the ontology is kept)")
