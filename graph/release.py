@@ -5,8 +5,8 @@ file with a syntax error or a shape violation never replaces a good release. The
 hash of the source files' bytes and formats (`source_version`), the basis of every ETag.
 
 `write_release` builds one into a directory: canonical N-Triples (sorted, de-duplicated: the
-dumps), an on-disk Oxigraph store (what the executors open read-only) and `release.json`.
-Servers run it in a child process (`build_in_child`, ``python -m graph.release``) so that
+dumps) and an on-disk Oxigraph store (what the executors open read-only).
+Servers run it in a child process (`start_build`, ``python -m graph.release``) so that
 parsing and pySHACL's copy of the data leave the server's memory when the build ends; a long
 validation shows its progress on the child's stderr (the server's log or terminal).
 """
@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -31,11 +31,7 @@ from graph.formats import Format, rdf_format_for_path
 
 @dataclass(frozen=True)
 class Release:
-    """A release: its version, triple count, sources, and (from `build_release`) canonical N-Triples.
-
-    `ntriples` is empty for a release loaded straight from its sources (`load_release`): the
-    data then lives only in the store returned with it.
-    """
+    """A release: its version, canonical N-Triples, triple count and sources."""
 
     version: str
     ntriples: bytes
@@ -87,10 +83,7 @@ def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
 
 
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
-    """Parse `paths`, validate them against the shapes, and return the release.
-
-    Validation is pySHACL on the canonical N-Triples (graph/validate.py), with progress on
-    stderr for long runs.
+    """Parse `paths`, validate them against the shapes (progress on stderr), return the release.
 
     Raises:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,
@@ -124,7 +117,10 @@ def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Relea
             the data violates the shapes (the report in `extra["report"]`).
     """
     release = make_release(paths, validate=validate)
-    return release, load_store(release.ntriples)
+    store = ox.Store()
+    if release.ntriples:
+        store.bulk_load(release.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return release, store
 
 
 def source_format(path: Path | str) -> Format:
@@ -162,18 +158,6 @@ def unreadable(path: Path | str, exc: OSError) -> DataError:
     return DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path))
 
 
-def load_store(source: bytes | Path) -> ox.Store:
-    """An in-memory store with canonical N-Triples (bytes or a file), already parsed once."""
-    store = ox.Store()
-    if isinstance(source, bytes):
-        if source:
-            store.bulk_load(source, format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    else:
-        store.bulk_load(path=str(source), format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    return store
-
-
-RELEASE_FILE = "release.json"
 DATA_FILE = "data.nt"
 STORE_DIR = "store"
 
@@ -196,15 +180,9 @@ class BuiltRelease:
     def ntriples_file(self) -> Path:
         return self.directory / DATA_FILE
 
-    @classmethod
-    def read(cls, directory: Path) -> BuiltRelease:
-        doc = json.loads((directory / RELEASE_FILE).read_text())
-        return cls(directory=directory, version=doc["version"], triples=doc["triples"],
-                   sources=tuple(doc["sources"]), validated=doc["validated"])
-
 
 def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = True) -> BuiltRelease:
-    """Build `paths` into `directory` (created; must not exist): N-Triples, store, release.json.
+    """Build `paths` into `directory` (created; must not exist): N-Triples and the store.
 
     Raises:
         DataError: a syntax error (file and line) or a shape violation (the report); nothing
@@ -219,22 +197,12 @@ def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = Tr
         store.bulk_load(path=str(directory / DATA_FILE), format=ox.RdfFormat.N_TRIPLES, lenient=True)
         store.flush()
         del store  # closes the database: executors open it read-only
-        built = BuiltRelease(directory=directory, version=release.version,
-                             triples=release.triple_count, sources=release.sources,
-                             validated=release.validated)
-        doc = asdict(built) | {"directory": str(directory), "sources": list(built.sources)}
-        (directory / RELEASE_FILE).write_text(json.dumps(doc))
-        return built
+        return BuiltRelease(directory=directory, version=release.version,
+                            triples=release.triple_count, sources=release.sources,
+                            validated=release.validated)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-
-
-def build_in_child(paths: Sequence[Path], directory: Path, *, validate: bool = True,
-                   timeout_s: float | None = None) -> BuiltRelease:
-    """`write_release` in a child process (its memory goes when it ends); same result and errors."""
-    return finish_build(start_build(paths, directory, validate=validate), directory,
-                        timeout_s=timeout_s)
 
 
 def start_build(paths: Sequence[Path], directory: Path, *,
@@ -245,21 +213,17 @@ def start_build(paths: Sequence[Path], directory: Path, *,
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
 
 
-def finish_build(proc: subprocess.Popen[bytes], directory: Path, *,
-                 timeout_s: float | None = None) -> BuiltRelease:
+def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise DataError(f"the release build took longer than {timeout_s:g} s") from None
+    out, _ = proc.communicate()
     try:
         outcome = json.loads(out or b"{}")
     except ValueError:
         outcome = {}
-    if proc.returncode == 0 and outcome.get("ok"):
-        return BuiltRelease.read(Path(directory))
+    if proc.returncode == 0 and "release" in outcome:
+        doc = outcome["release"]
+        return BuiltRelease(Path(directory), doc["version"], doc["triples"], tuple(doc["sources"]),
+                            doc["validated"])
     error = outcome.get("error") or {}
     raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
                     **error.get("extra", {}))
@@ -277,12 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
-        write_release(args.files, args.directory, validate=not args.no_validate)
+        built = write_release(args.files, args.directory, validate=not args.no_validate)
     except DataError as exc:
         extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, type(None)))}
-        print(json.dumps({"ok": False, "error": {"detail": exc.detail, "extra": extra}}))
+        print(json.dumps({"error": {"detail": exc.detail, "extra": extra}}))
         return 1
-    print(json.dumps({"ok": True}))
+    print(json.dumps({"release": {"version": built.version, "triples": built.triples,
+                                  "sources": built.sources, "validated": built.validated}}))
     return 0
 
 

@@ -1,22 +1,16 @@
 """SHACL validation with pySHACL: the shapes file over ontology + data, with a report people can read.
 
-The one validator of the project: a release is refused on its report (`check_ntriples`, which
-graph.release calls), `rabat-kg validate` prints it and the live report page
-(server/conformance.py) shows it (`validate_ntriples`).
-
-pySHACL gets Graph objects only (never a path or a URL, and the shapes have no owl:imports), so
-validation never fetches anything. The shapes and the ontology are parsed once per process.
-
-A large release takes minutes, so pySHACL runs one targeted shape at a time (a node shape with
-the property and value shapes it uses) on one prepared data graph, and `progress(done, total)`
-is called after each. The merged report is the one a single run gives: a shape without a target
-never yields a result by itself. `progress_reporter` is the display: a bar on a terminal, else a
-log line (logger "rabat_kg.validate") every tenth of the shapes once validation takes a while.
+The one validator: a release is refused on its report (`check_ntriples`), `rabat-kg validate`
+prints it and the live report page (server/conformance.py) shows it. pySHACL gets Graph objects
+only (never a path or a URL; the shapes have no owl:imports), so validation fetches nothing.
+A large release takes minutes, so `run_pyshacl` goes one targeted shape at a time and calls
+`progress(done, total)` after each (`progress_reporter` displays it).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import sys
 import time
@@ -37,6 +31,7 @@ if TYPE_CHECKING:
     from pyshacl.shape import Shape
 
 Progress = Callable[[int, int], None]  # progress(done, total): shapes validated out of total
+BAR_WIDTH = 30
 
 log = logging.getLogger("rabat_kg.validate")
 
@@ -98,11 +93,8 @@ def check_ntriples(nt: bytes, *, progress: Progress | None = None) -> None:
     """
     result = validate_ntriples(nt, progress=progress)
     if not result.conforms:
-        raise DataError(
-            f"data does not conform to the shapes: {len(result.violations)} violation(s)\n"
-            + result.text,
-            report=result.text,
-        )
+        raise DataError(f"data does not conform to the shapes: {len(result.violations)} "
+                        f"violation(s)\n{result.text}", report=result.text)
 
 
 def validate_graph(data: Graph, *, shapes: Graph | None = None,
@@ -119,23 +111,17 @@ def validate_graph(data: Graph, *, shapes: Graph | None = None,
     report = run_pyshacl(data, shapes, progress)
     violations = sorted(_results(report, shapes),
                         key=lambda v: (v.focus, v.path, v.shape, v.value, v.component))
-    conforms = not any(v.severity == "Violation" for v in violations)
-    bind(report)
-    return ValidationResult(
-        conforms=conforms,
-        violations=violations,
-        text=render_text(violations),
-        report_turtle=report.serialize(format="turtle"),
-    )
+    return ValidationResult(conforms=not any(v.severity == "Violation" for v in violations),
+                            violations=violations, text=render_text(violations),
+                            report_turtle=bind(report).serialize(format="turtle"))
 
 
 def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) -> Graph:
     """pySHACL's report on `data`, built one targeted shape at a time (`progress` after each).
 
-    One Validator, so the data graph is prepared (ontology mixed in) once; each run is limited
-    to one shape with pySHACL's `use_shapes`, after the whole shapes graph was harvested (so
-    the shapes it refers to are all known, as in a single run). The partial reports become one
-    sh:ValidationReport.
+    One Validator prepares the data graph once; each run is limited to one shape (`use_shapes`)
+    of the whole harvested shapes graph, so the merged sh:ValidationReport is the one a single
+    run gives: a shape without a target never yields a result by itself.
     """
     import pyshacl  # imported here: a second of start-up that only validation needs
     from pyshacl.graph_abstraction import DataGraph
@@ -195,11 +181,9 @@ def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
 
 def pick_message(messages: list[Node]) -> str:
     """The English message if there is one, else any; our shapes carry English and French."""
-    for lang in ("en", None):
-        for m in messages:
-            if isinstance(m, Literal) and (lang is None or m.language == lang):
-                return str(m)
-    return ""
+    literals = [m for m in messages if isinstance(m, Literal)]
+    english = [m for m in literals if m.language == "en"]
+    return str((english or literals)[0]) if literals else ""
 
 
 def local_name(node: Node | None) -> str:
@@ -212,12 +196,11 @@ def show_term(node: Node | None) -> str:
         return ""
     if isinstance(node, URIRef):
         iri = str(node)
-        best = max((ns for ns in PREFIXES.values() if iri.startswith(ns)), key=len, default=None)
-        if best is not None:
-            prefix = next(p for p, ns in PREFIXES.items() if ns == best)
-            local = iri[len(best):]
-            if local and all(c.isalnum() or c in "-_." for c in local):
-                return f"{prefix}:{local}"
+        prefix, ns = max(((p, ns) for p, ns in PREFIXES.items() if iri.startswith(ns)),
+                         key=lambda pair: len(pair[1]), default=("", ""))
+        local = iri[len(ns):]
+        if ns and local and all(c.isalnum() or c in "-_." for c in local):
+            return f"{prefix}:{local}"
         return f"<{iri}>"
     if isinstance(node, Literal):
         return node.n3()
@@ -247,24 +230,20 @@ def show_path(graph: Graph, path: Node | None) -> str:
 
 
 def render_text(violations: Sequence[Violation]) -> str:
-    """The readable report: one block per focus node, then per path its value, message and shape."""
-    errors = sum(v.severity == "Violation" for v in violations)
-    others = len(violations) - errors
-    focus_nodes = sorted({v.focus for v in violations})
+    """The readable report of results sorted by focus node: one block per focus node, then per
+    path its value, message and shape."""
     if not violations:
         return "Conforms: the graph satisfies every shape (0 violations)."
-    head = ("Conforms" if errors == 0 else "Does not conform") + (
-        f": {errors} violation(s), {others} warning(s)/info(s) on {len(focus_nodes)} focus node(s)."
-    )
-    lines = [head]
-    for focus in focus_nodes:
-        lines.append("")
-        lines.append(f"Focus node {focus}")
-        for v in (v for v in violations if v.focus == focus):
+    errors = sum(v.severity == "Violation" for v in violations)
+    lines = [("Conforms" if errors == 0 else "Does not conform")
+             + f": {errors} violation(s), {len(violations) - errors} warning(s)/info(s) on "
+             f"{len({v.focus for v in violations})} focus node(s)."]
+    for focus, results in itertools.groupby(violations, key=lambda v: v.focus):
+        lines += ["", f"Focus node {focus}"]
+        for v in results:
             value = f" = {v.value}" if v.value else " (no value)"
-            lines.append(f"  path {v.path or '(the node itself)'}{value}")
-            lines.append(f"    {v.severity}: {v.message}")
-            lines.append(f"    shape {v.shape} ({v.component})")
+            lines += [f"  path {v.path or '(the node itself)'}{value}", f"    {v.severity}: {v.message}",
+                      f"    shape {v.shape} ({v.component})"]
     return "\n".join(lines)
 
 
@@ -276,48 +255,28 @@ def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None 
     """The default display of `progress`: a bar on a terminal, else log lines.
 
     `stream` is where the bar goes (standard error by default) and decides: a terminal gets
-    the bar; otherwise `log` gets a line each tenth of the shapes, once `quiet_s` seconds have
-    passed (a validation of the bundled graph logs nothing).
+    `label [#####.....] done/total shapes` redrawn in place; otherwise `log` gets a line each
+    tenth of the shapes, once `quiet_s` seconds have passed (the bundled graph logs nothing).
     """
     out = sys.stderr if stream is None else stream
-    if out.isatty():
-        return TerminalBar(label, out)
-    return LogLines(label, quiet_s)
+    started: float | None = None
+    logged_tenths = 0
 
-
-class TerminalBar:
-    """A one-line bar redrawn in place: `label [#####.....] done/total shapes`."""
-
-    WIDTH = 30
-
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-
-    def __call__(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // total if total else self.WIDTH
-        bar = "#" * filled + "." * (self.WIDTH - filled)
+    def bar(done: int, total: int) -> None:
+        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} shapes{end}")
-        self.stream.flush()
+        out.write(f"\r{label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} shapes{end}")
+        out.flush()
 
-
-class LogLines:
-    """A log line per tenth of the shapes done, after a quiet start; the last one says 100%."""
-
-    def __init__(self, label: str, quiet_s: float) -> None:
-        self.label = label
-        self.quiet_s = quiet_s
-        self.started: float | None = None
-        self.logged_tenths = 0
-
-    def __call__(self, done: int, total: int) -> None:
+    def log_line(done: int, total: int) -> None:
+        nonlocal started, logged_tenths
         now = time.monotonic()
-        if self.started is None:
-            self.started = now
+        started = now if started is None else started
         tenths = 10 * done // total if total else 10
-        if tenths <= self.logged_tenths or now - self.started < self.quiet_s:
+        if tenths <= logged_tenths or now - started < quiet_s:
             return
-        self.logged_tenths = tenths
-        log.info("%s: %d/%d shapes (%d%%), %.1f s", self.label, done, total,
-                 100 * done // total if total else 100, now - self.started)
+        logged_tenths = tenths
+        log.info("%s: %d/%d shapes (%d%%), %.1f s", label, done, total,
+                 100 * done // total if total else 100, now - started)
+
+    return bar if out.isatty() else log_line

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
 
-from graph.engine.base import Backend, Form, Lane, QueryResult, Row
+from graph.engine.base import Backend, Form, Lane, QueryResult, Row, rows_from_json
 from graph.errors import RateLimited
 
 EXTENSION = "rabat_kg_budget"
@@ -76,35 +76,20 @@ class MeteredBackend:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    def version(self) -> str:
-        return self.backend.version()
-
     def execute(self, query: str, *, fmt: str, lane: Lane = "light",
                 max_rows: int | None = None, form: Form | None = None) -> QueryResult:
         started = time.perf_counter()
         try:
             return self.backend.execute(query, fmt=fmt, lane=lane, max_rows=max_rows, form=form)
         finally:
-            charge(time.perf_counter() - started)
+            if has_request_context():  # the current request's bill of store time
+                g.store_seconds = g.get("store_seconds", 0.0) + time.perf_counter() - started
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
-        started = time.perf_counter()
-        try:
-            return self.backend.select(query, lane=lane)
-        finally:
-            charge(time.perf_counter() - started)
-
-    def close(self) -> None:
-        self.backend.close()
+        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
-
-
-def charge(seconds: float) -> None:
-    """Add `seconds` of store time to the current request's bill."""
-    if has_request_context():
-        g.store_seconds = g.get("store_seconds", 0.0) + seconds
 
 
 def init_app(app: Flask) -> None:

@@ -6,10 +6,11 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from graph.errors import KgError
+from server.serve import request_reload, serve
 
 
 def _paths(args: argparse.Namespace) -> list[Path]:
@@ -92,13 +93,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the endpoint, pages and API with a production WSGI server."""
-    from server.serve import serve
-
-    return serve(args)
-
-
 def cmd_load(args: argparse.Namespace) -> int:
     """Push the validated graph into a remote SPARQL store."""
     from graph.engine.remote import load_into_store
@@ -110,13 +104,6 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reload(args: argparse.Namespace) -> int:
-    """Ask a running server to build, validate and swap in a new release."""
-    from server.serve import request_reload
-
-    return int(request_reload(args))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rabat-kg", description=__doc__)
     from importlib.metadata import version  # the installed distribution's, as pyproject says
@@ -124,25 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('rabat-kg')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--add", action="store_true",
-                       help="add the --data files to the bundled data instead of replacing it "
-                            "(another progress paper's authoring file, say)")
-
-    def data_opt(p: argparse.ArgumentParser) -> None:
+    def data_opts(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int], *,
+                  add: bool = True) -> None:
+        """The options that choose the data (after the command's own), and the command."""
         p.add_argument("--data", nargs="+", metavar="FILE",
                        help="RDF files to use instead of the bundled data (the ontology is kept)")
+        if add:
+            p.add_argument("--add", action="store_true",
+                           help="add the --data files to the bundled data instead of replacing it "
+                                "(another progress paper's authoring file, say)")
+        p.set_defaults(func=func)
 
-    p = sub.add_parser("validate", help=cmd_validate.__doc__)
-    data_opt(p)
-    add_opt(p)
-    p.set_defaults(func=cmd_validate)
+    data_opts(sub.add_parser("validate", help=cmd_validate.__doc__), cmd_validate)
 
     p = sub.add_parser("build", help=cmd_build.__doc__)
     p.add_argument("--out", required=True, metavar="DIR")
-    data_opt(p)
-    add_opt(p)
-    p.set_defaults(func=cmd_build)
+    data_opts(p, cmd_build)
 
     p = sub.add_parser("query", help=cmd_query.__doc__)
     p.add_argument("sparql", help="the query text, or - to read it from standard input")
@@ -152,31 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time limit in seconds (default: the server's, RABAT_KG_QUERY_TIMEOUT_S)")
     p.add_argument("--max-rows", type=int, default=None, metavar="N",
                    help="row or triple cap (default: the server's, RABAT_KG_MAX_ROWS; 0: none)")
-    data_opt(p)
-    p.set_defaults(func=cmd_query)
+    data_opts(p, cmd_query, add=False)
 
-    p = sub.add_parser("serve", help=cmd_serve.__doc__)
+    p = sub.add_parser("serve", help="Serve the endpoint, pages and API with a production WSGI server.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--store", metavar="URL", help="serve from a remote SPARQL 1.1 endpoint")
     p.add_argument("--timeout", type=float, default=None, help="query time limit in seconds")
-    data_opt(p)
-    add_opt(p)
-    p.set_defaults(func=cmd_serve)
+    data_opts(p, serve)
 
     p = sub.add_parser("load", help=cmd_load.__doc__)
     p.add_argument("--store", required=True, metavar="URL")
     p.add_argument("--graph", default=None, metavar="IRI",
                    help="target named graph (default: the one serve --store reads)")
-    data_opt(p)
-    add_opt(p)
-    p.set_defaults(func=cmd_load)
+    data_opts(p, cmd_load)
 
-    p = sub.add_parser("reload", help=cmd_reload.__doc__)
+    p = sub.add_parser("reload", help="Ask a running server to build, validate and swap in a new release.")
     p.add_argument("--port", type=int, default=8000)
-    data_opt(p)
-    add_opt(p)
-    p.set_defaults(func=cmd_reload)
+    data_opts(p, request_reload)
     return parser
 
 

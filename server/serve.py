@@ -1,12 +1,8 @@
 """`rabat-kg serve` and `rabat-kg reload`: waitress in front, executor processes behind.
 
-Why waitress: its single I/O thread reads each request whole (headers and body, buffered to
-disk past a threshold) before a worker thread sees it, and writes each answer out of a buffer
-after the thread has moved on, so slow, trickling or non-reading clients hold a socket and a
-buffer, never a thread; idle connections are closed after CHANNEL_TIMEOUT_S; a connection's
-pipelined requests are taken one at a time, its next one read only once the previous answer
-has been sent; and every request waits its turn in one first-come queue of tasks, so
-kept-alive connections are served fairly.
+Why waitress (README, "How serving works"): its I/O thread reads each request whole and writes
+answers out of buffers, so slow or non-reading clients hold a socket and a buffer, never a
+thread, and one first-come queue of tasks serves kept-alive connections fairly.
 
 Start-up: a private run directory (removed when the server ends, however it ends: a later
 start removes what a killed server left, never another live server's), the release built in
@@ -78,20 +74,15 @@ def remove_stale_run_dirs() -> None:
     """Remove run directories whose server is gone (their lock is free), and their state files."""
     for path in state_dir().glob("run-*"):
         try:
-            fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+            with open(path / LOCK_FILE) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its server lives
         except FileNotFoundError:  # being made right now, or its server died at birth
             with contextlib.suppress(OSError):
                 if time.time() - path.stat().st_mtime > BIRTH_S:
                     shutil.rmtree(path, ignore_errors=True)
             continue
-        except OSError:
+        except OSError:  # its server lives (BlockingIOError), or not ours to read
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while its server lives
-        except BlockingIOError:
-            continue
-        finally:
-            os.close(fd)
         shutil.rmtree(path, ignore_errors=True)
     for statefile in state_dir().glob("serve-*.json"):
         with contextlib.suppress(OSError, ValueError, KeyError):
@@ -263,7 +254,7 @@ def log_reload(outcome: dict[str, Any]) -> None:
     if outcome.get("ok"):
         log.info("reload: %s", describe_reload(outcome))
     else:
-        log.warning("reload refused, the previous release is still served:\n%s", outcome.get("detail"))
+        log.warning("reload %s", describe_reload(outcome))
 
 
 def describe_reload(answer: dict[str, Any]) -> str:
@@ -300,9 +291,6 @@ def request_reload(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"rabat-kg reload: the server did not answer: {exc}", file=sys.stderr)
         return 1
-    text = describe_reload(answer)
-    if answer.get("ok"):
-        print(f"rabat-kg reload: {text}")
-        return 0
-    print(f"rabat-kg reload: {text}", file=sys.stderr)
-    return 1
+    ok = bool(answer.get("ok"))
+    print(f"rabat-kg reload: {describe_reload(answer)}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1

@@ -36,12 +36,8 @@ def init_app(app: Flask, backend: Backend | None = None) -> None:
 
 
 def build_backend(config: Any) -> Backend:
-    """The backend for an app made without one: the remote store, or an in-process Oxigraph.
-
-    `rabat-kg serve` passes its own (executor processes, server/serve.py); STORE_URL gives a
-    remote SPARQL 1.1 store over HTTP; otherwise an in-process store on the configured data
-    (tests through Flask's client, tools), with no time limit.
-    """
+    """The backend for an app made without one (`rabat-kg serve` passes its executors): the
+    STORE_URL remote store, else an in-process store on the data (tests, tools), no time limit."""
     timeout = float(config.get("QUERY_TIMEOUT_S", 10.0))
     if config.get("STORE_URL"):
         from graph.engine.remote import RemoteBackend
@@ -69,13 +65,8 @@ def get_backend() -> Backend:
     return MeteredBackend(get_state().backend)
 
 
-def run_dir() -> Path:
-    """This server's private run directory."""
-    return get_state().run_dir
-
-
 def cache_dir() -> Path:
     """Per-release files (dumps, validation reports), private to this server."""
-    path = run_dir() / "cache"
+    path = get_state().run_dir / "cache"
     path.mkdir(mode=0o700, exist_ok=True)
     return path

@@ -3,10 +3,9 @@
 The library (intake, stored queries, descriptions) and every engine import these names from
 here, so neither imports the other.
 
-Lanes: "light" for our own short queries (pages, stored queries), "user" for SPARQL of
-unknown cost (it starts in the light lane but cannot take all of it); either moves to the
-"heavy" lane once it runs past the light budget, or is stopped, so it cannot hold the
-capacity pages need. "heavy" is for what is known to be expensive (dumps).
+Lanes: "light" for our own short queries (pages, stored queries), "user" for SPARQL of unknown
+cost (it cannot take every light slot), "heavy" for what is known to be expensive (dumps); a
+query past the light budget moves to the heavy lane or is stopped (graph/engine/pool.py).
 """
 
 from __future__ import annotations
@@ -36,7 +35,9 @@ class QueryResult:
 
 
 class Backend(Protocol):
-    """What the server needs from a store: run a checked query, answer small lookups."""
+    """What the server needs from a store: run a checked query, answer small lookups.
+
+    The engines subclass it: they inherit `select` (through `execute`) and a no-op `close`."""
 
     def version(self) -> str:
         """Identifier of the data release being served (the basis of ETags)."""
@@ -44,19 +45,16 @@ class Backend(Protocol):
 
     def execute(self, query: str, *, fmt: str, lane: Lane = "light",
                 max_rows: int | None = None, form: Form | None = None) -> QueryResult:
-        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`.
-
-        `form` is the one intake found (it travels with the query: no second lexing).
-        """
+        """Run a query already accepted by `graph.intake`, serialised in format key `fmt`;
+        `form` is the one intake found (it travels with the query: no second lexing)."""
         ...
 
     def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
         """Run a SELECT (our own queries: pages, lookups) and return its rows."""
-        ...
+        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def close(self) -> None:
         """Release processes, sockets or sessions."""
-        ...
 
 
 def rows_from_json(body: bytes) -> list[Row]:

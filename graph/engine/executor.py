@@ -1,18 +1,13 @@
 """An executor: one process that answers queries on a release's store, inside the sandbox.
 
-Executors are started by CPython's fork server (multiprocessing "forkserver": a small process
-that has imported pyoxigraph and forks a child per request, a few milliseconds each, instead of
-a new interpreter per executor). `run` opens the release's on-disk Oxigraph store read-only,
-applies the sandbox (graph/engine/sandbox.py), says hello, and then answers one query at a
-time on its pipe until the pipe closes: a JSON header in, a JSON header and the answer's bytes
-out (no pickles cross the sandbox's border). The server kills it when a query runs past its
-time limit; if the server is gone, an idle executor sees its pipe close and exits, and a busy
-one is stopped by the kernel's CPU limit.
+Executors are forked by CPython's fork server (which has imported pyoxigraph: milliseconds,
+not a new interpreter). `run` opens the release's store, applies the sandbox, says hello, then
+answers one query at a time on its pipe until it closes: a JSON header in, a JSON header and
+the answer's bytes out (no pickles cross the sandbox's border). An executor whose server is
+gone sees its pipe close, or is stopped by the kernel's CPU limit if busy.
 
-A small release is loaded into the executor's memory (Oxigraph's in-memory store answers the
-bench mix 3-12x faster than its on-disk one); a large one is read from the on-disk store, which
-every executor shares through the page cache, so memory stays flat however many run
-(`PoolSettings.memory_store_max_triples`; figures in bench/RESULTS.md).
+A small release is loaded into memory (faster); a large one is read from the on-disk store,
+shared by every executor through the page cache (`PoolSettings.memory_store_max_triples`).
 """
 
 from __future__ import annotations
@@ -40,14 +35,11 @@ class ExecutorSettings:
 
 def error_header(exc: Exception) -> dict[str, Any]:
     """The answer header for a library error (graph.errors), as the pool rebuilds it."""
-    from graph.errors import KgError, QuerySyntaxError
+    from graph.errors import KgError
 
-    header: dict[str, Any] = {"error": getattr(exc, "type", "query-failed"), "detail": str(exc)}
-    if isinstance(exc, QuerySyntaxError):
-        header.update(line=exc.line, column=exc.column)
-    elif not isinstance(exc, KgError):
-        header["error"] = "query-failed"
-    return header
+    if isinstance(exc, KgError):  # its extra: a syntax error's line and column
+        return {"error": exc.type, "detail": exc.detail, "extra": exc.extra}
+    return {"error": "query-failed", "detail": str(exc)}
 
 
 def run(settings: ExecutorSettings, conn: Any) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pyoxigraph as ox
 
-from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
+from graph.engine.base import Backend, Form, Lane, QueryResult
 from graph.engine.run import run_on_store
 from graph.namespaces import PREFIXES
 
 
-class InlineBackend:
+class InlineBackend(Backend):
     """A pyoxigraph in-memory store loaded from N-Triples bytes."""
 
     def __init__(self, ntriples: bytes, version: str) -> None:
@@ -40,8 +40,3 @@ class InlineBackend:
         return run_on_store(self.store, query, fmt=fmt, max_rows=max_rows, form=form,
                             prefixes=PREFIXES)
 
-    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
-        return rows_from_json(run_on_store(self.store, query, fmt="json", max_rows=None).body)
-
-    def close(self) -> None:
-        pass

@@ -1,18 +1,14 @@
 """The embedded backend: queries run in sandboxed executor processes, in two lanes.
 
-Every query takes a slot of the light lane first: our pages and stored queries ("light"),
-and user SPARQL of unknown cost ("user", which may take all light slots but `reserved`).
-One still running after the light budget moves to the heavy lane if a heavy slot frees up
-within the admission wait, and is stopped with 503 otherwise, so expensive queries cannot
-hold the capacity that pages and cheap lookups need. Past the time
-limit the executor is killed (SIGKILL: the CPU and memory really come back) and the request
-gets 503 (`QueryTimeout`); an executor that dies while answering (memory cap, crash) gives
-503 (`QueryResourceLimit`) and is replaced in the background.
+Every query starts in the light lane (user SPARQL may take all its slots but `reserved`); one
+still running after the light budget moves to the heavy lane if a heavy slot frees up within
+the admission wait, else it is stopped with 503, so expensive queries cannot hold what pages
+need. Past the time limit the executor is killed (SIGKILL: CPU and memory really come back),
+503 `QueryTimeout`; one that dies while answering (memory cap, crash) gives 503
+`QueryResourceLimit`. Answers are read whole before they are returned: nothing is sent truncated.
 
-The answer is read completely before it is returned, so nothing is ever sent truncated.
-
-Reloads: `swap` points the backend at a new release's executors; the old ones finish what
-they are answering and exit, and the old release's files are removed when the last is gone.
+Reloads point the backend at a new release's executors; the old ones finish what they are
+answering and exit, and the old release's files are removed when the last is gone.
 """
 
 from __future__ import annotations
@@ -32,9 +28,10 @@ from typing import Any
 
 from graph import errors
 from graph.engine import executor
-from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
+from graph.engine.base import Backend, Form, Lane, QueryResult
 from graph.engine.executor import ExecutorSettings
-from graph.release import BuiltRelease, build_in_child, source_version
+from graph.engine.sandbox import status_kib
+from graph.release import BuiltRelease, finish_build, source_version, start_build
 
 log = logging.getLogger("rabat_kg.engine")
 HEAVY_NICE = 10  # CPU priority of an executor once its query runs long
@@ -120,15 +117,6 @@ class Executor:
         header, _, body = self.conn.recv_bytes().partition(b"\n")  # one message: see executor
         return json.loads(header), body
 
-    def exit_code(self) -> int | None:
-        return self.process.exitcode  # type: ignore[no-any-return]
-
-    def kill(self) -> None:
-        """SIGKILL and reap."""
-        with contextlib.suppress(Exception):
-            self.process.kill()
-        self.close()
-
     def close(self) -> None:
         """Hang up (the executor exits at the end of its input) and reap."""
         self.conn.close()
@@ -153,7 +141,8 @@ class ReleaseExecutors:
         self.spawn_timeout_s = settings.spawn_timeout_s
         self.ready = settings.warm
         self.keep = max(settings.warm, settings.light + settings.heavy)
-        self.idle: list[Executor] = []
+        # The `ready` executors start before traffic: a release's first queries need not wait.
+        self.idle = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
         self.busy = 0
         self.starting = 0
         self.retired = False
@@ -192,12 +181,6 @@ class ReleaseExecutors:
         self._done()
         if ex is None:
             self.refill()
-
-    def start_now(self) -> None:
-        """Start the `ready` executors before traffic (a release's first moments)."""
-        started = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
-        with self.lock:
-            self.idle.extend(started)
 
     def refill(self) -> None:
         """Start executors in the background until `ready` are idle or starting."""
@@ -241,7 +224,7 @@ class ReleaseExecutors:
             shutil.rmtree(self.release.directory, ignore_errors=True)
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(Backend):
     """The Backend of `rabat-kg serve`: a built release, served by executor processes."""
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool = True) -> None:
@@ -251,7 +234,6 @@ class EmbeddedBackend:
                       # user queries may fill all but `reserved` light slots: pages keep those
                       "user": threading.BoundedSemaphore(max(1, settings.light - settings.reserved))}
         self.current = ReleaseExecutors(release, settings, owned=owned)
-        self.current.start_now()
         self._reloading = threading.Lock()
         self._builds = 0
 
@@ -277,26 +259,13 @@ class EmbeddedBackend:
                            count=answer["count"], truncated=answer["truncated"],
                            elapsed_ms=answer["elapsed_ms"], extra={"version": answer["version"]})
 
-    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
-        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
-
     def close(self) -> None:
         self.current.retire()
 
-    def swap(self, release: BuiltRelease) -> BuiltRelease:
-        """Serve `release` from now on; returns the one it replaces (retired, draining)."""
-        fresh = ReleaseExecutors(release, self.settings, owned=True)
-        fresh.start_now()
-        old, self.current = self.current, fresh
-        old.retire()
-        return old.release
-
     def reload(self, paths: list[Path] | None = None, *, validate: bool = True) -> dict[str, Any]:
-        """Build `paths` (default: the served release's sources) and swap to it if it is valid.
-
-        One reload at a time: an overlapping one is refused, never given another's outcome.
-        Returns the outcome: ok, changed, version, triples, previous, or detail (why refused).
-        """
+        """Build `paths` (default: the served release's sources) and swap to it if it is valid;
+        the outcome: ok, changed, version, triples, previous, or detail (why refused). One reload
+        at a time: an overlapping one is refused, never given another's outcome."""
         if not self._reloading.acquire(blocking=False):
             return {"ok": False, "detail": "another reload is in progress; try again when it ends"}
         try:
@@ -308,14 +277,15 @@ class EmbeddedBackend:
                             "triples": served.triples}
                 self._builds += 1
                 target = served.directory.parent / f"{served.directory.name.split('.')[0]}.{self._builds}"
-                built = build_in_child(paths, target, validate=validate)
+                built = finish_build(start_build(paths, target, validate=validate), target)
             except errors.DataError as exc:
                 return {"ok": False, "detail": exc.detail}
-            old = self.swap(built)
+            old, self.current = self.current, ReleaseExecutors(built, self.settings, owned=True)
+            old.retire()  # its busy executors finish their answers, then its files go
             log.info("now serving release %s (%d triples), was %s", built.version, built.triples,
-                     old.version)
+                     served.version)
             return {"ok": True, "changed": True, "version": built.version, "triples": built.triples,
-                    "previous": old.version}
+                    "previous": served.version}
         finally:
             self._reloading.release()
 
@@ -346,49 +316,42 @@ class EmbeddedBackend:
         deadline = started + s.timeout_s
         releases = self.current
         try:
-            ex: Executor | None = releases.take()
+            ex = releases.take()
         except BaseException:
             self._free(held)
             raise
-
-        def lost(why: str) -> None:
-            self._lost(releases, ex, f"{why} after {time.monotonic() - started:.2f} s")
-
+        lost = ""  # why the executor cannot be reused
         try:
-            assert ex is not None
             ex.send(header)
             if "light" in held and not ex.ready(min(s.light_budget_s, s.timeout_s)):
                 self._move_to_heavy(ex, held, deadline)
             answer, body = ex.receive(deadline)
         except TimeoutError:
-            lost("ran past the time limit")
-            ex = None
+            lost = "ran past the time limit"
             raise errors.QueryTimeout(
                 f"the query ran longer than the {s.timeout_s:g} s limit and was stopped; "
                 "make it more selective (LIMIT does not bound ORDER BY or GROUP BY)",
                 retry_after=s.retry_after_s) from None
         except errors.Overloaded:
-            lost("found no slot for long queries")
-            ex = None
+            lost = "found no slot for long queries"
             raise
         except (EOFError, OSError, ValueError):
-            lost("stopped while answering")
-            ex = None
+            lost = "stopped while answering"
             raise errors.QueryResourceLimit(
                 "the query process stopped before answering: the query exceeded its memory "
                 "limit or crashed the engine", retry_after=s.retry_after_s) from None
         except BaseException:
-            lost("was interrupted")
-            ex = None
+            lost = "was interrupted"
             raise
         finally:
+            if lost:
+                self._kill(ex, f"{lost} after {time.monotonic() - started:.2f} s")
             ran_long = "heavy" in held or "light" not in held
             self._free(held)
-            if ex is not None:
-                if ran_long:
-                    self._retire(releases, ex)
-                else:
-                    releases.give_back(ex)
+            if ran_long and not lost:  # its priority and memory are not for the next query
+                ex.close()
+            # A killed or closed executor is replaced in the background.
+            releases.give_back(None if lost or ran_long else ex)
         if "error" in answer:
             raise error_from(answer, s.retry_after_s)
         answer["version"] = releases.release.version
@@ -396,11 +359,8 @@ class EmbeddedBackend:
 
     def _move_to_heavy(self, ex: Executor, held: list[str], deadline: float) -> None:
         """The query outlived the light budget: give its light slots back at once and wait
-        (running) for a heavy slot; Overloaded if none frees up within the admission wait.
-
-        Its executor yields the CPU to the light lane from now on (nice 10); it is retired
-        after the query, so no later short query inherits that priority or the memory.
-        """
+        (running) for a heavy slot; Overloaded if none frees up within the admission wait. Its
+        executor yields the CPU to the light lane from now on (nice 10) and is retired after."""
         self._free(held)
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, ex.pid, HEAVY_NICE)
@@ -414,47 +374,28 @@ class EmbeddedBackend:
                     "or make it more selective", retry_after=self.settings.retry_after_s)
         held.append("heavy")
 
-    def _lost(self, releases: ReleaseExecutors, ex: Executor | None, why: str) -> None:
-        """Kill an executor that cannot be reused, and start a replacement in the background."""
-        if ex is None:
-            releases.give_back(None)
-            return
-        peak = peak_memory_mb(ex.pid)
+    def _kill(self, ex: Executor, why: str) -> None:
+        """Kill an executor that cannot be reused, and log how it ended."""
+        peak = None
+        with contextlib.suppress(OSError):  # peak resident memory, for the log line
+            peak = status_kib("VmHWM", ex.pid) // 1024
         if why.startswith("stopped"):  # it died (its pipe closed): wait to read how
             ex.process.join(1.0)
-        code = ex.exit_code()
-        ex.kill()
+        code = ex.process.exitcode
+        with contextlib.suppress(Exception):
+            ex.process.kill()  # SIGKILL, then reap
+        ex.close()
         log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
             code, f"exit {code}") if code is not None else "killed",
             f", peak memory {peak} MB" if peak is not None else "")
-        releases.give_back(None)  # a replacement starts in the background
-
-    def _retire(self, releases: ReleaseExecutors, ex: Executor) -> None:
-        """Close an executor that ran a long query (a fresh one starts in the background)."""
-        ex.close()
-        releases.give_back(None)
-
-
-def peak_memory_mb(pid: int) -> int | None:
-    """A live process's peak resident memory (VmHWM), for the log line of a stopped query."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return None
 
 
 def error_from(answer: dict[str, Any], retry_after: int) -> errors.KgError:
     """The library error an executor's error frame stands for."""
     cls = ERRORS_BY_TYPE.get(str(answer.get("error")), errors.QueryEvaluationError)
-    detail = str(answer.get("detail") or "query failed")
-    if cls is errors.QuerySyntaxError:
-        return errors.QuerySyntaxError(detail, line=answer.get("line"), column=answer.get("column"))
+    extra = dict(answer.get("extra") or {})
     if cls.status == 503:
-        return cls(detail, retry_after=retry_after)
-    return cls(detail)
+        extra["retry_after"] = retry_after
+    return cls(str(answer.get("detail") or "query failed"), **extra)
 
 

@@ -11,8 +11,7 @@ behave exactly as with the embedded engine, and a remote store's quirks (Virtuos
 partial results (Virtuoso's "anytime" mode, flagged by ``X-SQL-State``) is treated as a
 timeout: nothing incomplete is passed on.
 
-Failures map to the library errors: unreachable or 5xx -> BackendUnavailable (502), too
-slow -> BackendTimeout (504), 400 -> QuerySyntaxError. Nothing is remembered between
+Failures map to the library errors (502, 504, 400: see `_post`). Nothing is remembered between
 requests, so service comes back as soon as the store does.
 """
 
@@ -30,8 +29,8 @@ from typing import Any
 import pyoxigraph as ox
 import requests
 
-from graph.engine.base import Form, Lane, QueryResult, Row, rows_from_json
-from graph.engine.run import TripleStream, serialize_answer
+from graph.engine.base import Backend, Form, Lane, QueryResult, rows_from_json
+from graph.engine.run import serialize_answer
 from graph.errors import (
     BackendTimeout,
     BackendUnavailable,
@@ -46,15 +45,10 @@ from graph.namespaces import DATA_GRAPH, META_GRAPH, PREFIXES
 VERSION_PREDICATE = "http://www.w3.org/2002/07/owl#versionInfo"
 TRIPLES_PREDICATE = "http://rdfs.org/ns/void#triples"  # recorded by `load`: /health reads it
 
+CONNECT_TIMEOUT_S = 3.0
 RESULTS_XML = "application/sparql-results+xml"
 GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
                 "application/rdf+xml;q=0.5, application/ld+json;q=0.4")
-_GRAPH_FORMATS = {
-    "application/n-triples": ox.RdfFormat.N_TRIPLES, "text/plain": ox.RdfFormat.N_TRIPLES,
-    "text/ntriples": ox.RdfFormat.N_TRIPLES, "text/turtle": ox.RdfFormat.TURTLE,
-    "application/x-turtle": ox.RdfFormat.TURTLE, "application/rdf+xml": ox.RdfFormat.RDF_XML,
-    "application/ld+json": ox.RdfFormat.JSON_LD, "application/n-quads": ox.RdfFormat.N_QUADS,
-}
 _BNODE_XML = re.compile(rb"<bnode>([^<]*)</bnode>")
 _BNODE_OK = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _LINE = re.compile(r"line (\d+)")
@@ -104,18 +98,15 @@ def fix_results_xml(body: bytes) -> bytes:
     return _BNODE_XML.sub(_safe_bnode, body) if b"<bnode>" in body else body
 
 
-class RemoteBackend:
-    """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread and process."""
+class RemoteBackend(Backend):
+    """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
-                 connect_timeout_s: float = 3.0, version_ttl_s: float = 5.0,
-                 prefixes: dict[str, str] | None = None) -> None:
+                 version_ttl_s: float = 5.0) -> None:
         self.url = url
         self.timeout = float(timeout)
         self.graph = graph
-        self.connect_timeout_s = connect_timeout_s
         self.version_ttl_s = version_ttl_s
-        self.prefixes = dict(PREFIXES) if prefixes is None else prefixes
         self._local = threading.local()
         self._version: tuple[float, str] | None = None
         self.triples: int | None = None  # as `load` recorded it (read with the version)
@@ -125,10 +116,9 @@ class RemoteBackend:
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None or getattr(self._local, "pid", None) != os.getpid():
-            session = requests.Session()
+        if session is None:
+            session = self._local.session = requests.Session()
             session.headers["User-Agent"] = "rabat-kg"
-            self._local.session, self._local.pid = session, os.getpid()
         return session
 
     def _post(self, query: str, accept: str, *, dataset: bool = True) -> requests.Response:
@@ -140,7 +130,7 @@ class RemoteBackend:
         try:
             response = self._session().post(
                 self.url, data=data, headers={"Accept": accept},
-                timeout=(self.connect_timeout_s, self.timeout))
+                timeout=(CONNECT_TIMEOUT_S, self.timeout))
         except requests.Timeout:
             raise BackendTimeout(
                 f"the SPARQL store at {self.url} did not answer within {self.timeout:g} s",
@@ -185,9 +175,9 @@ class RemoteBackend:
                 answer: Any = ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
             else:
                 response = self._post(query, GRAPH_ACCEPT)
-                answer = TripleStream(self._triples(response))
+                answer = self._triples(response)
             body, media, kind, count, truncated = serialize_answer(
-                answer, fmt=fmt, max_rows=max_rows, prefixes=self.prefixes)
+                answer, fmt=fmt, max_rows=max_rows, prefixes=PREFIXES)
         except SyntaxError as exc:
             if "UTF-8" in str(exc):
                 # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that
@@ -198,24 +188,19 @@ class RemoteBackend:
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} sent an answer that does not parse: {exc}",
                 retry_after=5) from None
-        if kind == "ask":
-            form = "ask"
-        elif kind == "select":
-            form = "select"
+        if kind != "graph":
+            form = kind  # type: ignore[assignment]
         return QueryResult(body=body, media_type=media, form=form, count=count,
                            truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
 
     def _triples(self, response: requests.Response) -> Iterator[ox.Triple]:
         media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        fmt = _GRAPH_FORMATS.get(media)
+        fmt = ox.RdfFormat.from_media_type(media)
         if fmt is None:
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} answered a graph query with {media!r}")
         return (q.triple for q in ox.parse(response.content, format=fmt))
-
-    def select(self, query: str, *, lane: Lane = "light") -> list[Row]:
-        return rows_from_json(self.execute(query, fmt="json", lane=lane).body)
 
     def version(self) -> str:
         """The version `load_into_store` recorded, else a hash of the triple count.
@@ -296,16 +281,15 @@ class _Refused(KgError):
 
 
 class _Loader:
-    """The HTTP requests of one load: SPARQL Update, and Graph Store Protocol if available."""
+    """The HTTP requests of one load: SPARQL Update, or Graph Store Protocol POSTs (`send`)."""
 
-    def __init__(self, update_url: str, gsp_url: str | None, auth: Any, timeout: float) -> None:
+    def __init__(self, update_url: str, auth: Any, timeout: float) -> None:
         self.update_url = update_url
-        self.gsp_url = gsp_url
         self.auth = auth
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _send(self, url: str, body: bytes, content_type: str,
+    def send(self, url: str, body: bytes, content_type: str,
               params: dict[str, str] | None = None) -> None:
         try:
             response = self.session.post(url, data=body, params=params, auth=self.auth,
@@ -320,13 +304,7 @@ class _Loader:
                            status=response.status_code)
 
     def update(self, text: str) -> None:
-        self._send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
-
-    def post_triples(self, graph: str, lines: list[str]) -> None:
-        """Graph Store Protocol: add N-Triples to `graph` (blank nodes stay one per request)."""
-        assert self.gsp_url
-        self._send(self.gsp_url, ("\n".join(lines) + "\n").encode(),
-                   "application/n-triples", params={"graph": graph})
+        self.send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
 
     def insert(self, graph: str, groups: list[list[str]], *, data: bool) -> None:
         """INSERT DATA (or INSERT ... WHERE {} for blank nodes); halve on refusal.
@@ -353,11 +331,10 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
                     gsp_chunk_triples: int = 100_000, timeout: float = 300.0) -> int:
     """Replace graph `graph` (default DATA_GRAPH) in the store with the release; return count.
 
-    The data goes into a staging graph, then replaces the served graph in one SPARQL
-    ``MOVE``, so readers never see a half-loaded graph; the release version is recorded in
-    META_GRAPH (RemoteBackend.version reads it). Transfer: the Graph Store Protocol when a
-    `gsp_url` is given (one POST of N-Triples per 100k triples: about 10x faster), else
-    SPARQL Update in chunks. Blank nodes never straddle two requests.
+    The data goes into a staging graph, then replaces the served graph in one SPARQL ``MOVE``
+    (readers never see a half-loaded graph); the version is recorded in META_GRAPH. Transfer:
+    Graph Store Protocol POSTs when a `gsp_url` is given (faster), else SPARQL Update in
+    chunks; blank nodes never straddle two requests.
 
     Endpoints and credentials: `update_url` (default `url`), `gsp_url`, `auth`, or the
     environment: RABAT_KG_STORE_UPDATE_URL, RABAT_KG_STORE_GSP_URL, RABAT_KG_STORE_USER and
@@ -370,14 +347,15 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
     if auth is None and os.environ.get("RABAT_KG_STORE_USER"):
         auth = requests.auth.HTTPDigestAuth(os.environ["RABAT_KG_STORE_USER"],
                                             os.environ.get("RABAT_KG_STORE_PASSWORD", ""))
-    loader = _Loader(update_url, gsp_url, auth, timeout)
+    loader = _Loader(update_url, auth, timeout)
     staging = f"{graph}/staging-{release.version}"
     plain, bnode_groups = _blank_groups(release.ntriples.decode().splitlines())
     loader.update(f"DROP SILENT GRAPH <{staging}>")
     try:
         if gsp_url:
             for groups in _packed([[line] for line in plain] + bnode_groups, gsp_chunk_triples):
-                loader.post_triples(staging, [line for group in groups for line in group])
+                body = "".join(line + "\n" for group in groups for line in group)
+                loader.send(gsp_url, body.encode(), "application/n-triples", {"graph": staging})
         else:
             for groups in _packed([[line] for line in plain], chunk_triples):
                 loader.insert(staging, groups, data=True)

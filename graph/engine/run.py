@@ -12,8 +12,7 @@ import contextlib
 import io
 import re
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pyoxigraph as ox
 
@@ -67,7 +66,10 @@ def capped_lines(answer: Any, fmt: Any, header_lines: int,
     keep = None if max_rows is None else header_lines + max_rows
     sink = _LineSink(keep)
     with contextlib.suppress(_CapReached):
-        answer.serialize(sink, format=fmt)
+        if isinstance(answer, (ox.QuerySolutions, ox.QueryTriples)):
+            answer.serialize(cast(BinaryIO, sink), format=fmt)
+        else:  # triples from elsewhere (a remote store's answer)
+            ox.serialize(answer, cast(BinaryIO, sink), format=fmt)
     data = b"".join(sink.chunks)
     if keep is None or sink.lines <= keep:
         return data, data.count(b"\n") - header_lines, False
@@ -77,21 +79,11 @@ def capped_lines(answer: Any, fmt: Any, header_lines: int,
     return data[: end + 1], max_rows or 0, True
 
 
-class TripleStream:
-    """Triples from anywhere (a remote store's answer) with the engine's `serialize` method."""
-
-    def __init__(self, triples: Iterable[ox.Triple]) -> None:
-        self.triples = triples
-
-    def serialize(self, output: Any = None, format: Any = None) -> bytes | None:
-        return ox.serialize(self.triples, output, format=format)
-
-
 def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
                      prefixes: dict[str, str] | None = None) -> tuple[bytes, str, str, int, bool]:
     """Serialise a query answer into format key `fmt`, keeping at most `max_rows` rows/triples.
 
-    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or TripleStream. Returns
+    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or an iterable of triples. Returns
     (body, media type, kind "ask"|"select"|"graph", count, truncated).
     """
     if isinstance(answer, ox.QueryBoolean):

@@ -22,6 +22,7 @@ import errno
 import logging
 import os
 import platform
+import re
 import resource
 import struct
 import sys
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 # <linux/prctl.h>, <linux/seccomp.h>, <linux/filter.h>, <linux/audit.h>
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_GET_SECCOMP = 21
 PR_SET_NAME = 15
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -102,10 +102,8 @@ def _filter_program(arch: Arch) -> bytes:
 
 
 def install_seccomp() -> str:
-    """Install the socket filter on this process (inherited by its threads and children).
-
-    Returns "" on success, else the reason it could not be installed.
-    """
+    """Install the socket filter on this process (inherited by its threads and children);
+    "" on success, else the reason it could not be installed."""
     if sys.platform != "linux":
         return f"seccomp needs Linux (this is {sys.platform})"
     if sys.byteorder != "little":
@@ -131,21 +129,18 @@ def install_seccomp() -> str:
     return ""
 
 
-def address_space_bytes() -> int:
-    """Current virtual memory size of this process (VmSize)."""
-    with open("/proc/self/status", "rb") as fh:
-        for line in fh:
-            if line.startswith(b"VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmSize in /proc/self/status")
+def status_kib(key: str, pid: int | str = "self") -> int:
+    """A memory figure of /proc/PID/status in KiB (VmSize, VmHWM); OSError if unreadable."""
+    found = re.search(rf"^{key}:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
+    if found is None:
+        raise OSError(f"no {key} in /proc/{pid}/status")
+    return int(found.group(1))
 
 
 def limit_memory(budget_mb: int) -> int:
-    """Cap the address space at its current size + `budget_mb`; return the cap in bytes.
-
-    Soft and hard limit alike, so nothing in the process can raise it again.
-    """
-    cap = address_space_bytes() + budget_mb * 1024 * 1024
+    """Cap the address space at its current size + `budget_mb` (soft and hard limit alike: nothing
+    in the process can raise it again); return the cap in bytes."""
+    cap = (status_kib("VmSize") + budget_mb * 1024) * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
@@ -159,10 +154,8 @@ def set_process_name(name: str) -> None:
 
 
 def set_cpu_deadline(seconds: float) -> None:
-    """Let the kernel stop this process after `seconds` more CPU time (SIGXCPU).
-
-    A backstop for the parent's wall-clock kill: it holds even if the parent died.
-    """
+    """Let the kernel stop this process after `seconds` more CPU time (SIGXCPU): a backstop for
+    the parent's wall-clock kill that holds even if the parent died."""
     used = resource.getrusage(resource.RUSAGE_SELF)
     spent = used.ru_utime + used.ru_stime
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
@@ -182,7 +175,7 @@ def readable_roots(extra: Iterable[str] = ()) -> tuple[str, ...]:
 
 
 # <linux/landlock.h>
-SYS_LANDLOCK = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
+LANDLOCK_SYSCALLS = (444, 445, 446)  # create_ruleset, add_rule, restrict_self: on every arch
 LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
 FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1, 2, 4, 8
@@ -201,14 +194,11 @@ class _PathBeneath(ctypes.Structure):
 
 
 def install_landlock(readable: Iterable[str]) -> tuple[int, str]:
-    """Allow reading only beneath `readable`, writing nowhere, no TCP (where the ABI has it).
-
-    Returns (ABI applied, "") or (0, the reason it was not).
-    """
-    numbers = SYS_LANDLOCK.get(platform.machine())
-    if sys.platform != "linux" or numbers is None:
+    """Allow reading only beneath `readable`, writing nowhere, no TCP (where the ABI has it);
+    (ABI applied, "") or (0, the reason it was not)."""
+    if sys.platform != "linux" or platform.machine() not in ARCHES:
         return 0, f"no Landlock on {sys.platform}/{platform.machine()}"
-    create, add_rule, restrict = numbers
+    create, add_rule, restrict = LANDLOCK_SYSCALLS
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     abi = libc.syscall(create, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
@@ -245,22 +235,18 @@ def install_landlock(readable: Iterable[str]) -> tuple[int, str]:
 
 def apply(memory_mb: int | None, *, seccomp: bool = True,
           readable: Iterable[str] | None = None) -> SandboxReport:
-    """Apply every guard this machine supports, in the order that keeps them effective.
-
-    `readable`: the paths the process may still read (None: no file restriction).
-    """
+    """Apply every guard this machine supports, in the order that keeps them effective;
+    `readable`: the paths the process may still read (None: no file restriction)."""
     report = SandboxReport()
     if memory_mb:
         report.memory_limit_bytes = limit_memory(memory_mb)
     reasons = []
     if readable is not None:
         report.landlock, reason = install_landlock(readable)
-        if reason:
-            reasons.append(reason)
+        reasons.append(reason)
     if seccomp:
         reason = install_seccomp()
         report.seccomp = not reason
-        if reason:
-            reasons.append(reason)
-    report.reason = "; ".join(reasons)
+        reasons.append(reason)
+    report.reason = "; ".join(reason for reason in reasons if reason)
     return report
