@@ -137,16 +137,20 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     The app's modules are imported while the child builds: on two cores, start-up is the
     longer of the two rather than their sum.
     """
-    from graph.engine.pool import EmbeddedBackend
+    from graph.engine.pool import EmbeddedBackend, start_fork_server
     from graph.paths import bundled_sources
     from graph.release import finish_build, start_build
 
     paths = [Path(p) for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") else bundled_sources()
     build = start_build(paths, run_dir / RELEASE_DIR,
                         validate=bool(config.get("VALIDATE_ON_START", True)))
+    start_fork_server()  # executors are forked from it once the release is built
+    import waitress  # noqa: F401 (imported now, used by serve)
+
+    import server.framing
     import server.pages
     import server.sparql
-    import server.stored  # noqa: F401 (imported now, used by create_app)
+    import server.stored  # noqa: F401
 
     release = finish_build(build, run_dir / RELEASE_DIR)
     backend = EmbeddedBackend(release, pool_settings(config))
@@ -188,11 +192,6 @@ def raise_fd_limit() -> None:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server until SIGTERM/SIGINT; 1 if the data or the engine cannot start."""
-    import waitress
-
-    from server import create_app
-    from server.framing import ProblemChannel
-
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notices
@@ -207,6 +206,11 @@ def serve(args: argparse.Namespace) -> int:
             backend = start_engine(config, run.path)  # DataError -> the CLI prints it, exit 1
             control = ControlServer(run.path / CONTROL_SOCKET, backend)
             threading.Thread(target=control.serve_forever, daemon=True).start()
+        import waitress  # (imported while the release was built, if there is one)
+
+        from server import create_app
+        from server.framing import ProblemChannel
+
         app = create_app(config, backend=backend)
         raise_fd_limit()
         server = waitress.create_server(

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import select
 import shutil
@@ -69,6 +70,11 @@ class PoolSettings:
 _PROCESSES = multiprocessing.get_context("forkserver")
 _PROCESSES.set_forkserver_preload(["graph.engine.executor", "graph.engine.run",
                                    "graph.engine.sandbox"])
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (it imports the engine), e.g. while a release is being built."""
+    multiprocessing.forkserver.ensure_running()
 
 
 class Executor:
