@@ -98,10 +98,12 @@ def test_heavy_flood_light_stays_fast_excess_refused_cpu_comes_back(server: Live
         assert response.headers.get("Retry-After", "").isdigit(), response.headers
         assert response.headers["Content-Type"].startswith("application/problem+json")
     kinds = sorted(r.json()["type"].rsplit("/", 1)[1] for r, _ in answers)
-    # The excess was refused, not queued to run a time limit of its own; the rest hit the limit.
-    assert kinds.count("overloaded") + kinds.count("too-many-requests") >= capacity, kinds
-    timed_out = [e for r, e in answers if r.json()["type"].endswith("/query-timeout")]
-    assert 0 < len(timed_out) <= capacity, kinds
+    # The excess was refused, not queued to run a time limit of its own: every query ends by
+    # its own deadline (no answer takes two time limits); some hit the limit. A query may take
+    # a heavy slot freed at the very end of its own limit, so the counts depend on timing.
+    assert kinds.count("overloaded") + kinds.count("too-many-requests") >= 1, kinds
+    assert "query-timeout" in kinds, kinds
+    assert max(elapsed for _, elapsed in answers) < 2 * TIMEOUT_S, [e for _, e in answers]
 
     # The executors that were computing the heavy queries were killed, not left running (those
     # seen busy may also include the ones answering the light requests: they stay, idle).
