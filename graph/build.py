@@ -28,11 +28,7 @@ def build(out_dir: Path, *, sources: Sequence[Path]) -> list[Path]:
     dumps = {".ttl": turtle_from_ntriples(release.ntriples, header=header),
              ".nt": release.ntriples,  # already canonical: sorted, one triple a line
              ".jsonld": compact_jsonld(release.ntriples)}
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     for suffix, body in dumps.items():
-        path = out_dir / f"{STEM}{suffix}"
-        path.write_bytes(body)
-        written.append(path)
-    return written
+        (out_dir / f"{STEM}{suffix}").write_bytes(body)
+    return [out_dir / f"{STEM}{suffix}" for suffix in dumps]

@@ -44,8 +44,7 @@ def rule_of(text: str) -> str:
 def run_checks(ntriples: bytes) -> list[CheckResult]:
     """Run every rule on a release given as N-Triples."""
     store = ox.Store()
-    if ntriples:
-        store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
+    store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
     results = []
     for path in check_files():
         text = path.read_text(encoding="utf-8")

@@ -153,8 +153,7 @@ def describe_query(ref: EntityRef) -> str:
     e = nt_iri(ref.iri)
     outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(f"{BASE}doc/{ref.path}")})
     own = "\n  UNION ".join("{ " + insert_values(_PART % body, {"e": e}) + " }" for body in _PARTS)
-    parts = {"OWN_PARTS": own,
-             "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
+    parts = {"OWN_PARTS": own, "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
              "COUNT_PART": insert_values(_INCOMING_COUNT, {"e": e})}
     for name, part in parts.items():
         assert name in outer, name
@@ -215,10 +214,8 @@ def value_of(term: object) -> Value:
     if isinstance(term, ox.BlankNode):
         return Value("bnode", term.value)
     assert isinstance(term, ox.Literal)
-    dt: str | None = term.datatype.value if term.datatype is not None else None
-    if term.language or dt in (XSD + "string", RDF + "langString"):
-        dt = None
-    return Value("literal", term.value, term.language or None, dt)
+    plain = term.language or term.datatype.value in (XSD + "string", RDF + "langString")
+    return Value("literal", term.value, term.language or None, None if plain else term.datatype.value)
 
 
 @dataclass
@@ -326,17 +323,14 @@ class Description:
 
 def parse_description(iri: str, ntriples: bytes) -> Description:
     """Index a CONSTRUCT answer (N-Triples) for a page."""
-    # dict.fromkeys: engines may repeat a constructed triple
-    triples = list(dict.fromkeys(q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)))
     by_subject: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     incoming: dict[str, list[Value]] = defaultdict(list)
     supporters: dict[str, list[Value]] = defaultdict(list)
     note = None
-    doc_prefix = BASE + "doc/"
-    for t in triples:
-        s = t.subject.value
-        p = t.predicate.value
-        if s.startswith(doc_prefix) and p in (RDFS + "comment", FOAF + "primaryTopic"):
+    # dict.fromkeys: engines may repeat a constructed triple
+    for t in dict.fromkeys(q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)):
+        s, p = t.subject.value, t.predicate.value
+        if s.startswith(BASE + "doc/") and p in (RDFS + "comment", FOAF + "primaryTopic"):
             if p == RDFS + "comment":
                 note = t.object.value
             continue
@@ -417,10 +411,6 @@ def local_name(iri: str) -> str:
 
 # --- The ontology and the shapes as documents -------------------------------------------------------
 
-CLASS_TYPES = (OWL + "Class", RDFS + "Class")
-PROPERTY_TYPES = (OWL + "ObjectProperty", OWL + "DatatypeProperty", OWL + "AnnotationProperty",
-                  RDF + "Property")
-
 
 @dataclass
 class Term:
@@ -439,11 +429,12 @@ class Term:
 
     @property
     def is_class(self) -> bool:
-        return any(k in CLASS_TYPES for k in self.kinds)
+        return any(k in (OWL + "Class", RDFS + "Class") for k in self.kinds)
 
     @property
     def is_property(self) -> bool:
-        return any(k in PROPERTY_TYPES for k in self.kinds)
+        return any(k in (OWL + "ObjectProperty", OWL + "DatatypeProperty", OWL + "AnnotationProperty",
+                         RDF + "Property") for k in self.kinds)
 
 
 @dataclass

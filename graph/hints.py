@@ -11,8 +11,7 @@ import difflib
 from dataclasses import dataclass
 from functools import cache
 
-import pyoxigraph as ox
-
+from graph.describe import parse_turtle_file, read_ontology
 from graph.intake import Token, iri_value, lexed
 from graph.namespaces import KG, PREFIXES
 from graph.paths import ONTOLOGY_FILE
@@ -42,11 +41,8 @@ class Hint:
 
 @cache
 def ontology_terms() -> frozenset[str]:
-    """IRIs in the kg: namespace that the ontology file describes (as a subject)."""
-    return frozenset(q.subject.value for q in ox.parse(path=str(ONTOLOGY_FILE),
-                                                       format=ox.RdfFormat.TURTLE)
-                     if isinstance(q.subject, ox.NamedNode)
-                     and q.subject.value.startswith(NAMESPACE) and q.subject.value != NAMESPACE)
+    """IRIs of the terms the ontology file defines in the kg: namespace."""
+    return frozenset(read_ontology(parse_turtle_file(str(ONTOLOGY_FILE))).terms)
 
 
 def unknown_terms(query: str) -> list[Hint]:

@@ -52,17 +52,12 @@ def countries_on_map(rows: list[dict[str, dict[str, str]]]) -> dict[str, Country
     for row in rows:
         c = out.setdefault(row["c"]["value"], CountryOnMap(row["c"]["value"]))
         role = row["role"]["value"]
-        value = row.get("v", {}).get("value")
-        if role == "alpha2":
-            c.alpha2 = value
-        elif role == "alpha3":
-            c.alpha3 = value
+        if role in ("alpha2", "alpha3"):
+            setattr(c, role, row["v"]["value"])
+        elif role in ("partner", "observer"):
+            setattr(c, role, True)
         elif role == "label":
             add_text(c.labels, row["v"]["value"], row["v"].get("xml:lang"))
-        elif role == "partner":
-            c.partner = True
-        elif role == "observer":
-            c.observer = True
         elif role in ("reference", "activity"):
             x = row["x"]["value"]
             item = (c.domains if role == "reference" else c.activities).setdefault(x, Linked(x))

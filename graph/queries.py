@@ -157,9 +157,7 @@ def parse_stored_query(path: Path) -> StoredQuery:
 def parse_example(value: str, where: str) -> dict[str, str]:
     """`name=value&name=value` (values are taken literally, not percent-decoded)."""
     example: dict[str, str] = {}
-    for item in value.split("&"):
-        if not item.strip():
-            continue
+    for item in filter(str.strip, value.split("&")):
         name, sep, val = item.partition("=")
         if not sep or not name.strip():
             raise ValueError(f"{where}: example item {item.strip()!r} is not name=value")

@@ -75,18 +75,13 @@ def pattern(text: str) -> str:
     >>> bool(re.fullmatch(pattern("oeuvre"), "œuvre"))
     True
     """
-    return _PIECE.sub(_piece, fold(text))
-
-
-def _piece(m: re.Match[str]) -> str:
-    """A letter of folded text, or a pair a ligature folds to (`oe`, also matching `œ`)."""
-    found = m.group()
-    if found in _UNLIGATURE:
-        return f"(?:{_letter(found[0])}{_letter(found[1])}|{_UNLIGATURE[found]})"
-    return _letter(found)
+    return _PIECE.sub(lambda m: _letter(m.group()), fold(text))
 
 
 def _letter(ch: str) -> str:
+    """A letter of folded text, or a pair a ligature folds to (`oe`, also matching `œ`)."""
+    if ch in _UNLIGATURE:
+        return f"(?:{_letter(ch[0])}{_letter(ch[1])}|{_UNLIGATURE[ch]})"
     variants = _variants()
     if ch in variants:
         return f"[{ch}{variants[ch]}]"
