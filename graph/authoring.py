@@ -177,15 +177,13 @@ def sort_quads(src: Source, quads: list[ox.Quad]) -> tuple[
         subject, obj, graph = q.subject, q.object, q.graph_name
         if isinstance(subject, ox.Triple) or isinstance(obj, ox.Triple):
             raise src.error("quoted triples (RDF-star) are not allowed", "<<")
-        for term in (subject, obj, graph):
-            if isinstance(term, ox.BlankNode):
-                raise src.error("blank nodes are not allowed (a release must parse to the same "
-                                "triples every time); give the node an IRI", "[", "_:")
+        if any(isinstance(term, ox.BlankNode) for term in (subject, obj, graph)):
+            raise src.error("blank nodes are not allowed (a release must parse to the same "
+                            "triples every time); give the node an IRI", "[", "_:")
+        p = q.predicate.value
         if not isinstance(graph, ox.DefaultGraph):
             graphs[graph.value].append(q.triple)
-            continue
-        p = q.predicate.value
-        if p.startswith(AU) or (p == RDF + "type" and obj.value.startswith(AU)):
+        elif p.startswith(AU) or (p == RDF + "type" and obj.value.startswith(AU)):
             read_directive(src, subject.value, p, obj, quotes, inferences)
         else:
             passthrough.append(q.triple)

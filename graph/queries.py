@@ -166,12 +166,7 @@ def parse_example(value: str, where: str) -> dict[str, str]:
 
 
 def check_params(query: StoredQuery) -> None:
-    """What the header declares must fit the query: a bad default is the file's error, not the user's.
-
-    Raises:
-        ValueError: a parameter declared twice or binding no variable of the query, a default or
-            enumeration value of the wrong type, an example that does not bind.
-    """
+    """What the header declares must fit the query: a bad default is the file's error, not the user's."""
     seen: set[str] = set()
     variables = {tok.text[1:] for tok in tokens(query.text) if tok.kind == "var"}
     for param in query.params:
@@ -224,11 +219,7 @@ def short_base(iris: list[str]) -> str | None:
 
 def resolve_iri(param: Param, value: str, base: str | None = None) -> str:
     """The IRI a value of an IRI parameter names: itself when absolute, else the short form
-    resolved against the parameter's base (`togo` -> `https://w3id.org/rabat-kg/id/country/togo`).
-
-    Raises:
-        ParameterError: neither an absolute IRI nor a short form (controls, spaces, `<>`...).
-    """
+    resolved against the parameter's base (`togo` -> `https://w3id.org/rabat-kg/id/country/togo`)."""
     if len(value) <= MAX_IRI and LEXICAL["iri"].fullmatch(value):
         return value
     if base and len(value) <= MAX_IRI and _SHORT.fullmatch(value):
@@ -286,11 +277,7 @@ def to_term(param: Param, value: str, base: str | None = None) -> str:
 
 
 def bind_query(query: StoredQuery, values: Mapping[str, str]) -> str:
-    """The query text with its parameters bound; errors before anything runs.
-
-    Raises:
-        ParameterError: unknown name, missing required value, or a value of the wrong type.
-    """
+    """The query text with its parameters bound; a ParameterError before anything runs."""
     unknown = sorted(set(values) - {p.name for p in query.params})
     if unknown:
         known = ", ".join(p.name for p in query.params) or "none"

@@ -1,8 +1,8 @@
 """Turtle documents that declare only the prefixes they use, in sorted order.
 
-pyoxigraph declares every prefix it is given, used or not (35 for ours); a reader of a small
-document should see only the few it needs. The engine decides which IRIs it can abbreviate, so
-the prefixes are read back from what it wrote rather than guessed from the IRIs.
+pyoxigraph declares every prefix it is given, used or not; a reader of a small document should
+see only the few it needs. The engine decides which IRIs it can abbreviate, so the prefixes are
+read back from what it wrote rather than guessed from the IRIs.
 """
 
 from __future__ import annotations
