@@ -36,9 +36,7 @@ AU = "https://w3id.org/rabat-kg/authoring#"
 AU_TERMS = {"text", "exact", "prefix", "suffix", "evidence", "reasoning", "Inference", "Derivation"}
 QUOTE_BASE = ID + "quote/"
 
-RDF = STANDARD_PREFIXES["rdf"]
-RDFS = STANDARD_PREFIXES["rdfs"]
-OA = STANDARD_PREFIXES["oa"]
+RDF, RDFS, OA = (STANDARD_PREFIXES[p] for p in ("rdf", "rdfs", "oa"))
 LABEL_WIDTH = 77  # characters of a quote kept in its label before the ellipsis
 
 
@@ -270,7 +268,7 @@ def quote_label(exact: str) -> str:
 
 
 def quote_triples(quote: QuoteSpec, document: ox.NamedNode) -> list[ox.Triple]:
-    """The annotation (as quotes.ttl wrote it by hand), its statements, asserted and reified."""
+    """The quote's Web Annotation, and its statements, asserted and reified."""
     q, target, selector = nn(quote.iri), nn(quote.iri + "#target"), nn(quote.iri + "#selector")
     short = quote_label(quote.exact)
     out = [

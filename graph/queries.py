@@ -44,7 +44,7 @@ DIGITS = "[0-9]"
 LEXICAL_FORMS = {
     # an absolute IRI: a scheme, then SPARQL's IRIREF characters without C0, DEL and C1 controls
     "iri": r'[A-Za-z][A-Za-z0-9+.\-]*:[^<>"{}|^`\\\x00-\x20\x7f-\x9f]*',
-    # a word, a name or a phrase, with no control character (issue 18), tab and newline included
+    # a word, a name or a phrase, with no control character, tab and newline included
     "string": r"[^\x00-\x1f\x7f-\x9f]*",
     "integer": rf"[+-]?{DIGITS}{{1,18}}",
     "decimal": rf"[+-]?({DIGITS}+(\.{DIGITS}*)?|\.{DIGITS}+)",
