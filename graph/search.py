@@ -43,12 +43,11 @@ _NOT_WORD = r"[^\p{L}\p{M}\p{N}_]"
 
 @cache
 def _variants() -> dict[str, str]:
-    """Each ASCII letter and the accented letters (lower case) that fold to it."""
+    """Each ASCII letter and the accented letters (lower case) that `fold` turns into it."""
     found: dict[str, set[str]] = defaultdict(set)
     for cp in range(0xC0, 0x250):  # Latin-1 Supplement, Latin Extended-A and -B
         ch = chr(cp).lower()
-        base = _SINGLE.get(ch) or "".join(c for c in unicodedata.normalize("NFKD", ch)
-                                          if not unicodedata.combining(c))
+        base = fold(ch)
         if len(ch) == 1 and len(base) == 1 and base.isascii() and base.isalpha() and ch != base:
             found[base].add(ch)
     return {base: "".join(sorted(chars)) for base, chars in found.items()}
