@@ -225,10 +225,9 @@ def read_directive(src: Source, s: str, p: str, o: ox.NamedNode | ox.BlankNode |
         setattr(quote, name, o.value)
         return
     if name in ("Inference", "Derivation"):
-        spec = inferences.get(s)
-        if spec is not None and spec.asserted != (name == "Inference"):
+        spec = inferences.setdefault(s, InferenceSpec(s, asserted=name == "Inference"))
+        if spec.asserted != (name == "Inference"):
             raise src.error(f"<{s}> is both an au:Inference and an au:Derivation", local(s))
-        inferences.setdefault(s, InferenceSpec(s, asserted=name == "Inference"))
         return
     spec = inferences.setdefault(s, InferenceSpec(s, asserted=True))
     if name == "evidence":
