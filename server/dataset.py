@@ -72,12 +72,10 @@ def dataset() -> Response:
     return Response(status=303, headers={"Location": "/.well-known/void"})
 
 
+@i18n.language_page
 def dataset_page() -> Response:
     """The page, with links to the RDF description in each syntax."""
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
     backend = get_backend()
     stats = statistics(backend)
     html = render_template(
@@ -90,7 +88,7 @@ def dataset_page() -> Response:
         data_version=backend.version())
     response = Response(html, mimetype=HTML)
     response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
-    return i18n.mark_language(response)
+    return response
 
 
 def class_rows(classes: tuple[tuple[str, int], ...], lang: str) -> list[dict[str, Any]]:

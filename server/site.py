@@ -135,6 +135,17 @@ def prefixed(iri: str) -> str:
     return f"{prefix}:{local}"
 
 
+def value_cell(v: d.Value, label: Callable[[str], str]) -> dict[str, Any]:
+    """A value as `_value.html` shows it: an IRI as a link (http(s) or local only) named by
+    `label`, a blank node, or text with its language and datatype."""
+    if v.is_iri:
+        return {"kind": "iri", "iri": v.value, "href": local_href(v.value), "text": label(v.value)}
+    if v.kind == "bnode":
+        return {"kind": "bnode", "text": "_:" + v.value, "href": None}
+    return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
+            "datatype": prefixed(v.datatype) if v.datatype else None}
+
+
 # --- Ontology ------------------------------------------------------------------------------------
 
 

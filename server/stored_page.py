@@ -8,7 +8,6 @@ short form (`togo`). The query runs as the API runs it, capped at `PAGE_ROWS` ro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -82,12 +81,10 @@ def request_values(query: StoredQuery, *, reader_lang: bool = False) -> dict[str
     return values
 
 
+@i18n.language_page
 def query_page(query: StoredQuery) -> Response:
     """The page: the question, the form, the answer for the values given (or the defaults)."""
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
     values = request_values(query, reader_lang=True)
     status, error, table, text = 200, None, None, None
     try:
@@ -111,7 +108,7 @@ def query_page(query: StoredQuery) -> Response:
         editor=editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
     response.vary.add("Accept")
-    return i18n.mark_language(response)
+    return response
 
 
 def editor_link(text: str) -> str:
@@ -222,17 +219,10 @@ def graph_table(result: QueryResult, lang: str) -> Table:
 def cells(rows: list[list[d.Value | None]], lang: str) -> tuple[tuple[dict[str, Any] | None, ...], ...]:
     """Values as `_value.html` shows them: IRIs as links with their labels, in the reader's language."""
     labels = iri_labels([v.value for row in rows for v in row if v and v.is_iri], lang)
-    return tuple(tuple(cell(v, labels) if v else None for v in row) for row in rows)
 
-
-def cell(v: d.Value, labels: Mapping[str, str]) -> dict[str, Any]:
-    if v.is_iri:
-        return {"kind": "iri", "iri": v.value, "href": site.local_href(v.value),
-                "text": labels.get(v.value) or site.prefixed(v.value)}
-    if v.kind == "bnode":
-        return {"kind": "bnode", "text": "_:" + v.value, "href": None}
-    return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
-            "datatype": site.prefixed(v.datatype) if v.datatype else None}
+    def label(iri: str) -> str:
+        return labels.get(iri) or site.prefixed(iri)
+    return tuple(tuple(site.value_cell(v, label) if v else None for v in row) for row in rows)
 
 
 def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
