@@ -451,7 +451,10 @@ def schema_document(name: str, suffix: str | None = None) -> Response:
 
 @i18n.language_page
 def schema_page(name: str, view: Callable[[str], Any], links: list[tuple[Format, str]]) -> Response:
-    html = render_template(f"{name}.html", **{name: view(i18n.choose_language())}, downloads=links,
+    """The documentation page, its view model computed once per release and language."""
+    lang = i18n.choose_language()
+    model = site.per_version(f"{name}-view.{lang}", lambda: view(lang))
+    html = render_template(f"{name}.html", **{name: model}, downloads=links,
                            data_version=get_backend().version())
     return _html(html, links)
 

@@ -50,21 +50,16 @@ class ReleaseCache:
         self.values: dict[str, Any] = {}
         self.lru: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
-    def get(self, version: str, name: str, compute: Callable[[], T]) -> T:
-        return self._get(version, self.values, name, compute)
-
-    def get_lru(self, version: str, name: str, arg: str, compute: Callable[[], T]) -> T:
-        return self._get(version, self.lru, (name, arg), compute)
-
-    def _get(self, version: str, table: dict[Any, Any], key: Any, compute: Callable[[], T]) -> T:
-        """The value under `key`, computed without the lock held."""
+    def get(self, version: str, key: Any, compute: Callable[[], T], *, lru: bool = False) -> T:
+        """The value under `key` (in the LRU part with `lru`), computed without the lock held."""
+        table: dict[Any, Any] = self.lru if lru else self.values
         with self.lock:
             if version != self.version:
                 self.version = version
                 self.values.clear()
                 self.lru.clear()
             elif key in table:
-                if table is self.lru:
+                if lru:
                     self.lru.move_to_end(key)
                 return table[key]  # type: ignore[no-any-return]
         value = compute()
@@ -89,7 +84,7 @@ def per_version(name: str, compute: Callable[[], T]) -> T:
 
 def per_version_lru(name: str, arg: str, compute: Callable[[], T]) -> T:
     """`compute()` once per (release, arg), keeping the last few hundred (timelines, counts)."""
-    return release_cache().get_lru(get_backend().version(), name, arg, compute)
+    return release_cache().get(get_backend().version(), (name, arg), compute, lru=True)
 
 
 def template_context() -> dict[str, object]:
