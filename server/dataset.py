@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from graph.dataset import DATA_LICENCE, DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
+from graph.dataset import DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
 from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS
 from graph.jsonld import compact_jsonld
 from graph.namespaces import KG
@@ -56,11 +56,9 @@ def void() -> Response:
     fmt = negotiate(DESCRIPTION_FORMATS)
     if fmt is HTML_FORMAT:
         return dataset_page()
-    cached = http.not_modified(fmt.media_type)
-    if cached is not None:
-        return cached
-    graph = dataset_description(get_backend(), public_base_url())
-    return Response(graph.serialize(format=fmt.rdflib, encoding="utf-8"), mimetype=fmt.media_type)
+    return http.not_modified(fmt.media_type) or Response(
+        dataset_description(get_backend(), public_base_url()).serialize(format=fmt.rdflib, encoding="utf-8"),
+        mimetype=fmt.media_type)
 
 
 @bp.get("/dataset")
@@ -81,8 +79,7 @@ def dataset_page() -> Response:
     html = render_template(
         "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
-        licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, stats=stats,
-        classes=class_rows(stats.classes, lang),
+        stats=stats, classes=class_rows(stats.classes, lang),
         dumps=[("/" + path, media) for _key, path, media in DUMPS],
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
         data_version=backend.version())

@@ -361,7 +361,9 @@ def home() -> Response:
 def search() -> Response:
     """Labels in any language containing `q` (case-insensitive), optionally of one class;
     or, with `class` alone, every member of the class (paged)."""
-    fmt = _search_format()
+    asked = request.args.get("format", "").strip().lower()
+    # negotiate reads `json` as JSON-LD where no result format is offered: here it is JSON
+    fmt = negotiate(SEARCH_FORMATS, format_param=("application/json" if asked == "json" else asked) or None)
     lang = i18n.choose_language()
     q = request.args.get("q", "").strip()
     cls_name = request.args.get("class", "").strip()
@@ -413,14 +415,6 @@ def search() -> Response:
             data_version=get_backend().version()), mimetype=HTML)
     response.vary.add("Accept")
     return i18n.mark_language(response)
-
-
-def _search_format() -> Format:
-    """HTML or JSON: `?format=html|json`, else the Accept header."""
-    asked = request.args.get("format", "").strip().lower()
-    if asked:
-        return negotiate(SEARCH_FORMATS, format_param="application/json" if asked == "json" else asked)
-    return negotiate(SEARCH_FORMATS)
 
 
 def _page_url(page: int) -> str:

@@ -16,7 +16,6 @@ import pyoxigraph as ox
 from flask import Response, render_template, request, url_for
 
 from graph import describe as d
-from graph.engine.base import QueryResult
 from graph.errors import ParameterError
 from graph.formats import HTML
 from graph.namespaces import ID
@@ -188,26 +187,19 @@ def values_block(var: str, iris: list[str]) -> str:
 
 
 def run(text: str, form: str, lang: str) -> Table:
-    """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS."""
+    """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS: SELECT rows
+    as a table, ASK as a yes/no, a graph (CONSTRUCT, DESCRIBE) as subject, predicate, object rows."""
     checked = intake(text)
     graph = form in GRAPH_FORMS
     result = get_backend().execute(checked.text, fmt="nt" if graph else "json", lane="light",
                                    max_rows=PAGE_ROWS)
-    return graph_table(result, lang) if graph else results_table(result, lang)
-
-
-def results_table(result: QueryResult, lang: str) -> Table:
-    """SPARQL JSON results as a table (SELECT), or the boolean (ASK)."""
-    answer = ox.parse_query_results(result.body, format=ox.QueryResultsFormat.JSON)
-    if isinstance(answer, ox.QueryBoolean):
-        return Table((), (), bool(answer), 1, False)
-    columns = tuple(v.value for v in answer.variables)
-    rows = [[None if term is None else d.value_of(term) for term in row] for row in answer]
-    return Table(columns, cells(rows, lang), None, result.count, result.truncated)
-
-
-def graph_table(result: QueryResult, lang: str) -> Table:
-    """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
+    if not graph:
+        answer = ox.parse_query_results(result.body, format=ox.QueryResultsFormat.JSON)
+        if isinstance(answer, ox.QueryBoolean):
+            return Table((), (), bool(answer), 1, False)
+        values = [[None if term is None else d.value_of(term) for term in row] for row in answer]
+        columns = tuple(v.value for v in answer.variables)
+        return Table(columns, cells(values, lang), None, result.count, result.truncated)
     triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)]
     rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
     # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
