@@ -104,11 +104,12 @@ def expand(shown: str) -> str | None:
 
 
 def grouped(result: ValidationResult) -> list[dict[str, Any]]:
-    """Results grouped by focus node (in report order)."""
+    """Results grouped by focus node (in report order), each with the focus node's link."""
     groups: dict[str, list[Violation]] = {}
     for v in result.violations:
         groups.setdefault(v.focus, []).append(v)
-    return [{"focus": focus, "iri": expand(focus), "results": vs} for focus, vs in groups.items()]
+    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None, "results": vs}
+            for focus, vs in groups.items()]
 
 
 def _compute(st: State, backend: Backend, timeout_s: float) -> None:

@@ -476,18 +476,13 @@ def validation(suffix: str | None = None) -> Response:
     html = render_template("validation.html", report=report, reason=state.reason,
                            groups=conformance.grouped(report) if report is not None else [],
                            validated_at_load=state.validated_at_load,
-                           data_version=get_backend().version(), focus_href=_focus_href)
+                           data_version=get_backend().version())
     links = [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else []
     return i18n.mark_language(_html(html, links))
 
 
 class ReportPending(KgError, status=503, type="report-pending", title="Validation report not ready"):
     """The SHACL report of the served release is still being computed."""
-
-
-def _focus_href(focus: str) -> str | None:
-    iri = conformance.expand(focus)
-    return local_href(iri) if iri else None
 
 
 def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
