@@ -209,24 +209,18 @@ def run(text: str, form: str, lang: str) -> Table:
 
 
 def cells(rows: list[list[d.Value | None]], lang: str) -> tuple[tuple[dict[str, Any] | None, ...], ...]:
-    """Values as `_value.html` shows them: IRIs as links with their labels, in the reader's language."""
-    labels = iri_labels([v.value for row in rows for v in row if v and v.is_iri], lang)
-
-    def label(iri: str) -> str:
-        return labels.get(iri) or site.prefixed(iri)
-    return tuple(tuple(site.value_cell(v, label) if v else None for v in row) for row in rows)
-
-
-def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
-    """Labels in the reader's language (or a fallback) for the answer's IRIs: the ontology's for
-    its terms, one query for the entities."""
-    unique = list(dict.fromkeys(iris))
-    out = {iri: label for iri in unique if (label := site.term_label(iri, lang))}
-    ours = [iri for iri in unique if iri.startswith(ID) and iri not in out]
+    """Values as `_value.html` shows them: IRIs as links named by their labels in the reader's
+    language (or a fallback): the ontology's for its terms, one query for the entities."""
+    unique = list(dict.fromkeys(v.value for row in rows for v in row if v and v.is_iri))
+    labels = {iri: label for iri in unique if (label := site.term_label(iri, lang))}
+    ours = [iri for iri in unique if iri.startswith(ID) and iri not in labels]
     if ours:
-        rows = get_backend().select(
+        found = get_backend().select(
             f"SELECT ?s ?l WHERE {{ {values_block('s', ours)} ?s <{LABEL}> ?l }}", lane="light")
-        for iri, labels in labels_by_iri(rows, "s").items():
-            if label := d.label_in(labels, lang):
-                out[iri] = label
-    return out
+        for iri, by_lang in labels_by_iri(found, "s").items():
+            if label := d.label_in(by_lang, lang):
+                labels[iri] = label
+
+    def name(iri: str) -> str:
+        return labels.get(iri) or site.prefixed(iri)
+    return tuple(tuple(site.value_cell(v, name) if v else None for v in row) for row in rows)
