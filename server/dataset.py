@@ -113,11 +113,8 @@ def dump(suffix: str) -> Response:
 
 
 def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
-    """The dump of the served release in format `key`, made once (atomically) and kept.
-
-    The embedded engine's release has its canonical N-Triples already; JSON-LD is compacted
-    with the published context (graph/jsonld.py); other syntaxes are the engine's writers.
-    """
+    """The dump of the served release in format `key`, made once (atomically) and kept."""
+    # The embedded engine's release has its canonical N-Triples already.
     release = getattr(get_state().backend, "release", None)
     if key == "nt" and release is not None and release.version == version:
         return Path(release.ntriples_file)
