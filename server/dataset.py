@@ -79,8 +79,7 @@ def dataset_page() -> Response:
     html = render_template(
         "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
-        stats=stats, classes=class_rows(stats.classes, lang),
-        dumps=[("/" + path, media) for _key, path, media in DUMPS],
+        stats=stats, classes=class_rows(stats.classes, lang), dumps=site.DUMPS,
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
         data_version=backend.version())
     response = Response(html, mimetype=HTML)

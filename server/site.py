@@ -31,8 +31,8 @@ T = TypeVar("T")
 # The licence of the data and the dumps, as graph/dataset.py declares them (pages, citations).
 DATA_LICENCE = str(dataset.DATA_LICENCE)
 DATA_LICENCE_NAME = "CC BY 4.0"
-# The whole-graph dumps: (format key, path). Fixed paths, never built from input.
-DUMPS: tuple[tuple[str, str], ...] = tuple((key, "/" + path) for key, path, _media in dataset.DUMPS)
+# The whole-graph dumps: (path, media type). Fixed paths, never built from input.
+DUMPS: tuple[tuple[str, str], ...] = tuple(("/" + path, media) for _key, path, media in dataset.DUMPS)
 WIKIDATA = STANDARD_PREFIXES["wd"]  # its IRIs are shown as "Wikidata Q945"
 
 EXTENSION = "rabat_kg.release_cache"
