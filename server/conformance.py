@@ -74,13 +74,6 @@ def _start() -> State:
     return current
 
 
-def report(wait_s: float = 0.0) -> ValidationResult | None:
-    """The report of the served version (waiting up to `wait_s` for it), or None."""
-    st = state()
-    st.done.wait(wait_s)
-    return st.report
-
-
 def status_for(iri: str) -> dict[str, Any]:
     """The entity's conformance for its page: conforms / violations / pending / unknown."""
     try:
@@ -111,11 +104,12 @@ def expand(shown: str) -> str | None:
 
 
 def grouped(result: ValidationResult) -> list[dict[str, Any]]:
-    """Results grouped by focus node (in report order)."""
+    """Results grouped by focus node (in report order), each with the focus node's link."""
     groups: dict[str, list[Violation]] = {}
     for v in result.violations:
         groups.setdefault(v.focus, []).append(v)
-    return [{"focus": focus, "iri": expand(focus), "results": vs} for focus, vs in groups.items()]
+    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None, "results": vs}
+            for focus, vs in groups.items()]
 
 
 def _compute(st: State, backend: Backend, timeout_s: float) -> None:
@@ -125,17 +119,13 @@ def _compute(st: State, backend: Backend, timeout_s: float) -> None:
                               capture_output=True, timeout=timeout_s, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or "failed")
-        st.report = from_json(json.loads(proc.stdout))
+        doc = json.loads(proc.stdout)  # as `main` wrote it (dataclasses.asdict)
+        st.report = ValidationResult(**{**doc, "violations": [Violation(**v) for v in doc["violations"]]})
     except Exception as exc:  # never let a failed validation break the pages
         log.error("validation of release %s failed: %s", st.version, exc)
         st.reason = f"the validation report could not be computed: {exc}"
     finally:
         st.done.set()
-
-
-def from_json(doc: dict[str, Any]) -> ValidationResult:
-    """A result as `main` wrote it (dataclasses.asdict) back into its classes."""
-    return ValidationResult(**{**doc, "violations": [Violation(**v) for v in doc["violations"]]})
 
 
 def main() -> int:

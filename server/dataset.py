@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from graph.dataset import DATA_LICENCE, DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
+from graph.dataset import DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
 from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS
 from graph.jsonld import compact_jsonld
 from graph.namespaces import KG
@@ -56,11 +56,9 @@ def void() -> Response:
     fmt = negotiate(DESCRIPTION_FORMATS)
     if fmt is HTML_FORMAT:
         return dataset_page()
-    cached = http.not_modified(fmt.media_type)
-    if cached is not None:
-        return cached
-    graph = dataset_description(get_backend(), public_base_url())
-    return Response(graph.serialize(format=fmt.rdflib, encoding="utf-8"), mimetype=fmt.media_type)
+    return http.not_modified(fmt.media_type) or Response(
+        dataset_description(get_backend(), public_base_url()).serialize(format=fmt.rdflib, encoding="utf-8"),
+        mimetype=fmt.media_type)
 
 
 @bp.get("/dataset")
@@ -72,25 +70,21 @@ def dataset() -> Response:
     return Response(status=303, headers={"Location": "/.well-known/void"})
 
 
+@i18n.language_page
 def dataset_page() -> Response:
     """The page, with links to the RDF description in each syntax."""
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
     backend = get_backend()
     stats = statistics(backend)
     html = render_template(
         "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
-        licence=str(DATA_LICENCE), licence_name=site.DATA_LICENCE_NAME, stats=stats,
-        classes=class_rows(stats.classes, lang),
-        dumps=[("/" + path, media) for _key, path, media in DUMPS],
+        stats=stats, classes=class_rows(stats.classes, lang), dumps=site.DUMPS,
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
         data_version=backend.version())
     response = Response(html, mimetype=HTML)
     response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
-    return i18n.mark_language(response)
+    return response
 
 
 def class_rows(classes: tuple[tuple[str, int], ...], lang: str) -> list[dict[str, Any]]:
@@ -118,11 +112,8 @@ def dump(suffix: str) -> Response:
 
 
 def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
-    """The dump of the served release in format `key`, made once (atomically) and kept.
-
-    The embedded engine's release has its canonical N-Triples already; JSON-LD is compacted
-    with the published context (graph/jsonld.py); other syntaxes are the engine's writers.
-    """
+    """The dump of the served release in format `key`, made once (atomically) and kept."""
+    # The embedded engine's release has its canonical N-Triples already.
     release = getattr(get_state().backend, "release", None)
     if key == "nt" and release is not None and release.version == version:
         return Path(release.ntriples_file)

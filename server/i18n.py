@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec
 from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
 
+from graph.formats import HTML
 from graph.namespaces import STANDARD_PREFIXES
+from server import http
+
+P = ParamSpec("P")
 
 DEFAULT_LANGUAGE = "en"
 CATALOGS: dict[str, dict[str, dict[str, str]]] = {
@@ -89,6 +95,16 @@ def mark_language(response: Response) -> Response:
     response.headers["Content-Language"] = choose_language()
     response.vary.add("Accept-Language")
     return response
+
+
+def language_page(view: Callable[P, Response]) -> Callable[P, Response]:
+    """An HTML page in the reader's language: a 304 before `view` runs when the client holds it,
+    and the answer marked with its language."""
+    @functools.wraps(view)
+    def page(*args: P.args, **kwargs: P.kwargs) -> Response:
+        cached = http.not_modified(HTML, choose_language())
+        return mark_language(view(*args, **kwargs) if cached is None else cached)
+    return page
 
 
 def lang_url(code: str) -> str:

@@ -36,6 +36,7 @@ ISO_CODES = VENDOR / "i18n-iso-countries" / "codes.json"
 X_SCALE = math.cos(math.radians(35))
 WIDTH = 1000.0
 MARGIN_DEG = 3.0
+REGION_DEG = 12.0  # around the country of a country page
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
@@ -140,23 +141,20 @@ class Place:
     title: str
 
 
-def draw(places: list[Place], *, focus_box_of: Iterable[Place] | None = None, label: str = "",
-         margin: float = MARGIN_DEG) -> tuple[str, list[Place]]:
+def draw(places: list[Place], label: str, *, regional: bool = False) -> tuple[str, list[Place]]:
     """An SVG map of every atlas country, the places filled by their classes, and the places
-    that could not be drawn.
-
-    The view spans the places of `focus_box_of` (all places by default), with `margin` degrees
-    around them.
-    """
+    that could not be drawn. The view spans all places, or with `regional` the focus and its
+    region (REGION_DEG around it, so even a small country shows)."""
     atlas = shapes("110m")
     by_code = {p.code: p for p in places if p.code and _shape(p.code)}
     missing = [p for p in places if p.code not in by_code]
-    framed = [_shape(p.code) for p in (focus_box_of or places)]
+    framed = [_shape(p.code) for p in places if not regional or "focus" in p.classes]
     boxes = [shape.main_box for shape in framed if shape] or [(-20.0, -35.0, 50.0, 70.0)]
+    margin = REGION_DEG if regional else MARGIN_DEG
     west_lons, south_lats, east_lons, north_lats = zip(*boxes, strict=True)
     west, east = min(west_lons) - margin, max(east_lons) + margin
     south, north = max(min(south_lats) - margin, -85.0), min(max(north_lats) + margin, 85.0)
-    if focus_box_of is not None:  # a regional view: at least 4:3, so a narrow country keeps its region
+    if regional:  # at least 4:3, so a narrow country keeps its region
         extra = (4 / 3 * (north - south) - (east - west) * X_SCALE) / X_SCALE / 2
         west, east = (west - extra, east + extra) if extra > 0 else (west, east)
     k = WIDTH / ((east - west) * X_SCALE)
@@ -220,7 +218,7 @@ def home_map(lang: str) -> dict[str, Any]:
     def compute() -> dict[str, Any]:
         countries = _countries()
         svg, missing = draw([_place(c, lang, None) for c in countries.values()],
-                            label=i18n.translate("map.title", lang))
+                            i18n.translate("map.title", lang))
         domains = [{"name": _domain_name(dom, lang), "title": d.label_in(dom.labels, lang) or "",
                     "href": site.local_href(dom.iri),
                     "countries": [{"text": d.label_in(countries[c].labels, lang) or d.local_name(c),
@@ -240,10 +238,8 @@ def country_map(iri: str, lang: str) -> dict[str, Any] | None:
         country = countries.get(iri)
         if country is None or _shape(numeric_code(country.alpha3, country.alpha2)) is None:
             return None
-        places = [_place(c, lang, iri) for c in countries.values()]
-        # the country and its region (12 degrees around it), so even a small country shows
-        svg, _ = draw(places, focus_box_of=[p for p in places if "focus" in p.classes], margin=12.0,
-                      label=d.label_in(country.labels, lang) or d.local_name(iri))
+        svg, _ = draw([_place(c, lang, iri) for c in countries.values()],
+                      d.label_in(country.labels, lang) or d.local_name(iri), regional=True)
         activities = sorted(({"text": d.label_in(a.labels, lang) or d.local_name(a.iri),
                               "href": site.local_href(a.iri)} for a in country.activities.values()),
                             key=lambda a: str(a["text"]).lower())

@@ -197,12 +197,10 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
 # --- Entity pages ----------------------------------------------------------------------------------
 
 
+@i18n.language_page
 def entity_page(ref: d.EntityRef) -> Response:
     """The HTML page of one entity, built from the same CONSTRUCT as its data documents."""
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
     query = d.describe_query(ref)
     desc = d.parse_description(ref.iri, run_description(ref, "nt").body)
     if not desc.exists:
@@ -275,14 +273,7 @@ class EntityView:
         return {"iri": iri, "href": local_href(iri), "text": self.label(iri)}
 
     def value(self, v: d.Value) -> dict[str, Any]:
-        """A value cell: a link (http(s) or local only), or text with its language/datatype."""
-        if v.kind == "iri":
-            return {**self.link(v.value), "kind": "iri"}
-        if v.kind == "bnode":
-            return {"kind": "bnode", "text": "_:" + v.value, "href": None}
-        return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
-                "datatype": prefixed(v.datatype) if v.datatype else None,
-                "precision": d.DATE_PRECISION.get(v.datatype or "")}
+        return site.value_cell(v, self.label)
 
     def statements(self) -> list[dict[str, Any]]:
         """Outgoing statements grouped by property, with the quotes that support each value."""
@@ -352,11 +343,9 @@ class EntityView:
 
 
 @bp.get("/")
+@i18n.language_page
 def home() -> Response:
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
     stats = site.class_counts()
     classes = [{"iri": c, "name": c[len(str(KG)):], "label": site.term_label(c, lang) or prefixed(c),
                 "count": n} for c, n in stats.items() if c.startswith(str(KG))]
@@ -365,14 +354,16 @@ def home() -> Response:
                            world_map=mapview.home_map(lang),
                            dumps=site.DUMPS, data_version=get_backend().version(),
                            data_date=site.data_date())
-    return i18n.mark_language(Response(html, mimetype=HTML))
+    return Response(html, mimetype=HTML)
 
 
 @bp.get("/search")
 def search() -> Response:
     """Labels in any language containing `q` (case-insensitive), optionally of one class;
     or, with `class` alone, every member of the class (paged)."""
-    fmt = _search_format()
+    asked = request.args.get("format", "").strip().lower()
+    # negotiate reads `json` as JSON-LD where no result format is offered: here it is JSON
+    fmt = negotiate(SEARCH_FORMATS, format_param=("application/json" if asked == "json" else asked) or None)
     lang = i18n.choose_language()
     q = request.args.get("q", "").strip()
     cls_name = request.args.get("class", "").strip()
@@ -412,26 +403,18 @@ def search() -> Response:
     if fmt.key == "json":
         response = jsonify({"q": q or None, "class": cls, "lang": lang, "page": page, "results": results,
                             "more": more})
-        response.vary.add("Accept")
-        return i18n.mark_language(response)
-    html = render_template(
-        "search.html", q=q, cls=cls, cls_name=cls_name,
-        cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
-        page=page, limit=truncated_at, type_label=lambda iri: site.term_label(iri, lang) or prefixed(iri),
-        classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c) for c in site.ontology().classes),
-                       key=lambda c: c[1].lower()),
-        next_url=_page_url(page + 1) if more and not q else None,
-        prev_url=_page_url(page - 1) if page > 1 and not q else None,
-        data_version=get_backend().version())
-    return _html(html, ())
-
-
-def _search_format() -> Format:
-    """HTML or JSON: `?format=html|json`, else the Accept header."""
-    asked = request.args.get("format", "").strip().lower()
-    if asked:
-        return negotiate(SEARCH_FORMATS, format_param="application/json" if asked == "json" else asked)
-    return negotiate(SEARCH_FORMATS)
+    else:
+        response = Response(render_template(
+            "search.html", q=q, cls=cls, cls_name=cls_name,
+            cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
+            page=page, limit=truncated_at, type_label=lambda iri: site.term_label(iri, lang) or prefixed(iri),
+            classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c)
+                            for c in site.ontology().classes), key=lambda c: c[1].lower()),
+            next_url=_page_url(page + 1) if more and not q else None,
+            prev_url=_page_url(page - 1) if page > 1 and not q else None,
+            data_version=get_backend().version()), mimetype=HTML)
+    response.vary.add("Accept")
+    return i18n.mark_language(response)
 
 
 def _page_url(page: int) -> str:
@@ -450,18 +433,22 @@ def schema_document(name: str, suffix: str | None = None) -> Response:
     base = "/" + name
     fmt = _fixed_or_negotiated(suffix, "offered suffixes: ")
     links = [(f, base + f.suffix) for f in DATA_FORMATS]
-    if fmt.key != "html":
-        response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
-        if suffix is None:
-            response.headers["Content-Location"] = base + fmt.suffix
-        response.vary.add("Accept")
-        response.headers["Link"] = alternates(links)
-        return response
+    if fmt.key == "html":
+        return schema_page(name, view, links)
+    response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
+    if suffix is None:
+        response.headers["Content-Location"] = base + fmt.suffix
+    response.vary.add("Accept")
+    response.headers["Link"] = alternates(links)
+    return response
+
+
+@i18n.language_page
+def schema_page(name: str, view: Callable[[str], Any], links: list[tuple[Format, str]]) -> Response:
+    """The documentation page, its view model computed once per release and language."""
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
-    html = render_template(f"{name}.html", **{name: view(lang)}, downloads=links,
+    model = site.per_version(f"{name}-view.{lang}", lambda: view(lang))
+    html = render_template(f"{name}.html", **{name: model}, downloads=links,
                            data_version=get_backend().version())
     return _html(html, links)
 
@@ -473,11 +460,11 @@ def validation(suffix: str | None = None) -> Response:
     if suffix is not None and suffix != "ttl":
         abort(404, description="the report is offered as /validation (HTML) and /validation.ttl")
     fmt = RDF_BY_KEY["ttl"] if suffix else negotiate((HTML_FORMAT, RDF_BY_KEY["ttl"]))
-    report = conformance.report(wait_s=conformance.PAGE_WAIT_S)
     state = conformance.state()
-    if report is None and not state.done.is_set():
+    if not state.done.wait(conformance.PAGE_WAIT_S):
         raise ReportPending("the validation report of this release is being computed; retry shortly",
                             retry_after=5)
+    report = state.report
     if fmt.key == "ttl":
         if report is None:
             abort(404, description=state.reason or "no validation report for this release")
@@ -489,17 +476,13 @@ def validation(suffix: str | None = None) -> Response:
     html = render_template("validation.html", report=report, reason=state.reason,
                            groups=conformance.grouped(report) if report is not None else [],
                            validated_at_load=state.validated_at_load,
-                           data_version=get_backend().version(), focus_href=_focus_href)
-    return _html(html, [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else ())
+                           data_version=get_backend().version())
+    links = [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else []
+    return i18n.mark_language(_html(html, links))
 
 
 class ReportPending(KgError, status=503, type="report-pending", title="Validation report not ready"):
     """The SHACL report of the served release is still being computed."""
-
-
-def _focus_href(focus: str) -> str | None:
-    iri = conformance.expand(focus)
-    return local_href(iri) if iri else None
 
 
 def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
@@ -514,9 +497,9 @@ def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
 
 
 def _html(html: str, links: Sequence[tuple[Format, str]]) -> Response:
-    """An HTML page that depends on Accept and the reader's language, with its alternates."""
+    """An HTML page that depends on Accept, with its alternates."""
     response = Response(html, mimetype=HTML)
     if links:
         response.headers["Link"] = alternates(links)
     response.vary.add("Accept")
-    return i18n.mark_language(response)
+    return response

@@ -1,6 +1,5 @@
 """The ontology and shapes pages' view models, in the reader's language: each term with its
-labels, definitions and links, the class diagram, and the shapes with their constraints.
-Computed once per release and language (server/site.py's cache)."""
+labels, definitions and links, the class diagram, and the shapes with their constraints."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from graph import describe as d
 from graph.namespaces import KGSH, STANDARD_PREFIXES
 from graph.paths import SHAPES_FILE
 from server.diagram import draw_ontology
-from server.site import local_href, ontology, per_version, prefixed, term_label
+from server.site import local_href, ontology, prefixed, term_label
 
 DCTERMS, OWL, SKOS, VANN = (STANDARD_PREFIXES[p] for p in ("dcterms", "owl", "skos", "vann"))
 # What the ontology page shows of the ontology's header.
@@ -29,36 +28,29 @@ def in_language(values: list[tuple[str, str | None]], lang: str) -> str | None:
 
 def ontology_view(lang: str) -> dict[str, Any]:
     """The ontology page: header metadata, classes and properties (sorted by name)."""
-    def compute() -> dict[str, Any]:
-        onto = ontology()
+    onto = ontology()
 
-        def view(t: d.Term) -> dict[str, Any]:
-            return {"name": t.name, "iri": t.iri, "label": d.label_in(t.labels, lang) or t.name,
-                    "labels": t.labels, "definitions": t.definitions, "comments": t.comments,
-                    "kinds": [prefixed(k) for k in t.kinds], "supers": links(t.supers),
-                    "domains": links(t.domains), "ranges": links(t.ranges), "inverse": links(t.inverse)}
+    def view(t: d.Term) -> dict[str, Any]:
+        return {"name": t.name, "iri": t.iri, "label": d.label_in(t.labels, lang) or t.name,
+                "labels": t.labels, "definitions": t.definitions, "comments": t.comments,
+                "kinds": [prefixed(k) for k in t.kinds], "supers": links(t.supers),
+                "domains": links(t.domains), "ranges": links(t.ranges), "inverse": links(t.inverse)}
 
-        def links(iris: list[str]) -> list[dict[str, Any]]:
-            return [{"iri": i, "href": local_href(i), "text": term_label(i, lang) or prefixed(i),
-                     "short": prefixed(i)} for i in iris]
+    def links(iris: list[str]) -> list[dict[str, Any]]:
+        return [{"iri": i, "href": local_href(i), "text": term_label(i, lang) or prefixed(i),
+                 "short": prefixed(i)} for i in iris]
 
-        header = {key: in_language([(v.value, v.lang) for v in onto.header.get(prop, [])], lang)
-                  for key, prop in HEADER.items()}
-        classes = sorted((view(t) for t in onto.classes.values()), key=lambda v: v["name"].lower())
-        props = sorted((view(t) for t in onto.properties.values()), key=lambda v: v["name"].lower())
-        svg, undrawn = draw_ontology(onto, lang, lambda iri: term_label(iri, lang) or prefixed(iri))
-        return {"iri": onto.iri, "header": header, "classes": classes, "properties": props,
-                "diagram": Markup(svg), "undrawn": undrawn}
-
-    return per_version(f"ontology-view.{lang}", compute)
+    header = {key: in_language([(v.value, v.lang) for v in onto.header.get(prop, [])], lang)
+              for key, prop in HEADER.items()}
+    classes = sorted((view(t) for t in onto.classes.values()), key=lambda v: v["name"].lower())
+    props = sorted((view(t) for t in onto.properties.values()), key=lambda v: v["name"].lower())
+    svg, undrawn = draw_ontology(onto, lang, lambda iri: term_label(iri, lang) or prefixed(iri))
+    return {"iri": onto.iri, "header": header, "classes": classes, "properties": props,
+            "diagram": Markup(svg), "undrawn": undrawn}
 
 
 def shapes_view(lang: str) -> list[dict[str, Any]]:
     """Node shapes with their property shapes and constraints, for the shapes page."""
-    return per_version(f"shapes-view.{lang}", lambda: _shapes_view(lang))
-
-
-def _shapes_view(lang: str) -> list[dict[str, Any]]:
     from rdflib import BNode, Graph, Literal, URIRef
     from rdflib.collection import Collection
     from rdflib.namespace import RDF, RDFS, SH

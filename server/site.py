@@ -31,8 +31,8 @@ T = TypeVar("T")
 # The licence of the data and the dumps, as graph/dataset.py declares them (pages, citations).
 DATA_LICENCE = str(dataset.DATA_LICENCE)
 DATA_LICENCE_NAME = "CC BY 4.0"
-# The whole-graph dumps: (format key, path). Fixed paths, never built from input.
-DUMPS: tuple[tuple[str, str], ...] = tuple((key, "/" + path) for key, path, _media in dataset.DUMPS)
+# The whole-graph dumps: (path, media type). Fixed paths, never built from input.
+DUMPS: tuple[tuple[str, str], ...] = tuple(("/" + path, media) for _key, path, media in dataset.DUMPS)
 WIKIDATA = STANDARD_PREFIXES["wd"]  # its IRIs are shown as "Wikidata Q945"
 
 EXTENSION = "rabat_kg.release_cache"
@@ -50,21 +50,16 @@ class ReleaseCache:
         self.values: dict[str, Any] = {}
         self.lru: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
-    def get(self, version: str, name: str, compute: Callable[[], T]) -> T:
-        return self._get(version, self.values, name, compute)
-
-    def get_lru(self, version: str, name: str, arg: str, compute: Callable[[], T]) -> T:
-        return self._get(version, self.lru, (name, arg), compute)
-
-    def _get(self, version: str, table: dict[Any, Any], key: Any, compute: Callable[[], T]) -> T:
-        """The value under `key`, computed without the lock held."""
+    def get(self, version: str, key: Any, compute: Callable[[], T], *, lru: bool = False) -> T:
+        """The value under `key` (in the LRU part with `lru`), computed without the lock held."""
+        table: dict[Any, Any] = self.lru if lru else self.values
         with self.lock:
             if version != self.version:
                 self.version = version
                 self.values.clear()
                 self.lru.clear()
             elif key in table:
-                if table is self.lru:
+                if lru:
                     self.lru.move_to_end(key)
                 return table[key]  # type: ignore[no-any-return]
         value = compute()
@@ -89,7 +84,7 @@ def per_version(name: str, compute: Callable[[], T]) -> T:
 
 def per_version_lru(name: str, arg: str, compute: Callable[[], T]) -> T:
     """`compute()` once per (release, arg), keeping the last few hundred (timelines, counts)."""
-    return release_cache().get_lru(get_backend().version(), name, arg, compute)
+    return release_cache().get(get_backend().version(), (name, arg), compute, lru=True)
 
 
 def template_context() -> dict[str, object]:
@@ -133,6 +128,17 @@ def prefixed(iri: str) -> str:
     if not ns or not re.fullmatch(r"[A-Za-z0-9_.-]*(#[A-Za-z0-9_.-]+)?", local):
         return iri
     return f"{prefix}:{local}"
+
+
+def value_cell(v: d.Value, label: Callable[[str], str]) -> dict[str, Any]:
+    """A value as `_value.html` shows it: an IRI as a link (http(s) or local only) named by
+    `label`, a blank node, or text with its language and datatype."""
+    if v.is_iri:
+        return {"kind": "iri", "iri": v.value, "href": local_href(v.value), "text": label(v.value)}
+    if v.kind == "bnode":
+        return {"kind": "bnode", "text": "_:" + v.value, "href": None}
+    return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
+            "datatype": prefixed(v.datatype) if v.datatype else None}
 
 
 # --- Ontology ------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ short form (`togo`). The query runs as the API runs it, capped at `PAGE_ROWS` ro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -17,7 +16,6 @@ import pyoxigraph as ox
 from flask import Response, render_template, request, url_for
 
 from graph import describe as d
-from graph.engine.base import QueryResult
 from graph.errors import ParameterError
 from graph.formats import HTML
 from graph.namespaces import ID
@@ -82,12 +80,10 @@ def request_values(query: StoredQuery, *, reader_lang: bool = False) -> dict[str
     return values
 
 
+@i18n.language_page
 def query_page(query: StoredQuery) -> Response:
     """The page: the question, the form, the answer for the values given (or the defaults)."""
     lang = i18n.choose_language()
-    cached = http.not_modified(HTML, lang)
-    if cached is not None:
-        return i18n.mark_language(cached)
     values = request_values(query, reader_lang=True)
     status, error, table, text = 200, None, None, None
     try:
@@ -111,7 +107,7 @@ def query_page(query: StoredQuery) -> Response:
         editor=editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
     response.vary.add("Accept")
-    return i18n.mark_language(response)
+    return response
 
 
 def editor_link(text: str) -> str:
@@ -191,26 +187,19 @@ def values_block(var: str, iris: list[str]) -> str:
 
 
 def run(text: str, form: str, lang: str) -> Table:
-    """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS."""
+    """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS: SELECT rows
+    as a table, ASK as a yes/no, a graph (CONSTRUCT, DESCRIBE) as subject, predicate, object rows."""
     checked = intake(text)
     graph = form in GRAPH_FORMS
     result = get_backend().execute(checked.text, fmt="nt" if graph else "json", lane="light",
                                    max_rows=PAGE_ROWS)
-    return graph_table(result, lang) if graph else results_table(result, lang)
-
-
-def results_table(result: QueryResult, lang: str) -> Table:
-    """SPARQL JSON results as a table (SELECT), or the boolean (ASK)."""
-    answer = ox.parse_query_results(result.body, format=ox.QueryResultsFormat.JSON)
-    if isinstance(answer, ox.QueryBoolean):
-        return Table((), (), bool(answer), 1, False)
-    columns = tuple(v.value for v in answer.variables)
-    rows = [[None if term is None else d.value_of(term) for term in row] for row in answer]
-    return Table(columns, cells(rows, lang), None, result.count, result.truncated)
-
-
-def graph_table(result: QueryResult, lang: str) -> Table:
-    """A CONSTRUCT or DESCRIBE answer as subject, predicate, object rows."""
+    if not graph:
+        answer = ox.parse_query_results(result.body, format=ox.QueryResultsFormat.JSON)
+        if isinstance(answer, ox.QueryBoolean):
+            return Table((), (), bool(answer), 1, False)
+        values = [[None if term is None else d.value_of(term) for term in row] for row in answer]
+        columns = tuple(v.value for v in answer.variables)
+        return Table(columns, cells(values, lang), None, result.count, result.truncated)
     triples = [q.triple for q in ox.parse(result.body, format=ox.RdfFormat.N_TRIPLES)]
     rows = cells([[d.value_of(t) for t in (tr.subject, tr.predicate, tr.object)] for tr in triples], lang)
     # the columns are named by the standard labels of rdf:subject, rdf:predicate and rdf:object
@@ -220,31 +209,18 @@ def graph_table(result: QueryResult, lang: str) -> Table:
 
 
 def cells(rows: list[list[d.Value | None]], lang: str) -> tuple[tuple[dict[str, Any] | None, ...], ...]:
-    """Values as `_value.html` shows them: IRIs as links with their labels, in the reader's language."""
-    labels = iri_labels([v.value for row in rows for v in row if v and v.is_iri], lang)
-    return tuple(tuple(cell(v, labels) if v else None for v in row) for row in rows)
-
-
-def cell(v: d.Value, labels: Mapping[str, str]) -> dict[str, Any]:
-    if v.is_iri:
-        return {"kind": "iri", "iri": v.value, "href": site.local_href(v.value),
-                "text": labels.get(v.value) or site.prefixed(v.value)}
-    if v.kind == "bnode":
-        return {"kind": "bnode", "text": "_:" + v.value, "href": None}
-    return {"kind": "literal", "text": v.value, "href": None, "lang": v.lang,
-            "datatype": site.prefixed(v.datatype) if v.datatype else None}
-
-
-def iri_labels(iris: list[str], lang: str) -> dict[str, str]:
-    """Labels in the reader's language (or a fallback) for the answer's IRIs: the ontology's for
-    its terms, one query for the entities."""
-    unique = list(dict.fromkeys(iris))
-    out = {iri: label for iri in unique if (label := site.term_label(iri, lang))}
-    ours = [iri for iri in unique if iri.startswith(ID) and iri not in out]
+    """Values as `_value.html` shows them: IRIs as links named by their labels in the reader's
+    language (or a fallback): the ontology's for its terms, one query for the entities."""
+    unique = list(dict.fromkeys(v.value for row in rows for v in row if v and v.is_iri))
+    labels = {iri: label for iri in unique if (label := site.term_label(iri, lang))}
+    ours = [iri for iri in unique if iri.startswith(ID) and iri not in labels]
     if ours:
-        rows = get_backend().select(
+        found = get_backend().select(
             f"SELECT ?s ?l WHERE {{ {values_block('s', ours)} ?s <{LABEL}> ?l }}", lane="light")
-        for iri, labels in labels_by_iri(rows, "s").items():
-            if label := d.label_in(labels, lang):
-                out[iri] = label
-    return out
+        for iri, by_lang in labels_by_iri(found, "s").items():
+            if label := d.label_in(by_lang, lang):
+                labels[iri] = label
+
+    def name(iri: str) -> str:
+        return labels.get(iri) or site.prefixed(iri)
+    return tuple(tuple(site.value_cell(v, name) if v else None for v in row) for row in rows)

@@ -17,9 +17,9 @@ def test_values_are_computed_once_per_release_and_forgotten_with_it() -> None:
 
     assert cache.get("v1", "count", lambda: compute("a")) == "a"
     assert cache.get("v1", "count", lambda: compute("b")) == "a"
-    assert cache.get_lru("v1", "timeline", "togo", lambda: compute("t1")) == "t1"
+    assert cache.get("v1", ("timeline", "togo"), lambda: compute("t1"), lru=True) == "t1"
     assert cache.get("v2", "count", lambda: compute("c")) == "c"  # a new release
-    assert cache.get_lru("v2", "timeline", "togo", lambda: compute("t2")) == "t2"
+    assert cache.get("v2", ("timeline", "togo"), lambda: compute("t2"), lru=True) == "t2"
     assert calls == ["a", "t1", "c", "t2"]
     assert cache.version == "v2" and list(cache.values) == ["count"]
 
@@ -27,7 +27,7 @@ def test_values_are_computed_once_per_release_and_forgotten_with_it() -> None:
 def test_the_lru_part_keeps_the_most_recent() -> None:
     cache = ReleaseCache()
     for n in range(LRU_SIZE + 10):
-        cache.get_lru("v1", "timeline", str(n), lambda n=n: n)  # type: ignore[misc]
+        cache.get("v1", ("timeline", str(n)), lambda n=n: n, lru=True)  # type: ignore[misc]
     assert len(cache.lru) == LRU_SIZE
     assert ("timeline", "0") not in cache.lru and ("timeline", str(LRU_SIZE + 9)) in cache.lru
 
