@@ -396,11 +396,6 @@ def timeline_items(rows: list[dict[str, dict[str, str]]]) -> tuple[list[Timeline
     return items, len(rows) > TIMELINE_CAP
 
 
-# How precise a value of each XSD date type is.
-DATE_PRECISION = {XSD + "date": "day", XSD + "gYearMonth": "month", XSD + "gYear": "year",
-                  XSD + "dateTime": "time"}
-
-
 def local_name(iri: str) -> str:
     """The last segment of an IRI (after #, / or :)."""
     for sep in ("#", "/", ":"):
