@@ -34,10 +34,8 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
     Raises:
         NotAcceptable: a format parameter or Accept header that matches nothing offered.
     """
-    if format_param is None:
+    if format_param is None:  # /sparql, the one route taking a POST, reads its own (strictly)
         values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
-        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-            values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
     else:
         values = [format_param] if isinstance(format_param, str) else list(format_param)
     values = [v for v in values if v.strip()]

@@ -314,9 +314,8 @@ def service_description(base_url: str) -> Graph:
     """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
     config = current_app.config
     g = Graph()
-    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh"):
+    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh", "sd"):
         g.bind(prefix, PREFIXES[prefix])
-    g.bind("sd", SD)
     g.bind("formats", FORMATS)
     g.bind("svc", SERVICE)
     endpoint = URIRef(base_url + "sparql")
@@ -390,11 +389,9 @@ def service_description(base_url: str) -> Graph:
 def vocabulary() -> Response:
     """Classes and properties of the graph (with English labels) and its prefixes, for YASGUI."""
     check_names(request.args.items(multi=True), "query string", frozenset())
-    early = http.not_modified("application/json")
-    if early is not None:
-        return early
-    doc = per_version("sparql-vocabulary", build_vocabulary)
-    return Response(json.dumps(doc, ensure_ascii=False, sort_keys=True), mimetype="application/json")
+    return http.not_modified("application/json") or Response(
+        json.dumps(per_version("sparql-vocabulary", build_vocabulary), ensure_ascii=False, sort_keys=True),
+        mimetype="application/json")
 
 
 def build_vocabulary() -> dict[str, object]:
