@@ -385,8 +385,6 @@ def insert_values(text: str, values: Mapping[str, str]) -> str:
     groups = [t for t in top[i + 1:] if t.text == "{"]
     if construct and following == "{":
         groups = groups[1:]  # CONSTRUCT { template } WHERE { ... }: skip the template
-        if not groups:
-            raise QuerySyntaxError("no WHERE group", line=1, column=1)
     if not groups:
         raise QuerySyntaxError("the query has no WHERE group to bind parameters in", line=1, column=1)
     at = groups[0].start + 1

@@ -172,16 +172,11 @@ def intake(text: str) -> CheckedQuery:
     try:
         checked = check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
     except QuerySyntaxError as exc:
-        raise explained(exc, text) from None
-    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; `explained` takes
-    # the line off again, so error positions stay those of the query as sent.
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
+    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; explain_syntax_error
+    # takes the line off again, so error positions stay those of the query as sent.
     return CheckedQuery(text=with_predeclared_prefixes(checked.text, checked.undeclared),
                         form=checked.form)
-
-
-def explained(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
-    """The error in words, with line, column, caret and the query as sent (graph.sparql_errors)."""
-    return explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column)
 
 
 def offered_for(form: Form) -> tuple[Format, ...]:
@@ -206,7 +201,7 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
     try:
         result = get_backend().execute(text, fmt=fmt.key, lane=lane or "user", max_rows=limit, form=form)
     except QuerySyntaxError as exc:
-        raise explained(exc, text) from None
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
     body = result.body
     if fmt.key in ("xml", "rdf") and _XML_FORBIDDEN.search(body):
         raise NotAcceptable(

@@ -317,6 +317,8 @@ def sparql_path() -> dict[str, Any]:
          "description": "Refused (400): the dataset has no named graphs", "schema": iri},
         format_parameter(every),
     ]
+    query = {"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
+             "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"}
     ok = {"description": "SELECT/ASK results or CONSTRUCT/DESCRIBE graph, complete",
           "headers": RESULT_HEADERS, "content": result_content(every)}
     errors = error_responses("400", "403", "406", "413", "414", "415", "503")
@@ -325,8 +327,7 @@ def sparql_path() -> dict[str, Any]:
             "operationId": "sparqlQueryGet",
             "summary": "SPARQL 1.1 query by GET; without `query`, the Service Description or editor",
             "tags": ["sparql"],
-            "parameters": [{"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
-                            "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"}, *parameters],
+            "parameters": [query, *parameters],
             "responses": {"200": ok, "304": NOT_MODIFIED, **errors},
         },
         "post": {
@@ -337,10 +338,7 @@ def sparql_path() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {
                 QUERY_TYPE: TEXT,
                 FORM_TYPE: {"schema": {"type": "object", "required": ["query"], "properties": {
-                    "query": {"type": "string"},
-                    "default-graph-uri": {"type": "string"},
-                    "named-graph-uri": {"type": "string"},
-                    "format": {"type": "string"}}}}}},
+                    p["name"]: {"type": "string"} for p in (query, *parameters)}}}}},
             "responses": {"200": ok, **errors},
         },
     }
