@@ -84,8 +84,7 @@ def run_query(name: str) -> Response:
     # ?format=html); `*/*` and programs keep the result formats as before.
     if negotiate([*offered_for(query.form), HTML_FORMAT]) is HTML_FORMAT:
         return query_page(query)
-    checked = intake(bind_query(query, request_values(query)))
-    return answer(checked.text, checked.form, lane="light")
+    return answer(intake(bind_query(query, request_values(query))), lane="light")
 
 
 @bp.get("/openapi.json")
