@@ -184,7 +184,7 @@ def offered_for(form: Form) -> tuple[Format, ...]:
     return RDF_FORMATS if form in GRAPH_FORMS else RESULT_FORMATS
 
 
-def answer(query: CheckedQuery, *, lane: Lane | None = None,
+def answer(query: CheckedQuery, *, lane: Lane = "user",
            format_param: str | Sequence[str] | None = None) -> Response:
     """Negotiate, answer 304 if the client is current, else run and respond with the complete
     result, its count, engine time and, when cut at the row cap, the truncation signals.
@@ -199,8 +199,7 @@ def answer(query: CheckedQuery, *, lane: Lane | None = None,
         return early
     limit = int(current_app.config["MAX_ROWS"])
     try:
-        result = get_backend().execute(query.text, fmt=fmt.key, lane=lane or "user", max_rows=limit,
-                                       form=query.form)
+        result = get_backend().execute(query.text, fmt=fmt.key, lane=lane, max_rows=limit, form=query.form)
     except QuerySyntaxError as exc:
         raise explain_syntax_error(exc.detail, query.text, line=exc.line, column=exc.column) from None
     body = result.body
