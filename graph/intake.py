@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from graph.engine.base import Form
@@ -93,8 +92,7 @@ class Token(NamedTuple):
     depth: int  # bracket depth before this token
 
 
-@dataclass(frozen=True)
-class CheckedQuery:
+class CheckedQuery(NamedTuple):
     """A query that passed intake: its text (unchanged), its form, and the prefixes its
     prefixed names use without a PREFIX declaration (for graph.sparql_errors'
     predeclared prefixes; None when not known)."""
