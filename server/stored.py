@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -124,10 +125,8 @@ def describe(query: StoredQuery) -> dict[str, Any]:
 def editor_text(query: StoredQuery) -> str:
     """What "open in the editor" opens: the query bound with its first example, or defaults."""
     for values in (*query.examples[:1], {}):
-        try:
+        with suppress(ParameterError):
             return bind_query(query, values)
-        except ParameterError:
-            continue
     return query.text
 
 
