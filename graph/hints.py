@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from graph.describe import parse_turtle_file, read_ontology
-from graph.intake import Token, iri_value, lexed
+from graph.intake import Token, iri_value, tokens
 from graph.namespaces import KG, PREFIXES
 from graph.paths import ONTOLOGY_FILE
 
@@ -49,7 +49,7 @@ def unknown_terms(query: str) -> list[Hint]:
     """Terms in the kg: namespace the query names but the ontology does not define (at most
     MAX_HINTS, in the order they appear), each with up to three nearest defined terms."""
     defined = ontology_terms()
-    unknown = [iri for iri in dict.fromkeys(_named_iris(lexed(query)))
+    unknown = [iri for iri in dict.fromkeys(_named_iris(tokens(query, partial=True)))
                if iri.startswith(NAMESPACE) and iri != NAMESPACE and iri not in defined]
     return [Hint(iri, nearest(iri, defined)) for iri in unknown[:MAX_HINTS]]
 

@@ -22,9 +22,7 @@ string, a comment or an IRI. The engine reads:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import suppress
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from graph.engine.base import Form
@@ -94,8 +92,7 @@ class Token(NamedTuple):
     depth: int  # bracket depth before this token
 
 
-@dataclass(frozen=True)
-class CheckedQuery:
+class CheckedQuery(NamedTuple):
     """A query that passed intake: its text (unchanged), its form, and the prefixes its
     prefixed names use without a PREFIX declaration (for graph.sparql_errors'
     predeclared prefixes; None when not known)."""
@@ -161,8 +158,10 @@ def _unescape(m: re.Match[str]) -> str:
     return chr(int(text[2:], 16)) if text[1] in "uU" else _ECHARS[text[1]]
 
 
-def tokens(text: str) -> Iterator[Token]:
-    """The tokens of a query (whitespace and comments skipped); bad characters are an error."""
+def tokens(text: str, *, partial: bool = False) -> list[Token]:
+    """The tokens of a query (whitespace and comments skipped); characters no token matches are
+    an error, or with `partial` where the list ends (for messages about broken queries)."""
+    out: list[Token] = []
     pos = depth = 0
     for m in _TOKEN.finditer(text):
         if m.start() != pos:
@@ -172,12 +171,13 @@ def tokens(text: str) -> Iterator[Token]:
         if kind == "punct" and value in _CLOSE:
             depth -= 1
         if kind != "ws" and kind != "comment":
-            yield Token(kind, value, pos, depth)
+            out.append(Token(kind, value, pos, depth))
         if kind == "punct" and value in _OPEN:
             depth += 1
         pos = m.end()
-    if pos < len(text):
+    if pos < len(text) and not partial:
         raise _unexpected(text, pos)
+    return out
 
 
 def check_query(text: str, *, max_nesting: int = 64,
@@ -265,20 +265,16 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
         if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
             _check_codepoints(value, text, pos)
         if chain > max_operators:
-            raise _too_many(text, at, max_operators)
+            line, col = position(text, at)
+            raise QueryTooComplex(
+                f"more than {max_operators} operators (+ - * / || && |), UNIONs, MINUSes and "
+                f"OPTIONALs in one query (at line {line}, column {col}): the engine adds a level to "
+                "its query tree for each, and so many could crash it; write long alternatives as "
+                "VALUES or IN (...)")
         pos = m.end()
     if pos < len(read) and not offsets:
         raise _unexpected(read, pos)
     return form
-
-
-def lexed(text: str) -> list[Token]:
-    """The tokens of a query as far as it can be lexed (for messages about broken queries)."""
-    out: list[Token] = []
-    with suppress(QuerySyntaxError):
-        for tok in tokens(text):
-            out.append(tok)
-    return out
 
 
 def _form_of(word: str) -> Form | None:
@@ -328,14 +324,6 @@ def _too_deep(text: str, offset: int, max_nesting: int) -> QueryTooComplex:
     line, col = position(text, offset)
     return QueryTooComplex(f"brackets are nested more than {max_nesting} deep "
                            f"(at line {line}, column {col})")
-
-
-def _too_many(text: str, offset: int, max_operators: int) -> QueryTooComplex:
-    line, col = position(text, offset)
-    return QueryTooComplex(
-        f"more than {max_operators} operators (+ - * / || && |), UNIONs, MINUSes and OPTIONALs "
-        f"in one query (at line {line}, column {col}): the engine adds a level to its query tree "
-        "for each, and so many could crash it; write long alternatives as VALUES or IN (...)")
 
 
 def _check_codepoints(token: str, text: str, start: int) -> None:
@@ -395,8 +383,6 @@ def insert_values(text: str, values: Mapping[str, str]) -> str:
     groups = [t for t in top[i + 1:] if t.text == "{"]
     if construct and following == "{":
         groups = groups[1:]  # CONSTRUCT { template } WHERE { ... }: skip the template
-        if not groups:
-            raise QuerySyntaxError("no WHERE group", line=1, column=1)
     if not groups:
         raise QuerySyntaxError("the query has no WHERE group to bind parameters in", line=1, column=1)
     at = groups[0].start + 1

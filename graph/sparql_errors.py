@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 
 from graph.errors import QuerySyntaxError
-from graph.intake import Token, lexed, position
+from graph.intake import Token, position, tokens
 from graph.namespaces import PREFIXES
 
 PREDECLARED: dict[str, str] = dict(PREFIXES)
@@ -80,7 +80,7 @@ def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = Non
 def undeclared_prefixes(query: str) -> set[str]:
     """Prefixes the query's prefixed names use without a PREFIX declaration (lexed as far as
     the text can be lexed)."""
-    used, declared = _prefix_uses(lexed(query))
+    used, declared = _prefix_uses(tokens(query, partial=True))
     return {tok.text.partition(":")[0] for tok in used} - declared
 
 
@@ -136,7 +136,7 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
 
 def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, str | None]:
     """(explanation, offset it points at, suggestion) for an error the engine saw at `at`."""
-    toks = lexed(sent)
+    toks = tokens(sent, partial=True)
     before = [t for t in toks if t.start <= at]
     for phrase, words in _ENGINE_PHRASES.items():
         if phrase in message:

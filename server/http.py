@@ -27,6 +27,7 @@ EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-L
 # What a 304 made from a full answer keeps of its headers (names or name prefixes).
 _KEPT_ON_304 = ("etag", "cache-control", "vary", "content-language", "content-location", "link",
                 "access-control-", "content-security", "x-", "referrer")
+# Textual media types worth compressing.
 _COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
                  "application/sparql-results+json", "application/sparql-results+xml",
                  "application/rdf+xml", "application/n-triples", "application/xml",
@@ -58,16 +59,9 @@ def check_request_size() -> None:
             f"the request body is {request.content_length} bytes, over the limit of {body_limit}")
 
 
-def compressible(media_type: str) -> bool:
-    """True for textual media types worth compressing."""
-    return media_type.startswith(_COMPRESSIBLE)
-
-
 def chosen_coding(media_type: str) -> str:
     """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
-    if not compressible(media_type):
-        return ""
-    return "gzip" if request.accept_encodings["gzip"] > 0 else ""
+    return "gzip" if media_type.startswith(_COMPRESSIBLE) and request.accept_encodings["gzip"] > 0 else ""
 
 
 def data_version() -> str | None:
@@ -111,7 +105,13 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
 def apply_policies(response: Response) -> Response:
     """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
     headers = response.headers
-    set_cors(response)
+    headers.pop("Access-Control-Allow-Credentials", None)  # any origin may read, never with credentials
+    if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
+        headers.update(_PREFLIGHT)
+        if response.status_code == 200:
+            response.status_code = 204
+            response.set_data(b"")
+            headers.pop("Content-Type", None)
     headers.update(_ALWAYS)
     for name, value in _UNLESS_SET:
         headers.setdefault(name, value)
@@ -131,7 +131,7 @@ def apply_policies(response: Response) -> Response:
         response = conditional(response)
     if response.status_code == 304:
         response.headers.pop("Content-Type", None)
-        if compressible(getattr(g, "kg_media_type", "") or "text/"):
+        if (getattr(g, "kg_media_type", "") or "text/").startswith(_COMPRESSIBLE):
             response.vary.add("Accept-Encoding")
         return response
     return compress(response)
@@ -139,17 +139,12 @@ def apply_policies(response: Response) -> Response:
 
 def conditional(response: Response) -> Response:
     """Set the strong ETag (from `g` or computed now) and turn a matching request into 304."""
-    if "ETag" in response.headers:
-        value, _weak = response.get_etag()
-    else:
-        language = response.headers.get("Content-Language")
-        tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "", language)
-        if tag is None:
-            return response
-        response.headers["ETag"] = tag  # already quoted, as `Response.set_etag` would write it
-        value = tag.strip('"')
-    if value and "HTTP_IF_NONE_MATCH" in request.environ \
-            and request.if_none_match.contains_weak(value):
+    language = response.headers.get("Content-Language")
+    tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "", language)
+    if tag is None:
+        return response
+    response.headers["ETag"] = tag  # already quoted, as `Response.set_etag` would write it
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag.strip('"')):
         g.kg_media_type = response.mimetype
         return Response(status=304, headers=[(name, value) for name, value in response.headers
                                              if name.lower().startswith(_KEPT_ON_304)])
@@ -162,13 +157,13 @@ def compress(response: Response) -> Response:
     if response.is_streamed or response.direct_passthrough:
         return response
     media = response.mimetype or ""
-    if not compressible(media):
+    if not media.startswith(_COMPRESSIBLE):
         return response
     response.vary.add("Accept-Encoding")
     if "Content-Encoding" in response.headers:
         return response
     body = response.get_data()
-    if chosen_coding(media) == "gzip" and len(body) > COMPRESS_MIN_BYTES:
+    if request.accept_encodings["gzip"] > 0 and len(body) > COMPRESS_MIN_BYTES:
         response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
         response.headers["Content-Encoding"] = "gzip"
     return response
@@ -184,14 +179,3 @@ _PREFLIGHT = (("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
               ("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Type, If-None-Match"),
               ("Access-Control-Max-Age", "86400"))
 
-
-def set_cors(response: Response) -> None:
-    """Open read access for any origin, never with credentials; answer preflights."""
-    headers = response.headers
-    headers.pop("Access-Control-Allow-Credentials", None)
-    if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
-        headers.update(_PREFLIGHT)
-        if response.status_code == 200:
-            response.status_code = 204
-            response.set_data(b"")
-            headers.pop("Content-Type", None)

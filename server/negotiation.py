@@ -34,18 +34,23 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
     Raises:
         NotAcceptable: a format parameter or Accept header that matches nothing offered.
     """
-    if format_param is None:
+    if format_param is None:  # /sparql, the one route taking a POST, reads its own (strictly)
         values = [v for name in FORMAT_PARAMS for v in request.args.getlist(name)]
-        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-            values += [v for name in FORMAT_PARAMS for v in request.form.getlist(name)]
     else:
         values = [format_param] if isinstance(format_param, str) else list(format_param)
     values = [v for v in values if v.strip()]
+    keys = {f.key: f for f in offered}
+    graph_only = not any(f in RESULT_FORMATS for f in offered)
+    for value in values:  # a key, an alias or a media type
+        word = value.strip().lower()
+        key = ALIASES.get(word, word)
+        if graph_only:
+            key = GRAPH_ALIASES.get(key, key)
+        media = word.split(";")[0].strip()
+        fmt = keys.get(key) or next((f for f in offered if media in (f.media_type, *f.aliases)), None)
+        if fmt is not None:
+            return fmt
     if values:
-        for value in values:
-            fmt = by_parameter(offered, value)
-            if fmt is not None:
-                return fmt
         raise NotAcceptable(f"format {values[0]!r} is not offered here; use one of: "
                             + ", ".join(f.key for f in offered), offered=describe_formats(offered))
     accept = request.accept_mimetypes
@@ -53,8 +58,7 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
         return offered[0]
     # Media types first, then aliases, then the generic ones: the first name for a type wins.
     names = [(f.media_type, f) for f in offered] + [(alias, f) for f in offered for alias in f.aliases]
-    if not any(f in RESULT_FORMATS for f in offered):
-        keys = {f.key: f for f in offered}
+    if graph_only:
         names += [(media, keys[key]) for media, key in GRAPH_MEDIA_ALIASES.items() if key in keys]
     by_type: dict[str, Format] = {}
     for media, f in names:
@@ -64,16 +68,3 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
         raise NotAcceptable("none of the requested media types is offered; offered: "
                             + ", ".join(f.media_type for f in offered), offered=describe_formats(offered))
     return by_type[best]
-
-
-def by_parameter(offered: Sequence[Format], value: str) -> Format | None:
-    """The offered format a format parameter value names, if any."""
-    keys = {f.key: f for f in offered}
-    word = value.strip().lower()
-    key = ALIASES.get(word, word)
-    if not any(f in RESULT_FORMATS for f in offered):
-        key = GRAPH_ALIASES.get(key, key)
-    if key in keys:
-        return keys[key]
-    media = word.split(";")[0].strip()
-    return next((f for f in offered if media in (f.media_type, *f.aliases)), None)

@@ -172,16 +172,11 @@ def intake(text: str) -> CheckedQuery:
     try:
         checked = check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
     except QuerySyntaxError as exc:
-        raise explained(exc, text) from None
-    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; `explained` takes
-    # the line off again, so error positions stay those of the query as sent.
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
+    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; explain_syntax_error
+    # takes the line off again, so error positions stay those of the query as sent.
     return CheckedQuery(text=with_predeclared_prefixes(checked.text, checked.undeclared),
                         form=checked.form)
-
-
-def explained(exc: QuerySyntaxError, text: str) -> QuerySyntaxError:
-    """The error in words, with line, column, caret and the query as sent (graph.sparql_errors)."""
-    return explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column)
 
 
 def offered_for(form: Form) -> tuple[Format, ...]:
@@ -189,7 +184,7 @@ def offered_for(form: Form) -> tuple[Format, ...]:
     return RDF_FORMATS if form in GRAPH_FORMS else RESULT_FORMATS
 
 
-def answer(text: str, form: Form, *, lane: Lane | None = None,
+def answer(query: CheckedQuery, *, lane: Lane = "user",
            format_param: str | Sequence[str] | None = None) -> Response:
     """Negotiate, answer 304 if the client is current, else run and respond with the complete
     result, its count, engine time and, when cut at the row cap, the truncation signals.
@@ -198,21 +193,21 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
         NotAcceptable: an XML format asked for a result holding characters XML 1.0 forbids
             (control characters in literals); JSON, CSV and TSV can carry them.
     """
-    fmt = negotiate(offered_for(form), format_param=format_param)
+    fmt = negotiate(offered_for(query.form), format_param=format_param)
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
     limit = int(current_app.config["MAX_ROWS"])
     try:
-        result = get_backend().execute(text, fmt=fmt.key, lane=lane or "user", max_rows=limit, form=form)
+        result = get_backend().execute(query.text, fmt=fmt.key, lane=lane, max_rows=limit, form=query.form)
     except QuerySyntaxError as exc:
-        raise explained(exc, text) from None
+        raise explain_syntax_error(exc.detail, query.text, line=exc.line, column=exc.column) from None
     body = result.body
     if fmt.key in ("xml", "rdf") and _XML_FORBIDDEN.search(body):
         raise NotAcceptable(
             f"this result holds control characters that {fmt.label} (XML 1.0) cannot carry; "
             "ask for another format",
-            offered=describe_formats(f for f in offered_for(form) if f.key != fmt.key))
+            offered=describe_formats(f for f in offered_for(query.form) if f.key != fmt.key))
     if fmt.key == "rdf":
         check_rdfxml(body)  # never a broken RDF/XML document: 406 naming the other formats
     response = Response(mimetype=fmt.media_type)
@@ -226,7 +221,7 @@ def answer(text: str, form: Form, *, lane: Lane | None = None,
         response.headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
     response.set_data(body)
     # An empty answer: kg: terms the ontology does not define (one message per term)
-    hints = hint_headers(unknown_terms(text)) if not result.count else []
+    hints = hint_headers(unknown_terms(query.text)) if not result.count else []
     if hints:
         response.headers.add("Query-Hint", " | ".join(hints))
     return response
@@ -265,8 +260,7 @@ def endpoint() -> Response:
     query, formats = read_request()
     if query is None:
         return self_description()
-    checked = intake(query)
-    return answer(checked.text, checked.form, format_param=formats)
+    return answer(intake(query), format_param=formats)
 
 
 def self_description() -> Response:
@@ -314,9 +308,8 @@ def service_description(base_url: str) -> Graph:
     """SPARQL 1.1 Service Description of this endpoint, with the dataset and the limits."""
     config = current_app.config
     g = Graph()
-    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh"):
+    for prefix in ("rdf", "rdfs", "xsd", "void", "dcterms", "dcat", "sh", "sd"):
         g.bind(prefix, PREFIXES[prefix])
-    g.bind("sd", SD)
     g.bind("formats", FORMATS)
     g.bind("svc", SERVICE)
     endpoint = URIRef(base_url + "sparql")
@@ -390,11 +383,9 @@ def service_description(base_url: str) -> Graph:
 def vocabulary() -> Response:
     """Classes and properties of the graph (with English labels) and its prefixes, for YASGUI."""
     check_names(request.args.items(multi=True), "query string", frozenset())
-    early = http.not_modified("application/json")
-    if early is not None:
-        return early
-    doc = per_version("sparql-vocabulary", build_vocabulary)
-    return Response(json.dumps(doc, ensure_ascii=False, sort_keys=True), mimetype="application/json")
+    return http.not_modified("application/json") or Response(
+        json.dumps(per_version("sparql-vocabulary", build_vocabulary), ensure_ascii=False, sort_keys=True),
+        mimetype="application/json")
 
 
 def build_vocabulary() -> dict[str, object]:

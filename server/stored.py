@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,7 @@ def run_query(name: str) -> Response:
     # ?format=html); `*/*` and programs keep the result formats as before.
     if negotiate([*offered_for(query.form), HTML_FORMAT]) is HTML_FORMAT:
         return query_page(query)
-    checked = intake(bind_query(query, request_values(query)))
-    return answer(checked.text, checked.form, lane="light")
+    return answer(intake(bind_query(query, request_values(query))), lane="light")
 
 
 @bp.get("/openapi.json")
@@ -125,10 +125,8 @@ def describe(query: StoredQuery) -> dict[str, Any]:
 def editor_text(query: StoredQuery) -> str:
     """What "open in the editor" opens: the query bound with its first example, or defaults."""
     for values in (*query.examples[:1], {}):
-        try:
+        with suppress(ParameterError):
             return bind_query(query, values)
-        except ParameterError:
-            continue
     return query.text
 
 
@@ -317,6 +315,8 @@ def sparql_path() -> dict[str, Any]:
          "description": "Refused (400): the dataset has no named graphs", "schema": iri},
         format_parameter(every),
     ]
+    query = {"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
+             "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"}
     ok = {"description": "SELECT/ASK results or CONSTRUCT/DESCRIBE graph, complete",
           "headers": RESULT_HEADERS, "content": result_content(every)}
     errors = error_responses("400", "403", "406", "413", "414", "415", "503")
@@ -325,8 +325,7 @@ def sparql_path() -> dict[str, Any]:
             "operationId": "sparqlQueryGet",
             "summary": "SPARQL 1.1 query by GET; without `query`, the Service Description or editor",
             "tags": ["sparql"],
-            "parameters": [{"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
-                            "example": "SELECT * WHERE { ?s ?p ?o } LIMIT 10"}, *parameters],
+            "parameters": [query, *parameters],
             "responses": {"200": ok, "304": NOT_MODIFIED, **errors},
         },
         "post": {
@@ -337,10 +336,7 @@ def sparql_path() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {
                 QUERY_TYPE: TEXT,
                 FORM_TYPE: {"schema": {"type": "object", "required": ["query"], "properties": {
-                    "query": {"type": "string"},
-                    "default-graph-uri": {"type": "string"},
-                    "named-graph-uri": {"type": "string"},
-                    "format": {"type": "string"}}}}}},
+                    p["name"]: {"type": "string"} for p in (query, *parameters)}}}}},
             "responses": {"200": ok, **errors},
         },
     }
