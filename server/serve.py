@@ -91,11 +91,10 @@ def remove_stale_run_dirs() -> None:
 
 
 def data_paths(args: argparse.Namespace) -> list[Path]:
-    """The release's files for --data [--add] (absolute: the server may run elsewhere)."""
+    """The release's files for --data [--add], as given (the bundled ones without --data)."""
     from graph.paths import release_sources
 
-    data = [Path(p).resolve() for p in args.data] if getattr(args, "data", None) else None
-    return release_sources(data, add=bool(getattr(args, "add", False)))
+    return release_sources(getattr(args, "data", None), add=bool(getattr(args, "add", False)))
 
 
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def server_config(args: argparse.Namespace) -> dict[str, Any]:
     config.from_object(defaults)
     config.from_prefixed_env("RABAT_KG")
     if getattr(args, "data", None):
-        config["DATA_PATHS"] = [str(p) for p in data_paths(args)]
+        config["DATA_PATHS"] = [str(p.resolve()) for p in data_paths(args)]  # build: another cwd
     if getattr(args, "store", None):
         config["STORE_URL"] = args.store
     if getattr(args, "timeout", None):
@@ -263,12 +262,12 @@ def log_reload(outcome: dict[str, Any]) -> None:
 
 def describe_reload(answer: dict[str, Any]) -> str:
     """One human line (plus the report) for a reload outcome."""
-    if answer.get("ok"):
-        if not answer.get("changed", True):
-            return f"no change: already serving release {answer['version']}"
-        return (f"now serving release {answer['version']} ({answer['triples']} triples), "
-                f"was {answer.get('previous')}")
-    return f"refused, the previous release is still served:\n{answer.get('detail')}"
+    if not answer.get("ok"):
+        return f"refused, the previous release is still served:\n{answer.get('detail')}"
+    if not answer.get("changed", True):
+        return f"no change: already serving release {answer['version']}"
+    return (f"now serving release {answer['version']} ({answer['triples']} triples), "
+            f"was {answer.get('previous')}")
 
 
 def request_reload(args: argparse.Namespace) -> int:
@@ -285,7 +284,8 @@ def request_reload(args: argparse.Namespace) -> int:
         print("rabat-kg reload: that server serves a remote store; push data with "
               "`rabat-kg load --store URL` instead", file=sys.stderr)
         return 1
-    sources = [str(p) for p in data_paths(args)] if getattr(args, "data", None) else None
+    # Absolute: the server runs in another directory.
+    sources = [str(p.resolve()) for p in data_paths(args)] if getattr(args, "data", None) else None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))
