@@ -245,6 +245,10 @@ class EmbeddedBackend(Backend):
         return self.current.release.version
 
     @property
+    def release(self) -> BuiltRelease:
+        return self.current.release
+
+    @property
     def triples(self) -> int:
         return self.current.release.triples
 
