@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -222,8 +222,7 @@ def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease
         outcome = {}
     if proc.returncode == 0 and "release" in outcome:
         doc = outcome["release"]
-        return BuiltRelease(Path(directory), doc["version"], doc["triples"], tuple(doc["sources"]),
-                            doc["validated"])
+        return BuiltRelease(**{**doc, "directory": Path(directory), "sources": tuple(doc["sources"])})
     error = outcome.get("error") or {}
     raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
                     **error.get("extra", {}))
@@ -246,8 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, type(None)))}
         print(json.dumps({"error": {"detail": exc.detail, "extra": extra}}))
         return 1
-    print(json.dumps({"release": {"version": built.version, "triples": built.triples,
-                                  "sources": built.sources, "validated": built.validated}}))
+    print(json.dumps({"release": asdict(built)}, default=str))
     return 0
 
 
