@@ -109,20 +109,6 @@ def build_release(paths: Sequence[Path]) -> Release:
                    sources=tuple(str(p) for p in paths))
 
 
-def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Release, ox.Store]:
-    """The release and an in-memory store holding it (tools and in-process apps).
-
-    Raises:
-        DataError: a file is missing, unreadable, or has a syntax error (file and line), or
-            the data violates the shapes (the report in `extra["report"]`).
-    """
-    release = make_release(paths, validate=validate)
-    store = ox.Store()
-    if release.ntriples:
-        store.bulk_load(release.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    return release, store
-
-
 def source_format(path: Path | str) -> Format:
     """The RDF format of a source file, by its suffix; an unknown suffix is a DataError."""
     try:

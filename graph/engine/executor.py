@@ -17,6 +17,12 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pyoxigraph as ox
+
+from graph.engine import sandbox
+from graph.engine.run import run_on_store
+from graph.errors import KgError, QueryResourceLimit
+
 PROCESS_NAME = "rabat-kg-exec"
 
 
@@ -35,8 +41,6 @@ class ExecutorSettings:
 
 def error_header(exc: Exception) -> dict[str, Any]:
     """The answer header for a library error (graph.errors), as the pool rebuilds it."""
-    from graph.errors import KgError
-
     if isinstance(exc, KgError):  # its extra: a syntax error's line and column
         return {"error": exc.type, "detail": exc.detail, "extra": exc.extra}
     return {"error": "query-failed", "detail": str(exc)}
@@ -44,12 +48,6 @@ def error_header(exc: Exception) -> dict[str, Any]:
 
 def run(settings: ExecutorSettings, conn: Any) -> None:
     """The executor's life: answer queries arriving on `conn` until it closes."""
-    import pyoxigraph as ox
-
-    from graph.engine import sandbox
-    from graph.engine.run import run_on_store
-    from graph.errors import KgError, QueryResourceLimit
-
     os.environ.pop("RUST_BACKTRACE", None)  # one log line per aborted query, not a backtrace
     sandbox.set_process_name(PROCESS_NAME)  # what `ps` and the tests see
     if settings.in_memory:

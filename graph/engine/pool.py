@@ -68,8 +68,7 @@ class PoolSettings:
 
 # Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
 _PROCESSES = multiprocessing.get_context("forkserver")
-_PROCESSES.set_forkserver_preload(["graph.engine.executor", "graph.engine.run",
-                                   "graph.engine.sandbox"])
+_PROCESSES.set_forkserver_preload(["graph.engine.executor"])  # (it imports run and sandbox)
 
 
 def start_fork_server() -> None:
