@@ -199,7 +199,7 @@ def start_build(paths: Sequence[Path], directory: Path, *,
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
 
 
-def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease:
+def finish_build(proc: subprocess.Popen[bytes]) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
     out, _ = proc.communicate()
     try:
@@ -208,7 +208,8 @@ def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease
         outcome = {}
     if proc.returncode == 0 and "release" in outcome:
         doc = outcome["release"]
-        return BuiltRelease(**{**doc, "directory": Path(directory), "sources": tuple(doc["sources"])})
+        return BuiltRelease(**{**doc, "directory": Path(doc["directory"]),
+                               "sources": tuple(doc["sources"])})
     error = outcome.get("error") or {}
     raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
                     **error.get("extra", {}))

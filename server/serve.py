@@ -151,7 +151,7 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     import server.sparql
     import server.stored  # noqa: F401
 
-    release = finish_build(build, run_dir / RELEASE_DIR)
+    release = finish_build(build)
     backend = EmbeddedBackend(release, pool_settings(config))
     log.info("release %s: %d triples from %d files%s", release.version, release.triples,
              len(paths), ", validated" if release.validated else "")
@@ -224,9 +224,6 @@ def serve(args: argparse.Namespace) -> int:
                                          "run_dir": str(run.path),
                                          "store": config.get("STORE_URL")}))
 
-        def stop(_sig: int, _frame: Any) -> None:
-            raise SystemExit(0)
-
         def hup(_sig: int, _frame: Any) -> None:
             if backend is None:
                 log.warning("SIGHUP: serving a remote store; nothing to reload here "
@@ -234,11 +231,11 @@ def serve(args: argparse.Namespace) -> int:
                 return
             threading.Thread(target=lambda: log_reload(backend.reload()), daemon=True).start()
 
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
         signal.signal(signal.SIGHUP, hup)
         log.info("serving on http://%s:%d/ (waitress, %d threads)", args.host, args.port,
                  int(config["THREADS"]))
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()
         server.close()
     finally:

@@ -278,7 +278,7 @@ class EmbeddedBackend(Backend):
                             "triples": served.triples}
                 self._builds += 1
                 target = served.directory.parent / f"{served.directory.name.split('.')[0]}.{self._builds}"
-                built = finish_build(start_build(paths, target, validate=validate), target)
+                built = finish_build(start_build(paths, target, validate=validate))
             except errors.DataError as exc:
                 return {"ok": False, "detail": exc.detail}
             old, self.current = self.current, ReleaseExecutors(built, self.settings, owned=True)
