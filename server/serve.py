@@ -259,12 +259,12 @@ def log_reload(outcome: dict[str, Any]) -> None:
 
 def describe_reload(answer: dict[str, Any]) -> str:
     """One human line (plus the report) for a reload outcome."""
-    if not answer.get("ok"):
-        return f"refused, the previous release is still served:\n{answer.get('detail')}"
-    if not answer.get("changed", True):
-        return f"no change: already serving release {answer['version']}"
-    return (f"now serving release {answer['version']} ({answer['triples']} triples), "
-            f"was {answer.get('previous')}")
+    if answer.get("ok"):
+        if not answer.get("changed", True):
+            return f"no change: already serving release {answer['version']}"
+        return (f"now serving release {answer['version']} ({answer['triples']} triples), "
+                f"was {answer.get('previous')}")
+    return f"refused, the previous release is still served:\n{answer.get('detail')}"
 
 
 def request_reload(args: argparse.Namespace) -> int:
