@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -83,30 +83,21 @@ def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
 
 
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
-    """Parse `paths`, validate them against the shapes (progress on stderr), return the release.
+    """Parse and canonicalise `paths`, validate them against the shapes unless told not to
+    (progress on stderr), return the release. Its version is `source_version(paths)`, the one a
+    server loading the same files reports.
 
     Raises:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,
             path and message, in `extra["report"]`).
     """
-    release = build_release(paths)
+    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
     if validate:
         from graph.validate import check_ntriples, progress_reporter
 
-        check_ntriples(release.ntriples, progress=progress_reporter())
-        release = replace(release, validated=True)
-    return release
-
-
-def build_release(paths: Sequence[Path]) -> Release:
-    """Parse and canonicalise `paths` (syntax errors name file and line); no validation.
-
-    The version is `source_version(paths)`, the one a server loading the same files reports.
-    """
-    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
-    count = nt.count(b"\n")
-    return Release(version=source_version(paths), ntriples=nt, triple_count=count,
-                   sources=tuple(str(p) for p in paths))
+        check_ntriples(nt, progress=progress_reporter())
+    return Release(version=source_version(paths), ntriples=nt, triple_count=nt.count(b"\n"),
+                   sources=tuple(str(p) for p in paths), validated=validate)
 
 
 def source_format(path: Path | str) -> Format:
