@@ -77,11 +77,6 @@ def canonical_lines(chunks: Sequence[bytes]) -> bytes:
     return b"".join(sorted(lines))
 
 
-def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
-    """Sorted, de-duplicated N-Triples: byte-identical for the same graph without blank nodes."""
-    return canonical_lines([ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""])
-
-
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
     """Parse and canonicalise `paths`, validate them against the shapes unless told not to
     (progress on stderr), return the release. Its version is `source_version(paths)`, the one a
