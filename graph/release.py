@@ -215,8 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         built = write_release(args.files, args.directory, validate=not args.no_validate)
     except DataError as exc:
-        extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, type(None)))}
-        print(json.dumps({"error": {"detail": exc.detail, "extra": extra}}))
+        print(json.dumps({"error": {"detail": exc.detail, "extra": exc.extra}}, default=str))
         return 1
     print(json.dumps({"release": asdict(built)}, default=str))
     return 0
