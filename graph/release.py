@@ -92,7 +92,7 @@ def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
 
         check_ntriples(nt, progress=progress_reporter())
     return Release(version=source_version(paths), ntriples=nt, triple_count=nt.count(b"\n"),
-                   sources=tuple(str(p) for p in paths), validated=validate)
+                   sources=tuple(str(p) for p in paths), validated=bool(validate))
 
 
 def source_format(path: Path | str) -> Format:
