@@ -23,14 +23,13 @@ import select
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph import errors
 from graph.engine import executor
 from graph.engine.base import Backend, Form, Lane, QueryResult
-from graph.engine.executor import ExecutorSettings
+from graph.engine.executor import PoolSettings
 from graph.engine.sandbox import status_kib
 from graph.release import BuiltRelease, finish_build, source_version, start_build
 
@@ -46,26 +45,6 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
 }
 
 
-@dataclass(frozen=True)
-class PoolSettings:
-    """Sizes and limits of the executor pool (`rabat-kg serve` passes server/config.py's)."""
-
-    light: int = 6  # short queries at once (pages, lookups, and every query's first moments)
-    heavy: int = 2  # long queries at once
-    reserved: int = 1  # light slots user SPARQL can never take: pages and stored queries keep them
-    light_budget_s: float = 0.25  # a query still running then moves to the heavy lane
-    timeout_s: float = 10.0
-    admission_wait_s: float = 0.75
-    spawn_timeout_s: float = 30.0
-    retry_after_s: int = 2
-    warm: int = 2  # executors kept ready (started with a release, refilled in the background)
-    memory_store_max_triples: int = 200_000  # larger releases are read from the on-disk store
-    memory_mb: int = 1024
-    seccomp: bool = True
-    landlock: bool = True
-    prefixes: dict[str, str] = field(default_factory=dict)
-
-
 # Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
 _PROCESSES = multiprocessing.get_context("forkserver")
 _PROCESSES.set_forkserver_preload(["graph.engine.executor"])  # (it imports run and sandbox)
@@ -79,15 +58,15 @@ def start_fork_server() -> None:
 class Executor:
     """One executor process and its pipe, used by one thread at a time."""
 
-    def __init__(self, settings: ExecutorSettings, timeout_s: float) -> None:
+    def __init__(self, settings: PoolSettings, release: BuiltRelease) -> None:
         """Start the process and wait for its hello (BackendUnavailable if it does not come)."""
         ours, theirs = _PROCESSES.Pipe()
-        self.process: Any = _PROCESSES.Process(target=executor.run, args=(settings, theirs),
+        self.process: Any = _PROCESSES.Process(target=executor.run, args=(settings, release, theirs),
                                                daemon=True, name="rabat-kg-executor")
         try:
             self.process.start()
             theirs.close()
-            if not ours.poll(timeout_s):
+            if not ours.poll(settings.spawn_timeout_s):
                 raise TimeoutError("no hello")
             self.hello = json.loads(ours.recv_bytes())
         except (OSError, EOFError, ValueError) as exc:
@@ -133,16 +112,11 @@ class ReleaseExecutors:
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool) -> None:
         self.release = release
-        self.settings = ExecutorSettings(
-            store=str(release.store_dir), ntriples=str(release.ntriples_file),
-            in_memory=release.triples <= settings.memory_store_max_triples,
-            memory_mb=settings.memory_mb, seccomp=settings.seccomp, landlock=settings.landlock,
-            prefixes=settings.prefixes)
-        self.spawn_timeout_s = settings.spawn_timeout_s
+        self.settings = settings
         self.ready = settings.warm
         self.keep = max(settings.warm, settings.light + settings.heavy)
         # The `ready` executors start before traffic: a release's first queries need not wait.
-        self.idle = [Executor(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
+        self.idle = [Executor(self.settings, self.release) for _ in range(self.ready)]
         self.busy = 0
         self.starting = 0
         self.retired = False
@@ -164,7 +138,7 @@ class ReleaseExecutors:
         if ex is not None:
             return ex
         try:
-            return Executor(self.settings, self.spawn_timeout_s)
+            return Executor(self.settings, self.release)
         except BaseException:
             self._done()
             raise
@@ -196,7 +170,7 @@ class ReleaseExecutors:
     def _start_one(self) -> None:
         ex: Executor | None = None
         try:
-            ex = Executor(self.settings, self.spawn_timeout_s)
+            ex = Executor(self.settings, self.release)
         except errors.KgError as exc:
             if not self.retired:  # (while the server stops, starts fail as they may)
                 log.error("could not start an executor: %s", exc)
