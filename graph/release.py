@@ -111,18 +111,13 @@ def source_version(paths: Sequence[Path | str]) -> str:
     """
     h = hashlib.sha256()
     for path in paths:
-        h.update(file_digest(Path(path)))
+        try:
+            with open(path, "rb") as fh:
+                h.update(hashlib.file_digest(fh, "sha256").digest())
+        except OSError as exc:
+            raise unreadable(path, exc) from None
         h.update(source_format(path).key.encode() + b"\n")  # digests have a fixed length
     return h.hexdigest()[:16]
-
-
-def file_digest(path: Path) -> bytes:
-    """The sha256 digest of a file's bytes (a missing or unreadable file is a DataError)."""
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").digest()
-    except OSError as exc:
-        raise unreadable(path, exc) from None
 
 
 def unreadable(path: Path | str, exc: OSError) -> DataError:

@@ -176,8 +176,8 @@ class RemoteBackend(Backend):
             else:
                 response = self._post(query, GRAPH_ACCEPT)
                 answer = self._triples(response)
-            body, media, kind, count, truncated = serialize_answer(
-                answer, fmt=fmt, max_rows=max_rows, prefixes=PREFIXES)
+            body, media, form, count, truncated = serialize_answer(
+                answer, fmt=fmt, max_rows=max_rows, form=form, prefixes=PREFIXES)
         except SyntaxError as exc:
             if "UTF-8" in str(exc):
                 # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that
@@ -188,8 +188,6 @@ class RemoteBackend(Backend):
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} sent an answer that does not parse: {exc}",
                 retry_after=5) from None
-        if kind != "graph":
-            form = kind  # type: ignore[assignment]
         return QueryResult(body=body, media_type=media, form=form, count=count,
                            truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
