@@ -59,11 +59,11 @@ def load(mode: str, file: str | None) -> Any:
     if mode == "release":
         from graph.engine.inline import InlineBackend
         from graph.paths import ONTOLOGY_FILE
-        from graph.release import load_release
+        from graph.release import make_release
 
         # The server's load path (as `serve --data`) minus the SHACL step.
-        release, store = load_release([ONTOLOGY_FILE, Path(str(file))], validate=False)
-        backend = InlineBackend.from_store(store, release.version)
+        release = make_release([ONTOLOGY_FILE, Path(str(file))], validate=False)
+        backend = InlineBackend(release.ntriples, release.version)
         return backend, count(backend)
     raise SystemExit(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
 

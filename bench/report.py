@@ -155,7 +155,7 @@ def load_section(size: dict[str, Any]) -> list[str]:
              "| --- | --- | --- | --- | --- |"]
     names = {"bare": "pyoxigraph `Store.bulk_load` (floor)",
              "serve": "our server's load path (`state.build_backend`, as `serve --data`)",
-             "release": "… of which without SHACL (`load_release(validate=False)`, the same bulk load)"}
+             "release": "… of which without SHACL (`make_release(validate=False)`, the same bulk load)"}
     for key, name in names.items():
         r = size["load"].get(key, {})
         if not r:

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -77,50 +77,22 @@ def canonical_lines(chunks: Sequence[bytes]) -> bytes:
     return b"".join(sorted(lines))
 
 
-def canonical_ntriples(triples: Sequence[ox.Triple]) -> bytes:
-    """Sorted, de-duplicated N-Triples: byte-identical for the same graph without blank nodes."""
-    return canonical_lines([ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""])
-
-
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
-    """Parse `paths`, validate them against the shapes (progress on stderr), return the release.
+    """Parse and canonicalise `paths`, validate them against the shapes unless told not to
+    (progress on stderr), return the release. Its version is `source_version(paths)`, the one a
+    server loading the same files reports.
 
     Raises:
         DataError: on a syntax error (file and line) or a SHACL violation (focus node,
             path and message, in `extra["report"]`).
     """
-    release = build_release(paths)
+    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
     if validate:
         from graph.validate import check_ntriples, progress_reporter
 
-        check_ntriples(release.ntriples, progress=progress_reporter())
-        release = replace(release, validated=True)
-    return release
-
-
-def build_release(paths: Sequence[Path]) -> Release:
-    """Parse and canonicalise `paths` (syntax errors name file and line); no validation.
-
-    The version is `source_version(paths)`, the one a server loading the same files reports.
-    """
-    nt = canonical_lines([file_ntriples(Path(path)) for path in paths])
-    count = nt.count(b"\n")
-    return Release(version=source_version(paths), ntriples=nt, triple_count=count,
-                   sources=tuple(str(p) for p in paths))
-
-
-def load_release(paths: Sequence[Path], *, validate: bool = True) -> tuple[Release, ox.Store]:
-    """The release and an in-memory store holding it (tools and in-process apps).
-
-    Raises:
-        DataError: a file is missing, unreadable, or has a syntax error (file and line), or
-            the data violates the shapes (the report in `extra["report"]`).
-    """
-    release = make_release(paths, validate=validate)
-    store = ox.Store()
-    if release.ntriples:
-        store.bulk_load(release.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    return release, store
+        check_ntriples(nt, progress=progress_reporter())
+    return Release(version=source_version(paths), ntriples=nt, triple_count=nt.count(b"\n"),
+                   sources=tuple(str(p) for p in paths), validated=bool(validate))
 
 
 def source_format(path: Path | str) -> Format:
@@ -139,18 +111,13 @@ def source_version(paths: Sequence[Path | str]) -> str:
     """
     h = hashlib.sha256()
     for path in paths:
-        h.update(file_digest(Path(path)))
+        try:
+            with open(path, "rb") as fh:
+                h.update(hashlib.file_digest(fh, "sha256").digest())
+        except OSError as exc:
+            raise unreadable(path, exc) from None
         h.update(source_format(path).key.encode() + b"\n")  # digests have a fixed length
     return h.hexdigest()[:16]
-
-
-def file_digest(path: Path) -> bytes:
-    """The sha256 digest of a file's bytes (a missing or unreadable file is a DataError)."""
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").digest()
-    except OSError as exc:
-        raise unreadable(path, exc) from None
 
 
 def unreadable(path: Path | str, exc: OSError) -> DataError:
@@ -213,7 +180,7 @@ def start_build(paths: Sequence[Path], directory: Path, *,
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
 
 
-def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease:
+def finish_build(proc: subprocess.Popen[bytes]) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
     out, _ = proc.communicate()
     try:
@@ -222,8 +189,8 @@ def finish_build(proc: subprocess.Popen[bytes], directory: Path) -> BuiltRelease
         outcome = {}
     if proc.returncode == 0 and "release" in outcome:
         doc = outcome["release"]
-        return BuiltRelease(Path(directory), doc["version"], doc["triples"], tuple(doc["sources"]),
-                            doc["validated"])
+        return BuiltRelease(**{**doc, "directory": Path(doc["directory"]),
+                               "sources": tuple(doc["sources"])})
     error = outcome.get("error") or {}
     raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
                     **error.get("extra", {}))
@@ -243,11 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         built = write_release(args.files, args.directory, validate=not args.no_validate)
     except DataError as exc:
-        extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, type(None)))}
-        print(json.dumps({"error": {"detail": exc.detail, "extra": extra}}))
+        print(json.dumps({"error": {"detail": exc.detail, "extra": exc.extra}}, default=str))
         return 1
-    print(json.dumps({"release": {"version": built.version, "triples": built.triples,
-                                  "sources": built.sources, "validated": built.validated}}))
+    print(json.dumps({"release": asdict(built)}, default=str))
     return 0
 
 

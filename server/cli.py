@@ -10,26 +10,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from graph.errors import KgError
-from server.serve import request_reload, serve
-
-
-def _paths(args: argparse.Namespace) -> list[Path]:
-    from graph.paths import release_sources
-
-    return release_sources(getattr(args, "data", None), add=getattr(args, "add", False))
+from server.serve import data_paths, request_reload, serve
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
     import logging
 
-    from graph.release import build_release
+    from graph.release import make_release
     from graph.validate import progress_reporter, validate_ntriples
 
     # Progress: a bar on a terminal, else log lines on stderr (stdout keeps only the report).
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     # The files are parsed as a server parses them: a syntax error names file and line first.
-    release = build_release(_paths(args))
+    release = make_release(data_paths(args), validate=False)
     result = validate_ntriples(release.ntriples, progress=progress_reporter())
     print(result.text)
     # The hygiene rules (queries/checks/*.rq) look across nodes where shapes cannot.
@@ -44,7 +38,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Write the validated graph as Turtle, N-Triples and JSON-LD into --out."""
     from graph.build import build
 
-    written = build(Path(args.out), sources=_paths(args))
+    written = build(Path(args.out), sources=data_paths(args))
     for path in written:
         print(path)
     return 0
@@ -76,7 +70,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     settings.update(WARM_EXECUTORS=1, LIGHT_BUDGET_S=settings["QUERY_TIMEOUT_S"])
     max_rows = args.max_rows if args.max_rows is not None else int(settings["MAX_ROWS"])
     with tempfile.TemporaryDirectory(prefix="rabat-kg-query-") as tmp:
-        release = write_release(_paths(args), Path(tmp) / "release", validate=False)
+        release = write_release(data_paths(args), Path(tmp) / "release", validate=False)
         backend = EmbeddedBackend(release, pool_settings(settings), owned=False)
         try:
             result = backend.execute(run, fmt=fmt, max_rows=max_rows or None, form=checked.form)
@@ -98,7 +92,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from graph.engine.remote import load_into_store
     from graph.release import make_release
 
-    release = make_release(_paths(args))
+    release = make_release(data_paths(args))
     n = load_into_store(args.store, release, graph=args.graph)
     print(f"loaded {n} triples into {args.store}")
     return 0

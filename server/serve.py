@@ -91,11 +91,10 @@ def remove_stale_run_dirs() -> None:
 
 
 def data_paths(args: argparse.Namespace) -> list[Path]:
-    """The release's files for --data [--add] (absolute: the server may run elsewhere)."""
+    """The release's files for --data [--add], as given (the bundled ones without --data)."""
     from graph.paths import release_sources
 
-    data = [Path(p).resolve() for p in args.data] if getattr(args, "data", None) else None
-    return release_sources(data, add=bool(getattr(args, "add", False)))
+    return release_sources(getattr(args, "data", None), add=bool(getattr(args, "add", False)))
 
 
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def server_config(args: argparse.Namespace) -> dict[str, Any]:
     config.from_object(defaults)
     config.from_prefixed_env("RABAT_KG")
     if getattr(args, "data", None):
-        config["DATA_PATHS"] = [str(p) for p in data_paths(args)]
+        config["DATA_PATHS"] = [str(p.resolve()) for p in data_paths(args)]  # build: another cwd
     if getattr(args, "store", None):
         config["STORE_URL"] = args.store
     if getattr(args, "timeout", None):
@@ -152,7 +151,7 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     import server.sparql
     import server.stored  # noqa: F401
 
-    release = finish_build(build, run_dir / RELEASE_DIR)
+    release = finish_build(build)
     backend = EmbeddedBackend(release, pool_settings(config))
     log.info("release %s: %d triples from %d files%s", release.version, release.triples,
              len(paths), ", validated" if release.validated else "")
@@ -225,9 +224,6 @@ def serve(args: argparse.Namespace) -> int:
                                          "run_dir": str(run.path),
                                          "store": config.get("STORE_URL")}))
 
-        def stop(_sig: int, _frame: Any) -> None:
-            raise SystemExit(0)
-
         def hup(_sig: int, _frame: Any) -> None:
             if backend is None:
                 log.warning("SIGHUP: serving a remote store; nothing to reload here "
@@ -235,11 +231,11 @@ def serve(args: argparse.Namespace) -> int:
                 return
             threading.Thread(target=lambda: log_reload(backend.reload()), daemon=True).start()
 
-        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
         signal.signal(signal.SIGHUP, hup)
         log.info("serving on http://%s:%d/ (waitress, %d threads)", args.host, args.port,
                  int(config["THREADS"]))
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()
         server.close()
     finally:
@@ -285,7 +281,8 @@ def request_reload(args: argparse.Namespace) -> int:
         print("rabat-kg reload: that server serves a remote store; push data with "
               "`rabat-kg load --store URL` instead", file=sys.stderr)
         return 1
-    sources = [str(p) for p in data_paths(args)] if getattr(args, "data", None) else None
+    # Absolute: the server runs in another directory.
+    sources = [str(p.resolve()) for p in data_paths(args)] if getattr(args, "data", None) else None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))

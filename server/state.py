@@ -47,11 +47,11 @@ def build_backend(config: Any) -> Backend:
                              graph=config.get("STORE_GRAPH") or DATA_GRAPH)
     from graph.engine.inline import InlineBackend
     from graph.paths import bundled_sources
-    from graph.release import load_release
+    from graph.release import make_release
 
     paths = [Path(p) for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") else bundled_sources()
-    release, store = load_release(paths, validate=config.get("VALIDATE_ON_START", True))
-    return InlineBackend.from_store(store, release.version)
+    release = make_release(paths, validate=config.get("VALIDATE_ON_START", True))
+    return InlineBackend(release.ntriples, release.version)
 
 
 def get_state() -> KgState:

@@ -73,7 +73,7 @@ def test_capped_graphs_keep_the_first_triples(fmt: str) -> None:
     query = f"CONSTRUCT {{ ?s <{EX}label> ?o }} WHERE {{ ?s <{EX}label> ?o }}"
     full = serialize_answer(store.query(query), fmt="nt", max_rows=None)[0].splitlines()
     body, _m, kind, count, truncated = serialize_answer(store.query(query), fmt=fmt, max_rows=10)
-    assert (kind, count, truncated) == ("graph", 10, True)
+    assert (kind, count, truncated) == ("construct", 10, True)
     parsed = list(ox.parse(body, format={"nt": ox.RdfFormat.N_TRIPLES, "ttl": ox.RdfFormat.TURTLE,
                                          "jsonld": ox.RdfFormat.JSON_LD,
                                          "rdf": ox.RdfFormat.RDF_XML}[fmt]))

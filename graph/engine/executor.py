@@ -17,16 +17,31 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pyoxigraph as ox
+
+from graph.engine import sandbox
+from graph.engine.run import run_on_store
+from graph.errors import KgError, QueryResourceLimit
+from graph.release import BuiltRelease
+
 PROCESS_NAME = "rabat-kg-exec"
 
 
 @dataclass(frozen=True)
-class ExecutorSettings:
-    """What an executor needs (pickled to the fork server by the trusted parent)."""
+class PoolSettings:
+    """Sizes and limits of the executor pool (`rabat-kg serve` passes server/config.py's); here,
+    as each executor gets them with its release, pickled to the fork server (which imports this)."""
 
-    store: str  # the release's on-disk store
-    ntriples: str = ""  # its canonical N-Triples, loaded into memory when `in_memory`
-    in_memory: bool = False
+    light: int = 6  # short queries at once (pages, lookups, and every query's first moments)
+    heavy: int = 2  # long queries at once
+    reserved: int = 1  # light slots user SPARQL can never take: pages and stored queries keep them
+    light_budget_s: float = 0.25  # a query still running then moves to the heavy lane
+    timeout_s: float = 10.0
+    admission_wait_s: float = 0.75
+    spawn_timeout_s: float = 30.0
+    retry_after_s: int = 2
+    warm: int = 2  # executors kept ready (started with a release, refilled in the background)
+    memory_store_max_triples: int = 200_000  # larger releases are read from the on-disk store
     memory_mb: int = 1024
     seccomp: bool = True
     landlock: bool = True
@@ -35,34 +50,27 @@ class ExecutorSettings:
 
 def error_header(exc: Exception) -> dict[str, Any]:
     """The answer header for a library error (graph.errors), as the pool rebuilds it."""
-    from graph.errors import KgError
-
     if isinstance(exc, KgError):  # its extra: a syntax error's line and column
         return {"error": exc.type, "detail": exc.detail, "extra": exc.extra}
     return {"error": "query-failed", "detail": str(exc)}
 
 
-def run(settings: ExecutorSettings, conn: Any) -> None:
+def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
     """The executor's life: answer queries arriving on `conn` until it closes."""
-    import pyoxigraph as ox
-
-    from graph.engine import sandbox
-    from graph.engine.run import run_on_store
-    from graph.errors import KgError, QueryResourceLimit
-
     os.environ.pop("RUST_BACKTRACE", None)  # one log line per aborted query, not a backtrace
     sandbox.set_process_name(PROCESS_NAME)  # what `ps` and the tests see
-    if settings.in_memory:
+    in_memory = release.triples <= settings.memory_store_max_triples
+    if in_memory:
         store = ox.Store()
-        store.bulk_load(path=settings.ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+        store.bulk_load(path=str(release.ntriples_file), format=ox.RdfFormat.N_TRIPLES, lenient=True)
     else:
-        store = ox.Store.read_only(settings.store)
+        store = ox.Store.read_only(str(release.store_dir))
     # What the engine prints when it aborts (an allocation over the memory cap) would add lines
     # to the server's log for every such query: the server logs one line per stopped query.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-    readable = sandbox.readable_roots([settings.store]) if settings.landlock else None
+    readable = sandbox.readable_roots([str(release.store_dir)]) if settings.landlock else None
     report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, readable=readable)
-    send(conn, {"pid": os.getpid(), "store": "memory" if settings.in_memory else "disk",
+    send(conn, {"pid": os.getpid(), "store": "memory" if in_memory else "disk",
                 "sandbox": asdict(report)})
     while True:
         try:

@@ -15,22 +15,14 @@ from graph.namespaces import PREFIXES
 
 
 class InlineBackend(Backend):
-    """A pyoxigraph in-memory store loaded from N-Triples bytes."""
+    """A pyoxigraph in-memory store loaded from a release's N-Triples (already parsed once)."""
 
     def __init__(self, ntriples: bytes, version: str) -> None:
         self.store = ox.Store()
         if ntriples:
-            self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES)
+            self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
         self._version = version
         self.triples = len(self.store)
-
-    @classmethod
-    def from_store(cls, store: ox.Store, version: str) -> InlineBackend:
-        """Serve a store already loaded (and validated) elsewhere: no second copy."""
-        backend = cls(b"", version)
-        backend.store = store
-        backend.triples = len(store)
-        return backend
 
     def version(self) -> str:
         return self._version

@@ -23,14 +23,13 @@ import select
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph import errors
 from graph.engine import executor
 from graph.engine.base import Backend, Form, Lane, QueryResult
-from graph.engine.executor import ExecutorSettings
+from graph.engine.executor import PoolSettings
 from graph.engine.sandbox import status_kib
 from graph.release import BuiltRelease, finish_build, source_version, start_build
 
@@ -46,30 +45,9 @@ ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
 }
 
 
-@dataclass(frozen=True)
-class PoolSettings:
-    """Sizes and limits of the executor pool (`rabat-kg serve` passes server/config.py's)."""
-
-    light: int = 6  # short queries at once (pages, lookups, and every query's first moments)
-    heavy: int = 2  # long queries at once
-    reserved: int = 1  # light slots user SPARQL can never take: pages and stored queries keep them
-    light_budget_s: float = 0.25  # a query still running then moves to the heavy lane
-    timeout_s: float = 10.0
-    admission_wait_s: float = 0.75
-    spawn_timeout_s: float = 30.0
-    retry_after_s: int = 2
-    warm: int = 2  # executors kept ready (started with a release, refilled in the background)
-    memory_store_max_triples: int = 200_000  # larger releases are read from the on-disk store
-    memory_mb: int = 1024
-    seccomp: bool = True
-    landlock: bool = True
-    prefixes: dict[str, str] = field(default_factory=dict)
-
-
 # Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
 _PROCESSES = multiprocessing.get_context("forkserver")
-_PROCESSES.set_forkserver_preload(["graph.engine.executor", "graph.engine.run",
-                                   "graph.engine.sandbox"])
+_PROCESSES.set_forkserver_preload(["graph.engine.executor"])  # (it imports run and sandbox)
 
 
 def start_fork_server() -> None:
@@ -80,34 +58,29 @@ def start_fork_server() -> None:
 class Executor:
     """One executor process and its pipe, used by one thread at a time."""
 
-    def __init__(self, process: Any, conn: Any, hello: dict[str, Any]) -> None:
-        self.process = process
-        self.conn = conn
-        self.pid = int(process.pid)
-        self.hello = hello
-        self.idle_since = time.monotonic()
-        self.poller = select.poll()  # one registration, not a selector per wait
-        self.poller.register(conn.fileno(), select.POLLIN)
-
-    @classmethod
-    def start(cls, settings: ExecutorSettings, timeout_s: float) -> Executor:
+    def __init__(self, settings: PoolSettings, release: BuiltRelease) -> None:
+        """Start the process and wait for its hello (BackendUnavailable if it does not come)."""
         ours, theirs = _PROCESSES.Pipe()
-        process = _PROCESSES.Process(target=executor.run, args=(settings, theirs), daemon=True,
-                                     name="rabat-kg-executor")
+        self.process: Any = _PROCESSES.Process(target=executor.run, args=(settings, release, theirs),
+                                               daemon=True, name="rabat-kg-executor")
         try:
-            process.start()
+            self.process.start()
             theirs.close()
-            if not ours.poll(timeout_s):
+            if not ours.poll(settings.spawn_timeout_s):
                 raise TimeoutError("no hello")
-            hello = json.loads(ours.recv_bytes())
+            self.hello = json.loads(ours.recv_bytes())
         except (OSError, EOFError, ValueError) as exc:
             with contextlib.suppress(Exception):
-                process.kill()
-                process.join(5)
+                self.process.kill()
+                self.process.join(5)
             ours.close()
             raise errors.BackendUnavailable(
                 f"the query engine did not start ({exc.__class__.__name__}); retry shortly") from None
-        return cls(process, ours, hello)
+        self.conn = ours
+        self.pid = int(self.process.pid)  # type: ignore[arg-type]
+        self.idle_since = time.monotonic()
+        self.poller = select.poll()  # one registration, not a selector per wait
+        self.poller.register(ours.fileno(), select.POLLIN)
 
     def send(self, header: dict[str, Any]) -> None:
         self.conn.send_bytes(json.dumps(header).encode())
@@ -139,16 +112,11 @@ class ReleaseExecutors:
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool) -> None:
         self.release = release
-        self.settings = ExecutorSettings(
-            store=str(release.store_dir), ntriples=str(release.ntriples_file),
-            in_memory=release.triples <= settings.memory_store_max_triples,
-            memory_mb=settings.memory_mb, seccomp=settings.seccomp, landlock=settings.landlock,
-            prefixes=settings.prefixes)
-        self.spawn_timeout_s = settings.spawn_timeout_s
+        self.settings = settings
         self.ready = settings.warm
         self.keep = max(settings.warm, settings.light + settings.heavy)
         # The `ready` executors start before traffic: a release's first queries need not wait.
-        self.idle = [Executor.start(self.settings, self.spawn_timeout_s) for _ in range(self.ready)]
+        self.idle = [Executor(self.settings, self.release) for _ in range(self.ready)]
         self.busy = 0
         self.starting = 0
         self.retired = False
@@ -170,22 +138,23 @@ class ReleaseExecutors:
         if ex is not None:
             return ex
         try:
-            return Executor.start(self.settings, self.spawn_timeout_s)
+            return Executor(self.settings, self.release)
         except BaseException:
             self._done()
             raise
 
-    def give_back(self, ex: Executor | None) -> None:
-        """Return an executor after use (None: it was killed or retired)."""
+    def give_back(self, ex: Executor, *, reusable: bool) -> None:
+        """Return an executor after use; one not `reusable` (killed, or it ran long: its priority
+        and memory are not for the next query) is closed and replaced in the background."""
         with self.lock:
-            keep = ex is not None and not self.retired and len(self.idle) < self.keep
-            if keep:
-                ex.idle_since = time.monotonic()  # type: ignore[union-attr]
-                self.idle.append(ex)  # type: ignore[arg-type]
-        if ex is not None and not keep:
+            kept = reusable and not self.retired and len(self.idle) < self.keep
+            if kept:
+                ex.idle_since = time.monotonic()
+                self.idle.append(ex)
+        if not kept:
             ex.close()
         self._done()
-        if ex is None:
+        if not reusable:
             self.refill()
 
     def refill(self) -> None:
@@ -201,7 +170,7 @@ class ReleaseExecutors:
     def _start_one(self) -> None:
         ex: Executor | None = None
         try:
-            ex = Executor.start(self.settings, self.spawn_timeout_s)
+            ex = Executor(self.settings, self.release)
         except errors.KgError as exc:
             if not self.retired:  # (while the server stops, starts fail as they may)
                 log.error("could not start an executor: %s", exc)
@@ -283,13 +252,11 @@ class EmbeddedBackend(Backend):
                             "triples": served.triples}
                 self._builds += 1
                 target = served.directory.parent / f"{served.directory.name.split('.')[0]}.{self._builds}"
-                built = finish_build(start_build(paths, target, validate=validate), target)
+                built = finish_build(start_build(paths, target, validate=validate))
             except errors.DataError as exc:
                 return {"ok": False, "detail": exc.detail}
             old, self.current = self.current, ReleaseExecutors(built, self.settings, owned=True)
             old.retire()  # its busy executors finish their answers, then its files go
-            log.info("now serving release %s (%d triples), was %s", built.version, built.triples,
-                     served.version)
             return {"ok": True, "changed": True, "version": built.version, "triples": built.triples,
                     "previous": served.version}
         finally:
@@ -354,10 +321,7 @@ class EmbeddedBackend(Backend):
                 self._kill(ex, f"{lost} after {time.monotonic() - started:.2f} s")
             ran_long = "heavy" in held or "light" not in held
             self._free(held)
-            if ran_long and not lost:  # its priority and memory are not for the next query
-                ex.close()
-            # A killed or closed executor is replaced in the background.
-            releases.give_back(None if lost or ran_long else ex)
+            releases.give_back(ex, reusable=not (lost or ran_long))
         if "error" in answer:
             raise error_from(answer, s.retry_after_s)
         answer["version"] = releases.release.version
@@ -389,8 +353,7 @@ class EmbeddedBackend(Backend):
             ex.process.join(1.0)
         code = ex.process.exitcode
         with contextlib.suppress(Exception):
-            ex.process.kill()  # SIGKILL, then reap
-        ex.close()
+            ex.process.kill()  # SIGKILL; give_back reaps it
         log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
             code, f"exit {code}") if code is not None else "killed",
             f", peak memory {peak} MB" if peak is not None else "")

@@ -176,8 +176,8 @@ class RemoteBackend(Backend):
             else:
                 response = self._post(query, GRAPH_ACCEPT)
                 answer = self._triples(response)
-            body, media, kind, count, truncated = serialize_answer(
-                answer, fmt=fmt, max_rows=max_rows, prefixes=PREFIXES)
+            body, media, form, count, truncated = serialize_answer(
+                answer, fmt=fmt, max_rows=max_rows, form=form, prefixes=PREFIXES)
         except SyntaxError as exc:
             if "UTF-8" in str(exc):
                 # Virtuoso writes lone surrogates (e.g. from BIND("\\uD800" ...)) as bytes that
@@ -188,8 +188,6 @@ class RemoteBackend(Backend):
             raise BackendUnavailable(
                 f"the SPARQL store at {self.url} sent an answer that does not parse: {exc}",
                 retry_after=5) from None
-        if kind != "graph":
-            form = kind  # type: ignore[assignment]
         return QueryResult(body=body, media_type=media, form=form, count=count,
                            truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
@@ -306,23 +304,21 @@ class _Loader:
     def update(self, text: str) -> None:
         self.send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
 
-    def insert(self, graph: str, groups: list[list[str]], *, data: bool) -> None:
-        """INSERT DATA (or INSERT ... WHERE {} for blank nodes); halve on refusal.
+    def insert(self, graph: str, groups: list[list[str]]) -> None:
+        """INSERT ... WHERE {} (Virtuoso refuses blank nodes in INSERT DATA); halve on refusal.
 
         Stores cap a request in different ways (Virtuoso: the SQL it compiles an update to);
         a refused request is split until it passes or is a single group.
         """
         triples = "\n".join(line for group in groups for line in group)
-        text = (f"INSERT DATA {{ GRAPH <{graph}> {{\n{triples}\n}} }}" if data else
-                f"INSERT {{ GRAPH <{graph}> {{\n{triples}\n}} }} WHERE {{}}")
         try:
-            self.update(text)
+            self.update(f"INSERT {{ GRAPH <{graph}> {{\n{triples}\n}} }} WHERE {{}}")
         except _Refused:
             if len(groups) < 2:
                 raise
             half = len(groups) // 2
-            self.insert(graph, groups[:half], data=data)
-            self.insert(graph, groups[half:], data=data)
+            self.insert(graph, groups[:half])
+            self.insert(graph, groups[half:])
 
 
 def load_into_store(url: str, release: Any, graph: str | None = None, *,
@@ -352,16 +348,13 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
     plain, bnode_groups = _blank_groups(release.ntriples.decode().splitlines())
     loader.update(f"DROP SILENT GRAPH <{staging}>")
     try:
-        if gsp_url:
-            for groups in _packed([[line] for line in plain] + bnode_groups, gsp_chunk_triples):
+        for groups in _packed([[line] for line in plain] + bnode_groups,
+                              gsp_chunk_triples if gsp_url else chunk_triples):
+            if gsp_url:
                 body = "".join(line + "\n" for group in groups for line in group)
                 loader.send(gsp_url, body.encode(), "application/n-triples", {"graph": staging})
-        else:
-            for groups in _packed([[line] for line in plain], chunk_triples):
-                loader.insert(staging, groups, data=True)
-            # Virtuoso refuses blank nodes in INSERT DATA: a template with an empty WHERE.
-            for groups in _packed(bnode_groups, chunk_triples):
-                loader.insert(staging, groups, data=False)
+            else:
+                loader.insert(staging, groups)
         loader.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph}>")
     except BaseException:
         with contextlib.suppress(KgError):

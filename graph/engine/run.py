@@ -79,12 +79,13 @@ def capped_lines(answer: Any, fmt: Any, header_lines: int,
     return data[: end + 1], max_rows or 0, True
 
 
-def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
-                     prefixes: dict[str, str] | None = None) -> tuple[bytes, str, str, int, bool]:
+def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None, form: Form | None = None,
+                     prefixes: dict[str, str] | None = None) -> tuple[bytes, str, Form, int, bool]:
     """Serialise a query answer into format key `fmt`, keeping at most `max_rows` rows/triples.
 
-    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or an iterable of triples. Returns
-    (body, media type, kind "ask"|"select"|"graph", count, truncated).
+    `answer` is a QueryBoolean, QuerySolutions, QueryTriples or an iterable of triples; `form`
+    (from intake) labels a graph answer as CONSTRUCT or DESCRIBE. Returns (body, media type,
+    form, count, truncated).
     """
     if isinstance(answer, ox.QueryBoolean):
         rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
@@ -109,25 +110,21 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None,
     else:
         body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph),
                             prefixes=prefixes if gf.key == "rdf" else None)
-    return body or b"", gf.media_type, "graph", count, truncated
+    graph_form: Form = "describe" if form == "describe" else "construct"
+    return body or b"", gf.media_type, graph_form, count, truncated
 
 
 def run_on_store(store: ox.Store, query: str, *, fmt: str, max_rows: int | None,
                  form: Form | None = None, prefixes: dict[str, str] | None = None) -> QueryResult:
-    """Evaluate `query` on `store`; `fmt` is a key of RESULTS_BY_KEY or RDF_BY_KEY.
-
-    `form` (from intake) labels a graph answer as CONSTRUCT or DESCRIBE.
-    """
+    """Evaluate `query` on `store`; `fmt` is a key of RESULTS_BY_KEY or RDF_BY_KEY."""
     started = time.perf_counter()
     try:
         answer = store.query(query)
     except SyntaxError as exc:
         line, col = parse_position(str(exc))
         raise QuerySyntaxError(str(exc), line=line, column=col) from None
-    body, media, kind, count, truncated = serialize_answer(
-        answer, fmt=fmt, max_rows=max_rows, prefixes=prefixes)
-    result_form: Form = kind if kind != "graph" else (  # type: ignore[assignment]
-        "describe" if form == "describe" else "construct")
+    body, media, result_form, count, truncated = serialize_answer(
+        answer, fmt=fmt, max_rows=max_rows, form=form, prefixes=prefixes)
     elapsed = (time.perf_counter() - started) * 1000
     return QueryResult(body=body, media_type=media, form=result_form, count=count,
                        truncated=truncated, elapsed_ms=elapsed)

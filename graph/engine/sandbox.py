@@ -48,6 +48,10 @@ X32_SYSCALL_BIT = 0x40000000
 # seccomp_data: int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6]
 OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0 = 0, 4, 16
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+LIBC.syscall.restype = ctypes.c_long
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -119,12 +123,9 @@ def install_seccomp() -> str:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     fprog = SockFprog(count, ctypes.addressof(buf))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
-                           ctypes.c_ulong]
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
+    if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
         return f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(ctypes.get_errno())}"
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    if LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         return f"prctl(PR_SET_SECCOMP) failed: {os.strerror(ctypes.get_errno())}"
     return ""
 
@@ -150,7 +151,7 @@ def limit_memory(budget_mb: int) -> int:
 
 def set_process_name(name: str) -> None:
     """The name `ps` shows (/proc/PID/comm, at most 15 bytes)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    LIBC.prctl(PR_SET_NAME, name.encode()[:15], None, 0, 0)
 
 
 def set_cpu_deadline(seconds: float) -> None:
@@ -199,16 +200,14 @@ def install_landlock(readable: Iterable[str]) -> tuple[int, str]:
     if sys.platform != "linux" or platform.machine() not in ARCHES:
         return 0, f"no Landlock on {sys.platform}/{platform.machine()}"
     create, add_rule, restrict = LANDLOCK_SYSCALLS
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    abi = libc.syscall(create, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
+    abi = LIBC.syscall(create, None, ctypes.c_size_t(0), LANDLOCK_CREATE_RULESET_VERSION)
     if abi < 1:
         return 0, f"Landlock unavailable: {os.strerror(ctypes.get_errno())}"
     handled = FS_ALL_V1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0) | (
         FS_IOCTL_DEV if abi >= 5 else 0)
     attr = _RulesetAttr(handled, (NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0)
     size = ctypes.sizeof(_RulesetAttr) if abi >= 4 else 8
-    ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    ruleset = LIBC.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), 0)
     if ruleset < 0:
         return 0, f"landlock_create_ruleset failed: {os.strerror(ctypes.get_errno())}"
     try:
@@ -217,16 +216,14 @@ def install_landlock(readable: Iterable[str]) -> tuple[int, str]:
             try:
                 access = FS_READ_FILE | FS_EXECUTE | (FS_READ_DIR if os.path.isdir(root) else 0)
                 rule = _PathBeneath(access, fd)
-                if libc.syscall(add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH,
+                if LIBC.syscall(add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH,
                                 ctypes.byref(rule), 0) != 0:
                     return 0, f"landlock_add_rule({root}) failed: {os.strerror(ctypes.get_errno())}"
             finally:
                 os.close(fd)
-        libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                               ctypes.c_ulong]
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
             return 0, f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(ctypes.get_errno())}"
-        if libc.syscall(restrict, ruleset, 0) != 0:
+        if LIBC.syscall(restrict, ruleset, 0) != 0:
             return 0, f"landlock_restrict_self failed: {os.strerror(ctypes.get_errno())}"
     finally:
         os.close(ruleset)
