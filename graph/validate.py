@@ -16,11 +16,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
-from rdflib.namespace import RDF, SH
+from rdflib.namespace import RDF, SH, XSD
 from rdflib.term import Node
 
 from graph.errors import DataError
@@ -67,21 +69,40 @@ class ValidationResult:
 @functools.cache
 def shapes_graph() -> Graph:
     """The parsed shapes file (cached: parsing it is most of the fixed cost of a validation)."""
-    return bind(Graph(bind_namespaces="none").parse(SHAPES_FILE, format="turtle"))
+    return bind(parse_rdflib(SHAPES_FILE, ox.RdfFormat.TURTLE))
 
 
 @functools.cache
 def ontology_graph() -> Graph:
     """The parsed ontology, given to pySHACL as the ontology graph (class hierarchy for sh:class)."""
-    return Graph(bind_namespaces="none").parse(ONTOLOGY_FILE, format="turtle")
+    return parse_rdflib(ONTOLOGY_FILE, ox.RdfFormat.TURTLE)
+
+
+def parse_rdflib(source: Path | bytes, fmt: ox.RdfFormat) -> Graph:
+    """An rdflib graph parsed by Oxigraph, which is faster than rdflib's parsers (start-up waits
+    for this parse); terms as rdflib's parsers make them: a plain literal has no datatype."""
+    quads = (ox.parse(source, format=fmt) if isinstance(source, bytes)
+             else ox.parse(path=source, format=fmt))
+    graph = Graph(bind_namespaces="none")
+    graph.addN((_rdflib_term(q.subject), _rdflib_term(q.predicate), _rdflib_term(q.object), graph)
+               for q in quads)
+    return graph
+
+
+def _rdflib_term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> Node:
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    assert isinstance(term, ox.Literal), "RDF-star is refused before validation"
+    datatype = URIRef(term.datatype.value)
+    plain = term.language or datatype == XSD.string
+    return Literal(term.value, lang=term.language, datatype=None if plain else datatype)
 
 
 def validate_ntriples(nt: bytes, *, progress: Progress | None = None) -> ValidationResult:
     """Validate a graph given as N-Triples (a release's bytes), plus the ontology."""
-    data = Graph(bind_namespaces="none")
-    if nt:
-        data.parse(data=nt, format="nt")
-    return validate_graph(data, progress=progress)
+    return validate_graph(parse_rdflib(nt, ox.RdfFormat.N_TRIPLES), progress=progress)
 
 
 def check_ntriples(nt: bytes, *, progress: Progress | None = None) -> None:

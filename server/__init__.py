@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from graph.engine.base import Backend
+
+if TYPE_CHECKING:  # Flask is imported by the factory: `rabat-kg serve` starts the release's
+    from flask import Flask  # build first and imports Flask while it runs
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *,
                backend: Backend | None = None) -> Flask:
     """Application factory: config, the backend, HTTP policies, then the blueprints."""
+    from flask import Flask
+
     app = Flask(__name__)
     # Never answer `//x` with a 308 whose Location is built from the Host header.
     app.url_map.merge_slashes = False

@@ -39,6 +39,7 @@ log = logging.getLogger("rabat_kg.serve")
 CONTROL_SOCKET = "control.sock"
 LOCK_FILE = "run.lock"
 RELEASE_DIR = "release"
+ENV_PREFIX = "RABAT_KG_"
 BIRTH_S = 60.0  # a run directory without its lock file yet is left alone this long
 
 
@@ -98,21 +99,31 @@ def data_paths(args: argparse.Namespace) -> list[Path]:
 
 
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The app config for this command line: defaults, RABAT_KG_* environment, flags."""
-    from flask import Config
+    """The app config for this command line: defaults, RABAT_KG_* environment, flags.
 
+    Environment values are read as Flask's `Config.from_prefixed_env` reads them (JSON if they
+    parse, else text), without importing Flask: start-up imports it while the release is built.
+    """
     from server import config as defaults
 
-    config = Config(str(Path.cwd()))
-    config.from_object(defaults)
-    config.from_prefixed_env("RABAT_KG")
+    config = {name: getattr(defaults, name) for name in dir(defaults) if name.isupper()}
+    for name in sorted(os.environ):
+        if name.startswith(ENV_PREFIX):
+            config[name.removeprefix(ENV_PREFIX)] = env_value(os.environ[name])
     if getattr(args, "data", None):
         config["DATA_PATHS"] = [str(p.resolve()) for p in data_paths(args)]  # build: another cwd
     if getattr(args, "store", None):
         config["STORE_URL"] = args.store
     if getattr(args, "timeout", None):
         config["QUERY_TIMEOUT_S"] = float(args.timeout)
-    return dict(config)
+    return config
+
+
+def env_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def pool_settings(config: dict[str, Any]) -> Any:
