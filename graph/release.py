@@ -19,7 +19,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,12 +59,23 @@ def file_ntriples(path: Path) -> bytes:
         return compile_source(path)
     fmt = source_format(path)
     try:
-        return ox.serialize(ox.parse(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph)),
-                            format=ox.RdfFormat.N_TRIPLES) or b""
+        quads = ox.parse(path=str(path), format=getattr(ox.RdfFormat, fmt.oxigraph))
+        return ox.serialize(without_triple_terms(path, quads), format=ox.RdfFormat.N_TRIPLES) or b""
     except SyntaxError as exc:
         raise DataError(f"{path}: {exc}", file=str(path)) from None
     except OSError as exc:
         raise unreadable(path, exc) from None
+
+
+def without_triple_terms(path: Path, quads: Iterable[ox.Quad]) -> Iterator[ox.Quad]:
+    """The quads, refusing a triple term (RDF 1.2 / RDF-star) as authoring files do: SHACL and
+    every served format are RDF 1.1."""
+    for quad in quads:
+        if isinstance(quad.subject, ox.Triple) or isinstance(quad.object, ox.Triple):
+            from graph.authoring import Source
+
+            raise Source(path).error("quoted triples (RDF-star) are not allowed", "<<")
+        yield quad
 
 
 def canonical_lines(chunks: Sequence[bytes]) -> bytes:

@@ -75,3 +75,20 @@ def test_build_names_file_and_line_of_a_syntax_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "broken.ttl" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("star.nt", "<http://a/s> <http://a/p> <<( <http://a/s> <http://a/p> <http://a/o> )>> .\n", 1),
+    ("star.ttl", "@prefix ex: <http://a/> .\nex:s ex:p ex:o .\n<< ex:s ex:p ex:o >> ex:q \"x\" .\n", 3),
+])
+def test_a_data_file_with_a_triple_term_is_refused_with_file_and_line(
+        tmp_path: Path, name: str, text: str, line: int) -> None:
+    """RDF 1.2 triple terms parse, but SHACL and the served formats are RDF 1.1: refused as
+    authoring files refuse them, never a traceback from validation."""
+    bad = tmp_path / name
+    bad.write_text(text, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "server.cli", "validate", "--data", str(bad)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{bad}:{line}: quoted triples (RDF-star) are not allowed" in proc.stderr
+    assert "Traceback" not in proc.stderr
