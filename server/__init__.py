@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from graph.engine.base import Backend
+from server import config
 
 if TYPE_CHECKING:  # Flask is imported by the factory: `rabat-kg serve` starts the release's
     from flask import Flask  # build first and imports Flask while it runs
@@ -20,10 +21,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     # Never answer `//x` with a 308 whose Location is built from the Host header.
     app.url_map.merge_slashes = False
     app.config.from_object("server.config")
-    if test_config is None:
-        app.config.from_prefixed_env("RABAT_KG")
-    else:
-        app.config.from_mapping(test_config)
+    app.config.from_mapping(config.from_environment() if test_config is None else test_config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
 
     from server import budget, dataset, errors, http, pages, sparql, state, stored

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from typing import Any
+
 # Data: None means the bundled graph (ontology + graph/data/*.ttl).
 DATA_PATHS: list[str] | None = None
 # Remote SPARQL 1.1 store URL; when set, everything is served from it.
@@ -59,3 +63,17 @@ CACHE_MAX_AGE = 300
 
 # UI languages, first is the default.
 LANGUAGES = ["en", "fr"]
+
+
+def from_environment() -> dict[str, Any]:
+    """These defaults, each overridden by its RABAT_KG_<NAME> environment variable: JSON if it
+    parses, else text, as Flask's `from_prefixed_env` reads them. Read without Flask, so that
+    `rabat-kg serve` starts building the release before Flask is imported."""
+    config = {name: value for name, value in globals().items() if name.isupper()}
+    for name, text in os.environ.items():
+        if name.startswith("RABAT_KG_"):
+            try:
+                config[name.removeprefix("RABAT_KG_")] = json.loads(text)
+            except ValueError:
+                config[name.removeprefix("RABAT_KG_")] = text
+    return config

@@ -27,7 +27,6 @@ EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-L
 # What a 304 made from a full answer keeps of its headers (names or name prefixes).
 _KEPT_ON_304 = ("etag", "cache-control", "vary", "content-language", "content-location", "link",
                 "access-control-", "content-security", "x-", "referrer")
-# Textual media types worth compressing.
 _COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
                  "application/sparql-results+json", "application/sparql-results+xml",
                  "application/rdf+xml", "application/n-triples", "application/xml",
@@ -59,9 +58,14 @@ def check_request_size() -> None:
             f"the request body is {request.content_length} bytes, over the limit of {body_limit}")
 
 
+def compressible(media_type: str) -> bool:
+    """True for textual media types worth compressing."""
+    return media_type.startswith(_COMPRESSIBLE)
+
+
 def chosen_coding(media_type: str) -> str:
     """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
-    return "gzip" if media_type.startswith(_COMPRESSIBLE) and request.accept_encodings["gzip"] > 0 else ""
+    return "gzip" if compressible(media_type) and request.accept_encodings["gzip"] > 0 else ""
 
 
 def data_version() -> str | None:
@@ -131,7 +135,7 @@ def apply_policies(response: Response) -> Response:
         response = conditional(response)
     if response.status_code == 304:
         response.headers.pop("Content-Type", None)
-        if (getattr(g, "kg_media_type", "") or "text/").startswith(_COMPRESSIBLE):
+        if compressible(getattr(g, "kg_media_type", "") or "text/"):
             response.vary.add("Accept-Encoding")
         return response
     return compress(response)
@@ -157,7 +161,7 @@ def compress(response: Response) -> Response:
     if response.is_streamed or response.direct_passthrough:
         return response
     media = response.mimetype or ""
-    if not media.startswith(_COMPRESSIBLE):
+    if not compressible(media):
         return response
     response.vary.add("Accept-Encoding")
     if "Content-Encoding" in response.headers:

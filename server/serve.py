@@ -39,7 +39,6 @@ log = logging.getLogger("rabat_kg.serve")
 CONTROL_SOCKET = "control.sock"
 LOCK_FILE = "run.lock"
 RELEASE_DIR = "release"
-ENV_PREFIX = "RABAT_KG_"
 BIRTH_S = 60.0  # a run directory without its lock file yet is left alone this long
 
 
@@ -99,17 +98,10 @@ def data_paths(args: argparse.Namespace) -> list[Path]:
 
 
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The app config for this command line: defaults, RABAT_KG_* environment, flags.
+    """The app config for this command line: defaults, RABAT_KG_* environment, flags."""
+    from server.config import from_environment
 
-    Environment values are read as Flask's `Config.from_prefixed_env` reads them (JSON if they
-    parse, else text), without importing Flask: start-up imports it while the release is built.
-    """
-    from server import config as defaults
-
-    config = {name: getattr(defaults, name) for name in dir(defaults) if name.isupper()}
-    for name in sorted(os.environ):
-        if name.startswith(ENV_PREFIX):
-            config[name.removeprefix(ENV_PREFIX)] = env_value(os.environ[name])
+    config = from_environment()
     if getattr(args, "data", None):
         config["DATA_PATHS"] = [str(p.resolve()) for p in data_paths(args)]  # build: another cwd
     if getattr(args, "store", None):
@@ -117,13 +109,6 @@ def server_config(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "timeout", None):
         config["QUERY_TIMEOUT_S"] = float(args.timeout)
     return config
-
-
-def env_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def pool_settings(config: dict[str, Any]) -> Any:
