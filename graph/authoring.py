@@ -186,13 +186,11 @@ def sort_quads(src: Source, quads: list[ox.Quad]) -> tuple[
         else:
             passthrough.append(q.triple)
     for name, triples in graphs.items():
-        if name in quotes:
-            quotes[name].statements = triples
-        elif name in inferences:
-            inferences[name].statements = triples
-        else:
+        spec = quotes.get(name) or inferences.get(name)
+        if spec is None:
             raise src.error(f"graph <{name}> is neither a quote (au:exact) nor an au:Inference "
                             "or au:Derivation", local(name))
+        spec.statements = triples
     for quote in quotes.values():
         if not quote.exact:
             raise src.error(f"quote <{quote.iri}> has no au:exact", local(quote.iri))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from graph.jsonld import compact_jsonld
 from graph.release import make_release
-from graph.turtle import turtle_from_ntriples
+from graph.turtle import turtle
 
 STEM = "rabat-kg"
 
@@ -25,7 +25,7 @@ def build(out_dir: Path, *, sources: Sequence[Path]) -> list[Path]:
     """
     release = make_release(list(sources))
     header = [f"rabat-kg release {release.version}: {release.triple_count} triples"]
-    dumps = {".ttl": turtle_from_ntriples(release.ntriples, header=header),
+    dumps = {".ttl": turtle(release.ntriples, header=header),
              ".nt": release.ntriples,  # already canonical: sorted, one triple a line
              ".jsonld": compact_jsonld(release.ntriples)}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, VOID, XSD
 
 from graph.engine.base import Backend
+from graph.formats import RDF_BY_KEY, Format
 from graph.namespaces import BASE, FORMATS, ID, KG, PREFIXES, bind
 
 DATASET = URIRef(BASE + "dataset")
@@ -30,14 +31,9 @@ DESCRIPTION = {
           "organisations et événements, chaque énoncé relié à la citation exacte du document d'étape "
           "qui l'énonce, ou à la source des faits de référence.",
 }
-# (format key, path under base_url, media type)
-DUMPS: tuple[tuple[str, str, str], ...] = (
-    ("ttl", "dump.ttl", "text/turtle"),
-    ("nt", "dump.nt", "application/n-triples"),
-    ("jsonld", "dump.jsonld", "application/ld+json"),
-)
+# The dumps, each at `dump{suffix}` under base_url; W3C names each format by its label.
+DUMPS: tuple[Format, ...] = tuple(RDF_BY_KEY[key] for key in ("ttl", "nt", "jsonld"))
 IANA = "https://www.iana.org/assignments/media-types/"
-_FEATURE = {"ttl": FORMATS.Turtle, "nt": FORMATS["N-Triples"], "jsonld": FORMATS["JSON-LD"]}
 
 
 @dataclass(frozen=True)
@@ -96,11 +92,8 @@ def statistics(backend: Backend) -> Statistics:
 
 def dataset_description(backend: Backend, base_url: str) -> Graph:
     """VoID + DCAT for the served release; `base_url` ends with "/" (e.g. http://host:8000/)."""
-    if not base_url.endswith("/"):
-        base_url += "/"
     stats = statistics(backend)
     g = bind(Graph(bind_namespaces="none"))
-    ds = DATASET
     endpoint = URIRef(base_url + "sparql")
     facts = [
         (RDF.type, VOID.Dataset), (RDF.type, DCAT.Dataset), (DCTERMS.license, DATA_LICENCE),
@@ -124,27 +117,29 @@ def dataset_description(backend: Backend, base_url: str) -> Graph:
     facts += [(VOID.vocabulary, URIRef(ns)) for ns in sorted(namespaces - {str(KG)})]
     if stats.example:
         facts.append((VOID.exampleResource, URIRef(stats.example)))
-    g += [(ds, p, o) for p, o in facts]
+    g += [(DATASET, p, o) for p, o in facts]
     partitions = ((VOID.classPartition, VOID["class"], VOID.entities, stats.classes),
                   (VOID.propertyPartition, VOID.property, VOID.triples, stats.properties))
     for link, kind, measure, rows in partitions:
         for iri, n in rows:
             part = BNode()
-            g += [(ds, link, part), (part, kind, URIRef(iri)), (part, measure, Literal(n))]
-    for key, path, media in DUMPS:
+            g += [(DATASET, link, part), (part, kind, URIRef(iri)), (part, measure, Literal(n))]
+    for fmt in DUMPS:
+        path = "dump" + fmt.suffix
         url = URIRef(base_url + path)
         dist = URIRef(f"{base_url}{path}#distribution")
-        g += [(ds, VOID.dataDump, url), (ds, VOID.feature, _FEATURE[key]), (ds, DCAT.distribution, dist)]
+        g += [(DATASET, VOID.dataDump, url), (DATASET, VOID.feature, FORMATS[fmt.label]),
+              (DATASET, DCAT.distribution, dist)]
         g += [(dist, p, o) for p, o in [
             (RDF.type, DCAT.Distribution), (DCAT.downloadURL, url), (DCAT.accessURL, url),
-            (DCAT.mediaType, URIRef(IANA + media)), (DCTERMS["format"], Literal(media)),
+            (DCAT.mediaType, URIRef(IANA + fmt.media_type)), (DCTERMS["format"], Literal(fmt.media_type)),
             (DCTERMS.license, DATA_LICENCE), (DCTERMS.title, Literal(f"{TITLE['en']} ({path})", lang="en"))]]
     service = URIRef(base_url + "sparql#service")
     dist = URIRef(base_url + "sparql#distribution")
-    g += [(ds, DCAT.distribution, dist), (dist, RDF.type, DCAT.Distribution),
+    g += [(DATASET, DCAT.distribution, dist), (dist, RDF.type, DCAT.Distribution),
           (dist, DCAT.accessURL, endpoint), (dist, DCAT.accessService, service),
           (service, RDF.type, DCAT.DataService), (service, DCAT.endpointURL, endpoint),
-          (service, DCAT.servesDataset, ds),
+          (service, DCAT.servesDataset, DATASET),
           (service, DCTERMS.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/"))]
     return g
 

@@ -150,15 +150,10 @@ def nt_literal(text: str) -> str:
 def describe_query(ref: EntityRef) -> str:
     """The CONSTRUCT behind the entity's document and page, with the entity bound in the outer
     query and in each part (bound on its own text, then put in its placeholder)."""
-    e = nt_iri(ref.iri)
-    outer = insert_values(_DESCRIBE, {"e": e, "doc": nt_iri(f"{BASE}doc/{ref.path}")})
-    own = "\n  UNION ".join("{ " + insert_values(_PART % body, {"e": e}) + " }" for body in _PARTS)
-    parts = {"OWN_PARTS": own, "INCOMING_PART": insert_values(_INCOMING, {"e": e}),
-             "COUNT_PART": insert_values(_INCOMING_COUNT, {"e": e})}
-    for name, part in parts.items():
-        assert name in outer, name
-        outer = outer.replace(name, part, 1)
-    return outer
+    own = "\n  UNION ".join("{ " + _bound(_PART % body, ref) + " }" for body in _PARTS)
+    outer = insert_values(_DESCRIBE, {"e": nt_iri(ref.iri), "doc": nt_iri(f"{BASE}doc/{ref.path}")})
+    return (outer.replace("OWN_PARTS", own).replace("INCOMING_PART", _bound(_INCOMING, ref))
+            .replace("COUNT_PART", _bound(_INCOMING_COUNT, ref)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -346,10 +341,9 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
                        supporters=supporters)
 
 
-def pick_label(labels: Mapping[str, Iterable[str]], lang: str,
-               fallbacks: Iterable[str] = ("en", "fr", "")) -> tuple[str, str] | None:
-    """(label, language) in `lang`, else the first fallback present, else any label."""
-    for code in (lang, *fallbacks, *sorted(labels)):
+def pick_label(labels: Mapping[str, Iterable[str]], lang: str) -> tuple[str, str] | None:
+    """(label, language) in `lang`, else in English, French or no language, else any label."""
+    for code in (lang, "en", "fr", "", *sorted(labels)):
         values = list(labels.get(code, ()))
         if values:
             return values[0], code

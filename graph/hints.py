@@ -33,10 +33,9 @@ class Hint:
         >>> Hint(NAMESPACE + "inCountry", (NAMESPACE + "country",)).message()
         'kg:inCountry is not defined by the ontology; nearest terms that are: kg:country'
         """
-        text = f"{compact(self.term)} is not defined by the ontology"
-        if self.nearest:
-            text += "; nearest terms that are: " + ", ".join(compact(n) for n in self.nearest)
-        return text
+        term, *nearest = ("kg:" + iri[len(NAMESPACE):] for iri in (self.term, *self.nearest))
+        text = f"{term} is not defined by the ontology"
+        return f"{text}; nearest terms that are: {', '.join(nearest)}" if nearest else text
 
 
 @cache
@@ -70,11 +69,6 @@ def nearest(iri: str, defined: frozenset[str]) -> tuple[str, ...]:
 def hint_headers(hints: list[Hint]) -> list[str]:
     """Values for `Query-Hint` response headers (ASCII: anything else backslash-escaped)."""
     return [h.message().encode("ascii", "backslashreplace").decode("ascii") for h in hints]
-
-
-def compact(iri: str) -> str:
-    """`kg:name` for an IRI in the namespace, else `<iri>`."""
-    return "kg:" + iri[len(NAMESPACE):] if iri.startswith(NAMESPACE) else f"<{iri}>"
 
 
 def _named_iris(toks: list[Token]) -> list[str]:

@@ -25,14 +25,11 @@ def authoring_files() -> list[Path]:
     return sorted(SOURCES_DIR.glob(f"*{AUTHORING_SUFFIX}"))
 
 
-def data_files() -> list[Path]:
-    """The bundled data: curated Turtle files, then the sources' authoring files (compiled on load)."""
-    return [*sorted(DATA_DIR.glob("*.ttl")), *authoring_files()]
-
-
-def data_files_in(folder: Path) -> list[Path]:
-    """A folder's data files, in the same order as the bundled ones (a copy of them, say)."""
-    return [*sorted(folder.glob("*.ttl")), *sorted(folder.glob(f"*{AUTHORING_SUFFIX}"))]
+def data_files(folder: Path | None = None) -> list[Path]:
+    """Curated Turtle files, then the sources' authoring files (compiled on load): the bundled
+    ones, or those of one folder (a copy of them, say)."""
+    data, sources = (folder, folder) if folder else (DATA_DIR, SOURCES_DIR)
+    return [*sorted(data.glob("*.ttl")), *sorted(sources.glob(f"*{AUTHORING_SUFFIX}"))]
 
 
 def bundled_sources() -> list[Path]:

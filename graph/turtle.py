@@ -25,15 +25,13 @@ def used_prefixes(body: str) -> set[str]:
     return {m.group(1) or "" for m in _PREFIX_USE.finditer(_OPAQUE.sub(" ", body))}
 
 
-def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] | None = None,
-           header: Iterable[str] = ()) -> bytes:
-    """Triples as Turtle, declaring (in sorted order) only the prefixes the text uses.
+def turtle(ntriples: bytes, prefixes: Mapping[str, str] | None = None, header: Iterable[str] = ()) -> bytes:
+    """N-Triples (an answer, a release) as Turtle, declaring (in sorted order) only the prefixes
+    the text uses. `header` lines are written first as comments.
 
-    `header` lines are written first as comments.
-
-    >>> t = ox.Triple(ox.NamedNode("https://w3id.org/rabat-kg/id/country/togo"),
-    ...               ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label"), ox.Literal("Togo"))
-    >>> print(turtle([t]).decode().strip())
+    >>> nt = (b'<https://w3id.org/rabat-kg/id/country/togo> '
+    ...       b'<http://www.w3.org/2000/01/rdf-schema#label> "Togo" .')
+    >>> print(turtle(nt).decode().strip())
     @prefix country: <https://w3id.org/rabat-kg/id/country/> .
     @prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
     <BLANKLINE>
@@ -43,16 +41,11 @@ def turtle(triples: Iterable[ox.Triple], prefixes: Mapping[str, str] | None = No
         from graph.namespaces import PREFIXES
 
         prefixes = PREFIXES
-    text = (ox.serialize(list(triples), format=ox.RdfFormat.TURTLE, prefixes=dict(prefixes)) or b"").decode()
+    triples = [q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)]
+    text = (ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=dict(prefixes)) or b"").decode()
     lines = list(dropwhile(lambda line: line.startswith("@prefix"), text.splitlines()))
     used = used_prefixes("\n".join(lines))
     head = [f"# {line}" for line in header]
     declared = [f"@prefix {p}: <{ns}> ." for p, ns in sorted(prefixes.items()) if p in used]
     blocks = [*head, *([""] if head else []), *declared, *([""] if declared else []), *lines]
     return ("\n".join(blocks) + "\n").encode()
-
-
-def turtle_from_ntriples(ntriples: bytes, prefixes: Mapping[str, str] | None = None,
-                         header: Iterable[str] = ()) -> bytes:
-    """N-Triples (an answer, a release) as Turtle with only the prefixes it uses."""
-    return turtle((q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)), prefixes, header)

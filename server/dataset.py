@@ -27,7 +27,7 @@ from server.state import cache_dir, get_backend, get_state
 
 bp = Blueprint("dataset", __name__)
 
-DUMP_FORMATS = {path: RDF_BY_KEY[key] for key, path, _media in DUMPS}
+DUMP_FORMATS = {"dump" + f.suffix: f for f in DUMPS}
 # The description in any RDF syntax, Turtle first; HTML last: chosen only when preferred to all.
 DESCRIPTION_FORMATS = (*RDF_BY_KEY.values(), HTML_FORMAT)
 DUMP_NAME = "rabat-kg"  # the attachment's fixed file name stem

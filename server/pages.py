@@ -29,7 +29,7 @@ from graph.namespaces import KG
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
 from graph.queries import whole_number
 from graph.search import browse_query, fold, search_hits, search_query
-from graph.turtle import turtle_from_ntriples
+from graph.turtle import turtle
 from server import conformance, http, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, JSON_FORMAT, negotiate
 from server.site import local_href, prefixed
@@ -52,8 +52,7 @@ JSONLD = dataclasses.replace(RDF_BY_KEY["jsonld"], aliases=("application/json",)
 DATA_FORMATS: tuple[Format, ...] = tuple(JSONLD if f.key == "jsonld" else f for f in RDF_FORMATS)
 PAGE_FORMATS: tuple[Format, ...] = (HTML_FORMAT, *DATA_FORMATS)
 SEARCH_FORMATS: tuple[Format, ...] = (HTML_FORMAT, JSON_FORMAT)
-DOCUMENT_WRITERS: dict[str, Callable[[bytes], bytes]] = {"ttl": turtle_from_ntriples,
-                                                         "jsonld": compact_jsonld}
+DOCUMENT_WRITERS: dict[str, Callable[[bytes], bytes]] = {"ttl": turtle, "jsonld": compact_jsonld}
 SAME_AS = (d.SCHEMA + "sameAs", d.OWL + "sameAs", d.SKOS + "exactMatch")
 CODES = ((f"{KG}iso3166Alpha2", "ISO 3166-1 alpha-2"), (f"{KG}iso3166Alpha3", "ISO 3166-1 alpha-3"))
 INCOMING_SHOWN = 25  # links shown per incoming group on a page

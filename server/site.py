@@ -32,7 +32,7 @@ T = TypeVar("T")
 DATA_LICENCE = str(dataset.DATA_LICENCE)
 DATA_LICENCE_NAME = "CC BY 4.0"
 # The whole-graph dumps: (path, media type). Fixed paths, never built from input.
-DUMPS: tuple[tuple[str, str], ...] = tuple(("/" + path, media) for _key, path, media in dataset.DUMPS)
+DUMPS: tuple[tuple[str, str], ...] = tuple(("/dump" + f.suffix, f.media_type) for f in dataset.DUMPS)
 WIKIDATA = STANDARD_PREFIXES["wd"]  # its IRIs are shown as "Wikidata Q945"
 
 EXTENSION = "rabat_kg.release_cache"

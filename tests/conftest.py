@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from graph.paths import SOURCES_DIR, data_files, data_files_in
+from graph.paths import SOURCES_DIR, data_files
 from tests.serverproc import ROOT, LiveServer, start_server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -104,7 +104,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def reload_server(data_dir: Path, tmp_path: Path) -> Iterator[LiveServer]:
     """A server on `data_dir`, so a test can change the files and reload."""
-    s = start_server(["--data", *map(str, data_files_in(data_dir))], log_dir=tmp_path)
+    s = start_server(["--data", *map(str, data_files(data_dir))], log_dir=tmp_path)
     yield s
     s.stop()
 

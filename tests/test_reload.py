@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from graph.paths import data_files_in
+from graph.paths import data_files
 from tests.serverproc import ROOT, LiveServer, free_port
 
 MARKER = ('<https://w3id.org/rabat-kg/id/test/reload-marker> '
@@ -89,7 +89,7 @@ def test_shape_violation_is_refused_with_focus_node_path_and_message(
     before = health(reload_server)
     count, etag = count_and_etag(reload_server)
     (data_dir / "zz-atlantis.ttl").write_text(INVALID)
-    proc = reload(reload_server.port, *data_files_in(data_dir))
+    proc = reload(reload_server.port, *data_files(data_dir))
     assert proc.returncode == 1
     assert "atlantis" in proc.stderr  # focus node
     assert "rdfs:label" in proc.stderr  # path
@@ -166,7 +166,7 @@ def test_reload_under_load_loses_no_request(reload_server: LiveServer, data_dir:
         assert reload(reload_server.port).returncode == 1
         countries.write_text(good)
         (data_dir / "zz-atlantis.ttl").write_text(INVALID)
-        assert reload(reload_server.port, *data_files_in(data_dir)).returncode == 1
+        assert reload(reload_server.port, *data_files(data_dir)).returncode == 1
         (data_dir / "zz-atlantis.ttl").unlink()
         add_marker(data_dir, 4)
         assert reload(reload_server.port).returncode == 0

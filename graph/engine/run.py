@@ -106,7 +106,7 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None, form: Form 
     if gf.key == "nt":
         body = nt
     elif gf.key == "ttl":
-        body = turtle(triples, prefixes or {})  # declares only the prefixes it uses
+        body = turtle(nt, prefixes or {})  # declares only the prefixes it uses
     else:
         body = ox.serialize(triples, format=getattr(ox.RdfFormat, gf.oxigraph),
                             prefixes=prefixes if gf.key == "rdf" else None)
