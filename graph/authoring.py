@@ -38,10 +38,7 @@ QUOTE_BASE = ID + "quote/"
 
 RDF, RDFS, OA = (STANDARD_PREFIXES[p] for p in ("rdf", "rdfs", "oa"))
 LABEL_WIDTH = 77  # characters of a quote kept in its label before the ellipsis
-
-
-def nn(iri: str) -> ox.NamedNode:
-    return ox.NamedNode(iri)
+nn = ox.NamedNode
 
 
 def kg(name: str) -> ox.NamedNode:
@@ -109,11 +106,6 @@ def local(iri: str) -> re.Pattern[str]:
     name = iri.rsplit("/", 1)[-1]
     written = re.escape(name).replace(re.escape("#"), r"\\?#")
     return re.compile(rf"<{re.escape(iri)}>|(?<![\w.-])[A-Za-z][\w.-]*:{written}(?![\w-])")
-
-
-def turtle_string(text: str) -> str:
-    """How a string appears between double quotes in Turtle, to find its line."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def parse_quads(src: Source) -> list[ox.Quad]:
@@ -242,7 +234,8 @@ def check_quotes(src: Source, quotes: dict[str, QuoteSpec], text: str) -> None:
     """Every quote's words are in the text, and pick one place there (no two quotes the same)."""
     places: dict[tuple[int, int], str] = {}
     for quote in quotes.values():
-        needles = (turtle_string(quote.exact), local(quote.iri))
+        # the words as a Turtle string holds them, to find their line
+        needles = (quote.exact.replace("\\", "\\\\").replace('"', '\\"'), local(quote.iri))
         if normalise(quote.exact) != quote.exact:
             raise src.error(f"quote <{quote.iri}>: au:exact must be whitespace-normalised "
                             "(single spaces, no line breaks, no leading or trailing space)", *needles)
@@ -315,10 +308,7 @@ def reify(st: ox.NamedNode, t: ox.Triple) -> list[ox.Triple]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m graph.authoring [FILE ...]`: the compiled N-Triples (default: the bundled sources).
-
-    Every quote is checked against its source text; a mismatch names file and line, exit 1.
-    """
+    """`python -m graph.authoring [FILE ...]`: the compiled N-Triples (default: the bundled sources)."""
     from graph.paths import authoring_files
 
     paths = [Path(a) for a in (sys.argv[1:] if argv is None else argv)] or authoring_files()

@@ -148,8 +148,7 @@ def nt_literal(text: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def describe_query(ref: EntityRef) -> str:
-    """The CONSTRUCT behind the entity's document and page, with the entity bound in the outer
-    query and in each part (bound on its own text, then put in its placeholder)."""
+    """The CONSTRUCT behind the entity's document and page, the entity bound in each part."""
     own = "\n  UNION ".join("{ " + _bound(_PART % body, ref) + " }" for body in _PARTS)
     outer = insert_values(_DESCRIBE, {"e": nt_iri(ref.iri), "doc": nt_iri(f"{BASE}doc/{ref.path}")})
     return (outer.replace("OWN_PARTS", own).replace("INCOMING_PART", _bound(_INCOMING, ref))

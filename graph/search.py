@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from graph.describe import PROLOGUE, nt_iri, nt_literal
-from graph.intake import insert_values
 from graph.namespaces import ID
 
 # Letters with no decomposition, and ligatures, folded by hand.
@@ -110,9 +109,8 @@ _SEARCH = PROLOGUE + """SELECT ?s ?hit ?label ?type ?rank WHERE {
   OPTIONAL { ?s a ?type }
 } ORDER BY ?rank ?len ?s"""
 
-_BROWSE_IDS = "SELECT DISTINCT ?s WHERE { ?s a ?cls } ORDER BY ?s LIMIT %d OFFSET %d"
 _BROWSE = PROLOGUE + """SELECT ?s ?label ?type WHERE {
-  { %(ids)s }
+  { SELECT DISTINCT ?s WHERE { ?s a %s } ORDER BY ?s LIMIT %d OFFSET %d }
   OPTIONAL { ?s rdfs:label ?label }
   OPTIONAL { ?s a ?type }
 }"""
@@ -136,9 +134,8 @@ def search_query(text: str, cls: str | None, limit: int) -> str:
 
 
 def browse_query(cls: str, limit: int, offset: int) -> str:
-    """One page of the members of a class, in IRI order, with their labels and types."""
-    ids = insert_values(_BROWSE_IDS % (limit, offset), {"cls": nt_iri(cls)})
-    return _BROWSE % {"ids": ids}
+    """One page of the members of a class (bound as a term), in IRI order, with their labels and types."""
+    return _BROWSE % (nt_iri(cls), limit, offset)
 
 
 @dataclass
