@@ -334,10 +334,8 @@ def parse_description(iri: str, ntriples: bytes) -> Description:
             supporters[o.value].append(value_of(t.subject))
         if o.kind == "iri" and o.value == iri and s != iri:
             incoming[p].append(value_of(t.subject))
-    for subjects in incoming.values():
-        subjects.sort(key=lambda v: v.value)
-    return Description(iri=iri, by_subject=by_subject, incoming=dict(incoming), note=note,
-                       supporters=supporters)
+    return Description(iri=iri, by_subject=by_subject, note=note, supporters=supporters,
+                       incoming={p: sorted(vs, key=lambda v: v.value) for p, vs in incoming.items()})
 
 
 def pick_label(labels: Mapping[str, Iterable[str]], lang: str) -> tuple[str, str] | None:

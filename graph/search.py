@@ -41,15 +41,18 @@ _NOT_WORD = r"[^\p{L}\p{M}\p{N}_]"
 
 
 @cache
-def _variants() -> dict[str, str]:
-    """Each ASCII letter and the accented letters (lower case) that `fold` turns into it."""
+def _classes() -> dict[str, str]:
+    """What a character of folded text matches: an ASCII letter, also the accented letters (lower
+    case) that `fold` turns into it; an apostrophe or a dash, any of them; a space, a run of spaces."""
     found: dict[str, set[str]] = defaultdict(set)
     for cp in range(0xC0, 0x250):  # Latin-1 Supplement, Latin Extended-A and -B
         ch = chr(cp).lower()
         base = fold(ch)
         if len(ch) == 1 and len(base) == 1 and base.isascii() and base.isalpha() and ch != base:
             found[base].add(ch)
-    return {base: "".join(sorted(chars)) for base, chars in found.items()}
+    letters = {base: f"[{base}{''.join(sorted(chars))}]" for base, chars in found.items()}
+    return {**letters, "'": f"[{_APOSTROPHES}]", "-": "[" + _DASHES.replace("-", "\\-") + "]",
+            " ": _SPACES + "+"}
 
 
 def fold(text: str) -> str:
@@ -80,16 +83,7 @@ def _letter(ch: str) -> str:
     """A letter of folded text, or a pair a ligature folds to (`oe`, also matching `œ`)."""
     if ch in _UNLIGATURE:
         return f"(?:{_letter(ch[0])}{_letter(ch[1])}|{_UNLIGATURE[ch]})"
-    variants = _variants()
-    if ch in variants:
-        return f"[{ch}{variants[ch]}]"
-    if ch == "'":
-        return f"[{_APOSTROPHES}]"
-    if ch == "-":
-        return "[" + _DASHES.replace("-", "\\-") + "]"
-    if ch == " ":
-        return _SPACES + "+"
-    return "\\" + ch if ch in _REGEX_META else ch
+    return _classes().get(ch) or ("\\" + ch if ch in _REGEX_META else ch)
 
 
 # Placeholders (upper-case words) are filled in one pass, so nothing inserted is read again.
