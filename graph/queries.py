@@ -31,7 +31,6 @@ from graph.engine.base import Form
 from graph.errors import KgError, ParameterError, QuerySyntaxError
 from graph.intake import check_query, insert_values, tokens
 from graph.namespaces import BASE, STANDARD_PREFIXES
-from graph.paths import QUERIES_DIR
 
 XSD = STANDARD_PREFIXES["xsd"]
 MAX_TEXT = 1000  # characters of a string parameter
@@ -188,7 +187,7 @@ def check_params(query: StoredQuery) -> None:
             raise ValueError(f"{query.path}: example {example}: {exc.detail}") from None
 
 
-def load_queries(directory: Path = QUERIES_DIR) -> dict[str, StoredQuery]:
+def load_queries(directory: Path) -> dict[str, StoredQuery]:
     """All stored queries of a folder, by name (the file stem), in name order."""
     return {p.stem: parse_stored_query(p) for p in sorted(directory.glob("*.rq"))}
 
