@@ -11,7 +11,6 @@ canonical base https://w3id.org/rabat-kg/; HTML links stay on the host that serv
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from graph.search import browse_query, fold, search_hits, search_query
 from graph.turtle import turtle_from_ntriples
 from server import conformance, http, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, JSON_FORMAT, negotiate
-from server.site import local_href, prefixed
+from server.site import editor_link, local_href, prefixed
 from server.state import get_backend
 
 bp = Blueprint("pages", __name__)
@@ -223,13 +222,6 @@ def entity_page(ref: d.EntityRef) -> Response:
         conformance=conformance.status_for(ref.iri),
         data_version=get_backend().version(), data_date=site.data_date())
     return _html(html, [(f, doc_path(ref, f)) for f in PAGE_FORMATS])
-
-
-@functools.lru_cache(maxsize=4096)
-def editor_link(query: str) -> str:
-    """A link that opens `query` in the query editor: YASGUI fills a tab from `#query=` (the
-    fragment never reaches the server, so the request line stays short however long the query)."""
-    return "/sparql#" + urlencode({"query": query.strip()})
 
 
 @dataclasses.dataclass

@@ -14,9 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
-from flask import current_app
+from flask import current_app, url_for
 
 from graph import dataset
 from graph import describe as d
@@ -110,6 +111,12 @@ def local_href(iri: str) -> str | None:
     if re.match(r"https?://[^\s<>\"]+$", iri):
         return iri
     return None
+
+
+def editor_link(query: str) -> str:
+    """A link that opens `query` in the query editor: YASGUI fills a tab from `#query=` (the
+    fragment never reaches the server, so the request line stays short however long the query)."""
+    return url_for("sparql.endpoint") + "#" + urlencode({"query": query}, quote_via=quote)
 
 
 def external_name(iri: str) -> str | None:
