@@ -81,7 +81,7 @@ def identify(type_: str, slug: str) -> Response:
     if fmt.key == "html" and lang in i18n.languages():
         target += "?" + urlencode({"lang": lang})
     response = see_other(target)
-    response.headers["Link"] = alternates_header(ref, describedby=target)
+    response.headers["Link"] = f'<{target}>; rel="describedby", ' + alternates(doc_links(ref))
     return response
 
 
@@ -160,10 +160,9 @@ def doc_path(ref: d.EntityRef, fmt: Format) -> str:
     return base if fmt.key == "html" else base + fmt.suffix
 
 
-def alternates_header(ref: d.EntityRef, describedby: str | None = None) -> str:
-    """A `Link` header value: every representation of the document (and where it is described)."""
-    links = alternates((f, doc_path(ref, f)) for f in PAGE_FORMATS)
-    return f'<{describedby}>; rel="describedby", {links}' if describedby else links
+def doc_links(ref: d.EntityRef, formats: Sequence[Format] = PAGE_FORMATS) -> list[tuple[Format, str]]:
+    """The entity's document in each of `formats`: (format, local path)."""
+    return [(f, doc_path(ref, f)) for f in formats]
 
 
 def alternates(representations: Iterable[tuple[Format, str]]) -> str:
@@ -186,7 +185,7 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     if fmt.key == "rdf":
         check_rdfxml(body)  # a predicate RDF/XML cannot write: 406, never a broken document
     response = Response(body, mimetype=fmt.media_type)
-    response.headers["Link"] = alternates_header(ref)
+    response.headers["Link"] = alternates(doc_links(ref))
     if negotiated:
         response.headers["Content-Location"] = doc_path(ref, fmt)
         response.vary.add("Accept")
@@ -217,11 +216,11 @@ def entity_page(ref: d.EntityRef) -> Response:
         timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
         timeline_editor=editor_link(d.timeline_query(ref)) if timeline else None,
-        downloads=[(f, doc_path(ref, f)) for f in DATA_FORMATS],
+        downloads=doc_links(ref, DATA_FORMATS),
         editor_link=editor_link(query), page_query=query,
         conformance=conformance.status_for(ref.iri),
         data_version=get_backend().version(), data_date=site.data_date())
-    return _html(html, [(f, doc_path(ref, f)) for f in PAGE_FORMATS])
+    return _html(html, doc_links(ref))
 
 
 @dataclasses.dataclass
