@@ -211,7 +211,8 @@ def entity_page(ref: d.EntityRef) -> Response:
         labels=view.all_labels(), label=view.label(ref.iri), fallback=view.fallback(),
         identifiers=view.identifiers(),
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
-        types=view.types(), rows=view.statements(), quotes=view.quotes(),
+        types=[view.link(t) for t in sorted(desc.types(ref.iri))],
+        rows=view.statements(), quotes=view.quotes(),
         incoming=view.incoming(counts), note=desc.note,
         timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
@@ -256,9 +257,6 @@ class EntityView:
         labels = self.desc.labels(self.ref.iri)
         return [{"lang": code, "name": i18n.language_name(code) if code else "", "texts": vals}
                 for code, vals in sorted(labels.items(), key=lambda kv: (kv[0] != self.lang, kv[0]))]
-
-    def types(self) -> list[dict[str, Any]]:
-        return [self.link(t) for t in sorted(self.desc.types(self.ref.iri))]
 
     def link(self, iri: str) -> dict[str, Any]:
         return {"iri": iri, "href": local_href(iri), "text": self.label(iri)}

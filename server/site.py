@@ -96,12 +96,11 @@ def local_href(iri: str) -> str | None:
     """Where a link to `iri` goes: a local path for our IRIs, the IRI for other http(s) IRIs,
     None for anything else (javascript:, data:, mailto:, urn: ... are shown as text)."""
     if iri.startswith(ID):
-        ref = d.ref_for_iri(iri.split("#", 1)[0])
+        entity, _, frag = iri.partition("#")
+        ref = d.ref_for_iri(entity)
         if ref is None:
             return None
-        frag = iri.partition("#")[2]
-        safe = re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
-        return f"/id/{ref.path}" + (f"#{safe}" if frag else "")
+        return f"/id/{ref.path}" + ("#" + re.sub(r"[^A-Za-z0-9_.~-]", "", frag) if frag else "")
     for ns, page in ((str(KG), "/ontology"), (str(KGSH), "/shapes")):
         if iri.startswith(ns):
             name = iri[len(ns):]
