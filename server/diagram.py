@@ -112,8 +112,7 @@ def draw_ontology(onto: d.Ontology, lang: str) -> tuple[str, list[dict[str, str]
         text = (onto.label(n, lang) or n) if ours_ else site.term_label(n, lang) or site.prefixed(n)
         local = n[len(str(KG)):] if ours_ else ""
         x, y = at[n]
-        boxes.append({"iri": n, "local": local, "name": local or text, "text": text[:1].upper() + text[1:],
-                      "long": len(text) > 24,  # a smaller font, so the label does not overflow its box
+        boxes.append({"iri": n, "local": local, "name": local or text, "text": text,
                       "x": round(x), "y": round(y),
                       "cx": round(x + BOX_W / 2), "cy": round(y + BOX_H / 2 + 5)})  # the label's middle
     svg = render_template("diagram.svg", width=width, height=height, box_w=BOX_W, box_h=BOX_H,

@@ -208,7 +208,8 @@ def entity_page(ref: d.EntityRef) -> Response:
     counts = site.incoming_counts(ref) if desc.note else None
     html = render_template(
         "entity.html", ref=ref, view=view, lang=lang,
-        labels=view.all_labels(), label=view.label(ref.iri), fallback=view.fallback(),
+        labels=sorted(desc.labels(ref.iri).items(), key=lambda kv: (kv[0] != lang, kv[0])),
+        label=view.label(ref.iri), fallback=view.fallback(),
         identifiers=view.identifiers(),
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
         types=[view.link(t) for t in sorted(desc.types(ref.iri))],
@@ -252,11 +253,6 @@ class EntityView:
             return None
         got = "" if picked is None else (i18n.language_name(picked[1]) if picked[1] else "?")
         return {"want": i18n.language_name(self.lang), "got": got}
-
-    def all_labels(self) -> list[dict[str, Any]]:
-        labels = self.desc.labels(self.ref.iri)
-        return [{"lang": code, "name": i18n.language_name(code) if code else "", "texts": vals}
-                for code, vals in sorted(labels.items(), key=lambda kv: (kv[0] != self.lang, kv[0]))]
 
     def link(self, iri: str) -> dict[str, Any]:
         return {"iri": iri, "href": local_href(iri), "text": self.label(iri)}
