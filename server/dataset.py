@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
 from graph.dataset import DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
-from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS
+from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS, Format
 from graph.jsonld import compact_jsonld
 from graph.namespaces import KG
 from server import http, i18n, site
@@ -101,9 +101,8 @@ def dump(suffix: str) -> Response:
     fmt = DUMP_FORMATS.get(f"dump.{suffix}")
     if fmt is None:
         abort(404, description="dumps: " + ", ".join("/" + p for p in DUMP_FORMATS))
-    backend = get_backend()
-    version = backend.version()
-    path = dump_file(backend, version, fmt.key, fmt.suffix)
+    version = get_backend().version()
+    path = dump_file(fmt, version)
     response = send_file(path, mimetype=fmt.media_type, as_attachment=True,
                          download_name=f"{DUMP_NAME}{fmt.suffix}", conditional=True,
                          etag=f"{version}{fmt.suffix}")
@@ -111,23 +110,23 @@ def dump(suffix: str) -> Response:
     return response
 
 
-def dump_file(backend: Any, version: str, key: str, suffix: str) -> Path:
-    """The dump of the served release in format `key`, made once (atomically) and kept."""
+def dump_file(fmt: Format, version: str) -> Path:
+    """The dump of the served release in `fmt`, made once (atomically) and kept."""
     # The embedded engine's release has its canonical N-Triples already.
     release = getattr(get_state().backend, "release", None)
-    if key == "nt" and release is not None and release.version == version:
+    if fmt.key == "nt" and release is not None and release.version == version:
         return Path(release.ntriples_file)
     if not version or not all(c.isalnum() or c in "-_" for c in version):
         abort(500)  # the version names the file: nothing but letters, digits, - and _
-    path = cache_dir() / f"dump-{version}{suffix}"
+    path = cache_dir() / f"dump-{version}{fmt.suffix}"
     if path.exists():
         return path
     with open(cache_dir() / f"dump-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another thread may be making it: wait for it
         if not path.exists():
-            engine_key = "nt" if key == "jsonld" else key  # JSON-LD: compacted from N-Triples
-            body = backend.execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=engine_key, lane="heavy").body
-            if key == "jsonld":
+            engine_key = "nt" if fmt.key == "jsonld" else fmt.key  # JSON-LD: compacted from N-Triples
+            body = get_backend().execute("CONSTRUCT WHERE { ?s ?p ?o }", fmt=engine_key, lane="heavy").body
+            if fmt.key == "jsonld":
                 body = compact_jsonld(body)
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_bytes(body)

@@ -12,7 +12,6 @@ templates/diagram.svg; here is the layout.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 
@@ -20,6 +19,7 @@ from flask import render_template
 
 from graph import describe as d
 from graph.namespaces import KG
+from server import site
 
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 170, 34, 34, 84, 20
 MAX_ROW = 6
@@ -80,10 +80,8 @@ def _order(layers: list[list[str]], edges: list[Edge]) -> None:
             layers[i].sort(key=key)
 
 
-def draw_ontology(onto: d.Ontology, lang: str,
-                  name: Callable[[str], str]) -> tuple[str, list[dict[str, str]]]:
-    """The class diagram of `onto` in `lang` (SVG), and the properties with no domain or no range;
-    `name(iri)` names the outside classes."""
+def draw_ontology(onto: d.Ontology, lang: str) -> tuple[str, list[dict[str, str]]]:
+    """The class diagram of `onto` in `lang` (SVG), and the properties with no domain or no range."""
     ours = sorted(onto.classes)
     edges: list[Edge] = []
     undrawn: list[dict[str, str]] = []
@@ -111,11 +109,10 @@ def draw_ontology(onto: d.Ontology, lang: str,
     boxes = []
     for n in sorted(nodes):
         ours_ = n in onto.classes
-        text = (onto.label(n, lang) or n) if ours_ else name(n)
+        text = (onto.label(n, lang) or n) if ours_ else site.term_label(n, lang) or site.prefixed(n)
         local = n[len(str(KG)):] if ours_ else ""
         x, y = at[n]
-        boxes.append({"iri": n, "local": local, "name": local or text, "text": text[:1].upper() + text[1:],
-                      "long": len(text) > 24,  # a smaller font, so the label does not overflow its box
+        boxes.append({"iri": n, "local": local, "name": local or text, "text": text,
                       "x": round(x), "y": round(y),
                       "cx": round(x + BOX_W / 2), "cy": round(y + BOX_H / 2 + 5)})  # the label's middle
     svg = render_template("diagram.svg", width=width, height=height, box_w=BOX_W, box_h=BOX_H,

@@ -120,10 +120,8 @@ def iso_numeric() -> dict[str, tuple[str, str]]:
 
 def numeric_code(alpha3: str | None, alpha2: str | None) -> str | None:
     """The numeric code of a country whose two codes agree in the table, else None."""
-    row = iso_numeric().get(alpha3 or "")
-    if row is None or (alpha2 is not None and row[1] != alpha2):
-        return None
-    return row[0]
+    num, a2 = iso_numeric().get(alpha3 or "", (None, None))
+    return num if alpha2 in (None, a2) else None
 
 
 def _shape(code: str | None) -> Shape | None:
@@ -192,16 +190,20 @@ def _countries() -> dict[str, CountryOnMap]:
                             lambda: countries_on_map(get_backend().select(MAP_QUERY, lane="light")))
 
 
+def _name(thing: Linked | CountryOnMap, lang: str) -> str:
+    """Its label in `lang` (or a fallback language), else its IRI's local name."""
+    return d.label_in(thing.labels, lang) or d.local_name(thing.iri)
+
+
 def _domain_name(domain: Linked, lang: str) -> str:
     if domain.number is not None:
         return i18n.translate("map.domain", lang, n=domain.number)
-    return d.label_in(domain.labels, lang) or d.local_name(domain.iri)
+    return _name(domain, lang)
 
 
 def _place(c: CountryOnMap, lang: str, focus: str | None) -> Place:
     classes = [name for name, on in (("partner", c.partner), ("observer", c.observer),
                                      ("reference", bool(c.domains)), ("focus", c.iri == focus)) if on]
-    name = d.label_in(c.labels, lang) or d.local_name(c.iri)
     facts = [i18n.translate(f"map.{k}", lang) for k in classes if k in ("partner", "observer")]
     if c.domains:
         facts.append(i18n.translate("map.reference_of", lang) + " "
@@ -210,7 +212,7 @@ def _place(c: CountryOnMap, lang: str, focus: str | None) -> Place:
     if c.activities:
         facts.append(i18n.translate("map.activities", lang, n=len(c.activities)))
     return Place(numeric_code(c.alpha3, c.alpha2), tuple(classes), site.local_href(c.iri),
-                 name + (": " + "; ".join(facts) if facts else ""))
+                 _name(c, lang) + (": " + "; ".join(facts) if facts else ""))
 
 
 def home_map(lang: str) -> dict[str, Any]:
@@ -221,8 +223,8 @@ def home_map(lang: str) -> dict[str, Any]:
                             i18n.translate("map.title", lang))
         domains = [{"name": _domain_name(dom, lang), "title": d.label_in(dom.labels, lang) or "",
                     "href": site.local_href(dom.iri),
-                    "countries": [{"text": d.label_in(countries[c].labels, lang) or d.local_name(c),
-                                   "href": site.local_href(c)} for c in members]}
+                    "countries": [{"text": _name(countries[c], lang), "href": site.local_href(c)}
+                                  for c in members]}
                    for dom, members in domains_with_reference_countries(countries)]
         return {"svg": Markup(svg), "missing": [p.title for p in missing], "domains": domains,
                 "partners": sum(c.partner for c in countries.values()),
@@ -239,9 +241,8 @@ def country_map(iri: str, lang: str) -> dict[str, Any] | None:
         if country is None or _shape(numeric_code(country.alpha3, country.alpha2)) is None:
             return None
         svg, _ = draw([_place(c, lang, iri) for c in countries.values()],
-                      d.label_in(country.labels, lang) or d.local_name(iri), regional=True)
-        activities = sorted(({"text": d.label_in(a.labels, lang) or d.local_name(a.iri),
-                              "href": site.local_href(a.iri)} for a in country.activities.values()),
-                            key=lambda a: str(a["text"]).lower())
+                      _name(country, lang), regional=True)
+        activities = sorted(({"text": _name(a, lang), "href": site.local_href(a.iri)}
+                             for a in country.activities.values()), key=lambda a: str(a["text"]).lower())
         return {"svg": Markup(svg), "activities": activities}
     return site.per_version_lru(f"country-map.{lang}", iri, compute)

@@ -11,7 +11,6 @@ canonical base https://w3id.org/rabat-kg/; HTML links stay on the host that serv
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from graph.search import browse_query, fold, search_hits, search_query
 from graph.turtle import turtle
 from server import conformance, http, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, JSON_FORMAT, negotiate
-from server.site import local_href, prefixed
+from server.site import editor_link, local_href, prefixed
 from server.state import get_backend
 
 bp = Blueprint("pages", __name__)
@@ -81,7 +80,7 @@ def identify(type_: str, slug: str) -> Response:
     if fmt.key == "html" and lang in i18n.languages():
         target += "?" + urlencode({"lang": lang})
     response = see_other(target)
-    response.headers["Link"] = alternates_header(ref, describedby=target)
+    response.headers["Link"] = f'<{target}>; rel="describedby", ' + alternates(doc_links(ref))
     return response
 
 
@@ -106,7 +105,7 @@ def define(term: str | None = None) -> Response:
     if term is not None and term == onto.version:
         # The version IRI names the ontology as of that version: this one, answered directly.
         return schema_document("ontology")
-    if term is not None and (not d.TERM.fullmatch(term) or f"{KG}{term}" not in onto.terms):
+    if term is not None and f"{KG}{term}" not in onto.terms:  # (terms have TERM names only)
         abort(404, description=f"the ontology has no term {term!r}")
     fmt = negotiate(PAGE_FORMATS)
     target = ("/ontology" + (f"#{term}" if term else "")) if fmt.key == "html" else f"/ontology.{fmt.key}"
@@ -160,10 +159,9 @@ def doc_path(ref: d.EntityRef, fmt: Format) -> str:
     return base if fmt.key == "html" else base + fmt.suffix
 
 
-def alternates_header(ref: d.EntityRef, describedby: str | None = None) -> str:
-    """A `Link` header value: every representation of the document (and where it is described)."""
-    links = alternates((f, doc_path(ref, f)) for f in PAGE_FORMATS)
-    return f'<{describedby}>; rel="describedby", {links}' if describedby else links
+def doc_links(ref: d.EntityRef, formats: Sequence[Format] = PAGE_FORMATS) -> list[tuple[Format, str]]:
+    """The entity's document in each of `formats`: (format, local path)."""
+    return [(f, doc_path(ref, f)) for f in formats]
 
 
 def alternates(representations: Iterable[tuple[Format, str]]) -> str:
@@ -186,7 +184,7 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     if fmt.key == "rdf":
         check_rdfxml(body)  # a predicate RDF/XML cannot write: 406, never a broken document
     response = Response(body, mimetype=fmt.media_type)
-    response.headers["Link"] = alternates_header(ref)
+    response.headers["Link"] = alternates(doc_links(ref))
     if negotiated:
         response.headers["Content-Location"] = doc_path(ref, fmt)
         response.vary.add("Accept")
@@ -209,26 +207,21 @@ def entity_page(ref: d.EntityRef) -> Response:
     counts = site.incoming_counts(ref) if desc.note else None
     html = render_template(
         "entity.html", ref=ref, view=view, lang=lang,
-        labels=view.all_labels(), label=view.label(ref.iri), fallback=view.fallback(),
+        labels=sorted(desc.labels(ref.iri).items(), key=lambda kv: (kv[0] != lang, kv[0])),
+        label=view.label(ref.iri), fallback=view.fallback(),
         identifiers=view.identifiers(),
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
-        types=view.types(), rows=view.statements(), quotes=view.quotes(),
+        types=[view.link(t) for t in sorted(desc.types(ref.iri))],
+        rows=view.statements(), quotes=view.quotes(),
         incoming=view.incoming(counts), note=desc.note,
         timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
         timeline_editor=editor_link(d.timeline_query(ref)) if timeline else None,
-        downloads=[(f, doc_path(ref, f)) for f in DATA_FORMATS],
+        downloads=doc_links(ref, DATA_FORMATS),
         editor_link=editor_link(query), page_query=query,
         conformance=conformance.status_for(ref.iri),
         data_version=get_backend().version(), data_date=site.data_date())
-    return _html(html, [(f, doc_path(ref, f)) for f in PAGE_FORMATS])
-
-
-@functools.lru_cache(maxsize=4096)
-def editor_link(query: str) -> str:
-    """A link that opens `query` in the query editor: YASGUI fills a tab from `#query=` (the
-    fragment never reaches the server, so the request line stays short however long the query)."""
-    return "/sparql#" + urlencode({"query": query.strip()})
+    return _html(html, doc_links(ref))
 
 
 @dataclasses.dataclass
@@ -259,14 +252,6 @@ class EntityView:
             return None
         got = "" if picked is None else (i18n.language_name(picked[1]) if picked[1] else "?")
         return {"want": i18n.language_name(self.lang), "got": got}
-
-    def all_labels(self) -> list[dict[str, Any]]:
-        labels = self.desc.labels(self.ref.iri)
-        return [{"lang": code, "name": i18n.language_name(code) if code else "", "texts": vals}
-                for code, vals in sorted(labels.items(), key=lambda kv: (kv[0] != self.lang, kv[0]))]
-
-    def types(self) -> list[dict[str, Any]]:
-        return [self.link(t) for t in sorted(self.desc.types(self.ref.iri))]
 
     def link(self, iri: str) -> dict[str, Any]:
         return {"iri": iri, "href": local_href(iri), "text": self.label(iri)}
@@ -367,7 +352,7 @@ def search() -> Response:
     q = request.args.get("q", "").strip()
     cls_name = request.args.get("class", "").strip()
     cls = f"{KG}{cls_name}" if cls_name else None
-    if cls_name and (not d.TERM.fullmatch(cls_name) or cls not in site.ontology().classes):
+    if cls_name and cls not in site.ontology().classes:
         abort(400, description=f"unknown class {cls_name!r}; use a class of the ontology, e.g. Country")
     if len(q) > SEARCH_MAX_LEN:
         abort(400, description=f"the search text is longer than {SEARCH_MAX_LEN} characters")

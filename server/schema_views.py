@@ -44,7 +44,7 @@ def ontology_view(lang: str) -> dict[str, Any]:
               for key, prop in HEADER.items()}
     classes = sorted((view(t) for t in onto.classes.values()), key=lambda v: v["name"].lower())
     props = sorted((view(t) for t in onto.properties.values()), key=lambda v: v["name"].lower())
-    svg, undrawn = draw_ontology(onto, lang, lambda iri: term_label(iri, lang) or prefixed(iri))
+    svg, undrawn = draw_ontology(onto, lang)
     return {"iri": onto.iri, "header": header, "classes": classes, "properties": props,
             "diagram": Markup(svg), "undrawn": undrawn}
 

@@ -14,9 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
-from flask import current_app
+from flask import current_app, url_for
 
 from graph import dataset
 from graph import describe as d
@@ -95,12 +96,11 @@ def local_href(iri: str) -> str | None:
     """Where a link to `iri` goes: a local path for our IRIs, the IRI for other http(s) IRIs,
     None for anything else (javascript:, data:, mailto:, urn: ... are shown as text)."""
     if iri.startswith(ID):
-        ref = d.ref_for_iri(iri.split("#", 1)[0])
+        entity, _, frag = iri.partition("#")
+        ref = d.ref_for_iri(entity)
         if ref is None:
             return None
-        frag = iri.partition("#")[2]
-        safe = re.sub(r"[^A-Za-z0-9_.~-]", "", frag)
-        return f"/id/{ref.path}" + (f"#{safe}" if frag else "")
+        return f"/id/{ref.path}" + ("#" + re.sub(r"[^A-Za-z0-9_.~-]", "", frag) if frag else "")
     for ns, page in ((str(KG), "/ontology"), (str(KGSH), "/shapes")):
         if iri.startswith(ns):
             name = iri[len(ns):]
@@ -110,6 +110,12 @@ def local_href(iri: str) -> str | None:
     if re.match(r"https?://[^\s<>\"]+$", iri):
         return iri
     return None
+
+
+def editor_link(query: str) -> str:
+    """A link that opens `query` in the query editor: YASGUI fills a tab from `#query=` (the
+    fragment never reaches the server, so the request line stays short however long the query)."""
+    return url_for("sparql.endpoint") + "#" + urlencode({"query": query}, quote_via=quote)
 
 
 def external_name(iri: str) -> str | None:

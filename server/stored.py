@@ -27,8 +27,9 @@ from graph.queries import Param, StoredQuery, bind_query
 from server import http
 from server.i18n import mark_language
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, JSON_FORMAT, negotiate
+from server.site import editor_link
 from server.sparql import FORM_TYPE, QUERY_TYPE, TRUNCATED_TYPE, answer, check_names, intake, offered_for
-from server.stored_page import PAGE_ROWS, editor_link, query_page, request_values
+from server.stored_page import PAGE_ROWS, query_page, request_values
 
 bp = Blueprint("stored", __name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pyoxigraph as ox
 from flask import Response, render_template, request, url_for
@@ -104,15 +104,10 @@ def query_page(query: StoredQuery) -> Response:
     html = render_template(
         "stored/query.html", query=query, fields=fields, table=table, error=error,
         downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
-        editor=editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
+        editor=site.editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
     response.vary.add("Accept")
     return response
-
-
-def editor_link(text: str) -> str:
-    """The SPARQL editor with this query text (bound as the page ran it, when it ran)."""
-    return url_for("sparql.endpoint") + "#" + urlencode({"query": text}, quote_via=quote)
 
 
 # --- the form ------------------------------------------------------------------------------------
