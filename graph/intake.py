@@ -250,8 +250,8 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 _refuse_word(value.upper())
             if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
                 chain += 1
-            if form is None and depth == 0:
-                form = _form_of(value)
+            if form is None and depth == 0:  # a form needs no word boundary: SELECTDISTINCT is fine
+                form = next((f for k, f in FORMS.items() if value.upper().startswith(k)), None)
             declaring = len(value) == 6 and value.upper() == "PREFIX"
         elif kind == "pname":
             name, _, local = value.partition(":")
@@ -275,12 +275,6 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
     if pos < len(read) and not offsets:
         raise _unexpected(read, pos)
     return form
-
-
-def _form_of(word: str) -> Form | None:
-    """The form a bare word starts (the engine needs no boundary: SELECTDISTINCT is fine)."""
-    upper = word.upper()
-    return next((f for k, f in FORMS.items() if upper.startswith(k)), None)
 
 
 def _refuse_word(word: str) -> None:

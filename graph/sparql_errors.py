@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 
 from graph.errors import QuerySyntaxError
-from graph.intake import Token, position, tokens
+from graph.intake import CheckedQuery, Token, check_query, position, tokens
 from graph.namespaces import PREFIXES
 
 PREDECLARED: dict[str, str] = dict(PREFIXES)
@@ -58,6 +58,16 @@ _ENGINE_PHRASES = {
     "cannot be shared by multiple blocks": "the same blank node label is used in two groups",
     "only supported in SPARQL 1.2": "this is SPARQL 1.2, which this endpoint does not accept",
 }
+
+
+def prepare_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
+    """`check_query`, its syntax errors explained, and the predeclared prefixes it uses added:
+    a query as every route runs it."""
+    try:
+        checked = check_query(text, max_nesting=max_nesting)
+    except QuerySyntaxError as exc:
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
+    return CheckedQuery(text=with_predeclared_prefixes(text, checked.undeclared), form=checked.form)
 
 
 def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = None) -> str:
@@ -139,8 +149,12 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
     toks = tokens(sent, partial=True)
     before = [t for t in toks if t.start <= at]
     for phrase, words in _ENGINE_PHRASES.items():
-        if phrase in message:
-            return words, _start_of_culprit(sent, before, phrase, at), None
+        if phrase in message:  # the engine stops after a bad IRI or language tag: point at its start
+            if phrase == "IRI parsing failed" and "<" in sent[:at]:
+                at = sent.rfind("<", 0, at)
+            elif phrase == "language tag parsing failed":
+                at = next((t.start for t in reversed(before) if t.kind == "langtag"), at)
+            return words, at, None
     # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
     used, declared = _prefix_uses(toks)
     declared.update(PREDECLARED)
@@ -161,16 +175,6 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
     if not sent[at:].strip():
         return "the query ends too early: something is missing at the end", at, None
     return _clean_expected(gist), at, None
-
-
-def _start_of_culprit(sent: str, before: list[Token], phrase: str, at: int) -> int:
-    """The engine stops after a bad IRI or language tag: point at its start."""
-    if phrase == "IRI parsing failed":
-        found = sent.rfind("<", 0, at)
-        return found if found >= 0 else at
-    if phrase == "language tag parsing failed":
-        return next((t.start for t in reversed(before) if t.kind == "langtag"), at)
-    return at
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
