@@ -99,7 +99,7 @@ class CheckedQuery(NamedTuple):
 
     text: str
     form: Form
-    undeclared: frozenset[str] | None = None
+    undeclared: frozenset[str] = frozenset()
 
 
 def position(text: str, offset: int) -> tuple[int, int]:

@@ -9,18 +9,16 @@ grouped nor aggregated, an unclosed bracket or string. Otherwise it keeps the en
 what it expected, without the character classes. Line, column, the line of the query and a
 caret always point into the query as sent.
 
-`with_predeclared_prefixes` adds, on one line before the query, PREFIX declarations for the
-predeclared prefixes (graph.namespaces.PREFIXES) that the query uses without declaring (as
-WDQS does); a declaration in the query comes later and wins. That line ends with a marker
-comment, so `explain_syntax_error` can take it off again: positions stay those of the query
-as sent.
+`prepare_query` adds, on one line before the query, PREFIX declarations for the predeclared
+prefixes (graph.namespaces.PREFIXES) that the query uses without declaring (as WDQS does). That
+line ends with a marker comment, so `explain_syntax_error` can take it off again: positions
+stay those of the query as sent.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
 
 from graph.errors import QuerySyntaxError
 from graph.intake import CheckedQuery, Token, check_query, position, tokens
@@ -61,37 +59,20 @@ _ENGINE_PHRASES = {
 
 
 def prepare_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
-    """`check_query`, its syntax errors explained, and the predeclared prefixes it uses added:
-    a query as every route runs it."""
+    """`check_query`, its syntax errors explained, after a line declaring the predeclared
+    prefixes the query uses without declaring them (its own declarations come later and win).
+
+    >>> prepare_query("SELECT * { ?s rdfs:label ?l }").text.split("\\n")[0]
+    'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> #predeclared prefixes'
+    """
     try:
         checked = check_query(text, max_nesting=max_nesting)
     except QuerySyntaxError as exc:
         raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
-    return CheckedQuery(text=with_predeclared_prefixes(text, checked.undeclared), form=checked.form)
-
-
-def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = None) -> str:
-    """The query, after a line declaring the predeclared prefixes it uses but does not declare.
-
-    `undeclared` is what intake found (`CheckedQuery.undeclared`), saving a second lexing.
-    Unchanged when it needs none (or cannot be lexed: the error is reported as sent).
-
-    >>> with_predeclared_prefixes("SELECT * { ?s rdfs:label ?l }").split("\\n")[0]
-    'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> #predeclared prefixes'
-    """
-    if undeclared is None:
-        undeclared = undeclared_prefixes(query)
-    missing = [p for p in sorted(undeclared) if p in PREDECLARED]
-    if not missing:
-        return query
-    return "".join(f"PREFIX {p}: <{PREDECLARED[p]}> " for p in missing) + PROLOGUE_MARK + query
-
-
-def undeclared_prefixes(query: str) -> set[str]:
-    """Prefixes the query's prefixed names use without a PREFIX declaration (lexed as far as
-    the text can be lexed)."""
-    used, declared = _prefix_uses(tokens(query, partial=True))
-    return {tok.text.partition(":")[0] for tok in used} - declared
+    missing = [p for p in sorted(checked.undeclared) if p in PREDECLARED]
+    if missing:
+        text = "".join(f"PREFIX {p}: <{PREDECLARED[p]}> " for p in missing) + PROLOGUE_MARK + text
+    return CheckedQuery(text=text, form=checked.form)
 
 
 def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
@@ -290,12 +271,8 @@ def _clean_expected(gist: str) -> str:
 
 def _render(sent: str, line: int, column: int, explanation: str) -> str:
     """`syntax error at line L, column C: ...`, the line of the query and a caret under C."""
-    lines = sent.split("\n")
-    head = f"syntax error at line {line}, column {column}: {explanation}"
-    if not 1 <= line <= len(lines):
-        return head
-    excerpt = lines[line - 1].rstrip("\r")
-    return f"{head}\n{excerpt}\n{' ' * (max(column, 1) - 1)}^"
+    excerpt = sent.split("\n")[line - 1].rstrip("\r")
+    return f"syntax error at line {line}, column {column}: {explanation}\n{excerpt}\n{' ' * (column - 1)}^"
 
 
 def _offset(text: str, line: int, column: int) -> int:
