@@ -204,25 +204,25 @@ def check_query(text: str, *, max_nesting: int = 64,
         except (UpdateRefused, QueryRefused, QueryTooComplex) as exc:
             raise type(exc)(f"{exc.detail} (reading the query with its \\u escapes decoded "
                             "first, as SPARQL 1.1 defines and some stores do)") from None
-    used: set[str] = set()
-    declared: set[str] = set()
-    form = _scan(text, None, text, max_nesting, max_operators, prefixes=(used, declared))
+    form, undeclared = _scan(text, None, text, max_nesting, max_operators)
     if form is None:
         raise QuerySyntaxError("no query form: a query starts (after PREFIX/BASE) with SELECT, "
                                "ASK, CONSTRUCT or DESCRIBE", line=1, column=1)
-    return CheckedQuery(text=text, form=form, undeclared=frozenset(used - declared))
+    return CheckedQuery(text=text, form=form, undeclared=undeclared)
 
 
 def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
-          max_operators: int, prefixes: tuple[set[str], set[str]] | None = None) -> Form | None:
-    """The query form, refusing updates, outside access and deep nesting on the way.
+          max_operators: int) -> tuple[Form | None, frozenset[str]]:
+    """The query form and the prefixes it uses without declaring them, refusing updates,
+    outside access and deep nesting on the way.
 
     `read` is the text as lexed: `text` itself, or `text` with escapes decoded, `offsets`
-    mapping back (lexing then stops quietly where it fails); `prefixes`, if given, collects
-    the prefix names used and those declared. The lexer of `tokens`, without a Token per
-    match: this runs on every request (bench/RESULTS.md).
+    mapping back (lexing then stops quietly where it fails). The lexer of `tokens`, without
+    a Token per match: this runs on every request (bench/RESULTS.md).
     """
     form: Form | None = None
+    used: set[str] = set()
+    declared: set[str] = set()
     depth = pos = 0
     hidden = 0  # brackets inside IRI tokens, which the engine may read as brackets
     declaring = False  # the previous token was the word PREFIX
@@ -257,8 +257,7 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
             name, _, local = value.partition(":")
             if _FLAGGED.search(name):
                 _refuse_prefix(name)
-            if prefixes is not None:
-                prefixes[1 if declaring and not local else 0].add(name)
+            (declared if declaring and not local else used).add(name)
             declaring = False
         elif kind == "iri" and ("(" in value or "[" in value):
             hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
@@ -274,7 +273,7 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
         pos = m.end()
     if pos < len(read) and not offsets:
         raise _unexpected(read, pos)
-    return form
+    return form, frozenset(used - declared)
 
 
 def _refuse_word(word: str) -> None:
