@@ -145,13 +145,11 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
     if word is not None:
         return _explain_word(word)
-    rebind = _rebinding(sent, toks, at)
-    if rebind is not None:
+    if (rebind := _rebinding(sent, toks, at)) is not None:
         return rebind
     if "variable that is unbound" in message:
         return _explain_grouping(toks, at)
-    brackets = _explain_brackets(toks, sent, at)
-    if brackets is not None:
+    if (brackets := _explain_brackets(toks, sent, at)) is not None:
         return brackets
     if not sent[at:].strip():
         return "the query ends too early: something is missing at the end", at, None
