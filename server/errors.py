@@ -57,8 +57,7 @@ def handle_http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 500:
         return handle_unexpected(exc)
-    slug = HTTP_TYPES.get(status, "http-error")
-    response = problem(status, slug, exc.name, exc.description or exc.name)
+    response = problem(status, HTTP_TYPES.get(status, "http-error"), exc.name, exc.description or exc.name)
     # Keep the headers Werkzeug sets for this error (Allow on 405, WWW-Authenticate, ...).
     for name, value in exc.get_headers():
         if name.lower() not in ("content-type", "content-length"):
