@@ -93,9 +93,8 @@ class Token(NamedTuple):
 
 
 class CheckedQuery(NamedTuple):
-    """A query that passed intake: its text (unchanged), its form, and the prefixes its
-    prefixed names use without a PREFIX declaration (for graph.sparql_errors'
-    predeclared prefixes; None when not known)."""
+    """A query that passed intake: its text, its form, and the prefixes its prefixed names use
+    without a PREFIX declaration (for graph.sparql_errors.prepare_query)."""
 
     text: str
     form: Form
