@@ -93,13 +93,12 @@ class Token(NamedTuple):
 
 
 class CheckedQuery(NamedTuple):
-    """A query that passed intake: its text (unchanged), its form, and the prefixes its
-    prefixed names use without a PREFIX declaration (for graph.sparql_errors'
-    predeclared prefixes; None when not known)."""
+    """A query that passed intake: its text, its form, and the prefixes its prefixed names use
+    without a PREFIX declaration (for graph.sparql_errors.prepare_query)."""
 
     text: str
     form: Form
-    undeclared: frozenset[str] | None = None
+    undeclared: frozenset[str] = frozenset()
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
@@ -204,25 +203,25 @@ def check_query(text: str, *, max_nesting: int = 64,
         except (UpdateRefused, QueryRefused, QueryTooComplex) as exc:
             raise type(exc)(f"{exc.detail} (reading the query with its \\u escapes decoded "
                             "first, as SPARQL 1.1 defines and some stores do)") from None
-    used: set[str] = set()
-    declared: set[str] = set()
-    form = _scan(text, None, text, max_nesting, max_operators, prefixes=(used, declared))
+    form, undeclared = _scan(text, None, text, max_nesting, max_operators)
     if form is None:
         raise QuerySyntaxError("no query form: a query starts (after PREFIX/BASE) with SELECT, "
                                "ASK, CONSTRUCT or DESCRIBE", line=1, column=1)
-    return CheckedQuery(text=text, form=form, undeclared=frozenset(used - declared))
+    return CheckedQuery(text=text, form=form, undeclared=undeclared)
 
 
 def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
-          max_operators: int, prefixes: tuple[set[str], set[str]] | None = None) -> Form | None:
-    """The query form, refusing updates, outside access and deep nesting on the way.
+          max_operators: int) -> tuple[Form | None, frozenset[str]]:
+    """The query form and the prefixes it uses without declaring them, refusing updates,
+    outside access and deep nesting on the way.
 
     `read` is the text as lexed: `text` itself, or `text` with escapes decoded, `offsets`
-    mapping back (lexing then stops quietly where it fails); `prefixes`, if given, collects
-    the prefix names used and those declared. The lexer of `tokens`, without a Token per
-    match: this runs on every request (bench/RESULTS.md).
+    mapping back (lexing then stops quietly where it fails). The lexer of `tokens`, without
+    a Token per match: this runs on every request (bench/RESULTS.md).
     """
     form: Form | None = None
+    used: set[str] = set()
+    declared: set[str] = set()
     depth = pos = 0
     hidden = 0  # brackets inside IRI tokens, which the engine may read as brackets
     declaring = False  # the previous token was the word PREFIX
@@ -250,15 +249,14 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 _refuse_word(value.upper())
             if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
                 chain += 1
-            if form is None and depth == 0:
-                form = _form_of(value)
+            if form is None and depth == 0:  # a form needs no word boundary: SELECTDISTINCT is fine
+                form = next((f for k, f in FORMS.items() if value.upper().startswith(k)), None)
             declaring = len(value) == 6 and value.upper() == "PREFIX"
         elif kind == "pname":
             name, _, local = value.partition(":")
             if _FLAGGED.search(name):
                 _refuse_prefix(name)
-            if prefixes is not None:
-                prefixes[1 if declaring and not local else 0].add(name)
+            (declared if declaring and not local else used).add(name)
             declaring = False
         elif kind == "iri" and ("(" in value or "[" in value):
             hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
@@ -274,13 +272,7 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
         pos = m.end()
     if pos < len(read) and not offsets:
         raise _unexpected(read, pos)
-    return form
-
-
-def _form_of(word: str) -> Form | None:
-    """The form a bare word starts (the engine needs no boundary: SELECTDISTINCT is fine)."""
-    upper = word.upper()
-    return next((f for k, f in FORMS.items() if upper.startswith(k)), None)
+    return form, frozenset(used - declared)
 
 
 def _refuse_word(word: str) -> None:

@@ -9,21 +9,19 @@ grouped nor aggregated, an unclosed bracket or string. Otherwise it keeps the en
 what it expected, without the character classes. Line, column, the line of the query and a
 caret always point into the query as sent.
 
-`with_predeclared_prefixes` adds, on one line before the query, PREFIX declarations for the
-predeclared prefixes (graph.namespaces.PREFIXES) that the query uses without declaring (as
-WDQS does); a declaration in the query comes later and wins. That line ends with a marker
-comment, so `explain_syntax_error` can take it off again: positions stay those of the query
-as sent.
+`prepare_query` adds, on one line before the query, PREFIX declarations for the predeclared
+prefixes (graph.namespaces.PREFIXES) that the query uses without declaring (as WDQS does). That
+line ends with a marker comment, so `explain_syntax_error` can take it off again: positions
+stay those of the query as sent.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
 
 from graph.errors import QuerySyntaxError
-from graph.intake import Token, position, tokens
+from graph.intake import CheckedQuery, Token, check_query, position, tokens
 from graph.namespaces import PREFIXES
 
 PREDECLARED: dict[str, str] = dict(PREFIXES)
@@ -60,28 +58,21 @@ _ENGINE_PHRASES = {
 }
 
 
-def with_predeclared_prefixes(query: str, undeclared: Iterable[str] | None = None) -> str:
-    """The query, after a line declaring the predeclared prefixes it uses but does not declare.
+def prepare_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
+    """`check_query`, its syntax errors explained, after a line declaring the predeclared
+    prefixes the query uses without declaring them (its own declarations come later and win).
 
-    `undeclared` is what intake found (`CheckedQuery.undeclared`), saving a second lexing.
-    Unchanged when it needs none (or cannot be lexed: the error is reported as sent).
-
-    >>> with_predeclared_prefixes("SELECT * { ?s rdfs:label ?l }").split("\\n")[0]
+    >>> prepare_query("SELECT * { ?s rdfs:label ?l }").text.split("\\n")[0]
     'PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> #predeclared prefixes'
     """
-    if undeclared is None:
-        undeclared = undeclared_prefixes(query)
-    missing = [p for p in sorted(undeclared) if p in PREDECLARED]
-    if not missing:
-        return query
-    return "".join(f"PREFIX {p}: <{PREDECLARED[p]}> " for p in missing) + PROLOGUE_MARK + query
-
-
-def undeclared_prefixes(query: str) -> set[str]:
-    """Prefixes the query's prefixed names use without a PREFIX declaration (lexed as far as
-    the text can be lexed)."""
-    used, declared = _prefix_uses(tokens(query, partial=True))
-    return {tok.text.partition(":")[0] for tok in used} - declared
+    try:
+        checked = check_query(text, max_nesting=max_nesting)
+    except QuerySyntaxError as exc:
+        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
+    missing = [p for p in sorted(checked.undeclared) if p in PREDECLARED]
+    if missing:
+        text = "".join(f"PREFIX {p}: <{PREDECLARED[p]}> " for p in missing) + PROLOGUE_MARK + text
+    return CheckedQuery(text=text, form=checked.form)
 
 
 def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
@@ -139,8 +130,12 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
     toks = tokens(sent, partial=True)
     before = [t for t in toks if t.start <= at]
     for phrase, words in _ENGINE_PHRASES.items():
-        if phrase in message:
-            return words, _start_of_culprit(sent, before, phrase, at), None
+        if phrase in message:  # the engine stops after a bad IRI or language tag: point at its start
+            if phrase == "IRI parsing failed" and "<" in sent[:at]:
+                at = sent.rfind("<", 0, at)
+            elif phrase == "language tag parsing failed":
+                at = next((t.start for t in reversed(before) if t.kind == "langtag"), at)
+            return words, at, None
     # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
     used, declared = _prefix_uses(toks)
     declared.update(PREDECLARED)
@@ -150,27 +145,15 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
     if word is not None:
         return _explain_word(word)
-    rebind = _rebinding(sent, toks, at)
-    if rebind is not None:
+    if (rebind := _rebinding(sent, toks, at)) is not None:
         return rebind
     if "variable that is unbound" in message:
         return _explain_grouping(toks, at)
-    brackets = _explain_brackets(toks, sent, at)
-    if brackets is not None:
+    if (brackets := _explain_brackets(toks, sent, at)) is not None:
         return brackets
     if not sent[at:].strip():
         return "the query ends too early: something is missing at the end", at, None
     return _clean_expected(gist), at, None
-
-
-def _start_of_culprit(sent: str, before: list[Token], phrase: str, at: int) -> int:
-    """The engine stops after a bad IRI or language tag: point at its start."""
-    if phrase == "IRI parsing failed":
-        found = sent.rfind("<", 0, at)
-        return found if found >= 0 else at
-    if phrase == "language tag parsing failed":
-        return next((t.start for t in reversed(before) if t.kind == "langtag"), at)
-    return at
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
@@ -286,12 +269,8 @@ def _clean_expected(gist: str) -> str:
 
 def _render(sent: str, line: int, column: int, explanation: str) -> str:
     """`syntax error at line L, column C: ...`, the line of the query and a caret under C."""
-    lines = sent.split("\n")
-    head = f"syntax error at line {line}, column {column}: {explanation}"
-    if not 1 <= line <= len(lines):
-        return head
-    excerpt = lines[line - 1].rstrip("\r")
-    return f"{head}\n{excerpt}\n{' ' * (max(column, 1) - 1)}^"
+    excerpt = sent.split("\n")[line - 1].rstrip("\r")
+    return f"syntax error at line {line}, column {column}: {explanation}\n{excerpt}\n{' ' * (column - 1)}^"
 
 
 def _offset(text: str, line: int, column: int) -> int:

@@ -50,17 +50,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     from graph.engine.pool import EmbeddedBackend
     from graph.errors import QuerySyntaxError
-    from graph.intake import check_query
     from graph.release import write_release
-    from graph.sparql_errors import explain_syntax_error, with_predeclared_prefixes
+    from graph.sparql_errors import explain_syntax_error, prepare_query
     from server.serve import pool_settings, server_config
 
     text = sys.stdin.read() if args.sparql == "-" else args.sparql
-    try:
-        checked = check_query(text)
-    except QuerySyntaxError as exc:  # in words, with line, column and caret, as the API says it
-        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
-    run = with_predeclared_prefixes(checked.text, checked.undeclared)  # as on the endpoint
+    checked = prepare_query(text)  # as on the endpoint: errors in words, predeclared prefixes
     fmt = args.format
     if checked.form in ("construct", "describe") and fmt in ("json", "csv", "tsv", "xml"):
         fmt = "ttl"
@@ -73,9 +68,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         release = write_release(data_paths(args), Path(tmp) / "release", validate=False)
         backend = EmbeddedBackend(release, pool_settings(settings), owned=False)
         try:
-            result = backend.execute(run, fmt=fmt, max_rows=max_rows or None, form=checked.form)
+            result = backend.execute(checked.text, fmt=fmt, max_rows=max_rows or None, form=checked.form)
         except QuerySyntaxError as exc:
-            raise explain_syntax_error(exc.detail, run, line=exc.line, column=exc.column) from None
+            raise explain_syntax_error(exc.detail, checked.text, line=exc.line, column=exc.column) from None
         finally:
             backend.close()
     sys.stdout.buffer.write(result.body)

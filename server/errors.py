@@ -42,11 +42,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected)
 
 
-def problem_type(slug: str) -> str:
-    """The problem type IRI of a slug."""
-    return PROBLEMS + slug
-
-
 def handle_kg_error(exc: KgError) -> Response:
     extra = dict(exc.extra)
     retry_after = extra.pop("retry_after", None)
@@ -62,8 +57,7 @@ def handle_http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     if status == 500:
         return handle_unexpected(exc)
-    slug = HTTP_TYPES.get(status, "http-error")
-    response = problem(status, slug, exc.name, exc.description or exc.name)
+    response = problem(status, HTTP_TYPES.get(status, "http-error"), exc.name, exc.description or exc.name)
     # Keep the headers Werkzeug sets for this error (Allow on 405, WWW-Authenticate, ...).
     for name, value in exc.get_headers():
         if name.lower() not in ("content-type", "content-length"):
@@ -80,7 +74,7 @@ def handle_unexpected(exc: Exception) -> Response:
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Response:
     """A problem response in the representation the client prefers."""
-    doc: dict[str, Any] = {"type": problem_type(slug), "title": title, "status": status,
+    doc: dict[str, Any] = {"type": PROBLEMS + slug, "title": title, "status": status,
                            "detail": detail}
     doc.update({k: v for k, v in extra.items() if v is not None and k not in doc})
     choice = request.accept_mimetypes.best_match(_BODY_TYPES) or PROBLEM_JSON

@@ -14,7 +14,8 @@ from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
 from graph.formats import PROBLEM_JSON
-from server.errors import HTTP_TYPES, problem_type
+from graph.namespaces import PROBLEMS
+from server.errors import HTTP_TYPES
 from server.http import CSP
 
 log = logging.getLogger("rabat_kg.framing")
@@ -31,7 +32,7 @@ class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
                      "fits in a 64 KiB POST body"
         log.info("refused a malformed request from %s: %d %s: %s", self.channel.addr[0] if
                  self.channel.addr else "?", error.code, error.reason, detail[:200])
-        body = json.dumps({"type": problem_type(HTTP_TYPES.get(error.code, "bad-request")),
+        body = json.dumps({"type": PROBLEMS + HTTP_TYPES.get(error.code, "bad-request"),
                            "title": error.reason, "status": error.code, "detail": detail}).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend([

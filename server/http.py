@@ -63,11 +63,6 @@ def compressible(media_type: str) -> bool:
     return media_type.startswith(_COMPRESSIBLE)
 
 
-def chosen_coding(media_type: str) -> str:
-    """The content coding this request gets for a body of `media_type`: "gzip" or ""."""
-    return "gzip" if compressible(media_type) and request.accept_encodings["gzip"] > 0 else ""
-
-
 def data_version() -> str | None:
     """The served release's version, or None if the backend cannot tell right now."""
     try:
@@ -84,8 +79,9 @@ def etag_for(media_type: str, language: str | None = None) -> str | None:
     version = data_version()
     if version is None:
         return None
+    coding = "gzip" if compressible(media_type) and request.accept_encodings["gzip"] > 0 else ""
     parts = (version, "GET", request.host, request.path, request.query_string,
-             media_type.split(";")[0].strip().lower(), language or "", chosen_coding(media_type))
+             media_type.split(";")[0].strip().lower(), language or "", coding)
     digest = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f'"{digest}"'
 

@@ -25,9 +25,9 @@ from graph.engine.base import Form, Lane
 from graph.errors import KgError, NotAcceptable, QuerySyntaxError, UpdateRefused
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml, describe_formats
 from graph.hints import hint_headers, unknown_terms
-from graph.intake import CheckedQuery, check_query
+from graph.intake import CheckedQuery
 from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
-from graph.sparql_errors import PREDECLARED, explain_syntax_error, with_predeclared_prefixes
+from graph.sparql_errors import PREDECLARED, explain_syntax_error, prepare_query
 from server import http, i18n
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
 from server.site import per_version, per_version_lru
@@ -62,6 +62,13 @@ VOCABULARY_TERMS = {
                   "{ ?t a owl:AnnotationProperty } UNION { ?t a rdf:Property } UNION "
                   "{ SELECT DISTINCT ?t WHERE { ?s ?t ?o } }",
 }
+# The query a new editor tab starts with: what the graph holds, by class.
+DEFAULT_QUERY = ("".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("rdf", "rdfs", "kg"))
+                 + "\n# What the graph holds: things per class\n"
+                 "SELECT ?class ?label (COUNT(?thing) AS ?things) WHERE {\n"
+                 "  ?thing rdf:type ?class .\n"
+                 "  OPTIONAL { ?class rdfs:label ?label FILTER(lang(?label) = \"en\") }\n"
+                 "}\nGROUP BY ?class ?label\nORDER BY DESC(?things)\n")
 # Bytes of characters XML 1.0 forbids (in UTF-8 they appear only as themselves).
 _XML_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -82,13 +89,15 @@ class DatasetRefused(KgError, type="dataset-refused", title="Dataset not availab
 # --- reading a request ---------------------------------------------------------------------
 
 
-def parse_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
+def read_pairs(raw: bytes, where: str) -> list[tuple[str, str]]:
     """`application/x-www-form-urlencoded` pairs, decoded as strict UTF-8 (Werkzeug replaces bad
-    bytes silently; a query must reach the engine exactly as sent): else BadProtocolRequest."""
+    bytes silently; a query must reach the engine exactly as sent), their names checked."""
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise BadProtocolRequest(f"the {where} is not UTF-8 (after percent-decoding)") from None
+    check_names(pairs, where, QUERY_PARAMS)
+    return pairs
 
 
 def check_names(pairs: Iterable[tuple[str, str]], where: str, allowed: frozenset[str]) -> None:
@@ -110,8 +119,7 @@ def read_request() -> tuple[str | None, list[str]]:
     Raises:
         UpdateRefused (403), UnsupportedBody (415), BadProtocolRequest, DatasetRefused (400).
     """
-    url_pairs = parse_pairs(request.query_string, "query string")
-    check_names(url_pairs, "query string", QUERY_PARAMS)
+    url_pairs = read_pairs(request.query_string, "query string")
     queries = [v for k, v in url_pairs if k == "query"]
     body_pairs: list[tuple[str, str]] = []
     if request.method == "POST":
@@ -120,8 +128,7 @@ def read_request() -> tuple[str | None, list[str]]:
             raise UpdateRefused("application/sparql-update: this service is read-only and accepts "
                                 "no SPARQL Update")
         if mimetype == FORM_TYPE:
-            body_pairs = parse_pairs(request.get_data(cache=True), "form body")
-            check_names(body_pairs, "form body", QUERY_PARAMS)
+            body_pairs = read_pairs(request.get_data(cache=True), "form body")
             body_queries = [v for k, v in body_pairs if k == "query"]
             if queries and body_queries:
                 raise BadProtocolRequest("a query both in the URL and in the form body: send one")
@@ -168,15 +175,8 @@ def check_dataset(pairs: list[tuple[str, str]]) -> None:
 
 
 def intake(text: str) -> CheckedQuery:
-    """`graph.intake.check_query` with this server's limits; syntax errors carry the query."""
-    try:
-        checked = check_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
-    except QuerySyntaxError as exc:
-        raise explain_syntax_error(exc.detail, text, line=exc.line, column=exc.column) from None
-    # Predeclared prefixes (kg:, rdfs:, ...) on one line before the query; explain_syntax_error
-    # takes the line off again, so error positions stay those of the query as sent.
-    return CheckedQuery(text=with_predeclared_prefixes(checked.text, checked.undeclared),
-                        form=checked.form)
+    """`graph.sparql_errors.prepare_query` with this server's limits."""
+    return prepare_query(text, max_nesting=int(current_app.config["MAX_NESTING"]))
 
 
 def offered_for(form: Form) -> tuple[Format, ...]:
@@ -237,9 +237,8 @@ def mark_truncated(body: bytes, key: str, limit: int) -> bytes:
         return body[:at] + member + body[at:]
     if key == "xml":
         link = f'<link href="{TRUNCATED_TYPE}"/><!-- {note} -->'.encode()
-        if re.search(rb"<head\s*/>", body):
-            return re.sub(rb"<head\s*/>", b"<head>" + link + b"</head>", body, count=1)
-        return body.replace(b"</head>", link + b"</head>", 1)
+        marked, found = re.subn(rb"<head\s*/>", b"<head>" + link + b"</head>", body, count=1)
+        return marked if found else body.replace(b"</head>", link + b"</head>", 1)
     if key in ("ttl", "nt"):
         return f"# {note}\n".encode() + body
     if key == "rdf":
@@ -284,21 +283,11 @@ def editor_page() -> Response:
     config = {"endpoint": url_for("sparql.endpoint"), "vocabulary": url_for("sparql.vocabulary"),
               "queries": url_for("stored.list_queries"), "prefixes": PREFIXES}
     html = render_template("sparql/editor.html", editor_config=json.dumps(config),
-                           default_query=default_query(), data_version=http.data_version(),
+                           default_query=DEFAULT_QUERY, data_version=http.data_version(),
                            predeclared=PREDECLARED)
     response = Response(html, mimetype=HTML)
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     return i18n.mark_language(response)
-
-
-def default_query() -> str:
-    """The query a new editor tab starts with: what the graph holds, by class."""
-    prologue = "".join(f"PREFIX {p}: <{PREFIXES[p]}>\n" for p in ("rdf", "rdfs", "kg"))
-    return (prologue + "\n# What the graph holds: things per class\n"
-            "SELECT ?class ?label (COUNT(?thing) AS ?things) WHERE {\n"
-            "  ?thing rdf:type ?class .\n"
-            "  OPTIONAL { ?class rdfs:label ?label FILTER(lang(?label) = \"en\") }\n"
-            "}\nGROUP BY ?class ?label\nORDER BY DESC(?things)\n")
 
 
 # --- Service Description --------------------------------------------------------------------

@@ -16,15 +16,9 @@ import pytest
 
 from graph.errors import QuerySyntaxError
 from graph.hints import NAMESPACE, ontology_terms, unknown_terms
-from graph.intake import check_query
+from graph.intake import check_query, tokens
 from graph.namespaces import KG, PREFIXES
-from graph.sparql_errors import (
-    PREDECLARED,
-    explain_syntax_error,
-    strip_prologue,
-    undeclared_prefixes,
-    with_predeclared_prefixes,
-)
+from graph.sparql_errors import PREDECLARED, _prefix_uses, explain_syntax_error, prepare_query, strip_prologue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +29,7 @@ def explained(query: str) -> QuerySyntaxError:
         check_query(query)
     except QuerySyntaxError as exc:
         return explain_syntax_error(exc.detail, query, line=exc.line, column=exc.column)
-    run = with_predeclared_prefixes(query)
+    run = prepare_query(query).text
     try:
         ox.Store().query(run)
     except SyntaxError as exc:
@@ -92,23 +86,23 @@ def test_predeclared_prefixes_work_and_the_querys_own_declaration_wins() -> None
                       ox.Literal("other")))
 
     def names(query: str) -> list[str]:
-        solutions = store.query(with_predeclared_prefixes(query))
+        solutions = store.query(prepare_query(query).text)
         assert isinstance(solutions, ox.QuerySolutions)
         return [row["n"].value for row in solutions]
 
     assert names("SELECT ?n WHERE { ?s kg:name ?n }") == ["Togo"]
     own = "PREFIX kg: <http://other/>\nSELECT ?n WHERE { ?s kg:name ?n }"
     assert names(own) == ["other"]
-    assert with_predeclared_prefixes(own) == own  # nothing to add
+    assert prepare_query(own).text == own  # nothing to add
     plain = "SELECT * WHERE { ?s <http://e/p> ?o }"
-    assert with_predeclared_prefixes(plain) == plain
+    assert prepare_query(plain).text == plain
 
 
 def test_the_predeclared_line_is_one_line_and_comes_off_again() -> None:
     query = "SELECT * WHERE {\n  ?s rdfs:label ?l ;\n     kg:nope ?x ; foo:bar ?y }"
-    run = with_predeclared_prefixes(query)
+    run = prepare_query(query).text
     assert run.count("\n") == query.count("\n") + 1
-    assert undeclared_prefixes(run) == {"foo"}
+    assert check_query(run).undeclared == {"foo"}
     assert strip_prologue(run) == (query, 1)
     with pytest.raises(SyntaxError) as info:
         ox.Store().query(run)
@@ -167,7 +161,8 @@ def test_cli_says_the_same_in_words_and_predeclares() -> None:
 
 def test_intake_finds_the_undeclared_prefixes_as_the_lexer_does() -> None:
     query = "PREFIX ex: <http://e/>\nSELECT * WHERE { ?s ex:p ?o ; rdfs:label ?l ; kg: ?k ; foo:x ?y }"
-    assert check_query(query).undeclared == {"rdfs", "kg", "foo"} == undeclared_prefixes(query)
-    run = with_predeclared_prefixes(query, check_query(query).undeclared)
-    assert run == with_predeclared_prefixes(query)
+    used, declared = _prefix_uses(tokens(query))
+    lexed = {tok.text.partition(":")[0] for tok in used} - declared
+    assert check_query(query).undeclared == {"rdfs", "kg", "foo"} == lexed
+    run = prepare_query(query).text
     assert run.startswith("PREFIX kg: <https://w3id.org/rabat-kg/def/> PREFIX rdfs: ")
