@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -194,21 +194,15 @@ def start_build(paths: Sequence[Path], directory: Path, *,
 def finish_build(proc: subprocess.Popen[bytes]) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
     out, _ = proc.communicate()
-    try:
-        outcome = json.loads(out or b"{}")
-    except ValueError:
-        outcome = {}
-    if proc.returncode == 0 and "release" in outcome:
-        doc = outcome["release"]
-        return BuiltRelease(**{**doc, "directory": Path(doc["directory"]),
-                               "sources": tuple(doc["sources"])})
-    error = outcome.get("error") or {}
-    raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
-                    **error.get("extra", {}))
+    outcome = pickle.loads(out) if proc.returncode == 0 and out else None  # our own child's
+    if isinstance(outcome, dict):
+        return BuiltRelease(**outcome)
+    detail, extra = outcome or (f"the release build failed (exit {proc.returncode})", {})
+    raise DataError(detail, **extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m graph.release DIR [--no-validate] FILE...``: one JSON line on stdout."""
+    """``python -m graph.release DIR [--no-validate] FILE...``: the outcome, pickled, on stdout."""
     import logging
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -220,12 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         built = write_release(args.files, args.directory, validate=not args.no_validate)
+        outcome: object = asdict(built)  # (a BuiltRelease here would be __main__'s class)
     except DataError as exc:
-        print(json.dumps({"error": {"detail": exc.detail, "extra": exc.extra}}, default=str))
-        return 1
-    print(json.dumps({"release": asdict(built)}, default=str))
+        outcome = (exc.detail, exc.extra)
+    sys.stdout.buffer.write(pickle.dumps(outcome))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

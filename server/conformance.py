@@ -3,16 +3,15 @@
 Validation (pySHACL) is slow and holds the GIL, so it never runs in a request: the first page
 that needs the report starts a background thread, which fetches the whole graph from the backend
 and runs `graph.validate.validate_ntriples` in a child process (`python -m server.conformance`:
-N-Triples on stdin, the result as JSON on stdout). Until it is ready, pages say "pending".
+N-Triples on stdin, the result pickled on stdout). Until it is ready, pages say "pending".
 Graphs over LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the
 bundled engine was validated when it was loaded; pages say so).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
+import pickle
 import subprocess
 import sys
 import threading
@@ -119,8 +118,7 @@ def _compute(st: State, backend: Backend, timeout_s: float) -> None:
                               capture_output=True, timeout=timeout_s, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or "failed")
-        doc = json.loads(proc.stdout)  # as `main` wrote it (dataclasses.asdict)
-        st.report = ValidationResult(**{**doc, "violations": [Violation(**v) for v in doc["violations"]]})
+        st.report = pickle.loads(proc.stdout)  # as `main` wrote it
     except Exception as exc:  # never let a failed validation break the pages
         log.error("validation of release %s failed: %s", st.version, exc)
         st.reason = f"the validation report could not be computed: {exc}"
@@ -129,9 +127,8 @@ def _compute(st: State, backend: Backend, timeout_s: float) -> None:
 
 
 def main() -> int:
-    """The child process: validate N-Triples from stdin, print the result as JSON."""
-    result = validate_ntriples(sys.stdin.buffer.read())
-    sys.stdout.write(json.dumps(dataclasses.asdict(result)))
+    """The child process: validate N-Triples from stdin, write the result (pickled) on stdout."""
+    sys.stdout.buffer.write(pickle.dumps(validate_ntriples(sys.stdin.buffer.read())))
     return 0
 
 

@@ -132,14 +132,17 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     The app's modules are imported while the child builds: on two cores, start-up is the
     longer of the two rather than their sum.
     """
-    from graph.engine.pool import EmbeddedBackend, start_fork_server
+    import multiprocessing.forkserver
+
+    from graph.engine.pool import EmbeddedBackend
     from graph.paths import bundled_sources
     from graph.release import finish_build, start_build
 
     paths = [Path(p) for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") else bundled_sources()
     build = start_build(paths, run_dir / RELEASE_DIR,
                         validate=bool(config.get("VALIDATE_ON_START", True)))
-    start_fork_server()  # executors are forked from it once the release is built
+    # The fork server (pool.py set what it imports) starts now: executors fork from it later.
+    multiprocessing.forkserver.ensure_running()
     import waitress  # noqa: F401 (imported now, used by serve)
 
     import server.framing
@@ -154,27 +157,24 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     return backend
 
 
-class ControlServer(socketserver.ThreadingUnixStreamServer):
+def start_control(path: Path, backend: Any) -> socketserver.ThreadingUnixStreamServer:
     """`rabat-kg reload` talks to the server here: one JSON request, one JSON answer."""
 
-    daemon_threads = True
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            try:
+                request = json.loads(self.rfile.readline())
+                outcome = backend.reload([Path(p) for p in request.get("sources") or []] or None)
+            except (ValueError, AttributeError) as exc:
+                outcome = {"ok": False, "detail": f"bad control request: {exc}"}
+            log_reload(outcome)
+            self.wfile.write(json.dumps(outcome).encode() + b"\n")
 
-    def __init__(self, path: Path, backend: Any) -> None:
-        self.backend = backend
-        super().__init__(str(path), ControlHandler)
-        os.chmod(path, 0o600)
-
-
-class ControlHandler(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        try:
-            request = json.loads(self.rfile.readline())
-            sources = [Path(p) for p in request.get("sources") or []] or None
-            outcome = self.server.backend.reload(sources)  # type: ignore[attr-defined]
-        except (ValueError, AttributeError) as exc:
-            outcome = {"ok": False, "detail": f"bad control request: {exc}"}
-        log_reload(outcome)
-        self.wfile.write(json.dumps(outcome).encode() + b"\n")
+    control = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+    control.daemon_threads = True
+    os.chmod(path, 0o600)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    return control
 
 
 def raise_fd_limit() -> None:
@@ -193,14 +193,13 @@ def serve(args: argparse.Namespace) -> int:
     config = server_config(args)
     run = RunDir()
     backend: Any = None
-    control: ControlServer | None = None
+    control: socketserver.ThreadingUnixStreamServer | None = None
     statefile = state_file(args.port)
     try:
         config["RUN_DIR"] = str(run.path)
         if not config.get("STORE_URL"):
             backend = start_engine(config, run.path)  # DataError -> the CLI prints it, exit 1
-            control = ControlServer(run.path / CONTROL_SOCKET, backend)
-            threading.Thread(target=control.serve_forever, daemon=True).start()
+            control = start_control(run.path / CONTROL_SOCKET, backend)
         import waitress  # (imported while the release was built, if there is one)
 
         from server import create_app

@@ -243,12 +243,10 @@ def _reason(exc: requests.RequestException) -> str:
 # --- loading ------------------------------------------------------------------------------
 
 
-def _blank_groups(lines: Iterable[str]) -> tuple[list[str], list[list[str]]]:
-    """Split N-Triples lines into those without blank nodes, and groups sharing blank nodes.
-
-    An INSERT request gives its blank nodes fresh identities, so a blank node split across
-    two requests would become two nodes.
-    """
+def _blank_groups(lines: Iterable[str]) -> list[list[str]]:
+    """N-Triples lines in groups: one per line without blank nodes, one per set of lines that
+    share blank nodes (an INSERT request gives its blank nodes fresh identities, so a blank node
+    split across two requests would become two nodes)."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -257,21 +255,21 @@ def _blank_groups(lines: Iterable[str]) -> tuple[list[str], list[list[str]]]:
             x = parent[x]
         return x
 
-    plain: list[str] = []
+    groups: list[list[str]] = []
     with_bnodes: list[tuple[str, str]] = []
     for line in lines:
         labels = re.findall(r"(?:^|\s)(_:[^\s]+)", line)
         if not labels:
-            plain.append(line)
+            groups.append([line])
             continue
         root = find(labels[0])
         for other in labels[1:]:
             parent[find(other)] = root
         with_bnodes.append((labels[0], line))
-    groups: dict[str, list[str]] = {}
+    sharing: dict[str, list[str]] = {}
     for label, line in with_bnodes:
-        groups.setdefault(find(label), []).append(line)
-    return plain, list(groups.values())
+        sharing.setdefault(find(label), []).append(line)
+    return groups + list(sharing.values())
 
 
 class _Refused(KgError):
@@ -345,10 +343,9 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
                                             os.environ.get("RABAT_KG_STORE_PASSWORD", ""))
     loader = _Loader(update_url, auth, timeout)
     staging = f"{graph}/staging-{release.version}"
-    plain, bnode_groups = _blank_groups(release.ntriples.decode().splitlines())
     loader.update(f"DROP SILENT GRAPH <{staging}>")
     try:
-        for groups in _packed([[line] for line in plain] + bnode_groups,
+        for groups in _packed(_blank_groups(release.ntriples.decode().splitlines()),
                               gsp_chunk_triples if gsp_url else chunk_triples):
             if gsp_url:
                 body = "".join(line + "\n" for group in groups for line in group)
