@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +57,17 @@ def state_file(port: int) -> Path:
     return state_dir() / f"serve-{port}.json"
 
 
-class RunDir:
+@contextlib.contextmanager
+def run_dir() -> Iterator[Path]:
     """A server's private directory, locked (flock) for as long as the server lives."""
-
-    def __init__(self) -> None:
-        remove_stale_run_dirs()
-        self.path = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=state_dir()))
-        self._lock = open(self.path / LOCK_FILE, "w")  # noqa: SIM115 (held until close)
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def close(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        self._lock.close()
+    remove_stale_run_dirs()
+    path = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=state_dir()))
+    with open(path / LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_stale_run_dirs() -> None:
@@ -191,15 +191,16 @@ def serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notices
     config = server_config(args)
-    run = RunDir()
-    backend: Any = None
-    control: socketserver.ThreadingUnixStreamServer | None = None
     statefile = state_file(args.port)
-    try:
-        config["RUN_DIR"] = str(run.path)
+    backend: Any = None
+    with contextlib.ExitStack() as cleanup:  # (undone in reverse order)
+        run = cleanup.enter_context(run_dir())
+        cleanup.callback(forget_state, statefile)
+        config["RUN_DIR"] = str(run)
         if not config.get("STORE_URL"):
-            backend = start_engine(config, run.path)  # DataError -> the CLI prints it, exit 1
-            control = start_control(run.path / CONTROL_SOCKET, backend)
+            backend = start_engine(config, run)  # DataError -> the CLI prints it, exit 1
+            cleanup.callback(backend.close)
+            cleanup.callback(start_control(run / CONTROL_SOCKET, backend).server_close)
         import waitress  # (imported while the release was built, if there is one)
 
         from server import create_app
@@ -215,8 +216,7 @@ def serve(args: argparse.Namespace) -> int:
             max_request_body_size=int(config["MAX_REQUEST_BYTES"]),
             outbuf_high_watermark=64 * 1024 * 1024, ident="rabat-kg", expose_tracebacks=False)
         server.channel_class = ProblemChannel  # framing errors in the app's form
-        statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port,
-                                         "run_dir": str(run.path),
+        statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port, "run_dir": str(run),
                                          "store": config.get("STORE_URL")}))
 
         def hup(_sig: int, _frame: Any) -> None:
@@ -233,16 +233,14 @@ def serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
         server.close()
-    finally:
-        if control is not None:
-            control.server_close()
-        if backend is not None:
-            backend.close()
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(statefile.read_text()).get("pid") == os.getpid():
-                statefile.unlink()
-        run.close()
     return 0
+
+
+def forget_state(statefile: Path) -> None:
+    """Remove this server's state file (not a later server's on the same port)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(statefile.read_text()).get("pid") == os.getpid():
+            statefile.unlink()
 
 
 def log_reload(outcome: dict[str, Any]) -> None:

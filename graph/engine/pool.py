@@ -280,8 +280,7 @@ class EmbeddedBackend(Backend):
             raise
         lost = ""  # why the executor cannot be reused
         try:
-            ex.send({"query": query, "fmt": fmt, "form": form, "max_rows": max_rows,
-                     "timeout_s": s.timeout_s})
+            ex.send({"query": query, "fmt": fmt, "form": form, "max_rows": max_rows})
             if "light" in held and not ex.ready(min(s.light_budget_s, s.timeout_s)):
                 self._move_to_heavy(ex, held, deadline)
             answer, body = ex.receive(deadline)
