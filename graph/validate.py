@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import pyoxigraph as ox
@@ -69,23 +68,21 @@ class ValidationResult:
 @functools.cache
 def shapes_graph() -> Graph:
     """The parsed shapes file (cached: parsing it is most of the fixed cost of a validation)."""
-    return bind(parse_rdflib(SHAPES_FILE, ox.RdfFormat.TURTLE))
+    return bind(parse_rdflib(SHAPES_FILE.read_bytes(), ox.RdfFormat.TURTLE))
 
 
 @functools.cache
 def ontology_graph() -> Graph:
     """The parsed ontology, given to pySHACL as the ontology graph (class hierarchy for sh:class)."""
-    return parse_rdflib(ONTOLOGY_FILE, ox.RdfFormat.TURTLE)
+    return parse_rdflib(ONTOLOGY_FILE.read_bytes(), ox.RdfFormat.TURTLE)
 
 
-def parse_rdflib(source: Path | bytes, fmt: ox.RdfFormat) -> Graph:
+def parse_rdflib(data: bytes, fmt: ox.RdfFormat) -> Graph:
     """An rdflib graph parsed by Oxigraph, which is faster than rdflib's parsers (start-up waits
     for this parse); terms as rdflib's parsers make them: a plain literal has no datatype."""
-    quads = (ox.parse(source, format=fmt) if isinstance(source, bytes)
-             else ox.parse(path=source, format=fmt))
     graph = Graph(bind_namespaces="none")
     graph.addN((_rdflib_term(q.subject), _rdflib_term(q.predicate), _rdflib_term(q.object), graph)
-               for q in quads)
+               for q in ox.parse(data, format=fmt))
     return graph
 
 

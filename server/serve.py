@@ -90,20 +90,13 @@ def remove_stale_run_dirs() -> None:
                 statefile.unlink()
 
 
-def data_paths(args: argparse.Namespace) -> list[Path]:
-    """The release's files for --data [--add], as given (the bundled ones without --data)."""
-    from graph.paths import release_sources
-
-    return release_sources(getattr(args, "data", None), add=bool(getattr(args, "add", False)))
-
-
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
     """The app config for this command line: defaults, RABAT_KG_* environment, flags."""
     from server.config import from_environment
 
     config = from_environment()
     if getattr(args, "data", None):
-        config["DATA_PATHS"] = [str(p.resolve()) for p in data_paths(args)]  # build: another cwd
+        config["DATA_PATHS"] = [str(p.resolve()) for p in args.paths]  # build: another cwd
     if getattr(args, "store", None):
         config["STORE_URL"] = args.store
     if getattr(args, "timeout", None):
@@ -275,7 +268,7 @@ def request_reload(args: argparse.Namespace) -> int:
               "`rabat-kg load --store URL` instead", file=sys.stderr)
         return 1
     # Absolute: the server runs in another directory.
-    sources = [str(p.resolve()) for p in data_paths(args)] if getattr(args, "data", None) else None
+    sources = [str(p.resolve()) for p in args.paths] if args.data else None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))
