@@ -280,8 +280,8 @@ def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None 
     started: float | None = None
     logged_tenths = 0
 
-    def bar(done: int, total: int) -> None:
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+    def bar(done: int, total: int) -> None:  # (total >= 1: run_pyshacl makes one run at least)
+        filled = BAR_WIDTH * done // total
         end = "\n" if done >= total else ""
         out.write(f"\r{label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} shapes{end}")
         out.flush()
@@ -290,11 +290,9 @@ def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None 
         nonlocal started, logged_tenths
         now = time.monotonic()
         started = now if started is None else started
-        tenths = 10 * done // total if total else 10
-        if tenths <= logged_tenths or now - started < quiet_s:
-            return
-        logged_tenths = tenths
-        log.info("%s: %d/%d shapes (%d%%), %.1f s", label, done, total,
-                 100 * done // total if total else 100, now - started)
+        if 10 * done // total > logged_tenths and now - started >= quiet_s:
+            logged_tenths = 10 * done // total
+            log.info("%s: %d/%d shapes (%d%%), %.1f s", label, done, total, 100 * done // total,
+                     now - started)
 
     return bar if out.isatty() else log_line

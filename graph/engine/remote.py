@@ -101,7 +101,7 @@ def fix_results_xml(body: bytes) -> bytes:
 class RemoteBackend(Backend):
     """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
+    def __init__(self, url: str, *, timeout: float = 10.0, graph: str = DATA_GRAPH,
                  version_ttl_s: float = 5.0) -> None:
         self.url = url
         self.timeout = float(timeout)
@@ -123,7 +123,7 @@ class RemoteBackend(Backend):
 
     def _post(self, query: str, accept: str, *, dataset: bool = True) -> requests.Response:
         data = {"query": query}
-        if dataset and self.graph:
+        if dataset:
             data["default-graph-uri"] = self.graph
         if self._virtuoso:  # Virtuoso stops the query itself (milliseconds)
             data["timeout"] = str(int(self.timeout * 1000))
@@ -208,10 +208,9 @@ class RemoteBackend(Backend):
         now = time.monotonic()
         if self._version and now - self._version[0] < self.version_ttl_s:
             return self._version[1]
-        graph = self.graph or DATA_GRAPH
         response = self._post(
-            f"SELECT ?v ?n WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v "
-            f"OPTIONAL {{ <{graph}> <{TRIPLES_PREDICATE}> ?n }} }} }}",
+            f"SELECT ?v ?n WHERE {{ GRAPH <{META_GRAPH}> {{ <{self.graph}> <{VERSION_PREDICATE}> ?v "
+            f"OPTIONAL {{ <{self.graph}> <{TRIPLES_PREDICATE}> ?n }} }} }}",
             "application/sparql-results+json", dataset=False)
         rows = rows_from_json(response.content)
         self.triples = int(rows[0]["n"]["value"]) if rows and "n" in rows[0] else None
