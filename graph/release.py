@@ -27,6 +27,7 @@ import pyoxigraph as ox
 
 from graph.errors import DataError
 from graph.formats import Format, rdf_format_for_path
+from graph.paths import AUTHORING_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,6 @@ def file_ntriples(path: Path) -> bytes:
     An authoring file (quotes with the statements they support, graph/authoring.py) is
     compiled, its quotes checked verbatim.
     """
-    from graph.paths import AUTHORING_SUFFIX
-
     if path.name.endswith(AUTHORING_SUFFIX):
         from graph.authoring import compile_source
 

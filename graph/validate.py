@@ -191,7 +191,7 @@ def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
             or show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
             value=show_term(report.value(result, SH.value)),
             message=pick_message(messages),
-            severity=local_name(report.value(result, SH.resultSeverity)),
+            severity=str(report.value(result, SH.resultSeverity)).removeprefix(str(SH)),
             shape=show_term(report.value(result, SH.sourceShape)),
             component=show_term(report.value(result, SH.sourceConstraintComponent)),
         )
@@ -202,10 +202,6 @@ def pick_message(messages: list[Node]) -> str:
     literals = [m for m in messages if isinstance(m, Literal)]
     english = [m for m in literals if m.language == "en"]
     return str((english or literals)[0]) if literals else ""
-
-
-def local_name(node: Node | None) -> str:
-    return "" if node is None else str(node).rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
 def show_term(node: Node | None) -> str:

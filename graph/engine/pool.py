@@ -205,8 +205,6 @@ class EmbeddedBackend(Backend):
         self._reloading = threading.Lock()
         self._builds = 0
 
-    # Backend interface.
-
     def version(self) -> str:
         return self.current.release.version
 
@@ -245,8 +243,6 @@ class EmbeddedBackend(Backend):
                     "previous": served.version}
         finally:
             self._reloading.release()
-
-    # Lanes.
 
     def _admit(self, lane: str) -> list[str]:
         """Take the slots `lane` starts with: a user query takes a user slot and a light one."""

@@ -112,8 +112,6 @@ class RemoteBackend(Backend):
         self.triples: int | None = None  # as `load` recorded it (read with the version)
         self._virtuoso = False
 
-    # HTTP.
-
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
@@ -161,8 +159,6 @@ class RemoteBackend(Backend):
                 f"{response.text.strip()[:300]}", retry_after=5)
         return response
 
-    # Backend interface.
-
     def execute(self, query: str, *, fmt: str, lane: Lane = "light",
                 max_rows: int | None = None, form: Form | None = None) -> QueryResult:
         started = time.perf_counter()
@@ -171,8 +167,8 @@ class RemoteBackend(Backend):
         try:
             if form in ("select", "ask"):
                 response = self._post(query, RESULTS_XML)
-                xml = fix_results_xml(response.content)
-                answer: Any = ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
+                answer: Any = ox.parse_query_results(fix_results_xml(response.content),
+                                                     format=ox.QueryResultsFormat.XML)
             else:
                 response = self._post(query, GRAPH_ACCEPT)
                 answer = self._triples(response)
