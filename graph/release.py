@@ -79,12 +79,8 @@ def without_triple_terms(path: Path, quads: Iterable[ox.Quad]) -> Iterator[ox.Qu
 
 def canonical_lines(chunks: Sequence[bytes]) -> bytes:
     """Sorted, de-duplicated N-Triples lines (UTF-8 byte order is code point order)."""
-    lines: set[bytes] = set()
-    for chunk in chunks:
-        if chunk and not chunk.endswith(b"\n"):
-            chunk += b"\n"
-        lines.update(chunk.splitlines(keepends=True))
-    return b"".join(sorted(lines))
+    lines = sorted({line for chunk in chunks for line in chunk.splitlines()})
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
