@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -37,7 +37,7 @@ class Release:
     version: str
     ntriples: bytes
     triple_count: int
-    sources: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = ()
     validated: bool = False  # True once the SHACL shapes accepted it
 
 

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from graph.errors import KgError
+from graph.errors import KgError, QuerySyntaxError
 from graph.paths import release_sources
-from server.serve import request_reload, serve
+from server.serve import pool_settings, request_reload, serve, server_config
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
-    import logging
-
+    from graph.checks import render_checks, run_checks
     from graph.release import make_release
     from graph.validate import progress_reporter, validate_ntriples
 
@@ -28,8 +29,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     result = validate_ntriples(release.ntriples, progress=progress_reporter())
     print(result.text)
     # The hygiene rules (queries/checks/*.rq) look across nodes where shapes cannot.
-    from graph.checks import render_checks, run_checks
-
     checks = run_checks(release.ntriples)
     print(render_checks(checks))
     return 0 if result.conforms and all(c.passed for c in checks) else 1
@@ -47,14 +46,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run a SPARQL query over the bundled (or --data) graph, with the server's limits."""
-    import tempfile
-
     from graph.engine.pool import EmbeddedBackend
-    from graph.errors import QuerySyntaxError
     from graph.intake import check_query
     from graph.release import write_release
     from graph.sparql_errors import explain_syntax_error, with_predeclared_prefixes
-    from server.serve import pool_settings, server_config
 
     text = sys.stdin.read() if args.sparql == "-" else args.sparql
     try:

@@ -213,9 +213,7 @@ class RemoteBackend(Backend):
         if rows and "v" in rows[0]:
             version = rows[0]["v"]["value"]
         else:
-            response = self._post("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
-                                  "application/sparql-results+json")
-            count = rows_from_json(response.content)[0]["n"]["value"]
+            count = self.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"]["value"]
             version = "n" + hashlib.sha256(f"{self.url} {count}".encode()).hexdigest()[:15]
         self._version = (now, version)
         return version
