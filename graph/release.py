@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import pickle
 import shutil
 import subprocess
@@ -198,8 +199,6 @@ def finish_build(proc: subprocess.Popen[bytes]) -> BuiltRelease:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m graph.release DIR [--no-validate] FILE...``: the outcome, pickled, on stdout."""
-    import logging
-
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
     parser = argparse.ArgumentParser(prog="python -m graph.release")

@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from server.config import from_environment
+
 log = logging.getLogger("rabat_kg.serve")
 
 CONTROL_SOCKET = "control.sock"
@@ -92,8 +94,6 @@ def remove_stale_run_dirs() -> None:
 
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
     """The app config for this command line: defaults, RABAT_KG_* environment, flags."""
-    from server.config import from_environment
-
     config = from_environment()
     if getattr(args, "data", None):
         config["DATA_PATHS"] = [str(p.resolve()) for p in args.paths]  # build: another cwd
@@ -144,10 +144,9 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     import server.stored  # noqa: F401
 
     release = finish_build(build)
-    backend = EmbeddedBackend(release, pool_settings(config))
     log.info("release %s: %d triples from %d files%s", release.version, release.triples,
              len(paths), ", validated" if release.validated else "")
-    return backend
+    return EmbeddedBackend(release, pool_settings(config))
 
 
 def start_control(path: Path, backend: Any) -> socketserver.ThreadingUnixStreamServer:

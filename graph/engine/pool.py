@@ -76,9 +76,6 @@ class Executor:
         self.poller = select.poll()  # one registration, not a selector per wait
         self.poller.register(ours.fileno(), select.POLLIN)
 
-    def send(self, header: dict[str, Any]) -> None:
-        self.conn.send_bytes(json.dumps(header).encode())
-
     def ready(self, timeout_s: float) -> bool:
         """Whether the answer has begun (or the process ended) within `timeout_s`."""
         return bool(self.poller.poll(max(0, int(timeout_s * 1000))))
@@ -276,7 +273,8 @@ class EmbeddedBackend(Backend):
             raise
         lost = ""  # why the executor cannot be reused
         try:
-            ex.send({"query": query, "fmt": fmt, "form": form, "max_rows": max_rows})
+            ex.conn.send_bytes(json.dumps({"query": query, "fmt": fmt, "form": form,
+                                           "max_rows": max_rows}).encode())
             if "light" in held and not ex.ready(min(s.light_budget_s, s.timeout_s)):
                 self._move_to_heavy(ex, held, deadline)
             answer, body = ex.receive(deadline)
