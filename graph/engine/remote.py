@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import pyoxigraph as ox
@@ -171,7 +171,12 @@ class RemoteBackend(Backend):
                                                      format=ox.QueryResultsFormat.XML)
             else:
                 response = self._post(query, GRAPH_ACCEPT)
-                answer = self._triples(response)
+                media = response.headers.get("Content-Type", "")  # (parameters and case allowed)
+                graph_format = ox.RdfFormat.from_media_type(media)
+                if graph_format is None:
+                    raise BackendUnavailable(f"the SPARQL store at {self.url} answered a graph query "
+                                             f"with {media.split(';')[0].strip().lower()!r}")
+                answer = (q.triple for q in ox.parse(response.content, format=graph_format))
             body, media, form, count, truncated = serialize_answer(
                 answer, fmt=fmt, max_rows=max_rows, form=form, prefixes=PREFIXES)
         except SyntaxError as exc:
@@ -187,14 +192,6 @@ class RemoteBackend(Backend):
         return QueryResult(body=body, media_type=media, form=form, count=count,
                            truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
-
-    def _triples(self, response: requests.Response) -> Iterator[ox.Triple]:
-        media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        fmt = ox.RdfFormat.from_media_type(media)
-        if fmt is None:
-            raise BackendUnavailable(
-                f"the SPARQL store at {self.url} answered a graph query with {media!r}")
-        return (q.triple for q in ox.parse(response.content, format=fmt))
 
     def version(self) -> str:
         """The version `load_into_store` recorded, else a hash of the triple count.
