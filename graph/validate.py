@@ -184,13 +184,12 @@ def has_target(shape: Shape) -> bool:
 
 def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
     for result in report.subjects(RDF.type, SH.ValidationResult):
-        messages = list(report.objects(result, SH.resultMessage))
         yield Violation(
             focus=show_term(report.value(result, SH.focusNode)),
             path=show_path(report, report.value(result, SH.resultPath))
             or show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
             value=show_term(report.value(result, SH.value)),
-            message=pick_message(messages),
+            message=pick_message(list(report.objects(result, SH.resultMessage))),
             severity=str(report.value(result, SH.resultSeverity)).removeprefix(str(SH)),
             shape=show_term(report.value(result, SH.sourceShape)),
             component=show_term(report.value(result, SH.sourceConstraintComponent)),

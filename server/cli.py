@@ -38,9 +38,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Write the validated graph as Turtle, N-Triples and JSON-LD into --out."""
     from graph.build import build
 
-    written = build(Path(args.out), sources=args.paths)
-    for path in written:
-        print(path)
+    print(*build(Path(args.out), sources=args.paths), sep="\n")  # the files written
     return 0
 
 

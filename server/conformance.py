@@ -10,6 +10,7 @@ bundled engine was validated when it was loaded; pages say so).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import pickle
 import subprocess
@@ -23,7 +24,7 @@ from flask import current_app
 
 from graph.engine.base import Backend
 from graph.namespaces import PREFIXES
-from graph.validate import ValidationResult, Violation, validate_ntriples
+from graph.validate import ValidationResult, validate_ntriples
 from server import site
 from server.state import get_backend
 
@@ -103,12 +104,9 @@ def expand(shown: str) -> str | None:
 
 
 def grouped(result: ValidationResult) -> list[dict[str, Any]]:
-    """Results grouped by focus node (in report order), each with the focus node's link."""
-    groups: dict[str, list[Violation]] = {}
-    for v in result.violations:
-        groups.setdefault(v.focus, []).append(v)
-    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None, "results": vs}
-            for focus, vs in groups.items()]
+    """Results grouped by focus node (the report is sorted by it), each with its node's link."""
+    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None,
+             "results": list(vs)} for focus, vs in itertools.groupby(result.violations, lambda v: v.focus)]
 
 
 def _compute(st: State, backend: Backend, timeout_s: float) -> None:

@@ -38,12 +38,11 @@ def init_app(app: Flask, backend: Backend | None = None) -> None:
 def build_backend(config: Any) -> Backend:
     """The backend for an app made without one (`rabat-kg serve` passes its executors): the
     STORE_URL remote store, else an in-process store on the data (tests, tools), no time limit."""
-    timeout = float(config.get("QUERY_TIMEOUT_S", 10.0))
     if config.get("STORE_URL"):
         from graph.engine.remote import RemoteBackend
         from graph.namespaces import DATA_GRAPH
 
-        return RemoteBackend(config["STORE_URL"], timeout=timeout,
+        return RemoteBackend(config["STORE_URL"], timeout=float(config.get("QUERY_TIMEOUT_S", 10.0)),
                              graph=config.get("STORE_GRAPH") or DATA_GRAPH)
     from graph.engine.inline import InlineBackend
     from graph.paths import bundled_sources
