@@ -11,9 +11,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from graph.errors import KgError, QuerySyntaxError
+from graph.errors import KgError
 from graph.paths import release_sources
-from server.serve import pool_settings, request_reload, serve, server_config
+from server.serve import request_reload, serve
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -45,9 +45,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     """Run a SPARQL query over the bundled (or --data) graph, with the server's limits."""
     from graph.engine.pool import EmbeddedBackend
+    from graph.errors import QuerySyntaxError
     from graph.intake import check_query
     from graph.release import write_release
     from graph.sparql_errors import explain_syntax_error, with_predeclared_prefixes
+    from server.serve import pool_settings, server_config
 
     text = sys.stdin.read() if args.sparql == "-" else args.sparql
     try:
