@@ -68,8 +68,7 @@ def _start() -> State:
                           f"(this one has {count})")
         current.done.set()
         return current
-    timeout = float(config["VALIDATION_TIMEOUT_S"])
-    threading.Thread(target=_compute, args=(current, backend, timeout),
+    threading.Thread(target=_compute, args=(current, backend, float(config["VALIDATION_TIMEOUT_S"])),
                      name=f"validate-{current.version}", daemon=True).start()
     return current
 

@@ -25,8 +25,7 @@ class KgState:
 
 def init_app(app: Flask, backend: Backend | None = None) -> None:
     """Attach a backend (the one given, or one built from the configuration) and a run directory."""
-    if backend is None:
-        backend = build_backend(app.config)
+    backend = backend or build_backend(app.config)
     run_dir = app.config.get("RUN_DIR")
     if not run_dir:  # an app made in process (tests, tools): a private folder of its own
         holder = tempfile.TemporaryDirectory(prefix="rabat-kg-app-")
