@@ -88,8 +88,8 @@ def status_for(iri: str) -> dict[str, Any]:
                 "results": []}
     results = [v for v in st.report.violations
                if (focus := expand(v.focus) or "") == iri or focus.startswith(iri + "#")]
-    violations = [v for v in results if v.severity == "Violation"]
-    return {"state": "violations" if violations else "conforms", "reason": None, "results": results}
+    violated = any(v.severity == "Violation" for v in results)
+    return {"state": "violations" if violated else "conforms", "reason": None, "results": results}
 
 
 def expand(shown: str) -> str | None:

@@ -254,9 +254,8 @@ def describe_reload(answer: dict[str, Any]) -> str:
 
 def request_reload(args: argparse.Namespace) -> int:
     """`rabat-kg reload`: ask the server on --port to rebuild; 0 if swapped, 1 if refused."""
-    path = state_file(args.port)
     try:
-        state = json.loads(path.read_text())
+        state = json.loads(state_file(args.port).read_text())
         os.kill(int(state["pid"]), 0)
     except (OSError, ValueError, KeyError):
         print(f"rabat-kg reload: no rabat-kg server is running on port {args.port}",
