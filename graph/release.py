@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
+import logging
+import pickle
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyoxigraph as ox
 
 from graph.errors import DataError
 from graph.formats import Format, rdf_format_for_path
+from graph.paths import AUTHORING_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Release:
     version: str
     ntriples: bytes
     triple_count: int
-    sources: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = ()
     validated: bool = False  # True once the SHACL shapes accepted it
 
 
@@ -51,8 +53,6 @@ def file_ntriples(path: Path) -> bytes:
     An authoring file (quotes with the statements they support, graph/authoring.py) is
     compiled, its quotes checked verbatim.
     """
-    from graph.paths import AUTHORING_SUFFIX
-
     if path.name.endswith(AUTHORING_SUFFIX):
         from graph.authoring import compile_source
 
@@ -80,12 +80,8 @@ def without_triple_terms(path: Path, quads: Iterable[ox.Quad]) -> Iterator[ox.Qu
 
 def canonical_lines(chunks: Sequence[bytes]) -> bytes:
     """Sorted, de-duplicated N-Triples lines (UTF-8 byte order is code point order)."""
-    lines: set[bytes] = set()
-    for chunk in chunks:
-        if chunk and not chunk.endswith(b"\n"):
-            chunk += b"\n"
-        lines.update(chunk.splitlines(keepends=True))
-    return b"".join(sorted(lines))
+    lines = sorted({line for chunk in chunks for line in chunk.splitlines()})
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 def make_release(paths: Sequence[Path], *, validate: bool = True) -> Release:
@@ -194,23 +190,15 @@ def start_build(paths: Sequence[Path], directory: Path, *,
 def finish_build(proc: subprocess.Popen[bytes]) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
     out, _ = proc.communicate()
-    try:
-        outcome = json.loads(out or b"{}")
-    except ValueError:
-        outcome = {}
-    if proc.returncode == 0 and "release" in outcome:
-        doc = outcome["release"]
-        return BuiltRelease(**{**doc, "directory": Path(doc["directory"]),
-                               "sources": tuple(doc["sources"])})
-    error = outcome.get("error") or {}
-    raise DataError(error.get("detail") or f"the release build failed (exit {proc.returncode})",
-                    **error.get("extra", {}))
+    outcome = pickle.loads(out) if proc.returncode == 0 and out else None  # our own child's
+    if isinstance(outcome, dict):
+        return BuiltRelease(**outcome)
+    detail, extra = outcome or (f"the release build failed (exit {proc.returncode})", {})
+    raise DataError(detail, **extra)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m graph.release DIR [--no-validate] FILE...``: one JSON line on stdout."""
-    import logging
-
+    """``python -m graph.release DIR [--no-validate] FILE...``: the outcome, pickled, on stdout."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
     parser = argparse.ArgumentParser(prog="python -m graph.release")
@@ -220,12 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         built = write_release(args.files, args.directory, validate=not args.no_validate)
+        outcome: object = asdict(built)  # (a BuiltRelease here would be __main__'s class)
     except DataError as exc:
-        print(json.dumps({"error": {"detail": exc.detail, "extra": exc.extra}}, default=str))
-        return 1
-    print(json.dumps({"release": asdict(built)}, default=str))
+        outcome = (exc.detail, exc.extra)
+    sys.stdout.buffer.write(pickle.dumps(outcome))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

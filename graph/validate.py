@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import pyoxigraph as ox
@@ -69,23 +68,21 @@ class ValidationResult:
 @functools.cache
 def shapes_graph() -> Graph:
     """The parsed shapes file (cached: parsing it is most of the fixed cost of a validation)."""
-    return bind(parse_rdflib(SHAPES_FILE, ox.RdfFormat.TURTLE))
+    return bind(parse_rdflib(SHAPES_FILE.read_bytes(), ox.RdfFormat.TURTLE))
 
 
 @functools.cache
 def ontology_graph() -> Graph:
     """The parsed ontology, given to pySHACL as the ontology graph (class hierarchy for sh:class)."""
-    return parse_rdflib(ONTOLOGY_FILE, ox.RdfFormat.TURTLE)
+    return parse_rdflib(ONTOLOGY_FILE.read_bytes(), ox.RdfFormat.TURTLE)
 
 
-def parse_rdflib(source: Path | bytes, fmt: ox.RdfFormat) -> Graph:
+def parse_rdflib(data: bytes, fmt: ox.RdfFormat) -> Graph:
     """An rdflib graph parsed by Oxigraph, which is faster than rdflib's parsers (start-up waits
     for this parse); terms as rdflib's parsers make them: a plain literal has no datatype."""
-    quads = (ox.parse(source, format=fmt) if isinstance(source, bytes)
-             else ox.parse(path=source, format=fmt))
     graph = Graph(bind_namespaces="none")
     graph.addN((_rdflib_term(q.subject), _rdflib_term(q.predicate), _rdflib_term(q.object), graph)
-               for q in quads)
+               for q in ox.parse(data, format=fmt))
     return graph
 
 
@@ -187,14 +184,13 @@ def has_target(shape: Shape) -> bool:
 
 def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
     for result in report.subjects(RDF.type, SH.ValidationResult):
-        messages = list(report.objects(result, SH.resultMessage))
         yield Violation(
             focus=show_term(report.value(result, SH.focusNode)),
             path=show_path(report, report.value(result, SH.resultPath))
             or show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
             value=show_term(report.value(result, SH.value)),
-            message=pick_message(messages),
-            severity=local_name(report.value(result, SH.resultSeverity)),
+            message=pick_message(list(report.objects(result, SH.resultMessage))),
+            severity=str(report.value(result, SH.resultSeverity)).removeprefix(str(SH)),
             shape=show_term(report.value(result, SH.sourceShape)),
             component=show_term(report.value(result, SH.sourceConstraintComponent)),
         )
@@ -205,10 +201,6 @@ def pick_message(messages: list[Node]) -> str:
     literals = [m for m in messages if isinstance(m, Literal)]
     english = [m for m in literals if m.language == "en"]
     return str((english or literals)[0]) if literals else ""
-
-
-def local_name(node: Node | None) -> str:
-    return "" if node is None else str(node).rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
 def show_term(node: Node | None) -> str:
@@ -283,8 +275,8 @@ def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None 
     started: float | None = None
     logged_tenths = 0
 
-    def bar(done: int, total: int) -> None:
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+    def bar(done: int, total: int) -> None:  # (total >= 1: run_pyshacl makes one run at least)
+        filled = BAR_WIDTH * done // total
         end = "\n" if done >= total else ""
         out.write(f"\r{label} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} shapes{end}")
         out.flush()
@@ -293,11 +285,9 @@ def progress_reporter(label: str = "SHACL validation", *, stream: TextIO | None 
         nonlocal started, logged_tenths
         now = time.monotonic()
         started = now if started is None else started
-        tenths = 10 * done // total if total else 10
-        if tenths <= logged_tenths or now - started < quiet_s:
-            return
-        logged_tenths = tenths
-        log.info("%s: %d/%d shapes (%d%%), %.1f s", label, done, total,
-                 100 * done // total if total else 100, now - started)
+        if 10 * done // total > logged_tenths and now - started >= quiet_s:
+            logged_tenths = 10 * done // total
+            log.info("%s: %d/%d shapes (%d%%), %.1f s", label, done, total, 100 * done // total,
+                     now - started)
 
     return bar if out.isatty() else log_line

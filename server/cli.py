@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from graph.errors import KgError
-from server.serve import data_paths, request_reload, serve
+from graph.paths import release_sources
+from server.serve import request_reload, serve
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """SHACL over ontology + data; readable report grouped by focus node; 1 on violations."""
-    import logging
-
+    from graph.checks import render_checks, run_checks
     from graph.release import make_release
     from graph.validate import progress_reporter, validate_ntriples
 
     # Progress: a bar on a terminal, else log lines on stderr (stdout keeps only the report).
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     # The files are parsed as a server parses them: a syntax error names file and line first.
-    release = make_release(data_paths(args), validate=False)
+    release = make_release(args.paths, validate=False)
     result = validate_ntriples(release.ntriples, progress=progress_reporter())
     print(result.text)
     # The hygiene rules (queries/checks/*.rq) look across nodes where shapes cannot.
-    from graph.checks import render_checks, run_checks
-
     checks = run_checks(release.ntriples)
     print(render_checks(checks))
     return 0 if result.conforms and all(c.passed for c in checks) else 1
@@ -38,16 +38,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Write the validated graph as Turtle, N-Triples and JSON-LD into --out."""
     from graph.build import build
 
-    written = build(Path(args.out), sources=data_paths(args))
-    for path in written:
-        print(path)
+    print(*build(Path(args.out), sources=args.paths), sep="\n")  # the files written
     return 0
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     """Run a SPARQL query over the bundled (or --data) graph, with the server's limits."""
-    import tempfile
-
     from graph.engine.pool import EmbeddedBackend
     from graph.errors import QuerySyntaxError
     from graph.release import write_release
@@ -65,7 +61,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     settings.update(WARM_EXECUTORS=1, LIGHT_BUDGET_S=settings["QUERY_TIMEOUT_S"])
     max_rows = args.max_rows if args.max_rows is not None else int(settings["MAX_ROWS"])
     with tempfile.TemporaryDirectory(prefix="rabat-kg-query-") as tmp:
-        release = write_release(data_paths(args), Path(tmp) / "release", validate=False)
+        release = write_release(args.paths, Path(tmp) / "release", validate=False)
         backend = EmbeddedBackend(release, pool_settings(settings), owned=False)
         try:
             result = backend.execute(checked.text, fmt=fmt, max_rows=max_rows or None, form=checked.form)
@@ -87,7 +83,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from graph.engine.remote import load_into_store
     from graph.release import make_release
 
-    release = make_release(data_paths(args))
+    release = make_release(args.paths)
     n = load_into_store(args.store, release, graph=args.graph)
     print(f"loaded {n} triples into {args.store}")
     return 0
@@ -109,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--add", action="store_true",
                            help="add the --data files to the bundled data instead of replacing it "
                                 "(another progress paper's authoring file, say)")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, add=False)
 
     data_opts(sub.add_parser("validate", help=cmd_validate.__doc__), cmd_validate)
 
@@ -148,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.paths = release_sources(args.data, add=args.add)  # the release's files, as given
     try:
         return int(args.func(args))
     except KgError as exc:

@@ -3,16 +3,16 @@
 Validation (pySHACL) is slow and holds the GIL, so it never runs in a request: the first page
 that needs the report starts a background thread, which fetches the whole graph from the backend
 and runs `graph.validate.validate_ntriples` in a child process (`python -m server.conformance`:
-N-Triples on stdin, the result as JSON on stdout). Until it is ready, pages say "pending".
+N-Triples on stdin, the result pickled on stdout). Until it is ready, pages say "pending".
 Graphs over LIVE_VALIDATION_MAX_TRIPLES are not validated live (a release served from the
 bundled engine was validated when it was loaded; pages say so).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import itertools
 import logging
+import pickle
 import subprocess
 import sys
 import threading
@@ -24,7 +24,7 @@ from flask import current_app
 
 from graph.engine.base import Backend
 from graph.namespaces import PREFIXES
-from graph.validate import ValidationResult, Violation, validate_ntriples
+from graph.validate import ValidationResult, validate_ntriples
 from server import site
 from server.state import get_backend
 
@@ -68,8 +68,7 @@ def _start() -> State:
                           f"(this one has {count})")
         current.done.set()
         return current
-    timeout = float(config["VALIDATION_TIMEOUT_S"])
-    threading.Thread(target=_compute, args=(current, backend, timeout),
+    threading.Thread(target=_compute, args=(current, backend, float(config["VALIDATION_TIMEOUT_S"])),
                      name=f"validate-{current.version}", daemon=True).start()
     return current
 
@@ -89,8 +88,8 @@ def status_for(iri: str) -> dict[str, Any]:
                 "results": []}
     results = [v for v in st.report.violations
                if (focus := expand(v.focus) or "") == iri or focus.startswith(iri + "#")]
-    violations = [v for v in results if v.severity == "Violation"]
-    return {"state": "violations" if violations else "conforms", "reason": None, "results": results}
+    violated = any(v.severity == "Violation" for v in results)
+    return {"state": "violations" if violated else "conforms", "reason": None, "results": results}
 
 
 def expand(shown: str) -> str | None:
@@ -104,12 +103,9 @@ def expand(shown: str) -> str | None:
 
 
 def grouped(result: ValidationResult) -> list[dict[str, Any]]:
-    """Results grouped by focus node (in report order), each with the focus node's link."""
-    groups: dict[str, list[Violation]] = {}
-    for v in result.violations:
-        groups.setdefault(v.focus, []).append(v)
-    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None, "results": vs}
-            for focus, vs in groups.items()]
+    """Results grouped by focus node (the report is sorted by it), each with its node's link."""
+    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None,
+             "results": list(vs)} for focus, vs in itertools.groupby(result.violations, lambda v: v.focus)]
 
 
 def _compute(st: State, backend: Backend, timeout_s: float) -> None:
@@ -119,8 +115,7 @@ def _compute(st: State, backend: Backend, timeout_s: float) -> None:
                               capture_output=True, timeout=timeout_s, check=False)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or "failed")
-        doc = json.loads(proc.stdout)  # as `main` wrote it (dataclasses.asdict)
-        st.report = ValidationResult(**{**doc, "violations": [Violation(**v) for v in doc["violations"]]})
+        st.report = pickle.loads(proc.stdout)  # as `main` wrote it
     except Exception as exc:  # never let a failed validation break the pages
         log.error("validation of release %s failed: %s", st.version, exc)
         st.reason = f"the validation report could not be computed: {exc}"
@@ -129,9 +124,8 @@ def _compute(st: State, backend: Backend, timeout_s: float) -> None:
 
 
 def main() -> int:
-    """The child process: validate N-Triples from stdin, print the result as JSON."""
-    result = validate_ntriples(sys.stdin.buffer.read())
-    sys.stdout.write(json.dumps(dataclasses.asdict(result)))
+    """The child process: validate N-Triples from stdin, write the result (pickled) on stdout."""
+    sys.stdout.buffer.write(pickle.dumps(validate_ntriples(sys.stdin.buffer.read())))
     return 0
 
 

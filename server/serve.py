@@ -31,8 +31,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from server.config import from_environment
 
 log = logging.getLogger("rabat_kg.serve")
 
@@ -56,18 +59,17 @@ def state_file(port: int) -> Path:
     return state_dir() / f"serve-{port}.json"
 
 
-class RunDir:
+@contextlib.contextmanager
+def run_dir() -> Iterator[Path]:
     """A server's private directory, locked (flock) for as long as the server lives."""
-
-    def __init__(self) -> None:
-        remove_stale_run_dirs()
-        self.path = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=state_dir()))
-        self._lock = open(self.path / LOCK_FILE, "w")  # noqa: SIM115 (held until close)
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def close(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-        self._lock.close()
+    remove_stale_run_dirs()
+    path = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=state_dir()))
+    with open(path / LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_stale_run_dirs() -> None:
@@ -90,20 +92,11 @@ def remove_stale_run_dirs() -> None:
                 statefile.unlink()
 
 
-def data_paths(args: argparse.Namespace) -> list[Path]:
-    """The release's files for --data [--add], as given (the bundled ones without --data)."""
-    from graph.paths import release_sources
-
-    return release_sources(getattr(args, "data", None), add=bool(getattr(args, "add", False)))
-
-
 def server_config(args: argparse.Namespace) -> dict[str, Any]:
     """The app config for this command line: defaults, RABAT_KG_* environment, flags."""
-    from server.config import from_environment
-
     config = from_environment()
     if getattr(args, "data", None):
-        config["DATA_PATHS"] = [str(p.resolve()) for p in data_paths(args)]  # build: another cwd
+        config["DATA_PATHS"] = [str(p.resolve()) for p in args.paths]  # build: another cwd
     if getattr(args, "store", None):
         config["STORE_URL"] = args.store
     if getattr(args, "timeout", None):
@@ -132,14 +125,17 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     The app's modules are imported while the child builds: on two cores, start-up is the
     longer of the two rather than their sum.
     """
-    from graph.engine.pool import EmbeddedBackend, start_fork_server
+    import multiprocessing.forkserver
+
+    from graph.engine.pool import EmbeddedBackend
     from graph.paths import bundled_sources
     from graph.release import finish_build, start_build
 
     paths = [Path(p) for p in config["DATA_PATHS"]] if config.get("DATA_PATHS") else bundled_sources()
     build = start_build(paths, run_dir / RELEASE_DIR,
                         validate=bool(config.get("VALIDATE_ON_START", True)))
-    start_fork_server()  # executors are forked from it once the release is built
+    # The fork server (pool.py set what it imports) starts now: executors fork from it later.
+    multiprocessing.forkserver.ensure_running()
     import waitress  # noqa: F401 (imported now, used by serve)
 
     import server.framing
@@ -148,33 +144,29 @@ def start_engine(config: dict[str, Any], run_dir: Path) -> Any:
     import server.stored  # noqa: F401
 
     release = finish_build(build)
-    backend = EmbeddedBackend(release, pool_settings(config))
     log.info("release %s: %d triples from %d files%s", release.version, release.triples,
              len(paths), ", validated" if release.validated else "")
-    return backend
+    return EmbeddedBackend(release, pool_settings(config))
 
 
-class ControlServer(socketserver.ThreadingUnixStreamServer):
+def start_control(path: Path, backend: Any) -> socketserver.ThreadingUnixStreamServer:
     """`rabat-kg reload` talks to the server here: one JSON request, one JSON answer."""
 
-    daemon_threads = True
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            try:
+                request = json.loads(self.rfile.readline())
+                outcome = backend.reload([Path(p) for p in request.get("sources") or []] or None)
+            except (ValueError, AttributeError) as exc:
+                outcome = {"ok": False, "detail": f"bad control request: {exc}"}
+            log_reload(outcome)
+            self.wfile.write(json.dumps(outcome).encode() + b"\n")
 
-    def __init__(self, path: Path, backend: Any) -> None:
-        self.backend = backend
-        super().__init__(str(path), ControlHandler)
-        os.chmod(path, 0o600)
-
-
-class ControlHandler(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        try:
-            request = json.loads(self.rfile.readline())
-            sources = [Path(p) for p in request.get("sources") or []] or None
-            outcome = self.server.backend.reload(sources)  # type: ignore[attr-defined]
-        except (ValueError, AttributeError) as exc:
-            outcome = {"ok": False, "detail": f"bad control request: {exc}"}
-        log_reload(outcome)
-        self.wfile.write(json.dumps(outcome).encode() + b"\n")
+    control = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+    control.daemon_threads = True
+    os.chmod(path, 0o600)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    return control
 
 
 def raise_fd_limit() -> None:
@@ -191,16 +183,16 @@ def serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s [%(process)d] [%(levelname)s] %(message)s")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notices
     config = server_config(args)
-    run = RunDir()
-    backend: Any = None
-    control: ControlServer | None = None
     statefile = state_file(args.port)
-    try:
-        config["RUN_DIR"] = str(run.path)
+    backend: Any = None
+    with contextlib.ExitStack() as cleanup:  # (undone in reverse order)
+        run = cleanup.enter_context(run_dir())
+        cleanup.callback(forget_state, statefile)
+        config["RUN_DIR"] = str(run)
         if not config.get("STORE_URL"):
-            backend = start_engine(config, run.path)  # DataError -> the CLI prints it, exit 1
-            control = ControlServer(run.path / CONTROL_SOCKET, backend)
-            threading.Thread(target=control.serve_forever, daemon=True).start()
+            backend = start_engine(config, run)  # DataError -> the CLI prints it, exit 1
+            cleanup.callback(backend.close)
+            cleanup.callback(start_control(run / CONTROL_SOCKET, backend).server_close)
         import waitress  # (imported while the release was built, if there is one)
 
         from server import create_app
@@ -216,8 +208,7 @@ def serve(args: argparse.Namespace) -> int:
             max_request_body_size=int(config["MAX_REQUEST_BYTES"]),
             outbuf_high_watermark=64 * 1024 * 1024, ident="rabat-kg", expose_tracebacks=False)
         server.channel_class = ProblemChannel  # framing errors in the app's form
-        statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port,
-                                         "run_dir": str(run.path),
+        statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port, "run_dir": str(run),
                                          "store": config.get("STORE_URL")}))
 
         def hup(_sig: int, _frame: Any) -> None:
@@ -234,16 +225,14 @@ def serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
         server.close()
-    finally:
-        if control is not None:
-            control.server_close()
-        if backend is not None:
-            backend.close()
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(statefile.read_text()).get("pid") == os.getpid():
-                statefile.unlink()
-        run.close()
     return 0
+
+
+def forget_state(statefile: Path) -> None:
+    """Remove this server's state file (not a later server's on the same port)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(statefile.read_text()).get("pid") == os.getpid():
+            statefile.unlink()
 
 
 def log_reload(outcome: dict[str, Any]) -> None:
@@ -265,9 +254,8 @@ def describe_reload(answer: dict[str, Any]) -> str:
 
 def request_reload(args: argparse.Namespace) -> int:
     """`rabat-kg reload`: ask the server on --port to rebuild; 0 if swapped, 1 if refused."""
-    path = state_file(args.port)
     try:
-        state = json.loads(path.read_text())
+        state = json.loads(state_file(args.port).read_text())
         os.kill(int(state["pid"]), 0)
     except (OSError, ValueError, KeyError):
         print(f"rabat-kg reload: no rabat-kg server is running on port {args.port}",
@@ -278,7 +266,7 @@ def request_reload(args: argparse.Namespace) -> int:
               "`rabat-kg load --store URL` instead", file=sys.stderr)
         return 1
     # Absolute: the server runs in another directory.
-    sources = [str(p.resolve()) for p in data_paths(args)] if getattr(args, "data", None) else None
+    sources = [str(p.resolve()) for p in args.paths] if args.data else None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(float(os.environ.get("RABAT_KG_RELOAD_TIMEOUT_S", 600)))

@@ -25,8 +25,7 @@ class KgState:
 
 def init_app(app: Flask, backend: Backend | None = None) -> None:
     """Attach a backend (the one given, or one built from the configuration) and a run directory."""
-    if backend is None:
-        backend = build_backend(app.config)
+    backend = backend or build_backend(app.config)
     run_dir = app.config.get("RUN_DIR")
     if not run_dir:  # an app made in process (tests, tools): a private folder of its own
         holder = tempfile.TemporaryDirectory(prefix="rabat-kg-app-")
@@ -38,12 +37,11 @@ def init_app(app: Flask, backend: Backend | None = None) -> None:
 def build_backend(config: Any) -> Backend:
     """The backend for an app made without one (`rabat-kg serve` passes its executors): the
     STORE_URL remote store, else an in-process store on the data (tests, tools), no time limit."""
-    timeout = float(config.get("QUERY_TIMEOUT_S", 10.0))
     if config.get("STORE_URL"):
         from graph.engine.remote import RemoteBackend
         from graph.namespaces import DATA_GRAPH
 
-        return RemoteBackend(config["STORE_URL"], timeout=timeout,
+        return RemoteBackend(config["STORE_URL"], timeout=float(config.get("QUERY_TIMEOUT_S", 10.0)),
                              graph=config.get("STORE_GRAPH") or DATA_GRAPH)
     from graph.engine.inline import InlineBackend
     from graph.paths import bundled_sources

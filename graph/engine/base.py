@@ -60,5 +60,4 @@ class Backend(Protocol):
 
 def rows_from_json(body: bytes) -> list[Row]:
     """Rows of a SPARQL JSON results document."""
-    doc = json.loads(body)
-    return list(doc.get("results", {}).get("bindings", []))
+    return list(json.loads(body).get("results", {}).get("bindings", []))

@@ -77,11 +77,9 @@ def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
             request = json.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
-        sandbox.set_cpu_deadline(float(request.get("timeout_s", 10.0)) + 1)
-        try:
-            result = run_on_store(store, request["query"], fmt=request["fmt"],
-                                  max_rows=request.get("max_rows"), form=request.get("form"),
-                                  prefixes=settings.prefixes)
+        sandbox.set_cpu_deadline(settings.timeout_s + 1)
+        try:  # the request: run_on_store's query, fmt, max_rows and form
+            result = run_on_store(store, **request, prefixes=settings.prefixes)
         except MemoryError:
             send(conn, error_header(QueryResourceLimit(
                 "the query exceeded its memory limit and was stopped")))

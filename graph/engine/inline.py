@@ -19,8 +19,7 @@ class InlineBackend(Backend):
 
     def __init__(self, ntriples: bytes, version: str) -> None:
         self.store = ox.Store()
-        if ntriples:
-            self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+        self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
         self._version = version
         self.triples = len(self.store)
 

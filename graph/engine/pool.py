@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import select
 import shutil
@@ -50,11 +49,6 @@ _PROCESSES = multiprocessing.get_context("forkserver")
 _PROCESSES.set_forkserver_preload(["graph.engine.executor"])  # (it imports run and sandbox)
 
 
-def start_fork_server() -> None:
-    """Start the fork server now (it imports the engine), e.g. while a release is being built."""
-    multiprocessing.forkserver.ensure_running()
-
-
 class Executor:
     """One executor process and its pipe, used by one thread at a time."""
 
@@ -82,9 +76,6 @@ class Executor:
         self.poller = select.poll()  # one registration, not a selector per wait
         self.poller.register(ours.fileno(), select.POLLIN)
 
-    def send(self, header: dict[str, Any]) -> None:
-        self.conn.send_bytes(json.dumps(header).encode())
-
     def ready(self, timeout_s: float) -> bool:
         """Whether the answer has begun (or the process ended) within `timeout_s`."""
         return bool(self.poller.poll(max(0, int(timeout_s * 1000))))
@@ -106,17 +97,16 @@ class Executor:
 
 
 class ReleaseExecutors:
-    """The executors of one release: `ready` kept idle (refilled in the background, so a
+    """The executors of one release: `warm` kept idle (refilled in the background, so a
     request rarely waits for a start), at most `keep` idle; its files go when it is retired
     and drained."""
 
     def __init__(self, release: BuiltRelease, settings: PoolSettings, *, owned: bool) -> None:
         self.release = release
         self.settings = settings
-        self.ready = settings.warm
         self.keep = max(settings.warm, settings.light + settings.heavy)
-        # The `ready` executors start before traffic: a release's first queries need not wait.
-        self.idle = [Executor(self.settings, self.release) for _ in range(self.ready)]
+        # The ready executors start before traffic: a release's first queries need not wait.
+        self.idle = [Executor(settings, release) for _ in range(settings.warm)]
         self.busy = 0
         self.starting = 0
         self.retired = False
@@ -127,9 +117,9 @@ class ReleaseExecutors:
         with self.lock:
             self.busy += 1
             ex = self.idle.pop() if self.idle else None
-            # Beyond `ready`, executors idle since the last burst go (the oldest are at the front).
+            # Beyond `warm`, executors idle since the last burst go (the oldest are at the front).
             now = time.monotonic()
-            stale = [e for e in self.idle[: max(0, len(self.idle) - self.ready)]
+            stale = [e for e in self.idle[: max(0, len(self.idle) - self.settings.warm)]
                      if now - e.idle_since > IDLE_CLOSE_S]
             self.idle = [e for e in self.idle if e not in stale]
         for old in stale:
@@ -158,9 +148,9 @@ class ReleaseExecutors:
             self.refill()
 
     def refill(self) -> None:
-        """Start executors in the background until `ready` are idle or starting."""
+        """Start executors in the background until `warm` are idle or starting."""
         with self.lock:
-            missing = self.ready - len(self.idle) - self.starting
+            missing = self.settings.warm - len(self.idle) - self.starting
             if self.retired or missing <= 0:
                 return
             self.starting += missing
@@ -212,8 +202,6 @@ class EmbeddedBackend(Backend):
         self._reloading = threading.Lock()
         self._builds = 0
 
-    # Backend interface.
-
     def version(self) -> str:
         return self.current.release.version
 
@@ -224,15 +212,6 @@ class EmbeddedBackend(Backend):
     @property
     def triples(self) -> int:
         return self.current.release.triples
-
-    def execute(self, query: str, *, fmt: str, lane: Lane = "light",
-                max_rows: int | None = None, form: Form | None = None) -> QueryResult:
-        header = {"op": "query", "query": query, "fmt": fmt, "form": form, "max_rows": max_rows,
-                  "timeout_s": self.settings.timeout_s}
-        answer, body = self._run(lane, header)
-        return QueryResult(body=body, media_type=answer["media_type"], form=answer["form"],
-                           count=answer["count"], truncated=answer["truncated"],
-                           elapsed_ms=answer["elapsed_ms"], extra={"version": answer["version"]})
 
     def close(self) -> None:
         self.current.retire()
@@ -262,8 +241,6 @@ class EmbeddedBackend(Backend):
         finally:
             self._reloading.release()
 
-    # Lanes.
-
     def _admit(self, lane: str) -> list[str]:
         """Take the slots `lane` starts with: a user query takes a user slot and a light one."""
         wanted = {"heavy": ["heavy"], "user": ["user", "light"]}.get(lane, ["light"])
@@ -282,7 +259,8 @@ class EmbeddedBackend(Backend):
             self.lanes[name].release()
         held.clear()
 
-    def _run(self, lane: str, header: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    def execute(self, query: str, *, fmt: str, lane: Lane = "light",
+                max_rows: int | None = None, form: Form | None = None) -> QueryResult:
         s = self.settings
         held = self._admit(lane)
         started = time.monotonic()
@@ -295,7 +273,8 @@ class EmbeddedBackend(Backend):
             raise
         lost = ""  # why the executor cannot be reused
         try:
-            ex.send(header)
+            ex.conn.send_bytes(json.dumps({"query": query, "fmt": fmt, "form": form,
+                                           "max_rows": max_rows}).encode())
             if "light" in held and not ex.ready(min(s.light_budget_s, s.timeout_s)):
                 self._move_to_heavy(ex, held, deadline)
             answer, body = ex.receive(deadline)
@@ -319,13 +298,15 @@ class EmbeddedBackend(Backend):
         finally:
             if lost:
                 self._kill(ex, f"{lost} after {time.monotonic() - started:.2f} s")
-            ran_long = "heavy" in held or "light" not in held
+            ran_long = "light" not in held  # a heavy query, or one moved there
             self._free(held)
             releases.give_back(ex, reusable=not (lost or ran_long))
         if "error" in answer:
             raise error_from(answer, s.retry_after_s)
-        answer["version"] = releases.release.version
-        return answer, body
+        return QueryResult(body=body, media_type=answer["media_type"], form=answer["form"],
+                           count=answer["count"], truncated=answer["truncated"],
+                           elapsed_ms=answer["elapsed_ms"],
+                           extra={"version": releases.release.version})
 
     def _move_to_heavy(self, ex: Executor, held: list[str], deadline: float) -> None:
         """The query outlived the light budget: give its light slots back at once and wait

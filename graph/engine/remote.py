@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import pyoxigraph as ox
@@ -101,7 +101,7 @@ def fix_results_xml(body: bytes) -> bytes:
 class RemoteBackend(Backend):
     """Backend on a SPARQL 1.1 Protocol endpoint; one HTTP session per thread."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, graph: str | None = DATA_GRAPH,
+    def __init__(self, url: str, *, timeout: float = 10.0, graph: str = DATA_GRAPH,
                  version_ttl_s: float = 5.0) -> None:
         self.url = url
         self.timeout = float(timeout)
@@ -112,8 +112,6 @@ class RemoteBackend(Backend):
         self.triples: int | None = None  # as `load` recorded it (read with the version)
         self._virtuoso = False
 
-    # HTTP.
-
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
@@ -123,7 +121,7 @@ class RemoteBackend(Backend):
 
     def _post(self, query: str, accept: str, *, dataset: bool = True) -> requests.Response:
         data = {"query": query}
-        if dataset and self.graph:
+        if dataset:
             data["default-graph-uri"] = self.graph
         if self._virtuoso:  # Virtuoso stops the query itself (milliseconds)
             data["timeout"] = str(int(self.timeout * 1000))
@@ -161,8 +159,6 @@ class RemoteBackend(Backend):
                 f"{response.text.strip()[:300]}", retry_after=5)
         return response
 
-    # Backend interface.
-
     def execute(self, query: str, *, fmt: str, lane: Lane = "light",
                 max_rows: int | None = None, form: Form | None = None) -> QueryResult:
         started = time.perf_counter()
@@ -171,11 +167,16 @@ class RemoteBackend(Backend):
         try:
             if form in ("select", "ask"):
                 response = self._post(query, RESULTS_XML)
-                xml = fix_results_xml(response.content)
-                answer: Any = ox.parse_query_results(xml, format=ox.QueryResultsFormat.XML)
+                answer: Any = ox.parse_query_results(fix_results_xml(response.content),
+                                                     format=ox.QueryResultsFormat.XML)
             else:
                 response = self._post(query, GRAPH_ACCEPT)
-                answer = self._triples(response)
+                media = response.headers.get("Content-Type", "")  # (parameters and case allowed)
+                graph_format = ox.RdfFormat.from_media_type(media)
+                if graph_format is None:
+                    raise BackendUnavailable(f"the SPARQL store at {self.url} answered a graph query "
+                                             f"with {media.split(';')[0].strip().lower()!r}")
+                answer = (q.triple for q in ox.parse(response.content, format=graph_format))
             body, media, form, count, truncated = serialize_answer(
                 answer, fmt=fmt, max_rows=max_rows, form=form, prefixes=PREFIXES)
         except SyntaxError as exc:
@@ -192,14 +193,6 @@ class RemoteBackend(Backend):
                            truncated=truncated or bool(response.headers.get("X-SPARQL-MaxRows")),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
 
-    def _triples(self, response: requests.Response) -> Iterator[ox.Triple]:
-        media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        fmt = ox.RdfFormat.from_media_type(media)
-        if fmt is None:
-            raise BackendUnavailable(
-                f"the SPARQL store at {self.url} answered a graph query with {media!r}")
-        return (q.triple for q in ox.parse(response.content, format=fmt))
-
     def version(self) -> str:
         """The version `load_into_store` recorded, else a hash of the triple count.
 
@@ -208,19 +201,16 @@ class RemoteBackend(Backend):
         now = time.monotonic()
         if self._version and now - self._version[0] < self.version_ttl_s:
             return self._version[1]
-        graph = self.graph or DATA_GRAPH
         response = self._post(
-            f"SELECT ?v ?n WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v "
-            f"OPTIONAL {{ <{graph}> <{TRIPLES_PREDICATE}> ?n }} }} }}",
+            f"SELECT ?v ?n WHERE {{ GRAPH <{META_GRAPH}> {{ <{self.graph}> <{VERSION_PREDICATE}> ?v "
+            f"OPTIONAL {{ <{self.graph}> <{TRIPLES_PREDICATE}> ?n }} }} }}",
             "application/sparql-results+json", dataset=False)
         rows = rows_from_json(response.content)
         self.triples = int(rows[0]["n"]["value"]) if rows and "n" in rows[0] else None
         if rows and "v" in rows[0]:
             version = rows[0]["v"]["value"]
         else:
-            response = self._post("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",
-                                  "application/sparql-results+json")
-            count = rows_from_json(response.content)[0]["n"]["value"]
+            count = self.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"]["value"]
             version = "n" + hashlib.sha256(f"{self.url} {count}".encode()).hexdigest()[:15]
         self._version = (now, version)
         return version
@@ -243,12 +233,10 @@ def _reason(exc: requests.RequestException) -> str:
 # --- loading ------------------------------------------------------------------------------
 
 
-def _blank_groups(lines: Iterable[str]) -> tuple[list[str], list[list[str]]]:
-    """Split N-Triples lines into those without blank nodes, and groups sharing blank nodes.
-
-    An INSERT request gives its blank nodes fresh identities, so a blank node split across
-    two requests would become two nodes.
-    """
+def _blank_groups(lines: Iterable[str]) -> list[list[str]]:
+    """N-Triples lines in groups: one per line without blank nodes, one per set of lines that
+    share blank nodes (an INSERT request gives its blank nodes fresh identities, so a blank node
+    split across two requests would become two nodes)."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -257,21 +245,21 @@ def _blank_groups(lines: Iterable[str]) -> tuple[list[str], list[list[str]]]:
             x = parent[x]
         return x
 
-    plain: list[str] = []
+    groups: list[list[str]] = []
     with_bnodes: list[tuple[str, str]] = []
     for line in lines:
         labels = re.findall(r"(?:^|\s)(_:[^\s]+)", line)
         if not labels:
-            plain.append(line)
+            groups.append([line])
             continue
         root = find(labels[0])
         for other in labels[1:]:
             parent[find(other)] = root
         with_bnodes.append((labels[0], line))
-    groups: dict[str, list[str]] = {}
+    sharing: dict[str, list[str]] = {}
     for label, line in with_bnodes:
-        groups.setdefault(find(label), []).append(line)
-    return plain, list(groups.values())
+        sharing.setdefault(find(label), []).append(line)
+    return groups + list(sharing.values())
 
 
 class _Refused(KgError):
@@ -345,10 +333,9 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
                                             os.environ.get("RABAT_KG_STORE_PASSWORD", ""))
     loader = _Loader(update_url, auth, timeout)
     staging = f"{graph}/staging-{release.version}"
-    plain, bnode_groups = _blank_groups(release.ntriples.decode().splitlines())
     loader.update(f"DROP SILENT GRAPH <{staging}>")
     try:
-        for groups in _packed([[line] for line in plain] + bnode_groups,
+        for groups in _packed(_blank_groups(release.ntriples.decode().splitlines()),
                               gsp_chunk_triples if gsp_url else chunk_triples):
             if gsp_url:
                 body = "".join(line + "\n" for group in groups for line in group)
