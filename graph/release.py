@@ -190,7 +190,10 @@ def start_build(paths: Sequence[Path], directory: Path, *,
 def finish_build(proc: subprocess.Popen[bytes]) -> BuiltRelease:
     """Wait for a build started by `start_build`: the release, or its DataError."""
     out, _ = proc.communicate()
-    outcome = pickle.loads(out) if proc.returncode == 0 and out else None  # our own child's
+    try:
+        outcome = pickle.loads(out) if proc.returncode == 0 else None  # our own child's
+    except (pickle.UnpicklingError, EOFError):  # it crashed while writing, or wrote something else
+        outcome = None
     if isinstance(outcome, dict):
         return BuiltRelease(**outcome)
     detail, extra = outcome or (f"the release build failed (exit {proc.returncode})", {})
@@ -213,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         outcome = (exc.detail, exc.extra)
     sys.stdout.buffer.write(pickle.dumps(outcome))
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

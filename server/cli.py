@@ -58,7 +58,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     if checked.form in ("select", "ask") and fmt in ("ttl", "nt", "jsonld", "rdf"):
         raise KgError(f"--format {fmt} is for CONSTRUCT/DESCRIBE; use json, csv, tsv or xml")
     settings = server_config(args)
-    settings.update(WARM_EXECUTORS=1, LIGHT_BUDGET_S=settings["QUERY_TIMEOUT_S"])
+    # No executor kept ready: one started in the background could outlive the temporary release.
+    settings.update(WARM_EXECUTORS=0, LIGHT_BUDGET_S=settings["QUERY_TIMEOUT_S"])
     max_rows = args.max_rows if args.max_rows is not None else int(settings["MAX_ROWS"])
     with tempfile.TemporaryDirectory(prefix="rabat-kg-query-") as tmp:
         release = write_release(args.paths, Path(tmp) / "release", validate=False)

@@ -171,6 +171,7 @@ class ReleaseExecutors:
                 return
         if ex is not None:
             ex.close()
+        self._done(0)  # a retired release's files go when its last start is over too
 
     def retire(self) -> None:
         """No new queries: close the idle executors; the busy ones close when given back."""
@@ -184,7 +185,7 @@ class ReleaseExecutors:
     def _done(self, step: int = 1) -> None:
         with self.lock:
             self.busy -= step
-            drained = self.retired and self.busy == 0
+            drained = self.retired and self.busy == 0 and self.starting == 0
         if drained and self.owned:
             shutil.rmtree(self.release.directory, ignore_errors=True)
 
