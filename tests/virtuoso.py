@@ -120,6 +120,19 @@ class VirtuosoServer:
     def pause(self) -> None:
         """Freeze the process (SIGSTOP): the store accepts connections but never answers."""
         self.proc.send_signal(signal.SIGSTOP)
+        # The stop reaches each thread asynchronously (on a loaded machine a thread can still
+        # answer a request sent right after the signal): wait until the kernel shows all stopped.
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks.iterdir()]
+            except FileNotFoundError:  # a thread ended while we looked: look again
+                continue
+            if all(state == "T" for state in states):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"Virtuoso (pid {self.proc.pid}) did not stop within 30 s")
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
