@@ -164,16 +164,11 @@ def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) ->
         validator.options["use_shapes"] = use_shapes
         part_conforms, part, _text = validator.run()
         conforms = conforms and bool(part_conforms)
-        heads = set(part.subjects(RDF.type, SH.ValidationReport))
-        for s, p, o in part:
-            if s not in heads:
-                report.add((s, p, o))
-            elif p == SH.result:
-                report.add((head, p, o))
+        heads = set(part.subjects(RDF.type, SH.ValidationReport))  # one per run: merged into `head`
+        report += ((head if s in heads else s, p, o) for s, p, o in part)
         if progress is not None:
             progress(done, len(runs))
-    report.add((head, RDF.type, SH.ValidationReport))
-    report.add((head, SH.conforms, Literal(conforms)))
+    report.set((head, SH.conforms, Literal(conforms)))
     return report
 
 
