@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -27,9 +27,6 @@ from rdflib.term import Node
 from graph.errors import DataError
 from graph.namespaces import PREFIXES, bind
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
-
-if TYPE_CHECKING:
-    from pyshacl.shape import Shape
 
 Progress = Callable[[int, int], None]  # progress(done, total): shapes validated out of total
 BAR_WIDTH = 30
@@ -150,7 +147,9 @@ def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) ->
     assign_baked_in()
     validator = pyshacl.Validator(DataGraph.from_rdflib(data), shacl_graph=shapes,
                                   ont_graph=ontology_graph(), options=dict(PYSHACL_OPTIONS))
-    targeted = [s.node for s in validator.shacl_graph.shapes if has_target(s)]
+    # The shapes that select focus nodes by themselves (sh:targetClass, ..., implicit targets).
+    targeted = [s.node for s in validator.shacl_graph.shapes
+                if any(next(iter(found), None) is not None for found in s.target())]
     # A blank-node shape cannot be named in use_shapes: then one run of every shape.
     runs: list[list[str] | None] = (
         [[str(node)] for node in targeted]
@@ -170,11 +169,6 @@ def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) ->
             progress(done, len(runs))
     report.set((head, SH.conforms, Literal(conforms)))
     return report
-
-
-def has_target(shape: Shape) -> bool:
-    """Whether a pySHACL shape selects focus nodes by itself (sh:targetClass, ..., implicit)."""
-    return any(next(iter(found), None) is not None for found in shape.target())
 
 
 def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:

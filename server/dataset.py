@@ -79,14 +79,13 @@ def dataset() -> Response:
 def dataset_page() -> Response:
     """The page, with links to the RDF description in each syntax."""
     lang = i18n.choose_language()
-    backend = get_backend()
     stats = served_statistics()
     html = render_template(
         "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
         stats=stats, classes=class_rows(stats.classes, lang), dumps=site.DUMPS,
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
-        data_version=backend.version())
+        data_version=get_backend().version())
     response = Response(html, mimetype=HTML)
     response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
     return response
