@@ -50,6 +50,7 @@ class Violation:
     severity: str
     shape: str
     component: str
+    focus_iri: str | None  # the focus node's IRI (None for a blank node or a literal)
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,9 @@ def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) ->
 
 def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
     for result in report.subjects(RDF.type, SH.ValidationResult):
+        focus = report.value(result, SH.focusNode)
         yield Violation(
-            focus=show_term(report.value(result, SH.focusNode)),
+            focus=show_term(focus), focus_iri=str(focus) if isinstance(focus, URIRef) else None,
             path=show_path(report, report.value(result, SH.resultPath))
             or show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
             value=show_term(report.value(result, SH.value)),
