@@ -108,14 +108,6 @@ def local(iri: str) -> re.Pattern[str]:
     return re.compile(rf"<{re.escape(iri)}>|(?<![\w.-])[A-Za-z][\w.-]*:{written}(?![\w-])")
 
 
-def parse_quads(src: Source) -> list[ox.Quad]:
-    try:
-        return list(ox.parse(src.raw.encode("utf-8"), format=ox.RdfFormat.TRIG,
-                             base_iri=src.path.resolve().as_uri()))
-    except SyntaxError as exc:
-        raise src.error(exc.msg, line=exc.lineno) from None
-
-
 def compile_source(path: Path) -> bytes:
     """The N-Triples (sorted, one triple a line) of one authoring file.
 
@@ -124,7 +116,11 @@ def compile_source(path: Path) -> bytes:
             in the source text exactly as written (file and line in the message).
     """
     src = Source(path)
-    quads = parse_quads(src)
+    try:
+        quads = list(ox.parse(src.raw.encode("utf-8"), format=ox.RdfFormat.TRIG,
+                              base_iri=src.path.resolve().as_uri()))
+    except SyntaxError as exc:
+        raise src.error(exc.msg, line=exc.lineno) from None
     document, text = read_source_text(src, quads)
     quotes, inferences, passthrough = sort_quads(src, quads)
     check_quotes(src, quotes, text)

@@ -35,12 +35,6 @@ def check_files() -> list[Path]:
     return sorted(CHECKS_DIR.glob("*.rq"))
 
 
-def rule_of(text: str) -> str:
-    """The first comment paragraph of a rule file, as one line."""
-    comments = itertools.takewhile(lambda line: line.startswith("#"), text.splitlines())
-    return " ".join(line.lstrip("#").strip() for line in comments)
-
-
 def run_checks(ntriples: bytes) -> list[CheckResult]:
     """Run every rule on a release given as N-Triples."""
     store = ox.Store()
@@ -52,7 +46,9 @@ def run_checks(ntriples: bytes) -> list[CheckResult]:
         assert isinstance(answer, ox.QuerySolutions), f"{path.name}: a check is a SELECT query"
         names = [v.value for v in answer.variables]
         rows = tuple(tuple("" if s[n] is None else str(s[n]) for n in names) for s in answer)
-        results.append(CheckResult(path.stem, rule_of(text), rows))
+        comments = itertools.takewhile(lambda line: line.startswith("#"), text.splitlines())
+        rule = " ".join(line.lstrip("#").strip() for line in comments)  # the first comment paragraph
+        results.append(CheckResult(path.stem, rule, rows))
     return results
 
 

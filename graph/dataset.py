@@ -50,17 +50,8 @@ class Statistics:
     example: str | None
 
 
-# The last release's counts. No lock: each dict operation is atomic, and two threads that both
-# miss merely count the same release twice.
-_cache: dict[str, Statistics] = {}
-
-
 def statistics(backend: Backend) -> Statistics:
-    """The counts of the served release, computed once per version."""
-    version = backend.version()
-    cached = _cache.get(version)
-    if cached is not None:
-        return cached
+    """The counts of the release `backend` serves (servers keep them per release)."""
 
     def row(query: str) -> dict[str, str]:
         """The values of the first answer, by variable."""
@@ -78,21 +69,19 @@ def statistics(backend: Backend) -> Statistics:
     entities = row("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o "
                    f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{ID}")) }}')
     modified = row("SELECT (MAX(STR(?d)) AS ?m) WHERE { ?x <http://purl.org/dc/terms/modified> ?d }")
-    stats = Statistics(
+    return Statistics(
         triples=int(counts.get("triples", 0)), entities=int(entities.get("n", 0)),
         subjects=int(counts.get("subjects", 0)), objects=int(counts.get("objects", 0)),
         classes=partition("SELECT ?x (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?x } GROUP BY ?x"),
         properties=partition("SELECT ?x (COUNT(*) AS ?n) WHERE { ?s ?x ?o } GROUP BY ?x"),
         modified=modified.get("m") or None,
         example=row(f"SELECT ?s WHERE {{ ?s a <{KG}Activity> }} ORDER BY ?s LIMIT 1").get("s"))
-    _cache.clear()
-    _cache[version] = stats
-    return stats
 
 
-def dataset_description(backend: Backend, base_url: str) -> Graph:
-    """VoID + DCAT for the served release; `base_url` ends with "/" (e.g. http://host:8000/)."""
-    stats = statistics(backend)
+def dataset_description(backend: Backend, base_url: str, stats: Statistics | None = None) -> Graph:
+    """VoID + DCAT for the served release; `base_url` ends with "/" (e.g. http://host:8000/);
+    `stats` are `statistics(backend)`, counted here unless given."""
+    stats = stats or statistics(backend)
     g = bind(Graph(bind_namespaces="none"))
     endpoint = URIRef(base_url + "sparql")
     facts = [

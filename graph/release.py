@@ -132,10 +132,6 @@ def unreadable(path: Path | str, exc: OSError) -> DataError:
     return DataError(f"{path}: cannot read: {exc.strerror or exc}", file=str(path))
 
 
-DATA_FILE = "data.nt"
-STORE_DIR = "store"
-
-
 @dataclass(frozen=True)
 class BuiltRelease:
     """A release written into its own directory, ready to serve (see `write_release`)."""
@@ -148,11 +144,11 @@ class BuiltRelease:
 
     @property
     def store_dir(self) -> Path:
-        return self.directory / STORE_DIR
+        return self.directory / "store"
 
     @property
     def ntriples_file(self) -> Path:
-        return self.directory / DATA_FILE
+        return self.directory / "data.nt"
 
 
 def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = True) -> BuiltRelease:
@@ -166,14 +162,14 @@ def write_release(paths: Sequence[Path], directory: Path, *, validate: bool = Tr
     directory.mkdir(parents=True)
     try:
         release = make_release(paths, validate=validate)
-        (directory / DATA_FILE).write_bytes(release.ntriples)
-        store = ox.Store(str(directory / STORE_DIR))
-        store.bulk_load(path=str(directory / DATA_FILE), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+        built = BuiltRelease(directory=directory, version=release.version, triples=release.triple_count,
+                             sources=release.sources, validated=release.validated)
+        built.ntriples_file.write_bytes(release.ntriples)
+        store = ox.Store(str(built.store_dir))
+        store.bulk_load(path=str(built.ntriples_file), format=ox.RdfFormat.N_TRIPLES, lenient=True)
         store.flush()
         del store  # closes the database: executors open it read-only
-        return BuiltRelease(directory=directory, version=release.version,
-                            triples=release.triple_count, sources=release.sources,
-                            validated=release.validated)
+        return built
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

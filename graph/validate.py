@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
@@ -27,9 +27,6 @@ from rdflib.term import Node
 from graph.errors import DataError
 from graph.namespaces import PREFIXES, bind
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
-
-if TYPE_CHECKING:
-    from pyshacl.shape import Shape
 
 Progress = Callable[[int, int], None]  # progress(done, total): shapes validated out of total
 BAR_WIDTH = 30
@@ -53,6 +50,7 @@ class Violation:
     severity: str
     shape: str
     component: str
+    focus_iri: str | None  # the focus node's IRI (None for a blank node or a literal)
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,9 @@ def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) ->
     assign_baked_in()
     validator = pyshacl.Validator(DataGraph.from_rdflib(data), shacl_graph=shapes,
                                   ont_graph=ontology_graph(), options=dict(PYSHACL_OPTIONS))
-    targeted = [s.node for s in validator.shacl_graph.shapes if has_target(s)]
+    # The shapes that select focus nodes by themselves (sh:targetClass, ..., implicit targets).
+    targeted = [s.node for s in validator.shacl_graph.shapes
+                if any(next(iter(found), None) is not None for found in s.target())]
     # A blank-node shape cannot be named in use_shapes: then one run of every shape.
     runs: list[list[str] | None] = (
         [[str(node)] for node in targeted]
@@ -164,28 +164,19 @@ def run_pyshacl(data: Graph, shapes: Graph, progress: Progress | None = None) ->
         validator.options["use_shapes"] = use_shapes
         part_conforms, part, _text = validator.run()
         conforms = conforms and bool(part_conforms)
-        heads = set(part.subjects(RDF.type, SH.ValidationReport))
-        for s, p, o in part:
-            if s not in heads:
-                report.add((s, p, o))
-            elif p == SH.result:
-                report.add((head, p, o))
+        heads = set(part.subjects(RDF.type, SH.ValidationReport))  # one per run: merged into `head`
+        report += ((head if s in heads else s, p, o) for s, p, o in part)
         if progress is not None:
             progress(done, len(runs))
-    report.add((head, RDF.type, SH.ValidationReport))
-    report.add((head, SH.conforms, Literal(conforms)))
+    report.set((head, SH.conforms, Literal(conforms)))
     return report
-
-
-def has_target(shape: Shape) -> bool:
-    """Whether a pySHACL shape selects focus nodes by itself (sh:targetClass, ..., implicit)."""
-    return any(next(iter(found), None) is not None for found in shape.target())
 
 
 def _results(report: Graph, shapes: Graph) -> Iterable[Violation]:
     for result in report.subjects(RDF.type, SH.ValidationResult):
+        focus = report.value(result, SH.focusNode)
         yield Violation(
-            focus=show_term(report.value(result, SH.focusNode)),
+            focus=show_term(focus), focus_iri=str(focus) if isinstance(focus, URIRef) else None,
             path=show_path(report, report.value(result, SH.resultPath))
             or show_path(shapes, shapes.value(report.value(result, SH.sourceShape), SH.path)),
             value=show_term(report.value(result, SH.value)),

@@ -23,7 +23,6 @@ from typing import Any
 from flask import current_app
 
 from graph.engine.base import Backend
-from graph.namespaces import PREFIXES
 from graph.validate import ValidationResult, validate_ntriples
 from server import site
 from server.state import get_backend
@@ -87,25 +86,15 @@ def status_for(iri: str) -> dict[str, Any]:
         return {"state": "conforms-at-load" if st.validated_at_load else "unknown", "reason": st.reason,
                 "results": []}
     results = [v for v in st.report.violations
-               if (focus := expand(v.focus) or "") == iri or focus.startswith(iri + "#")]
+               if (focus := v.focus_iri or "") == iri or focus.startswith(iri + "#")]
     violated = any(v.severity == "Violation" for v in results)
     return {"state": "violations" if violated else "conforms", "reason": None, "results": results}
 
 
-def expand(shown: str) -> str | None:
-    """The IRI of a term as the report shows it (prefixed name or <iri>); None for literals."""
-    if shown.startswith("<") and shown.endswith(">"):
-        return shown[1:-1]
-    prefix, sep, local = shown.partition(":")
-    if sep and prefix in PREFIXES and not shown.startswith(('"', "_:")):
-        return PREFIXES[prefix] + local
-    return None
-
-
 def grouped(result: ValidationResult) -> list[dict[str, Any]]:
     """Results grouped by focus node (the report is sorted by it), each with its node's link."""
-    return [{"focus": focus, "href": site.local_href(iri) if (iri := expand(focus)) else None,
-             "results": list(vs)} for focus, vs in itertools.groupby(result.violations, lambda v: v.focus)]
+    return [{"focus": focus, "href": site.local_href(iri) if iri else None, "results": list(vs)}
+            for (focus, iri), vs in itertools.groupby(result.violations, lambda v: (v.focus, v.focus_iri))]
 
 
 def _compute(st: State, backend: Backend, timeout_s: float) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 
-from graph.dataset import DATASET, DESCRIPTION, DUMPS, TITLE, dataset_description, statistics
+from graph.dataset import DATASET, DESCRIPTION, DUMPS, TITLE, Statistics, dataset_description, statistics
 from graph.formats import HTML, RDF_BY_KEY, RDF_FORMATS, Format
 from graph.jsonld import compact_jsonld
 from graph.namespaces import KG
@@ -39,6 +39,11 @@ def public_base_url() -> str:
     return str(configured).rstrip("/") + "/" if configured else request.host_url
 
 
+def served_statistics() -> Statistics:
+    """The counts of the served release, made once per release."""
+    return site.per_version("statistics", lambda: statistics(get_backend()))
+
+
 @bp.get("/health")
 def health() -> tuple[dict[str, object], int]:
     """GET /health: 200 with the release being served, from what the server knows (no query)."""
@@ -57,8 +62,8 @@ def void() -> Response:
     if fmt is HTML_FORMAT:
         return dataset_page()
     return http.not_modified(fmt.media_type) or Response(
-        dataset_description(get_backend(), public_base_url()).serialize(format=fmt.rdflib, encoding="utf-8"),
-        mimetype=fmt.media_type)
+        dataset_description(get_backend(), public_base_url(), served_statistics()).serialize(
+            format=fmt.rdflib, encoding="utf-8"), mimetype=fmt.media_type)
 
 
 @bp.get("/dataset")
@@ -74,14 +79,13 @@ def dataset() -> Response:
 def dataset_page() -> Response:
     """The page, with links to the RDF description in each syntax."""
     lang = i18n.choose_language()
-    backend = get_backend()
-    stats = statistics(backend)
+    stats = served_statistics()
     html = render_template(
         "dataset.html", title=TITLE.get(lang, TITLE["en"]),
         description=DESCRIPTION.get(lang, DESCRIPTION["en"]), dataset_iri=str(DATASET),
         stats=stats, classes=class_rows(stats.classes, lang), dumps=site.DUMPS,
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
-        data_version=backend.version())
+        data_version=get_backend().version())
     response = Response(html, mimetype=HTML)
     response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
     return response

@@ -29,6 +29,7 @@ from graph.intake import CheckedQuery
 from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, prepare_query
 from server import http, i18n
+from server.dataset import served_statistics
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
 from server.site import per_version, per_version_lru
 from server.state import get_backend
@@ -352,7 +353,7 @@ def service_description(base_url: str) -> Graph:
         "Nothing is ever loaded from elsewhere.", lang="en")))
     void_doc = URIRef(base_url + ".well-known/void")
     # The sd:defaultDataset: the same VoID/DCAT description /.well-known/void serves.
-    dataset = dataset_description(get_backend(), base_url)
+    dataset = dataset_description(get_backend(), base_url, served_statistics())
     default_graph = BNode()
     g += dataset
     g += [(endpoint, RDFS.seeAlso, void_doc), (endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")),

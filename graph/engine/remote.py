@@ -266,49 +266,6 @@ class _Refused(KgError):
     """The store refused one request of a load (kept apart: a smaller request may pass)."""
 
 
-class _Loader:
-    """The HTTP requests of one load: SPARQL Update, or Graph Store Protocol POSTs (`send`)."""
-
-    def __init__(self, update_url: str, auth: Any, timeout: float) -> None:
-        self.update_url = update_url
-        self.auth = auth
-        self.timeout = timeout
-        self.session = requests.Session()
-
-    def send(self, url: str, body: bytes, content_type: str,
-              params: dict[str, str] | None = None) -> None:
-        try:
-            response = self.session.post(url, data=body, params=params, auth=self.auth,
-                                         timeout=self.timeout,
-                                         headers={"Content-Type": content_type})
-        except requests.RequestException as exc:
-            raise BackendUnavailable(f"the SPARQL store at {url} cannot be reached "
-                                     f"({_reason(exc)})") from None
-        if response.status_code not in (200, 201, 204):
-            raise _Refused(f"the SPARQL store at {url} refused a request "
-                           f"({response.status_code}): {response.text.strip()[:500]}",
-                           status=response.status_code)
-
-    def update(self, text: str) -> None:
-        self.send(self.update_url, text.encode(), "application/sparql-update; charset=utf-8")
-
-    def insert(self, graph: str, groups: list[list[str]]) -> None:
-        """INSERT ... WHERE {} (Virtuoso refuses blank nodes in INSERT DATA); halve on refusal.
-
-        Stores cap a request in different ways (Virtuoso: the SQL it compiles an update to);
-        a refused request is split until it passes or is a single group.
-        """
-        triples = "\n".join(line for group in groups for line in group)
-        try:
-            self.update(f"INSERT {{ GRAPH <{graph}> {{\n{triples}\n}} }} WHERE {{}}")
-        except _Refused:
-            if len(groups) < 2:
-                raise
-            half = len(groups) // 2
-            self.insert(graph, groups[:half])
-            self.insert(graph, groups[half:])
-
-
 def load_into_store(url: str, release: Any, graph: str | None = None, *,
                     update_url: str | None = None, gsp_url: str | None = None,
                     auth: Any = None, chunk_triples: int = 1000,
@@ -331,29 +288,59 @@ def load_into_store(url: str, release: Any, graph: str | None = None, *,
     if auth is None and os.environ.get("RABAT_KG_STORE_USER"):
         auth = requests.auth.HTTPDigestAuth(os.environ["RABAT_KG_STORE_USER"],
                                             os.environ.get("RABAT_KG_STORE_PASSWORD", ""))
-    loader = _Loader(update_url, auth, timeout)
     staging = f"{graph}/staging-{release.version}"
-    loader.update(f"DROP SILENT GRAPH <{staging}>")
+    session = requests.Session()
+
+    def send(to: str, body: bytes, content_type: str, params: dict[str, str] | None = None) -> None:
+        try:
+            response = session.post(to, data=body, params=params, auth=auth, timeout=timeout,
+                                    headers={"Content-Type": content_type})
+        except requests.RequestException as exc:
+            raise BackendUnavailable(f"the SPARQL store at {to} cannot be reached "
+                                     f"({_reason(exc)})") from None
+        if response.status_code not in (200, 201, 204):
+            raise _Refused(f"the SPARQL store at {to} refused a request "
+                           f"({response.status_code}): {response.text.strip()[:500]}",
+                           status=response.status_code)
+
+    def update(text: str) -> None:
+        send(update_url, text.encode(), "application/sparql-update; charset=utf-8")
+
+    def insert(groups: list[list[str]]) -> None:
+        """INSERT ... WHERE {} (Virtuoso refuses blank nodes in INSERT DATA); halve on refusal.
+
+        Stores cap a request in different ways (Virtuoso: the SQL it compiles an update to);
+        a refused request is split until it passes or is a single group.
+        """
+        triples = "\n".join(line for group in groups for line in group)
+        try:
+            update(f"INSERT {{ GRAPH <{staging}> {{\n{triples}\n}} }} WHERE {{}}")
+        except _Refused:
+            if len(groups) < 2:
+                raise
+            insert(groups[:len(groups) // 2])
+            insert(groups[len(groups) // 2:])
+
+    update(f"DROP SILENT GRAPH <{staging}>")
     try:
         for groups in _packed(_blank_groups(release.ntriples.decode().splitlines()),
                               gsp_chunk_triples if gsp_url else chunk_triples):
             if gsp_url:
                 body = "".join(line + "\n" for group in groups for line in group)
-                loader.send(gsp_url, body.encode(), "application/n-triples", {"graph": staging})
+                send(gsp_url, body.encode(), "application/n-triples", {"graph": staging})
             else:
-                loader.insert(staging, groups)
-        loader.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph}>")
+                insert(groups)
+        update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph}>")
     except BaseException:
         with contextlib.suppress(KgError):
-            loader.update(f"DROP SILENT GRAPH <{staging}>")
+            update(f"DROP SILENT GRAPH <{staging}>")
         raise
-    loader.update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v }} }}")
-    loader.update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{TRIPLES_PREDICATE}> ?n }} }}")
-    loader.update(f'INSERT DATA {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> '
-                  f'"{release.version}" ; <{TRIPLES_PREDICATE}> {int(release.triple_count)} }} }}')
-    backend = RemoteBackend(url, graph=graph, timeout=timeout)
-    rows = backend.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
-    count = int(rows[0]["n"]["value"])
+    update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> ?v }} }}")
+    update(f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{TRIPLES_PREDICATE}> ?n }} }}")
+    update(f'INSERT DATA {{ GRAPH <{META_GRAPH}> {{ <{graph}> <{VERSION_PREDICATE}> '
+           f'"{release.version}" ; <{TRIPLES_PREDICATE}> {int(release.triple_count)} }} }}')
+    counting = RemoteBackend(url, graph=graph, timeout=timeout)
+    count = int(counting.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")[0]["n"]["value"])
     if count != release.triple_count:
         raise KgError(f"the store holds {count} triples in <{graph}> after loading, "
                       f"expected {release.triple_count}")
