@@ -183,12 +183,7 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     body = writer(result.body) if writer else result.body
     if fmt.key == "rdf":
         check_rdfxml(body)  # a predicate RDF/XML cannot write: 406, never a broken document
-    response = Response(body, mimetype=fmt.media_type)
-    response.headers["Link"] = alternates(doc_links(ref))
-    if negotiated:
-        response.headers["Content-Location"] = doc_path(ref, fmt)
-        response.vary.add("Accept")
-    return response
+    return _answer(body, fmt, doc_links(ref), doc_path(ref, fmt) if negotiated else None, vary=negotiated)
 
 
 # --- Entity pages ----------------------------------------------------------------------------------
@@ -221,7 +216,7 @@ def entity_page(ref: d.EntityRef) -> Response:
         editor_link=editor_link(query), page_query=query,
         conformance=conformance.status_for(ref.iri),
         data_version=get_backend().version(), data_date=site.data_date())
-    return _html(html, doc_links(ref))
+    return _answer(html, HTML_FORMAT, doc_links(ref))
 
 
 @dataclasses.dataclass
@@ -419,12 +414,7 @@ def schema_document(name: str, suffix: str | None = None) -> Response:
     links = [(f, base + f.suffix) for f in DATA_FORMATS]
     if fmt.key == "html":
         return schema_page(name, view, links)
-    response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
-    if suffix is None:
-        response.headers["Content-Location"] = base + fmt.suffix
-    response.vary.add("Accept")
-    response.headers["Link"] = alternates(links)
-    return response
+    return _answer(site.rdf_file_bytes(path, fmt), fmt, links, None if suffix else base + fmt.suffix)
 
 
 @i18n.language_page
@@ -434,7 +424,7 @@ def schema_page(name: str, view: Callable[[str], Any], links: list[tuple[Format,
     model = site.per_version(f"{name}-view.{lang}", lambda: view(lang))
     html = render_template(f"{name}.html", **{name: model}, downloads=links,
                            data_version=get_backend().version())
-    return _html(html, links)
+    return _answer(html, HTML_FORMAT, links)
 
 
 @bp.get("/validation")
@@ -452,17 +442,13 @@ def validation(suffix: str | None = None) -> Response:
     if fmt.key == "ttl":
         if report is None:
             abort(404, description=state.reason or "no validation report for this release")
-        response = Response(report.report_turtle, mimetype=fmt.media_type)
-        if suffix is None:
-            response.headers["Content-Location"] = "/validation.ttl"
-        response.vary.add("Accept")
-        return response
+        return _answer(report.report_turtle, fmt, location=None if suffix else "/validation.ttl")
     html = render_template("validation.html", report=report, reason=state.reason,
                            groups=conformance.grouped(report) if report is not None else [],
                            validated_at_load=state.validated_at_load,
                            data_version=get_backend().version())
     links = [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else []
-    return i18n.mark_language(_html(html, links))
+    return i18n.mark_language(_answer(html, HTML_FORMAT, links))
 
 
 class ReportPending(KgError, status=503, type="report-pending", title="Validation report not ready"):
@@ -480,10 +466,14 @@ def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
     return fmt
 
 
-def _html(html: str, links: Sequence[tuple[Format, str]]) -> Response:
-    """An HTML page that depends on Accept, with its alternates."""
-    response = Response(html, mimetype=HTML)
+def _answer(body: str | bytes, fmt: Format, links: Sequence[tuple[Format, str]] = (),
+            location: str | None = None, *, vary: bool = True) -> Response:
+    """A page or document in `fmt`, with its alternates and, when negotiated, where it lives."""
+    response = Response(body, mimetype=fmt.media_type)
     if links:
         response.headers["Link"] = alternates(links)
-    response.vary.add("Accept")
+    if location:
+        response.headers["Content-Location"] = location
+    if vary:
+        response.vary.add("Accept")
     return response
