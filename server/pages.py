@@ -199,7 +199,6 @@ def entity_page(ref: d.EntityRef) -> Response:
         abort(404, description=f"nothing in this graph is called {ref.iri}")
     view = EntityView(ref, desc, lang)
     timeline = site.timeline(ref) if ref.type in d.TIMELINE_TYPES else None
-    counts = site.incoming_counts(ref) if desc.note else None
     html = render_template(
         "entity.html", ref=ref, view=view, lang=lang,
         labels=sorted(desc.labels(ref.iri).items(), key=lambda kv: (kv[0] != lang, kv[0])),
@@ -208,7 +207,7 @@ def entity_page(ref: d.EntityRef) -> Response:
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
         types=[view.link(t) for t in sorted(desc.types(ref.iri))],
         rows=view.statements(), quotes=view.quotes(),
-        incoming=view.incoming(counts), note=desc.note,
+        incoming=view.incoming(site.incoming_counts(ref) if desc.note else None), note=desc.note,
         timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
         timeline_editor=editor_link(d.timeline_query(ref)) if timeline else None,
@@ -325,9 +324,8 @@ class EntityView:
 @i18n.language_page
 def home() -> Response:
     lang = i18n.choose_language()
-    stats = site.class_counts()
     classes = [{"iri": c, "name": c[len(str(KG)):], "label": site.term_label(c, lang) or prefixed(c),
-                "count": n} for c, n in stats.items() if c.startswith(str(KG))]
+                "count": n} for c, n in site.class_counts().items() if c.startswith(str(KG))]
     classes.sort(key=lambda c: str(c["label"]).lower())
     html = render_template("home.html", classes=classes, triples=site.triple_count(),
                            world_map=mapview.home_map(lang),
@@ -384,7 +382,7 @@ def search() -> Response:
                             "more": more})
     else:
         response = Response(render_template(
-            "search.html", q=q, cls=cls, cls_name=cls_name,
+            "search.html", q=q, cls_name=cls_name,
             cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
             page=page, limit=truncated_at, type_label=lambda iri: site.term_label(iri, lang) or prefixed(iri),
             classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c)
