@@ -183,12 +183,7 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     body = writer(result.body) if writer else result.body
     if fmt.key == "rdf":
         check_rdfxml(body)  # a predicate RDF/XML cannot write: 406, never a broken document
-    response = Response(body, mimetype=fmt.media_type)
-    response.headers["Link"] = alternates(doc_links(ref))
-    if negotiated:
-        response.headers["Content-Location"] = doc_path(ref, fmt)
-        response.vary.add("Accept")
-    return response
+    return _answer(body, fmt, doc_links(ref), doc_path(ref, fmt) if negotiated else None, vary=negotiated)
 
 
 # --- Entity pages ----------------------------------------------------------------------------------
@@ -204,7 +199,6 @@ def entity_page(ref: d.EntityRef) -> Response:
         abort(404, description=f"nothing in this graph is called {ref.iri}")
     view = EntityView(ref, desc, lang)
     timeline = site.timeline(ref) if ref.type in d.TIMELINE_TYPES else None
-    counts = site.incoming_counts(ref) if desc.note else None
     html = render_template(
         "entity.html", ref=ref, view=view, lang=lang,
         labels=sorted(desc.labels(ref.iri).items(), key=lambda kv: (kv[0] != lang, kv[0])),
@@ -213,7 +207,7 @@ def entity_page(ref: d.EntityRef) -> Response:
         country_map=mapview.country_map(ref.iri, lang) if ref.type == "country" else None,
         types=[view.link(t) for t in sorted(desc.types(ref.iri))],
         rows=view.statements(), quotes=view.quotes(),
-        incoming=view.incoming(counts), note=desc.note,
+        incoming=view.incoming(site.incoming_counts(ref) if desc.note else None), note=desc.note,
         timeline=view.timeline(timeline[0]) if timeline else None,
         timeline_truncated=bool(timeline and timeline[1]),
         timeline_editor=editor_link(d.timeline_query(ref)) if timeline else None,
@@ -221,7 +215,7 @@ def entity_page(ref: d.EntityRef) -> Response:
         editor_link=editor_link(query), page_query=query,
         conformance=conformance.status_for(ref.iri),
         data_version=get_backend().version(), data_date=site.data_date())
-    return _html(html, doc_links(ref))
+    return _answer(html, HTML_FORMAT, doc_links(ref))
 
 
 @dataclasses.dataclass
@@ -330,9 +324,8 @@ class EntityView:
 @i18n.language_page
 def home() -> Response:
     lang = i18n.choose_language()
-    stats = site.class_counts()
     classes = [{"iri": c, "name": c[len(str(KG)):], "label": site.term_label(c, lang) or prefixed(c),
-                "count": n} for c, n in stats.items() if c.startswith(str(KG))]
+                "count": n} for c, n in site.class_counts().items() if c.startswith(str(KG))]
     classes.sort(key=lambda c: str(c["label"]).lower())
     html = render_template("home.html", classes=classes, triples=site.triple_count(),
                            world_map=mapview.home_map(lang),
@@ -389,7 +382,7 @@ def search() -> Response:
                             "more": more})
     else:
         response = Response(render_template(
-            "search.html", q=q, cls=cls, cls_name=cls_name,
+            "search.html", q=q, cls_name=cls_name,
             cls_label=site.term_label(cls, lang) if cls else None, results=results, more=more,
             page=page, limit=truncated_at, type_label=lambda iri: site.term_label(iri, lang) or prefixed(iri),
             classes=sorted(((c[len(str(KG)):], site.term_label(c, lang) or c)
@@ -419,12 +412,7 @@ def schema_document(name: str, suffix: str | None = None) -> Response:
     links = [(f, base + f.suffix) for f in DATA_FORMATS]
     if fmt.key == "html":
         return schema_page(name, view, links)
-    response = Response(site.rdf_file_bytes(path, fmt), mimetype=fmt.media_type)
-    if suffix is None:
-        response.headers["Content-Location"] = base + fmt.suffix
-    response.vary.add("Accept")
-    response.headers["Link"] = alternates(links)
-    return response
+    return _answer(site.rdf_file_bytes(path, fmt), fmt, links, None if suffix else base + fmt.suffix)
 
 
 @i18n.language_page
@@ -434,7 +422,7 @@ def schema_page(name: str, view: Callable[[str], Any], links: list[tuple[Format,
     model = site.per_version(f"{name}-view.{lang}", lambda: view(lang))
     html = render_template(f"{name}.html", **{name: model}, downloads=links,
                            data_version=get_backend().version())
-    return _html(html, links)
+    return _answer(html, HTML_FORMAT, links)
 
 
 @bp.get("/validation")
@@ -452,17 +440,13 @@ def validation(suffix: str | None = None) -> Response:
     if fmt.key == "ttl":
         if report is None:
             abort(404, description=state.reason or "no validation report for this release")
-        response = Response(report.report_turtle, mimetype=fmt.media_type)
-        if suffix is None:
-            response.headers["Content-Location"] = "/validation.ttl"
-        response.vary.add("Accept")
-        return response
+        return _answer(report.report_turtle, fmt, location=None if suffix else "/validation.ttl")
     html = render_template("validation.html", report=report, reason=state.reason,
                            groups=conformance.grouped(report) if report is not None else [],
                            validated_at_load=state.validated_at_load,
                            data_version=get_backend().version())
     links = [(RDF_BY_KEY["ttl"], "/validation.ttl")] if report is not None else []
-    return i18n.mark_language(_html(html, links))
+    return i18n.mark_language(_answer(html, HTML_FORMAT, links))
 
 
 class ReportPending(KgError, status=503, type="report-pending", title="Validation report not ready"):
@@ -480,10 +464,14 @@ def _fixed_or_negotiated(suffix: str | None, unknown: str) -> Format:
     return fmt
 
 
-def _html(html: str, links: Sequence[tuple[Format, str]]) -> Response:
-    """An HTML page that depends on Accept, with its alternates."""
-    response = Response(html, mimetype=HTML)
+def _answer(body: str | bytes, fmt: Format, links: Sequence[tuple[Format, str]] = (),
+            location: str | None = None, *, vary: bool = True) -> Response:
+    """A page or document in `fmt`, with its alternates and, when negotiated, where it lives."""
+    response = Response(body, mimetype=fmt.media_type)
     if links:
         response.headers["Link"] = alternates(links)
-    response.vary.add("Accept")
+    if location:
+        response.headers["Content-Location"] = location
+    if vary:
+        response.vary.add("Accept")
     return response

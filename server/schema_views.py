@@ -51,7 +51,7 @@ def ontology_view(lang: str) -> dict[str, Any]:
 
 def shapes_view(lang: str) -> list[dict[str, Any]]:
     """Node shapes with their property shapes and constraints, for the shapes page."""
-    from rdflib import BNode, Graph, Literal, URIRef
+    from rdflib import Graph, Literal, URIRef
     from rdflib.collection import Collection
     from rdflib.namespace import RDF, RDFS, SH
 
@@ -63,13 +63,12 @@ def shapes_view(lang: str) -> list[dict[str, Any]]:
                     "short": prefixed(str(node))}
         if isinstance(node, Literal):
             return {"text": str(node), "href": None, "lang": node.language}
-        if isinstance(node, BNode):
-            if (node, RDF.first, None) in g:
-                items = [text(x)["text"] for x in Collection(g, node)]
-                return {"text": "( " + " ".join(items) + " )", "href": None}
-            parts = [f"{prefixed(str(p))} {text(o)['text']}" for p, o in g.predicate_objects(node)]
-            return {"text": "[ " + " ; ".join(sorted(parts)) + " ]", "href": None}
-        return {"text": str(node), "href": None}
+        # a blank node (a parsed file holds no other kind of term): a list, or a [ ... ] description
+        if (node, RDF.first, None) in g:
+            items = [text(x)["text"] for x in Collection(g, node)]
+            return {"text": "( " + " ".join(items) + " )", "href": None}
+        parts = [f"{prefixed(str(p))} {text(o)['text']}" for p, o in g.predicate_objects(node)]
+        return {"text": "[ " + " ; ".join(sorted(parts)) + " ]", "href": None}
 
     def in_lang(node: Any, prop: Any) -> str | None:
         texts = [(str(v), v.language) for v in g.objects(node, prop) if isinstance(v, Literal)]

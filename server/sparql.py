@@ -153,14 +153,8 @@ def read_request() -> tuple[str | None, list[str]]:
         raise BadProtocolRequest(f"{len(queries)} queries in one request; send exactly one")
     if request.method == "POST" and not queries:
         raise BadProtocolRequest("no query: POST a query as the body or as query= in a form")
-    check_dataset(url_pairs + body_pairs)
-    formats = [v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS for k, v in part if k == name]
-    return (queries[0] if queries else None), formats
-
-
-def check_dataset(pairs: list[tuple[str, str]]) -> None:
-    """The dataset is the served graph: it may be named as the default graph, nothing else
-    (DatasetRefused)."""
+    # The dataset is the served graph: it may be named as the default graph, nothing else.
+    pairs = url_pairs + body_pairs
     other = [v for k, v in pairs if k == "default-graph-uri" and v not in SERVED_GRAPHS]
     if other:
         raise DatasetRefused(
@@ -170,6 +164,8 @@ def check_dataset(pairs: list[tuple[str, str]]) -> None:
         raise DatasetRefused(
             "named-graph-uri: the served dataset has no named graphs and this endpoint never "
             "loads graphs from elsewhere; leave the parameter out")
+    formats = [v for part in (url_pairs, body_pairs) for name in FORMAT_PARAMS for k, v in part if k == name]
+    return (queries[0] if queries else None), formats
 
 
 # --- answering ----------------------------------------------------------------------------
@@ -268,7 +264,14 @@ def self_description() -> Response:
     compacted with the graph's prefixes)."""
     fmt = negotiate([*RDF_FORMATS, HTML_FORMAT])
     if fmt is HTML_FORMAT:
-        return editor_page()
+        config = {"endpoint": url_for("sparql.endpoint"), "vocabulary": url_for("sparql.vocabulary"),
+                  "queries": url_for("stored.list_queries"), "prefixes": PREFIXES}
+        html = render_template("sparql/editor.html", editor_config=json.dumps(config),
+                               default_query=DEFAULT_QUERY, data_version=http.data_version(),
+                               predeclared=PREDECLARED)
+        response = Response(html, mimetype=HTML)
+        response.headers["Content-Security-Policy"] = EDITOR_CSP
+        return i18n.mark_language(response)
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
@@ -278,17 +281,6 @@ def self_description() -> Response:
                            lambda: service_description(base_url).serialize(
                                format=fmt.rdflib, encoding="utf-8", auto_compact=fmt.key == "jsonld"))
     return Response(body, mimetype=fmt.media_type)
-
-
-def editor_page() -> Response:
-    config = {"endpoint": url_for("sparql.endpoint"), "vocabulary": url_for("sparql.vocabulary"),
-              "queries": url_for("stored.list_queries"), "prefixes": PREFIXES}
-    html = render_template("sparql/editor.html", editor_config=json.dumps(config),
-                           default_query=DEFAULT_QUERY, data_version=http.data_version(),
-                           predeclared=PREDECLARED)
-    response = Response(html, mimetype=HTML)
-    response.headers["Content-Security-Policy"] = EDITOR_CSP
-    return i18n.mark_language(response)
 
 
 # --- Service Description --------------------------------------------------------------------

@@ -184,9 +184,8 @@ def values_block(var: str, iris: list[str]) -> str:
 def run(text: str, form: str, lang: str) -> Table:
     """Run the bound query as the API does (intake, light lane), capped at PAGE_ROWS: SELECT rows
     as a table, ASK as a yes/no, a graph (CONSTRUCT, DESCRIBE) as subject, predicate, object rows."""
-    checked = intake(text)
     graph = form in GRAPH_FORMS
-    result = get_backend().execute(checked.text, fmt="nt" if graph else "json", lane="light",
+    result = get_backend().execute(intake(text).text, fmt="nt" if graph else "json", lane="light",
                                    max_rows=PAGE_ROWS)
     if not graph:
         answer = ox.parse_query_results(result.body, format=ox.QueryResultsFormat.JSON)
