@@ -214,6 +214,10 @@ def error_responses(*codes: str) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     config = current_app.config
+    try:
+        version = importlib.metadata.version("rabat-kg")
+    except importlib.metadata.PackageNotFoundError:  # the app served from a source tree (WSGI)
+        version = "0"
     paths: dict[str, Any] = {
         "/sparql": sparql_path(),
         "/queries": {"get": {
@@ -238,7 +242,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "Rabat Process knowledge graph API",
-            "version": importlib.metadata.version("rabat-kg"),  # the installed one, as the CLI's
+            "version": version,
             "summary": "SPARQL 1.1 endpoint and stored queries over the Rabat Process knowledge graph",
             "description": (
                 "Read-only. Results over the row limit "
