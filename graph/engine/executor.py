@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyoxigraph as ox
@@ -71,7 +71,7 @@ def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
     readable = sandbox.readable_roots([str(release.store_dir)]) if settings.landlock else None
     report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, readable=readable)
     send(conn, {"pid": os.getpid(), "store": "memory" if in_memory else "disk",
-                "sandbox": asdict(report)})
+                "sandbox": report})
     while True:
         try:
             request = json.loads(conn.recv_bytes())

@@ -38,10 +38,8 @@ EXITS = {-6: "the engine aborted (an allocation over the memory cap)",
          -9: "killed", -24: "over its CPU-time limit", 1: "out of memory"}
 IDLE_CLOSE_S = 30.0  # an executor beyond the ready ones, idle this long, is closed (its memory)
 
-ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
-    cls.type: cls for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, errors.KgError) and cls is not errors.KgError
-}
+ERRORS_BY_TYPE = {cls.type: cls for cls in errors.KgError.__subclasses__()
+                  if cls.__module__ == errors.__name__}  # (not the server's own errors)
 
 
 # Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
