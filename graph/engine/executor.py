@@ -39,7 +39,6 @@ class PoolSettings:
     timeout_s: float = 10.0
     admission_wait_s: float = 0.75
     spawn_timeout_s: float = 30.0
-    retry_after_s: int = 2
     warm: int = 2  # executors kept ready (started with a release, refilled in the background)
     memory_store_max_triples: int = 200_000  # larger releases are read from the on-disk store
     memory_mb: int = 1024
@@ -52,7 +51,7 @@ def error_header(exc: Exception) -> dict[str, Any]:
     """The answer header for a library error (graph.errors), as the pool rebuilds it."""
     if isinstance(exc, KgError):  # its extra: a syntax error's line and column
         return {"error": exc.type, "detail": exc.detail, "extra": exc.extra}
-    return {"error": "query-failed", "detail": str(exc)}
+    return {"error": "query-failed", "detail": str(exc), "extra": {}}
 
 
 def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
