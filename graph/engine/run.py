@@ -87,12 +87,11 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None, form: Form 
     (from intake) labels a graph answer as CONSTRUCT or DESCRIBE. Returns (body, media type,
     form, count, truncated).
     """
-    if isinstance(answer, ox.QueryBoolean):
+    if isinstance(answer, (ox.QueryBoolean, ox.QuerySolutions)):
         rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
-        body = answer.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
-        return body or b"", rf.media_type, "ask", 1, False
-    if isinstance(answer, ox.QuerySolutions):
-        rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
+        if isinstance(answer, ox.QueryBoolean):
+            body = answer.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
+            return body or b"", rf.media_type, "ask", 1, False
         tsv, count, truncated = capped_lines(answer, ox.QueryResultsFormat.TSV, 1, max_rows)
         if rf.key == "tsv":
             body = tsv
