@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 # <linux/prctl.h>, <linux/seccomp.h>, <linux/filter.h>, <linux/audit.h>
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_SET_NAME = 15
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
@@ -126,11 +125,6 @@ def limit_memory(budget_mb: int) -> int:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     return cap
-
-
-def set_process_name(name: str) -> None:
-    """The name `ps` shows (/proc/PID/comm, at most 15 bytes)."""
-    LIBC.prctl(PR_SET_NAME, name.encode()[:15], None, 0, 0)
 
 
 def set_cpu_deadline(seconds: float) -> None:
