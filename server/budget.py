@@ -119,5 +119,4 @@ def bill(_exc: BaseException | None) -> None:
     """After the request: charge what it cost the store (nothing for routes that never query)."""
     if "store_seconds" not in g:
         return
-    buckets: Buckets = current_app.extensions[EXTENSION]
-    buckets.spend(client_key(request.remote_addr), g.store_seconds)
+    current_app.extensions[EXTENSION].spend(client_key(request.remote_addr), g.store_seconds)
