@@ -26,6 +26,7 @@ import re
 import resource
 import struct
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -130,10 +131,8 @@ def limit_memory(budget_mb: int) -> int:
 def set_cpu_deadline(seconds: float) -> None:
     """Let the kernel stop this process after `seconds` more CPU time (SIGXCPU): a backstop for
     the parent's wall-clock kill that holds even if the parent died."""
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    spent = used.ru_utime + used.ru_stime
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    soft = int(spent + seconds) + 1
+    soft = int(time.process_time() + seconds) + 1  # (the CPU time of all its threads so far)
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
