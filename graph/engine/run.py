@@ -72,7 +72,7 @@ def capped_lines(answer: Any, fmt: Any, header_lines: int,
             ox.serialize(answer, cast(BinaryIO, sink), format=fmt)
     data = b"".join(sink.chunks)
     if keep is None or sink.lines <= keep:
-        return data, data.count(b"\n") - header_lines, False
+        return data, sink.lines - header_lines, False  # (the sink counted the lines)
     end = -1
     for _ in range(keep):
         end = data.index(b"\n", end + 1)
