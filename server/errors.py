@@ -44,9 +44,7 @@ def init_app(app: Flask) -> None:
 
 def handle_kg_error(exc: KgError) -> Response:
     extra = dict(exc.extra)
-    retry_after = extra.pop("retry_after", None)
-    if exc.status in (429, 503) and retry_after is None:
-        retry_after = DEFAULT_RETRY_AFTER_S
+    retry_after = extra.pop("retry_after", DEFAULT_RETRY_AFTER_S if exc.status in (429, 503) else None)
     response = problem(exc.status, exc.type, exc.title, exc.detail, **extra)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(float(str(retry_after)))))

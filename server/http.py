@@ -41,12 +41,7 @@ def init_app(app: Flask) -> None:
 
 def check_request_size() -> None:
     """414/413 before anything reads the request. waitress reads a chunked body whole and
-    gives it a Content-Length, so every body has a length here.
-
-    Raises:
-        RequestURITooLarge: query string over MAX_QUERY_STRING_BYTES (the message says to POST).
-        RequestEntityTooLarge: a body over MAX_BODY_BYTES.
-    """
+    gives it a Content-Length, so every body has a length here."""
     limit = int(current_app.config["MAX_QUERY_STRING_BYTES"])
     if len(request.query_string) > limit:
         raise RequestURITooLarge(
@@ -156,8 +151,7 @@ def compress(response: Response) -> Response:
     (no timestamp), so equal answers stay equal under one ETag."""
     if response.is_streamed or response.direct_passthrough:
         return response
-    media = response.mimetype or ""
-    if not compressible(media):
+    if not compressible(response.mimetype or ""):
         return response
     response.vary.add("Accept-Encoding")
     if "Content-Encoding" in response.headers:

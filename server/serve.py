@@ -172,9 +172,8 @@ def start_control(path: Path, backend: Any) -> socketserver.ThreadingUnixStreamS
 def raise_fd_limit() -> None:
     """Let waitress hold its connection limit of sockets (plus their spilled buffers)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY
-                                                    else 65536, hard))
+    if soft != hard:  # (soft is then below hard, so finite)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (65536 if hard == resource.RLIM_INFINITY else hard, hard))
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -122,7 +122,7 @@ def test_engine_reaches_the_canary_without_the_sandbox(canary: Canary) -> None:
 def test_service_cannot_reach_the_network_in_the_sandbox(canary: Canary) -> None:
     def probe() -> dict[str, Any]:
         report = sandbox.apply(256)
-        return {"seccomp": report.seccomp, "query": attempt(lambda: list(ox.Store().query(
+        return {"seccomp": report["seccomp"], "query": attempt(lambda: list(ox.Store().query(
             SERVICE_QUERY.format(port=canary.port))))}
 
     out = in_child(probe)

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
 
 from graph.engine import sandbox
 from graph.engine.run import run_on_store
-from graph.errors import KgError, QueryResourceLimit
+from graph.errors import KgError, QueryEvaluationError, QueryResourceLimit
 from graph.release import BuiltRelease
 
-PROCESS_NAME = "rabat-kg-exec"
+PROCESS_NAME = "rabat-kg-exec"  # (a process name has at most 15 bytes)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,6 @@ class PoolSettings:
     timeout_s: float = 10.0
     admission_wait_s: float = 0.75
     spawn_timeout_s: float = 30.0
-    retry_after_s: int = 2
     warm: int = 2  # executors kept ready (started with a release, refilled in the background)
     memory_store_max_triples: int = 200_000  # larger releases are read from the on-disk store
     memory_mb: int = 1024
@@ -48,17 +48,10 @@ class PoolSettings:
     prefixes: dict[str, str] = field(default_factory=dict)
 
 
-def error_header(exc: Exception) -> dict[str, Any]:
-    """The answer header for a library error (graph.errors), as the pool rebuilds it."""
-    if isinstance(exc, KgError):  # its extra: a syntax error's line and column
-        return {"error": exc.type, "detail": exc.detail, "extra": exc.extra}
-    return {"error": "query-failed", "detail": str(exc)}
-
-
 def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
     """The executor's life: answer queries arriving on `conn` until it closes."""
     os.environ.pop("RUST_BACKTRACE", None)  # one log line per aborted query, not a backtrace
-    sandbox.set_process_name(PROCESS_NAME)  # what `ps` and the tests see
+    Path("/proc/self/comm").write_text(PROCESS_NAME)  # what `ps` and the tests see
     in_memory = release.triples <= settings.memory_store_max_triples
     if in_memory:
         store = ox.Store()
@@ -70,8 +63,7 @@ def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     readable = sandbox.readable_roots([str(release.store_dir)]) if settings.landlock else None
     report = sandbox.apply(settings.memory_mb, seccomp=settings.seccomp, readable=readable)
-    send(conn, {"pid": os.getpid(), "store": "memory" if in_memory else "disk",
-                "sandbox": asdict(report)})
+    send(conn, {"pid": os.getpid(), "store": "memory" if in_memory else "disk", "sandbox": report})
     while True:
         try:
             request = json.loads(conn.recv_bytes())
@@ -81,16 +73,19 @@ def run(settings: PoolSettings, release: BuiltRelease, conn: Any) -> None:
         try:  # the request: run_on_store's query, fmt, max_rows and form
             result = run_on_store(store, **request, prefixes=settings.prefixes)
         except MemoryError:
-            send(conn, error_header(QueryResourceLimit(
-                "the query exceeded its memory limit and was stopped")))
+            send(conn, {"error": QueryResourceLimit.type, "extra": {},
+                        "detail": "the query exceeded its memory limit and was stopped"})
             return  # the heap may be in any state: a fresh executor takes over
-        except (KgError, OSError, ValueError, RuntimeError) as exc:
-            send(conn, error_header(exc))
-            continue
-        send(conn, {"media_type": result.media_type, "form": result.form, "count": result.count,
-                    "truncated": result.truncated, "elapsed_ms": result.elapsed_ms}, result.body)
+        except KgError as exc:  # its extra: a syntax error's line and column
+            send(conn, {"error": exc.type, "detail": exc.detail, "extra": exc.extra})
+        except (OSError, ValueError, RuntimeError) as exc:
+            send(conn, {"error": QueryEvaluationError.type, "detail": str(exc), "extra": {}})
+        else:
+            send(conn, {"media_type": result.media_type, "form": result.form, "count": result.count,
+                        "truncated": result.truncated, "elapsed_ms": result.elapsed_ms}, result.body)
 
 
 def send(conn: Any, header: dict[str, Any], body: bytes = b"") -> None:
-    """One answer in one message: the JSON header (which has no raw newline), a newline, the body."""
+    """One answer in one message: the JSON header (which has no raw newline), a newline, the body.
+    An error's header names a library error (graph.errors: type, detail, extra) the pool raises."""
     conn.send_bytes(json.dumps(header).encode() + b"\n" + body)

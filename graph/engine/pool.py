@@ -37,11 +37,10 @@ HEAVY_NICE = 10  # CPU priority of an executor once its query runs long
 EXITS = {-6: "the engine aborted (an allocation over the memory cap)",
          -9: "killed", -24: "over its CPU-time limit", 1: "out of memory"}
 IDLE_CLOSE_S = 30.0  # an executor beyond the ready ones, idle this long, is closed (its memory)
+RETRY_AFTER_S = 2  # what a client refused for lack of capacity is told to wait
 
-ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {
-    cls.type: cls for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, errors.KgError) and cls is not errors.KgError
-}
+ERRORS_BY_TYPE = {cls.type: cls for cls in errors.KgError.__subclasses__()
+                  if cls.__module__ == errors.__name__}  # (not the server's own errors)
 
 
 # Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
@@ -251,7 +250,7 @@ class EmbeddedBackend(Backend):
                 self._free(held)
                 raise errors.Overloaded(
                     f"all {name} query slots are busy; retry in a moment",
-                    retry_after=self.settings.retry_after_s)
+                    retry_after=RETRY_AFTER_S)
             held.append(name)
         return held
 
@@ -284,7 +283,7 @@ class EmbeddedBackend(Backend):
             raise errors.QueryTimeout(
                 f"the query ran longer than the {s.timeout_s:g} s limit and was stopped; "
                 "make it more selective (LIMIT does not bound ORDER BY or GROUP BY)",
-                retry_after=s.retry_after_s) from None
+                retry_after=RETRY_AFTER_S) from None
         except errors.Overloaded:
             lost = "found no slot for long queries"
             raise
@@ -292,7 +291,7 @@ class EmbeddedBackend(Backend):
             lost = "stopped while answering"
             raise errors.QueryResourceLimit(
                 "the query process stopped before answering: the query exceeded its memory "
-                "limit or crashed the engine", retry_after=s.retry_after_s) from None
+                "limit or crashed the engine", retry_after=RETRY_AFTER_S) from None
         except BaseException:
             lost = "was interrupted"
             raise
@@ -302,8 +301,11 @@ class EmbeddedBackend(Backend):
             ran_long = "light" not in held  # a heavy query, or one moved there
             self._free(held)
             releases.give_back(ex, reusable=not (lost or ran_long))
-        if "error" in answer:
-            raise error_from(answer, s.retry_after_s)
+        if "error" in answer:  # the library error the executor's error frame stands for
+            cls = ERRORS_BY_TYPE.get(answer["error"], errors.QueryEvaluationError)
+            if cls.status == 503:
+                answer["extra"]["retry_after"] = RETRY_AFTER_S
+            raise cls(answer["detail"] or "query failed", **answer["extra"])
         return QueryResult(body=body, media_type=answer["media_type"], form=answer["form"],
                            count=answer["count"], truncated=answer["truncated"],
                            elapsed_ms=answer["elapsed_ms"],
@@ -323,7 +325,7 @@ class EmbeddedBackend(Backend):
             if time.monotonic() >= waited_until:
                 raise errors.Overloaded(
                     "the query runs long and every slot for long queries is busy; retry later "
-                    "or make it more selective", retry_after=self.settings.retry_after_s)
+                    "or make it more selective", retry_after=RETRY_AFTER_S)
         held.append("heavy")
 
     def _kill(self, ex: Executor, why: str) -> None:
@@ -339,14 +341,3 @@ class EmbeddedBackend(Backend):
         log.warning("query stopped: executor %d %s: %s%s", ex.pid, why, EXITS.get(
             code, f"exit {code}") if code is not None else "killed",
             f", peak memory {peak} MB" if peak is not None else "")
-
-
-def error_from(answer: dict[str, Any], retry_after: int) -> errors.KgError:
-    """The library error an executor's error frame stands for."""
-    cls = ERRORS_BY_TYPE.get(str(answer.get("error")), errors.QueryEvaluationError)
-    extra = dict(answer.get("extra") or {})
-    if cls.status == 503:
-        extra["retry_after"] = retry_after
-    return cls(str(answer.get("detail") or "query failed"), **extra)
-
-

@@ -72,7 +72,7 @@ def capped_lines(answer: Any, fmt: Any, header_lines: int,
             ox.serialize(answer, cast(BinaryIO, sink), format=fmt)
     data = b"".join(sink.chunks)
     if keep is None or sink.lines <= keep:
-        return data, data.count(b"\n") - header_lines, False
+        return data, sink.lines - header_lines, False  # (the sink counted the lines)
     end = -1
     for _ in range(keep):
         end = data.index(b"\n", end + 1)
@@ -87,12 +87,11 @@ def serialize_answer(answer: Any, *, fmt: str, max_rows: int | None, form: Form 
     (from intake) labels a graph answer as CONSTRUCT or DESCRIBE. Returns (body, media type,
     form, count, truncated).
     """
-    if isinstance(answer, ox.QueryBoolean):
+    if isinstance(answer, (ox.QueryBoolean, ox.QuerySolutions)):
         rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
-        body = answer.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
-        return body or b"", rf.media_type, "ask", 1, False
-    if isinstance(answer, ox.QuerySolutions):
-        rf = RESULTS_BY_KEY.get(fmt) or RESULTS_BY_KEY["json"]
+        if isinstance(answer, ox.QueryBoolean):
+            body = answer.serialize(format=getattr(ox.QueryResultsFormat, rf.oxigraph))
+            return body or b"", rf.media_type, "ask", 1, False
         tsv, count, truncated = capped_lines(answer, ox.QueryResultsFormat.TSV, 1, max_rows)
         if rf.key == "tsv":
             body = tsv

@@ -26,16 +26,16 @@ import re
 import resource
 import struct
 import sys
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 # <linux/prctl.h>, <linux/seccomp.h>, <linux/filter.h>, <linux/audit.h>
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_SET_NAME = 15
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
@@ -53,33 +53,14 @@ LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_
 LIBC.syscall.restype = ctypes.c_long
 
 
-@dataclass(frozen=True)
-class Arch:
-    """Syscall numbers the filter needs, per machine."""
-
-    audit_arch: int
-    socket: int
-    io_uring_setup: int
-    x32: bool = False
+# Per machine: the audit arch the filter expects, the socket() syscall number.
+ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+IO_URING_SETUP = 425  # on both
 
 
-ARCHES = {
-    "x86_64": Arch(audit_arch=0xC000003E, socket=41, io_uring_setup=425, x32=True),
-    "aarch64": Arch(audit_arch=0xC00000B7, socket=198, io_uring_setup=425),
-}
-
-@dataclass
-class SandboxReport:
-    """What was applied, for the executor's hello message and the logs."""
-
-    seccomp: bool = False
-    landlock: int = 0  # the Landlock ABI applied, 0 if none
-    memory_limit_bytes: int | None = None
-    reason: str = ""
-
-
-def _filter_program(arch: Arch) -> bytes:
+def _filter_program(machine: str) -> bytes:
     """The BPF program: socket(non-AF_UNIX) and io_uring_setup -> EPERM, foreign ABI -> EPERM."""
+    audit_arch, socket_nr = ARCHES[machine]
 
     def ins(code: int, jt: int, jf: int, k: int) -> bytes:
         return struct.pack("HBBI", code, jt, jf, k)
@@ -87,16 +68,16 @@ def _filter_program(arch: Arch) -> bytes:
     eperm = SECCOMP_RET_ERRNO | errno.EPERM
     prog = [
         ins(BPF_LD_W_ABS, 0, 0, OFFSET_ARCH),
-        ins(BPF_JEQ_K, 1, 0, arch.audit_arch),  # native ABI: go on
+        ins(BPF_JEQ_K, 1, 0, audit_arch),  # native ABI: go on
         ins(BPF_RET_K, 0, 0, eperm),  # any foreign ABI (i386 on x86_64): refuse
         ins(BPF_LD_W_ABS, 0, 0, OFFSET_NR),
     ]
-    if arch.x32:
+    if machine == "x86_64":  # refuse the x32 ABI's syscall numbers too
         prog += [ins(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT), ins(BPF_RET_K, 0, 0, eperm)]
     prog += [
-        ins(BPF_JEQ_K, 0, 1, arch.io_uring_setup),
+        ins(BPF_JEQ_K, 0, 1, IO_URING_SETUP),
         ins(BPF_RET_K, 0, 0, eperm),
-        ins(BPF_JEQ_K, 0, 3, arch.socket),
+        ins(BPF_JEQ_K, 0, 3, socket_nr),
         ins(BPF_LD_W_ABS, 0, 0, OFFSET_ARG0),  # low 32 bits of the domain (little-endian)
         ins(BPF_JEQ_K, 1, 0, AF_UNIX),
         ins(BPF_RET_K, 0, 0, eperm),
@@ -112,17 +93,15 @@ def install_seccomp() -> str:
         return f"seccomp needs Linux (this is {sys.platform})"
     if sys.byteorder != "little":
         return "seccomp filter written for little-endian machines"
-    arch = ARCHES.get(platform.machine())
-    if arch is None:
+    if platform.machine() not in ARCHES:
         return f"no seccomp syscall table for {platform.machine()}"
-    program = _filter_program(arch)
-    count = len(program) // 8
+    program = _filter_program(platform.machine())
     buf = ctypes.create_string_buffer(program, len(program))
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    fprog = SockFprog(count, ctypes.addressof(buf))
+    fprog = SockFprog(len(program) // 8, ctypes.addressof(buf))  # 8 bytes an instruction
     if LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
         return f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(ctypes.get_errno())}"
     if LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
@@ -149,18 +128,11 @@ def limit_memory(budget_mb: int) -> int:
     return cap
 
 
-def set_process_name(name: str) -> None:
-    """The name `ps` shows (/proc/PID/comm, at most 15 bytes)."""
-    LIBC.prctl(PR_SET_NAME, name.encode()[:15], None, 0, 0)
-
-
 def set_cpu_deadline(seconds: float) -> None:
     """Let the kernel stop this process after `seconds` more CPU time (SIGXCPU): a backstop for
     the parent's wall-clock kill that holds even if the parent died."""
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    spent = used.ru_utime + used.ru_stime
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    soft = int(spent + seconds) + 1
+    soft = int(time.process_time() + seconds) + 1  # (the CPU time of all its threads so far)
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
@@ -231,19 +203,20 @@ def install_landlock(readable: Iterable[str]) -> tuple[int, str]:
 
 
 def apply(memory_mb: int | None, *, seccomp: bool = True,
-          readable: Iterable[str] | None = None) -> SandboxReport:
+          readable: Iterable[str] | None = None) -> dict[str, Any]:
     """Apply every guard this machine supports, in the order that keeps them effective;
-    `readable`: the paths the process may still read (None: no file restriction)."""
-    report = SandboxReport()
-    if memory_mb:
-        report.memory_limit_bytes = limit_memory(memory_mb)
+    `readable`: the paths the process may still read (None: no file restriction). Returns what
+    was applied, for the executor's hello: seccomp, landlock (the ABI, 0 if none),
+    memory_limit_bytes and the reasons the others were not."""
+    report: dict[str, Any] = {"seccomp": False, "landlock": 0,
+                              "memory_limit_bytes": limit_memory(memory_mb) if memory_mb else None}
     reasons = []
     if readable is not None:
-        report.landlock, reason = install_landlock(readable)
+        report["landlock"], reason = install_landlock(readable)
         reasons.append(reason)
     if seccomp:
         reason = install_seccomp()
-        report.seccomp = not reason
+        report["seccomp"] = not reason
         reasons.append(reason)
-    report.reason = "; ".join(reason for reason in reasons if reason)
+    report["reason"] = "; ".join(reason for reason in reasons if reason)
     return report
