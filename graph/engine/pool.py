@@ -39,8 +39,10 @@ EXITS = {-6: "the engine aborted (an allocation over the memory cap)",
 IDLE_CLOSE_S = 30.0  # an executor beyond the ready ones, idle this long, is closed (its memory)
 RETRY_AFTER_S = 2  # what a client refused for lack of capacity is told to wait
 
-ERRORS_BY_TYPE = {cls.type: cls for cls in errors.KgError.__subclasses__()
-                  if cls.__module__ == errors.__name__}  # (not the server's own errors)
+ERRORS_BY_TYPE: dict[str, type[errors.KgError]] = {  # the library's errors, however derived
+    cls.type: cls for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, errors.KgError) and cls is not errors.KgError
+}
 
 
 # Executors are forked by CPython's fork server, which imports the engine once (see executor.py).
