@@ -28,14 +28,17 @@ class Hint:
     nearest: tuple[str, ...]  # IRIs of defined terms, closest first
 
     def message(self) -> str:
-        """One line in words, with compact names (kg:...).
+        """One line in words, with compact names (kg:...), for a `Query-Hint` response header
+        (ASCII: anything else backslash-escaped).
 
         >>> Hint(NAMESPACE + "inCountry", (NAMESPACE + "country",)).message()
         'kg:inCountry is not defined by the ontology; nearest terms that are: kg:country'
         """
         term, *nearest = ("kg:" + iri[len(NAMESPACE):] for iri in (self.term, *self.nearest))
         text = f"{term} is not defined by the ontology"
-        return f"{text}; nearest terms that are: {', '.join(nearest)}" if nearest else text
+        if nearest:
+            text += f"; nearest terms that are: {', '.join(nearest)}"
+        return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 @cache
@@ -64,11 +67,6 @@ def nearest(iri: str, defined: frozenset[str]) -> tuple[str, ...]:
     # A capital first letter is a class, a small one a property: same kind first (stable).
     found.sort(key=lambda term: term[len(NAMESPACE)].isupper() != local[:1].isupper())
     return tuple(found[:3])
-
-
-def hint_headers(hints: list[Hint]) -> list[str]:
-    """Values for `Query-Hint` response headers (ASCII: anything else backslash-escaped)."""
-    return [h.message().encode("ascii", "backslashreplace").decode("ascii") for h in hints]
 
 
 def _named_iris(toks: list[Token]) -> list[str]:

@@ -75,21 +75,6 @@ def prepare_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
     return CheckedQuery(text=text, form=checked.form)
 
 
-def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
-    """The prefixed names a query uses, and the prefixes it declares (`PREFIX p: <...>`)."""
-    used: list[Token] = []
-    declared: set[str] = set()
-    for i, tok in enumerate(toks):
-        if tok.kind != "pname":
-            continue
-        if i and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX":
-            if tok.text.endswith(":"):
-                declared.add(tok.text[:-1])
-        else:
-            used.append(tok)
-    return used, declared
-
-
 def strip_prologue(query: str) -> tuple[str, int]:
     """The query as sent and the number of lines a predeclared-prefix line added (0 or 1)."""
     m = _PROLOGUE.match(query)
@@ -136,10 +121,14 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
             elif phrase == "language tag parsing failed":
                 at = next((t.start for t in reversed(before) if t.kind == "langtag"), at)
             return words, at, None
-    # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
-    used, declared = _prefix_uses(toks)
+    # The names after PREFIX are declared; every route that runs a researcher's query
+    # predeclares: never blame a predeclared prefix.
+    names = [(i > 0 and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX", tok)
+             for i, tok in enumerate(toks) if tok.kind == "pname"]
+    declared = {tok.text[:-1] for after, tok in names if after and tok.text.endswith(":")}
     declared.update(PREDECLARED)
-    prefix = next((t for t in used if t.text.partition(":")[0] not in declared), None)
+    prefix = next((tok for after, tok in names if not after
+                   and tok.text.partition(":")[0] not in declared), None)
     if prefix is not None:
         return _explain_prefix(prefix)
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
