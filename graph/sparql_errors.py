@@ -46,6 +46,8 @@ _OTHER_WORDS = ("LOAD", "INTO", "CLEAR", "DROP", "CREATE", "ADD", "TO", "MOVE", 
 _KNOWN = {w.upper(): w for w in (*KEYWORDS, *FUNCTIONS, *_OTHER_WORDS)}
 _SUGGESTIONS = {w.upper(): w for w in (*KEYWORDS, *FUNCTIONS) if len(w) > 1}
 _ENGINE_POSITION = re.compile(r"^error at (\d+):(\d+):\s*")
+# The engine's messages start with their position, intake's end with it: the rendering repeats it.
+_POSITION = re.compile(r"^error at \d+:\d+:\s*|\s*\(at line \d+, column \d+\)$")
 # Phrases the engine uses for mistakes it names itself, in plain words.
 _ENGINE_PHRASES = {
     "Duplicated variable name in SELECT": "a variable is given twice in SELECT (each (... AS ?x) "
@@ -95,13 +97,10 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
     found = _ENGINE_POSITION.match(message)
     if line is None and found:
         line, column = int(found.group(1)), int(found.group(2))
-    # Intake's own messages end with their position, which the rendering repeats.
-    gist = (_ENGINE_POSITION.sub("", message.split("\n")[0]) if found
-            else re.sub(r"\s*\(at line \d+, column \d+\)$", "", message.split("\n")[0]))
     if line is not None:
         line = max(line - shift, 1)
     at = _offset(sent, line, column or 1) if line is not None else len(sent)
-    explanation, at, suggestion = _diagnose(sent, at, message, gist)
+    explanation, at, suggestion = _diagnose(sent, at, message)
     line, column = position(sent, at)
     error = QuerySyntaxError(_render(sent, line, column, explanation), line=line, column=column)
     error.extra["query"] = sent
@@ -110,7 +109,7 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
     return error
 
 
-def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, str | None]:
+def _diagnose(sent: str, at: int, message: str) -> tuple[str, int, str | None]:
     """(explanation, offset it points at, suggestion) for an error the engine saw at `at`."""
     toks = tokens(sent, partial=True)
     before = [t for t in toks if t.start <= at]
@@ -142,7 +141,7 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
         return brackets
     if not sent[at:].strip():
         return "the query ends too early: something is missing at the end", at, None
-    return _clean_expected(gist), at, None
+    return _clean_expected(message), at, None
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
@@ -243,8 +242,10 @@ def _explain_brackets(toks: list[Token], sent: str, at: int) -> tuple[str, int, 
     return None
 
 
-def _clean_expected(gist: str) -> str:
-    """The engine's `expected one of ...` without its character classes, or the gist."""
+def _clean_expected(message: str) -> str:
+    """The engine's `expected one of ...` without its character classes, or the message's first
+    line without its position."""
+    gist = _POSITION.sub("", message.split("\n")[0])
     m = re.match(r"expected (?:one of )?(.*)$", gist)
     if not m:
         return gist[:200]
