@@ -105,7 +105,6 @@ class StoredQuery:
     bases: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def param(self, name: str) -> Param | None:
-        """The parameter called `name`, if any."""
         return next((p for p in self.params if p.name == name), None)
 
 
