@@ -45,7 +45,6 @@ _OTHER_WORDS = ("LOAD", "INTO", "CLEAR", "DROP", "CREATE", "ADD", "TO", "MOVE", 
                 "OBJECT", "isTRIPLE", "hasLANG", "hasLANGDIR", "STRLANGDIR",)
 _KNOWN = {w.upper(): w for w in (*KEYWORDS, *FUNCTIONS, *_OTHER_WORDS)}
 _SUGGESTIONS = {w.upper(): w for w in (*KEYWORDS, *FUNCTIONS) if len(w) > 1}
-_ENGINE_POSITION = re.compile(r"^error at (\d+):(\d+):\s*")
 # The engine's messages start with their position, intake's end with it: the rendering repeats it.
 _POSITION = re.compile(r"^error at \d+:\d+:\s*|\s*\(at line \d+, column \d+\)$")
 # Phrases the engine uses for mistakes it names itself, in plain words.
@@ -88,15 +87,12 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
     """A syntax error that says what is wrong, where, in the query as sent.
 
     `message` is the engine's (or intake's) message, `query` the text that was run (with or
-    without the predeclared-prefix line), `line` and `column` its position if known (else
-    read from the message). The result's detail is one line of explanation, then the line
-    of the query and a caret; `extra` holds the query as sent and, when there is one, a
-    `suggestion` (a keyword, or a PREFIX line to add).
+    without the predeclared-prefix line), `line` and `column` its position if known (as the
+    QuerySyntaxError of intake or of the engine gives it). The result's detail is one line of
+    explanation, then the line of the query and a caret; `extra` holds the query as sent and,
+    when there is one, a `suggestion` (a keyword, or a PREFIX line to add).
     """
     sent, shift = strip_prologue(query)
-    found = _ENGINE_POSITION.match(message)
-    if line is None and found:
-        line, column = int(found.group(1)), int(found.group(2))
     if line is not None:
         line = max(line - shift, 1)
     at = _offset(sent, line, column or 1) if line is not None else len(sent)
