@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from graph.describe import parse_turtle_file, read_ontology
-from graph.intake import Token, iri_value, tokens
+from graph.intake import iri_value, tokens
 from graph.namespaces import KG, PREFIXES
 from graph.paths import ONTOLOGY_FILE
 
@@ -28,14 +28,17 @@ class Hint:
     nearest: tuple[str, ...]  # IRIs of defined terms, closest first
 
     def message(self) -> str:
-        """One line in words, with compact names (kg:...).
+        """One line in words, with compact names (kg:...), for a `Query-Hint` response header
+        (ASCII: anything else backslash-escaped).
 
         >>> Hint(NAMESPACE + "inCountry", (NAMESPACE + "country",)).message()
         'kg:inCountry is not defined by the ontology; nearest terms that are: kg:country'
         """
         term, *nearest = ("kg:" + iri[len(NAMESPACE):] for iri in (self.term, *self.nearest))
         text = f"{term} is not defined by the ontology"
-        return f"{text}; nearest terms that are: {', '.join(nearest)}" if nearest else text
+        if nearest:
+            text += f"; nearest terms that are: {', '.join(nearest)}"
+        return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 @cache
@@ -47,8 +50,24 @@ def ontology_terms() -> frozenset[str]:
 def unknown_terms(query: str) -> list[Hint]:
     """Terms in the kg: namespace the query names but the ontology does not define (at most
     MAX_HINTS, in the order they appear), each with up to three nearest defined terms."""
+    # <IRIs>, and prefixed names expanded with the query's own PREFIX declarations over the
+    # predeclared ones (the query ran, so it is well formed)
+    prefixes = dict(PREFIXES)
+    named: list[str] = []
+    rest = iter(tokens(query, partial=True))
+    for tok in rest:
+        if tok.kind == "word" and tok.text.upper() == "PREFIX":
+            name, iri = next(rest, None), next(rest, None)
+            if name is not None and iri is not None and iri.kind == "iri":
+                prefixes[name.text[:-1]] = iri_value(iri.text)
+        elif tok.kind == "iri":
+            named.append(iri_value(tok.text))
+        elif tok.kind == "pname":
+            prefix, _, local = tok.text.partition(":")
+            if prefix in prefixes and local:
+                named.append(prefixes[prefix] + local.replace("\\", ""))
     defined = ontology_terms()
-    unknown = [iri for iri in dict.fromkeys(_named_iris(tokens(query, partial=True)))
+    unknown = [iri for iri in dict.fromkeys(named)
                if iri.startswith(NAMESPACE) and iri != NAMESPACE and iri not in defined]
     return [Hint(iri, nearest(iri, defined)) for iri in unknown[:MAX_HINTS]]
 
@@ -64,28 +83,3 @@ def nearest(iri: str, defined: frozenset[str]) -> tuple[str, ...]:
     # A capital first letter is a class, a small one a property: same kind first (stable).
     found.sort(key=lambda term: term[len(NAMESPACE)].isupper() != local[:1].isupper())
     return tuple(found[:3])
-
-
-def hint_headers(hints: list[Hint]) -> list[str]:
-    """Values for `Query-Hint` response headers (ASCII: anything else backslash-escaped)."""
-    return [h.message().encode("ascii", "backslashreplace").decode("ascii") for h in hints]
-
-
-def _named_iris(toks: list[Token]) -> list[str]:
-    """IRIs the query names: <IRIs>, and prefixed names expanded with the query's own PREFIX
-    declarations over the predeclared ones (the query ran, so it is well formed)."""
-    prefixes = dict(PREFIXES)
-    out: list[str] = []
-    rest = iter(toks)
-    for tok in rest:
-        if tok.kind == "word" and tok.text.upper() == "PREFIX":
-            name, iri = next(rest, None), next(rest, None)
-            if name is not None and iri is not None and iri.kind == "iri":
-                prefixes[name.text[:-1]] = iri_value(iri.text)
-        elif tok.kind == "iri":
-            out.append(iri_value(tok.text))
-        elif tok.kind == "pname":
-            prefix, _, local = tok.text.partition(":")
-            if prefix in prefixes and local:
-                out.append(prefixes[prefix] + local.replace("\\", ""))
-    return out

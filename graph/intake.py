@@ -121,13 +121,10 @@ def decode_with_offsets(text: str) -> tuple[str, list[int]]:
     pos = 0
     for m in _ESCAPE.finditer(text):
         code = int(m.group(1) or m.group(2), 16)
-        if code >= 0x110000 or 0xD800 <= code <= 0xDFFF:
-            continue
-        out.append(text[pos:m.start()])
-        offsets.extend(range(pos, m.start()))
-        out.append(chr(code))
-        offsets.append(m.start())
-        pos = m.end()
+        if code < 0x110000 and not 0xD800 <= code <= 0xDFFF:  # a Unicode character
+            out += (text[pos:m.start()], chr(code))
+            offsets.extend(range(pos, m.start() + 1))  # the escape's character: its backslash
+            pos = m.end()
     out.append(text[pos:])
     offsets.extend(range(pos, len(text) + 1))  # one past the end, for errors at the end
     return "".join(out), offsets
@@ -246,7 +243,7 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 chain += 1
         elif kind == "word":
             if _FLAGGED.search(value):
-                _refuse_word(value.upper())
+                _refuse(value)
             if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
                 chain += 1
             if form is None and depth == 0:  # a form needs no word boundary: SELECTDISTINCT is fine
@@ -255,7 +252,7 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
         elif kind == "pname":
             name, _, local = value.partition(":")
             if _FLAGGED.search(name):
-                _refuse_prefix(name)
+                _refuse(name, prefix=True)
             (declared if declaring and not local else used).add(name)
             declaring = False
         elif kind == "iri" and ("(" in value or "[" in value):
@@ -275,24 +272,19 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
     return form, frozenset(used - declared)
 
 
-def _refuse_word(word: str) -> None:
-    """Raise for a bare word the engine may read as an update or an outside keyword."""
-    verb = next((w for w in UPDATE_WORDS if word.startswith(w)), None)
-    if verb:
+def _refuse(name: str, *, prefix: bool = False) -> None:
+    """Raise for a bare word (an update or an outside keyword) or a prefix name (an outside
+    keyword and a name) that the engine may read as a refused keyword."""
+    verb = next((w for w in UPDATE_WORDS if name.upper().startswith(w)), None)
+    if verb and not prefix:
         raise UpdateRefused(f"{verb} is a SPARQL Update operation; this service is read-only")
-    for keyword, why in OUTSIDE_WORDS.items():
-        if keyword in word:
-            raise QueryRefused(why)
-
-
-def _refuse_prefix(name: str) -> None:
-    """Raise for a prefix name the engine may read as an outside keyword and a name."""
-    for keyword, why in OUTSIDE_WORDS.items():
-        if keyword in name.upper():
-            raise QueryRefused(
-                f"{why}; the prefix name {name}: contains {keyword}, and the engine reads "
-                "keywords without a word boundary (service:x can be SERVICE :x, FROMex:g is "
-                "FROM ex:g): rename the prefix")
+    keyword = next((k for k in OUTSIDE_WORDS if k in name.upper()), None)
+    if keyword and prefix:
+        raise QueryRefused(f"{OUTSIDE_WORDS[keyword]}; the prefix name {name}: contains {keyword}, "
+                           "and the engine reads keywords without a word boundary (service:x can "
+                           "be SERVICE :x, FROMex:g is FROM ex:g): rename the prefix")
+    if keyword:
+        raise QueryRefused(OUTSIDE_WORDS[keyword])
 
 
 def _hidden_depth(iri: str, depth: int, max_nesting: int, text: str, at: int) -> int:

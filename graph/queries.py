@@ -105,7 +105,6 @@ class StoredQuery:
     bases: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def param(self, name: str) -> Param | None:
-        """The parameter called `name`, if any."""
         return next((p for p in self.params if p.name == name), None)
 
 
@@ -146,9 +145,14 @@ def parse_stored_query(path: Path) -> StoredQuery:
         raise ValueError(f"{path}: {exc.detail}") from None
     texts = {key: [value for value, _ in lines] for key, lines in header.items()}
     tags = tuple(t.strip() for v in texts["tags"] for t in v.split(",") if t.strip())
+    # An IRI parameter whose header IRIs (default, enumeration, examples) share a namespace of
+    # ours takes a short value, resolved against that namespace.
+    bases = {p.name: short_base([v for v in known_values(p, examples) if LEXICAL["iri"].fullmatch(v)])
+             for p in params if p.type == "iri"}
     query = StoredQuery(name=path.stem, path=path, text=text, summary=" ".join(texts["summary"]),
                         description=" ".join(texts["description"]), tags=tags, params=tuple(params),
-                        examples=tuple(examples), form=form, bases=short_bases(params, examples))
+                        examples=tuple(examples), form=form,
+                        bases={name: base for name, base in bases.items() if base})
     check_params(query)
     return query
 
@@ -190,14 +194,6 @@ def check_params(query: StoredQuery) -> None:
 def load_queries(directory: Path) -> dict[str, StoredQuery]:
     """All stored queries of a folder, by name (the file stem), in name order."""
     return {p.stem: parse_stored_query(p) for p in sorted(directory.glob("*.rq"))}
-
-
-def short_bases(params: Iterable[Param], examples: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    """For each IRI parameter whose header gives IRIs (default, enumeration, examples) sharing a
-    namespace of ours: that namespace, against which a short value is resolved."""
-    bases = {p.name: short_base([v for v in known_values(p, examples) if LEXICAL["iri"].fullmatch(v)])
-             for p in params if p.type == "iri"}
-    return {name: base for name, base in bases.items() if base}
 
 
 def known_values(param: Param, examples: Iterable[Mapping[str, str]]) -> list[str]:

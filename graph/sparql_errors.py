@@ -45,7 +45,8 @@ _OTHER_WORDS = ("LOAD", "INTO", "CLEAR", "DROP", "CREATE", "ADD", "TO", "MOVE", 
                 "OBJECT", "isTRIPLE", "hasLANG", "hasLANGDIR", "STRLANGDIR",)
 _KNOWN = {w.upper(): w for w in (*KEYWORDS, *FUNCTIONS, *_OTHER_WORDS)}
 _SUGGESTIONS = {w.upper(): w for w in (*KEYWORDS, *FUNCTIONS) if len(w) > 1}
-_ENGINE_POSITION = re.compile(r"^error at (\d+):(\d+):\s*")
+# The engine's messages start with their position, intake's end with it: the rendering repeats it.
+_POSITION = re.compile(r"^error at \d+:\d+:\s*|\s*\(at line \d+, column \d+\)$")
 # Phrases the engine uses for mistakes it names itself, in plain words.
 _ENGINE_PHRASES = {
     "Duplicated variable name in SELECT": "a variable is given twice in SELECT (each (... AS ?x) "
@@ -75,21 +76,6 @@ def prepare_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
     return CheckedQuery(text=text, form=checked.form)
 
 
-def _prefix_uses(toks: list[Token]) -> tuple[list[Token], set[str]]:
-    """The prefixed names a query uses, and the prefixes it declares (`PREFIX p: <...>`)."""
-    used: list[Token] = []
-    declared: set[str] = set()
-    for i, tok in enumerate(toks):
-        if tok.kind != "pname":
-            continue
-        if i and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX":
-            if tok.text.endswith(":"):
-                declared.add(tok.text[:-1])
-        else:
-            used.append(tok)
-    return used, declared
-
-
 def strip_prologue(query: str) -> tuple[str, int]:
     """The query as sent and the number of lines a predeclared-prefix line added (0 or 1)."""
     m = _PROLOGUE.match(query)
@@ -101,22 +87,16 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
     """A syntax error that says what is wrong, where, in the query as sent.
 
     `message` is the engine's (or intake's) message, `query` the text that was run (with or
-    without the predeclared-prefix line), `line` and `column` its position if known (else
-    read from the message). The result's detail is one line of explanation, then the line
-    of the query and a caret; `extra` holds the query as sent and, when there is one, a
-    `suggestion` (a keyword, or a PREFIX line to add).
+    without the predeclared-prefix line), `line` and `column` its position if known (as the
+    QuerySyntaxError of intake or of the engine gives it). The result's detail is one line of
+    explanation, then the line of the query and a caret; `extra` holds the query as sent and,
+    when there is one, a `suggestion` (a keyword, or a PREFIX line to add).
     """
     sent, shift = strip_prologue(query)
-    found = _ENGINE_POSITION.match(message)
-    if line is None and found:
-        line, column = int(found.group(1)), int(found.group(2))
-    # Intake's own messages end with their position, which the rendering repeats.
-    gist = (_ENGINE_POSITION.sub("", message.split("\n")[0]) if found
-            else re.sub(r"\s*\(at line \d+, column \d+\)$", "", message.split("\n")[0]))
     if line is not None:
         line = max(line - shift, 1)
     at = _offset(sent, line, column or 1) if line is not None else len(sent)
-    explanation, at, suggestion = _diagnose(sent, at, message, gist)
+    explanation, at, suggestion = _diagnose(sent, at, message)
     line, column = position(sent, at)
     error = QuerySyntaxError(_render(sent, line, column, explanation), line=line, column=column)
     error.extra["query"] = sent
@@ -125,7 +105,7 @@ def explain_syntax_error(message: str, query: str, *, line: int | None = None,
     return error
 
 
-def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, str | None]:
+def _diagnose(sent: str, at: int, message: str) -> tuple[str, int, str | None]:
     """(explanation, offset it points at, suggestion) for an error the engine saw at `at`."""
     toks = tokens(sent, partial=True)
     before = [t for t in toks if t.start <= at]
@@ -136,10 +116,14 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
             elif phrase == "language tag parsing failed":
                 at = next((t.start for t in reversed(before) if t.kind == "langtag"), at)
             return words, at, None
-    # Every route that runs a researcher's query predeclares: never blame a predeclared prefix.
-    used, declared = _prefix_uses(toks)
+    # The names after PREFIX are declared; every route that runs a researcher's query
+    # predeclares: never blame a predeclared prefix.
+    names = [(i > 0 and toks[i - 1].kind == "word" and toks[i - 1].text.upper() == "PREFIX", tok)
+             for i, tok in enumerate(toks) if tok.kind == "pname"]
+    declared = {tok.text[:-1] for after, tok in names if after and tok.text.endswith(":")}
     declared.update(PREDECLARED)
-    prefix = next((t for t in used if t.text.partition(":")[0] not in declared), None)
+    prefix = next((tok for after, tok in names if not after
+                   and tok.text.partition(":")[0] not in declared), None)
     if prefix is not None:
         return _explain_prefix(prefix)
     word = next((t for t in before if t.kind == "word" and t.text.upper() not in _KNOWN), None)
@@ -153,7 +137,7 @@ def _diagnose(sent: str, at: int, message: str, gist: str) -> tuple[str, int, st
         return brackets
     if not sent[at:].strip():
         return "the query ends too early: something is missing at the end", at, None
-    return _clean_expected(gist), at, None
+    return _clean_expected(message), at, None
 
 
 def _explain_prefix(tok: Token) -> tuple[str, int, str | None]:
@@ -254,8 +238,10 @@ def _explain_brackets(toks: list[Token], sent: str, at: int) -> tuple[str, int, 
     return None
 
 
-def _clean_expected(gist: str) -> str:
-    """The engine's `expected one of ...` without its character classes, or the gist."""
+def _clean_expected(message: str) -> str:
+    """The engine's `expected one of ...` without its character classes, or the message's first
+    line without its position."""
+    gist = _POSITION.sub("", message.split("\n")[0])
     m = re.match(r"expected (?:one of )?(.*)$", gist)
     if not m:
         return gist[:200]

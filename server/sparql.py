@@ -24,7 +24,7 @@ from graph.dataset import DATASET, dataset_description
 from graph.engine.base import Form, Lane
 from graph.errors import KgError, NotAcceptable, QuerySyntaxError, UpdateRefused
 from graph.formats import HTML, RDF_FORMATS, RESULT_FORMATS, Format, check_rdfxml, describe_formats
-from graph.hints import hint_headers, unknown_terms
+from graph.hints import unknown_terms
 from graph.intake import CheckedQuery
 from graph.namespaces import BASE, DATA_GRAPH, FORMATS, PREFIXES, PROBLEMS, SD, SERVICE, VOID
 from graph.sparql_errors import PREDECLARED, explain_syntax_error, prepare_query
@@ -218,7 +218,7 @@ def answer(query: CheckedQuery, *, lane: Lane = "user",
         response.headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
     response.set_data(body)
     # An empty answer: kg: terms the ontology does not define (one message per term)
-    hints = hint_headers(unknown_terms(query.text)) if not result.count else []
+    hints = [hint.message() for hint in unknown_terms(query.text)] if not result.count else []
     if hints:
         response.headers.add("Query-Hint", " | ".join(hints))
     return response
