@@ -131,6 +131,7 @@ def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log
 
     `probes` maps a readiness path to the SPARQL endpoint path it reveals.
     """
+    log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}-{port}.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from graph.describe import parse_turtle_file, read_ontology
-from graph.intake import iri_value, tokens
+from graph.intake import CheckedQuery, iri_value
 from graph.namespaces import KG, PREFIXES
 from graph.paths import ONTOLOGY_FILE
 
@@ -47,23 +47,18 @@ def ontology_terms() -> frozenset[str]:
     return frozenset(read_ontology(parse_turtle_file(str(ONTOLOGY_FILE))).terms)
 
 
-def unknown_terms(query: str) -> list[Hint]:
+def unknown_terms(query: CheckedQuery) -> list[Hint]:
     """Terms in the kg: namespace the query names but the ontology does not define (at most
     MAX_HINTS, in the order they appear), each with up to three nearest defined terms."""
     # <IRIs>, and prefixed names expanded with the query's own PREFIX declarations over the
     # predeclared ones (the query ran, so it is well formed)
-    prefixes = dict(PREFIXES)
+    prefixes = {**PREFIXES, **{name: iri_value(iri) for name, iri in query.prefixes.items() if iri}}
     named: list[str] = []
-    rest = iter(tokens(query, partial=True))
-    for tok in rest:
-        if tok.kind == "word" and tok.text.upper() == "PREFIX":
-            name, iri = next(rest, None), next(rest, None)
-            if name is not None and iri is not None and iri.kind == "iri":
-                prefixes[name.text[:-1]] = iri_value(iri.text)
-        elif tok.kind == "iri":
-            named.append(iri_value(tok.text))
-        elif tok.kind == "pname":
-            prefix, _, local = tok.text.partition(":")
+    for token in query.names:
+        if token.startswith("<"):
+            named.append(iri_value(token))
+        else:
+            prefix, _, local = token.partition(":")
             if prefix in prefixes and local:
                 named.append(prefixes[prefix] + local.replace("\\", ""))
     defined = ontology_terms()

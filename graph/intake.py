@@ -1,11 +1,12 @@
 """Query intake: what must be true of a query text before any engine sees it.
 
 A small SPARQL lexer decides, without a full parser, what a query asks for: its form, the
-nesting depth (checked before a recursive-descent parser can overflow its stack), updates and
-outside access to refuse, and where to add a VALUES block for stored-query parameters. It must
-read a query exactly as the engine does (spargebra, as pyoxigraph 0.5 builds it, without
-`standard-unicode-escaping`), or a keyword could hide from it inside what it takes for a
-string, a comment or an IRI. The engine reads:
+terms it names (read here once, for every later use), the nesting depth (checked before a
+recursive-descent parser can overflow its stack), updates and outside access to refuse, and
+where to add a VALUES block for stored-query parameters. It must read a query exactly as the
+engine does (spargebra, as pyoxigraph 0.5 builds it, without `standard-unicode-escaping`), or
+a keyword could hide from it inside what it takes for a string, a comment or an IRI. The
+engine reads:
 
 - codepoint escapes (``\\uXXXX``, ``\\UXXXXXXXX``) only inside strings and ``<IRI>``s (elsewhere
   a syntax error), decoded after the token is delimited (a store that decodes them in the whole
@@ -54,9 +55,11 @@ _VARNAME = f"[{_CHARS_U}0-9][{_CHARS_U}0-9\u00b7\u0300-\u036f\u203f-\u2040]*+"
 _EXP = "[eE][+-]?[0-9]+"
 # Possessive repeats (*+) read strings as the engine's PEG rules do: greedily, never giving
 # back, so no query makes the regex backtrack for long.
-_TOKEN = re.compile("|".join([
-    r"(?P<ws>[ \t\r\n]+)",
-    r"(?P<comment>#[^\r\n]*)",
+# Whitespace and comments (the engine's comments end at a line feed or a carriage return).
+_TRIVIA = re.compile(r"(?:[ \t\r\n]++|#[^\r\n]*+)*+")
+# Each match is the whitespace and comments before a token, then the token (or the end of the
+# text): half the matches that a token of its own for whitespace would take.
+_TOKEN = re.compile(_TRIVIA.pattern + "(?:" + "|".join([
     "(?P<string>"
     f"'''(?:(?:''|')?(?:[^'\\\\]|{_ESC}))*+'''"
     f'|"""(?:(?:""|")?(?:[^"\\\\]|{_ESC}))*+"""'
@@ -70,7 +73,8 @@ _TOKEN = re.compile("|".join([
     f"(?P<number>[0-9]+\\.[0-9]*{_EXP}|\\.?[0-9]+{_EXP}|[0-9]*\\.[0-9]+|[0-9]+)",
     r"(?P<word>[A-Za-z_][A-Za-z0-9_]*)",
     r"(?P<punct>\^\^|&&|\|\||!=|<=|>=|<<|>>|[{}()\[\].,;*/|^!=<>+\-?~])",
-]))
+    r"(?P<end>\Z)",
+]) + ")")
 # << opens a quoted triple (SPARQL 1.2), whose parsing time grows as a power of its nesting.
 _OPEN, _CLOSE = ("{", "(", "[", "<<"), ("}", ")", "]", ">>")
 # Operators and keywords each of which adds a level to the engine's query tree (a+b+c is
@@ -80,6 +84,7 @@ _CHAIN_WORDS = frozenset({"UNION", "MINUS", "OPTIONAL"})
 MAX_OPERATORS = 1000
 # Bare words and prefix names that may hold a refused keyword (checked in detail when found).
 _FLAGGED = re.compile("^(?:" + "|".join(UPDATE_WORDS) + ")|FROM|SERVICE", re.IGNORECASE)
+_FORM = re.compile("|".join(FORMS), re.IGNORECASE)
 _ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
 _STRING_ESCAPE = re.compile(rf"""\\([tbnrf"'\\])|{_UCHAR}""")
 _ECHARS = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
@@ -93,12 +98,15 @@ class Token(NamedTuple):
 
 
 class CheckedQuery(NamedTuple):
-    """A query that passed intake: its text, its form, and the prefixes its prefixed names use
-    without a PREFIX declaration (for graph.sparql_errors.prepare_query)."""
+    """A query that passed intake: its text, its form, the prefixes its prefixed names use
+    without a PREFIX declaration (for graph.sparql_errors.prepare_query), and the terms it
+    names, so that nothing reads the text again (graph.hints)."""
 
     text: str
     form: Form
     undeclared: frozenset[str] = frozenset()
+    names: tuple[str, ...] = ()  # the <IRI> and prefixed-name tokens, in order (not PREFIX lines)
+    prefixes: Mapping[str, str] = {}  # the query's PREFIX declarations: name -> <IRI> token
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
@@ -161,18 +169,18 @@ def tokens(text: str, *, partial: bool = False) -> list[Token]:
     pos = depth = 0
     for m in _TOKEN.finditer(text):
         if m.start() != pos:
-            break  # characters no token matches (or a zero-length match) at `pos`
+            break  # characters no token matches at `pos` (after whitespace and comments)
         kind = m.lastgroup or ""
-        value = m.group()
+        value = m.group(kind)
         if kind == "punct" and value in _CLOSE:
             depth -= 1
-        if kind != "ws" and kind != "comment":
-            out.append(Token(kind, value, pos, depth))
+        if kind != "end":
+            out.append(Token(kind, value, m.start(kind), depth))
         if kind == "punct" and value in _OPEN:
             depth += 1
         pos = m.end()
     if pos < len(text) and not partial:
-        raise _unexpected(text, pos)
+        raise _unexpected(text, _TRIVIA.match(text, pos).end())  # type: ignore[union-attr]
     return out
 
 
@@ -200,17 +208,17 @@ def check_query(text: str, *, max_nesting: int = 64,
         except (UpdateRefused, QueryRefused, QueryTooComplex) as exc:
             raise type(exc)(f"{exc.detail} (reading the query with its \\u escapes decoded "
                             "first, as SPARQL 1.1 defines and some stores do)") from None
-    form, undeclared = _scan(text, None, text, max_nesting, max_operators)
-    if form is None:
+    checked = _scan(text, None, text, max_nesting, max_operators)
+    if checked is None:
         raise QuerySyntaxError("no query form: a query starts (after PREFIX/BASE) with SELECT, "
                                "ASK, CONSTRUCT or DESCRIBE", line=1, column=1)
-    return CheckedQuery(text=text, form=form, undeclared=undeclared)
+    return checked
 
 
 def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
-          max_operators: int) -> tuple[Form | None, frozenset[str]]:
-    """The query form and the prefixes it uses without declaring them, refusing updates,
-    outside access and deep nesting on the way.
+          max_operators: int) -> CheckedQuery | None:
+    """The checked query (None if it has no form), refusing updates, outside access and deep
+    nesting on the way.
 
     `read` is the text as lexed: `text` itself, or `text` with escapes decoded, `offsets`
     mapping back (lexing then stops quietly where it fails). The lexer of `tokens`, without
@@ -218,20 +226,24 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
     """
     form: Form | None = None
     used: set[str] = set()
-    declared: set[str] = set()
+    names: list[str] = []
+    prefixes: dict[str, str] = {}
     depth = pos = 0
     hidden = 0  # brackets inside IRI tokens, which the engine may read as brackets
     declaring = False  # the previous token was the word PREFIX
+    declared = ""  # the prefix name the previous token declared
     chain = 0  # operators, UNIONs, MINUSes, OPTIONALs so far
     for m in _TOKEN.finditer(read):
         if m.start() != pos:
-            break  # characters no token matches (or a zero-length match) at `pos`
-        kind = m.lastgroup
-        if kind == "ws" or kind == "var" or kind == "comment" or kind == "number":
-            pos = m.end()
-            continue  # the most frequent tokens: nothing to check
-        value = m.group()
-        at = offsets[pos] if offsets else pos
+            break  # characters no token matches at `pos` (after whitespace and comments)
+        kind = m.lastgroup or ""
+        pos = m.end()
+        if kind == "var" or kind == "number" or kind == "end":
+            continue  # frequent tokens with nothing to check
+        value = m.group(kind)
+        start = m.start(kind)
+        at = offsets[start] if offsets else start
+        declares = ""  # the prefix name this token declares
         if kind == "punct":
             if value in _OPEN:
                 depth += 1
@@ -246,19 +258,27 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 _refuse(value)
             if 5 <= len(value) <= 8 and value.upper() in _CHAIN_WORDS:
                 chain += 1
-            if form is None and depth == 0:  # a form needs no word boundary: SELECTDISTINCT is fine
-                form = next((f for k, f in FORMS.items() if value.upper().startswith(k)), None)
-            declaring = len(value) == 6 and value.upper() == "PREFIX"
+            if form is None and depth == 0 and (found := _FORM.match(value)):
+                form = FORMS[found.group().upper()]  # no word boundary needed: SELECTDISTINCT
         elif kind == "pname":
             name, _, local = value.partition(":")
             if _FLAGGED.search(name):
                 _refuse(name, prefix=True)
-            (declared if declaring and not local else used).add(name)
-            declaring = False
-        elif kind == "iri" and ("(" in value or "[" in value):
-            hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
+            if declaring and not local:
+                declares = name
+                prefixes[name] = ""  # (its <IRI> comes next)
+            else:
+                used.add(name)
+                names.append(value)
+        elif kind == "iri":
+            if declared:
+                prefixes[declared] = value
+            else:
+                names.append(value)
+            if "(" in value or "[" in value:
+                hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
         if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
-            _check_codepoints(value, text, pos)
+            _check_codepoints(value, text, start)
         if chain > max_operators:
             line, col = position(text, at)
             raise QueryTooComplex(
@@ -266,10 +286,13 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 f"OPTIONALs in one query (at line {line}, column {col}): the engine adds a level to "
                 "its query tree for each, and so many could crash it; write long alternatives as "
                 "VALUES or IN (...)")
-        pos = m.end()
+        declaring = kind == "word" and len(value) == 6 and value.upper() == "PREFIX"
+        declared = declares
     if pos < len(read) and not offsets:
-        raise _unexpected(read, pos)
-    return form, frozenset(used - declared)
+        raise _unexpected(read, _TRIVIA.match(read, pos).end())  # type: ignore[union-attr]
+    if form is None:
+        return None
+    return CheckedQuery(text, form, frozenset(used - prefixes.keys()), tuple(names), prefixes)
 
 
 def _refuse(name: str, *, prefix: bool = False) -> None:

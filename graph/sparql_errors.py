@@ -73,7 +73,7 @@ def prepare_query(text: str, *, max_nesting: int = 64) -> CheckedQuery:
     missing = [p for p in sorted(checked.undeclared) if p in PREDECLARED]
     if missing:
         text = "".join(f"PREFIX {p}: <{PREDECLARED[p]}> " for p in missing) + PROLOGUE_MARK + text
-    return CheckedQuery(text=text, form=checked.form)
+    return checked._replace(text=text)
 
 
 def strip_prologue(query: str) -> tuple[str, int]:

@@ -87,7 +87,7 @@ def dataset_page() -> Response:
         descriptions=[(f.label, f"{url_for('dataset.void')}?format={f.key}") for f in RDF_FORMATS],
         data_version=get_backend().version())
     response = Response(html, mimetype=HTML)
-    response.vary.add("Accept")  # before Accept-Language, as on the other negotiated pages
+    http.add_vary(response, "Accept")  # before Accept-Language, as on the other negotiated pages
     return response
 
 

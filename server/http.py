@@ -67,6 +67,11 @@ def data_version() -> str | None:
         return None
 
 
+def accepts_gzip() -> bool:
+    """True if the request's Accept-Encoding takes gzip (most requests send none)."""
+    return "HTTP_ACCEPT_ENCODING" in request.environ and request.accept_encodings["gzip"] > 0
+
+
 def etag_for(media_type: str, language: str | None = None) -> str | None:
     """The strong ETag (quoted) of the current GET/HEAD request's representation, from its
     inputs only: the same data version, path, arguments and negotiated representation give
@@ -74,7 +79,7 @@ def etag_for(media_type: str, language: str | None = None) -> str | None:
     version = data_version()
     if version is None:
         return None
-    coding = "gzip" if compressible(media_type) and request.accept_encodings["gzip"] > 0 else ""
+    coding = "gzip" if compressible(media_type) and accepts_gzip() else ""
     parts = (version, "GET", request.host, request.path, request.query_string,
              media_type.split(";")[0].strip().lower(), language or "", coding)
     digest = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -92,7 +97,7 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
         return None
     g.kg_etag = tag
     g.kg_media_type = media_type
-    if request.if_none_match and request.if_none_match.contains_weak(tag.strip('"')):
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag.strip('"')):
         return Response(status=304, headers={"ETag": tag})
     return None
 
@@ -107,29 +112,42 @@ def apply_policies(response: Response) -> Response:
             response.status_code = 204
             response.set_data(b"")
             headers.pop("Content-Type", None)
-    headers.update(_ALWAYS)
-    for name, value in _UNLESS_SET:
-        headers.setdefault(name, value)
+    # One look at the names the view set: each Werkzeug lookup by name scans them all.
+    present = {name.lower() for name, _ in headers.items()}
+    headers.extend([(name, value) for name, value in _ALWAYS + _UNLESS_SET if name.lower() not in present])
+    for name, value in _ALWAYS:
+        if name.lower() in present:
+            headers[name] = value
     if request.method in ("GET", "HEAD"):
-        response.vary.add("Accept")
+        add_vary(response, "Accept")
     if response.status_code >= 400:
         headers["Cache-Control"] = "no-store"
         headers.pop("ETag", None)
         return compress(response)
     if request.method not in ("GET", "HEAD"):
-        headers.setdefault("Cache-Control", "no-store")
+        if "cache-control" not in present:
+            headers["Cache-Control"] = "no-store"
         return compress(response)
-    if response.status_code in (200, 304):
-        max_age = int(current_app.config.get("CACHE_MAX_AGE", 300))
-        headers.setdefault("Cache-Control", f"public, max-age={max_age}")
+    if response.status_code in (200, 304) and "cache-control" not in present:
+        headers["Cache-Control"] = f"public, max-age={int(current_app.config.get('CACHE_MAX_AGE', 300))}"
     if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
         response = conditional(response)
     if response.status_code == 304:
         response.headers.pop("Content-Type", None)
         if compressible(getattr(g, "kg_media_type", "") or "text/"):
-            response.vary.add("Accept-Encoding")
+            add_vary(response, "Accept-Encoding")
         return response
     return compress(response)
+
+
+def add_vary(response: Response, name: str) -> None:
+    """Add `name` to the Vary header unless it is there (as Werkzeug's `response.vary.add`,
+    which parses and rewrites the header on each call)."""
+    current = response.headers.get("Vary")
+    if not current:
+        response.headers["Vary"] = name
+    elif name.lower() not in (v.strip().lower() for v in current.split(",")):
+        response.headers["Vary"] = f"{current}, {name}"
 
 
 def conditional(response: Response) -> Response:
@@ -153,11 +171,11 @@ def compress(response: Response) -> Response:
         return response
     if not compressible(response.mimetype or ""):
         return response
-    response.vary.add("Accept-Encoding")
+    add_vary(response, "Accept-Encoding")
     if "Content-Encoding" in response.headers:
         return response
     body = response.get_data()
-    if request.accept_encodings["gzip"] > 0 and len(body) > COMPRESS_MIN_BYTES:
+    if len(body) > COMPRESS_MIN_BYTES and accepts_gzip():
         response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
         response.headers["Content-Encoding"] = "gzip"
     return response

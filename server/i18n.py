@@ -93,7 +93,7 @@ def standard_label(iri: str, lang: str | None = None) -> str | None:
 def mark_language(response: Response) -> Response:
     """Content-Language and Vary: Accept-Language on a page whose text depends on the reader."""
     response.headers["Content-Language"] = choose_language()
-    response.vary.add("Accept-Language")
+    http.add_vary(response, "Accept-Language")
     return response
 
 

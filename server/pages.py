@@ -122,7 +122,7 @@ def see_other(location: str) -> Response:
     """A 303 to a local path chosen by Accept (Location is exactly `location`: never made absolute)."""
     response = redirect(location, code=303, Response=Response)
     assert isinstance(response, Response)
-    response.vary.add("Accept")
+    http.add_vary(response, "Accept")
     return response
 
 
@@ -390,7 +390,7 @@ def search() -> Response:
             next_url=_page_url(page + 1) if more and not q else None,
             prev_url=_page_url(page - 1) if page > 1 and not q else None,
             data_version=get_backend().version()), mimetype=HTML)
-    response.vary.add("Accept")
+    http.add_vary(response, "Accept")
     return i18n.mark_language(response)
 
 
@@ -473,5 +473,5 @@ def _answer(body: str | bytes, fmt: Format, links: Sequence[tuple[Format, str]] 
     if location:
         response.headers["Content-Location"] = location
     if vary:
-        response.vary.add("Accept")
+        http.add_vary(response, "Accept")
     return response

@@ -218,7 +218,7 @@ def answer(query: CheckedQuery, *, lane: Lane = "user",
         response.headers.add("Link", f'<{TRUNCATED_TYPE}>; rel="describedby"')
     response.set_data(body)
     # An empty answer: kg: terms the ontology does not define (one message per term)
-    hints = [hint.message() for hint in unknown_terms(query.text)] if not result.count else []
+    hints = [hint.message() for hint in unknown_terms(query)] if not result.count else []
     if hints:
         response.headers.add("Query-Hint", " | ".join(hints))
     return response

@@ -106,7 +106,7 @@ def query_page(query: StoredQuery) -> Response:
         downloads=downloads, source=path + ".rq" + ("?" + urlencode(given) if given else ""),
         editor=site.editor_link(text or query.text), keep_lang=keep_lang, data_version=http.data_version())
     response = Response(html, status=status, mimetype=HTML)
-    response.vary.add("Accept")
+    http.add_vary(response, "Accept")
     return response
 
 

@@ -127,7 +127,7 @@ def test_predeclared_prefixes_come_from_the_namespaces_module() -> None:
 def test_unknown_kg_terms_are_named_with_the_nearest_defined_ones() -> None:
     defined = ontology_terms()
     assert NAMESPACE + "country" in defined and NAMESPACE + "Country" in defined
-    hints = unknown_terms("SELECT * WHERE { ?s kg:inCountry ?c ; a kg:Contry ; kg:country ?x }")
+    hints = unknown_terms(check_query("SELECT * WHERE { ?s kg:inCountry ?c ; a kg:Contry ; kg:country ?x }"))
     assert [h.term for h in hints] == [NAMESPACE + "inCountry", NAMESPACE + "Contry"]
     assert hints[0].nearest[0] == NAMESPACE + "country"
     assert hints[1].nearest[0] == NAMESPACE + "Country"  # a class for a class
@@ -136,11 +136,12 @@ def test_unknown_kg_terms_are_named_with_the_nearest_defined_ones() -> None:
 
 
 def test_hints_follow_the_querys_own_prefixes_and_full_iris() -> None:
-    assert unknown_terms("PREFIX kg: <http://other/> SELECT * { ?s kg:inCountry ?c }") == []
-    hints = unknown_terms(f"PREFIX k: <{NAMESPACE}> SELECT * {{ ?s k:fundedby ?c ; <{NAMESPACE}x1> ?y }}")
+    assert unknown_terms(check_query("PREFIX kg: <http://other/> SELECT * { ?s kg:inCountry ?c }")) == []
+    query = f"PREFIX k: <{NAMESPACE}> SELECT * {{ ?s k:fundedby ?c ; <{NAMESPACE}x1> ?y }}"
+    hints = unknown_terms(check_query(query))
     assert [h.term for h in hints] == [NAMESPACE + "fundedby", NAMESPACE + "x1"]
     assert hints[0].nearest[0] == NAMESPACE + "fundedBy"
-    assert unknown_terms("SELECT * { ?s kg:country ?c ; a kg:Country }") == []
+    assert unknown_terms(check_query("SELECT * { ?s kg:country ?c ; a kg:Country }")) == []
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -112,6 +112,7 @@ def test_deep_braces_are_refused_with_a_small_limit() -> None:
     ("PREFIX e: <http://e/>", 1, 1),
     ("SELECT * WHERE {\n  ?s ?p \"never closed .\n}", 2, 9),
     ("SELECT * WHERE { ?s ?p ?o } §", 1, 29),
+    ("SELECT * WHERE { ?s ?p ?o } # a comment\n  § ", 2, 3),  # past whitespace and comments
     ('SELECT * WHERE { ?s ?p "\\u00e9" § }', 1, 33),  # in the query as sent, not as decoded
     # The engine decodes no escape outside strings and IRIs: the backslash is the error.
     ("SELECT * WHERE {\n ?s ?p ?\\u00e9\\u00e9 ` }", 2, 9),
@@ -141,6 +142,15 @@ def test_tokens_track_depth_and_kinds() -> None:
                      "var", "punct", "punct"]
     assert [t.depth for t in toks if t.text in "{}"] == [0, 0]
     assert next(t for t in toks if t.kind == "var" and t.depth == 2).text == "?x"
+    assert [t.start for t in tokens("ASK # c\n {}")] == [0, 9, 10]
+
+
+def test_the_checked_query_carries_its_terms_and_prefixes() -> None:
+    checked = check_query("PREFIX k: <http://e/> # k:commented <http://no/>\n"
+                          'SELECT * { ?s k:a <http://e/b> ; rdfs:label "k:no" }')
+    assert checked.names == ("k:a", "<http://e/b>", "rdfs:label")
+    assert checked.prefixes == {"k": "<http://e/>"}
+    assert checked.undeclared == {"rdfs"}
 
 
 @pytest.mark.parametrize(("query", "expected"), [
