@@ -126,7 +126,7 @@ def wait_ready(proc: subprocess.Popen[bytes], urls: Sequence[str], log: Path,
 
 
 def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log_dir: Path,
-           timeout: float, env: dict[str, str] | None = None) -> Running:
+           timeout: float, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Running:
     """Start `cmd`, sample its memory, and wait until one of `probes` answers.
 
     `probes` maps a readiness path to the SPARQL endpoint path it reveals.
@@ -134,7 +134,7 @@ def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}-{port}.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
                                 env={**os.environ, "RABAT_KG_BUDGET_SECONDS": "0", **(env or {})})
     memory = MemorySampler(proc.pid)
     memory.start()
@@ -152,12 +152,13 @@ def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log
                    ready_s=ready, memory=memory)
 
 
-def start_ours(data: Path, log_dir: Path, timeout: float) -> Running:
-    """`rabat-kg serve --data FILE` on a free port, ready when /health answers."""
+def start_ours(data: Path, log_dir: Path, timeout: float, tree: Path = ROOT) -> Running:
+    """`rabat-kg serve --data FILE` on a free port, ready when /health answers; the code of
+    the checkout `tree` (this one by default)."""
     port = free_port()
     cmd = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data", str(data)]
-    return launch("rabat-kg", cmd, {"/health": "/sparql"}, port, log_dir, timeout)
+    return launch("rabat-kg", cmd, {"/health": "/sparql"}, port, log_dir, timeout, cwd=tree)
 
 
 def peer_command() -> list[str]:
