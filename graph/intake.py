@@ -55,11 +55,9 @@ _VARNAME = f"[{_CHARS_U}0-9][{_CHARS_U}0-9\u00b7\u0300-\u036f\u203f-\u2040]*+"
 _EXP = "[eE][+-]?[0-9]+"
 # Possessive repeats (*+) read strings as the engine's PEG rules do: greedily, never giving
 # back, so no query makes the regex backtrack for long.
-# Whitespace and comments (the engine's comments end at a line feed or a carriage return).
-_TRIVIA = re.compile(r"(?:[ \t\r\n]++|#[^\r\n]*+)*+")
-# Each match is the whitespace and comments before a token, then the token (or the end of the
-# text): half the matches that a token of its own for whitespace would take.
-_TOKEN = re.compile(_TRIVIA.pattern + "(?:" + "|".join([
+_TOKEN = re.compile("|".join([
+    r"(?P<ws>[ \t\r\n]+)",
+    r"(?P<comment>#[^\r\n]*)",
     "(?P<string>"
     f"'''(?:(?:''|')?(?:[^'\\\\]|{_ESC}))*+'''"
     f'|"""(?:(?:""|")?(?:[^"\\\\]|{_ESC}))*+"""'
@@ -73,8 +71,7 @@ _TOKEN = re.compile(_TRIVIA.pattern + "(?:" + "|".join([
     f"(?P<number>[0-9]+\\.[0-9]*{_EXP}|\\.?[0-9]+{_EXP}|[0-9]*\\.[0-9]+|[0-9]+)",
     r"(?P<word>[A-Za-z_][A-Za-z0-9_]*)",
     r"(?P<punct>\^\^|&&|\|\||!=|<=|>=|<<|>>|[{}()\[\].,;*/|^!=<>+\-?~])",
-    r"(?P<end>\Z)",
-]) + ")")
+]))
 # << opens a quoted triple (SPARQL 1.2), whose parsing time grows as a power of its nesting.
 _OPEN, _CLOSE = ("{", "(", "[", "<<"), ("}", ")", "]", ">>")
 # Operators and keywords each of which adds a level to the engine's query tree (a+b+c is
@@ -169,18 +166,18 @@ def tokens(text: str, *, partial: bool = False) -> list[Token]:
     pos = depth = 0
     for m in _TOKEN.finditer(text):
         if m.start() != pos:
-            break  # characters no token matches at `pos` (after whitespace and comments)
+            break  # characters no token matches (or a zero-length match) at `pos`
         kind = m.lastgroup or ""
-        value = m.group(kind)
+        value = m.group()
         if kind == "punct" and value in _CLOSE:
             depth -= 1
-        if kind != "end":
-            out.append(Token(kind, value, m.start(kind), depth))
+        if kind != "ws" and kind != "comment":
+            out.append(Token(kind, value, pos, depth))
         if kind == "punct" and value in _OPEN:
             depth += 1
         pos = m.end()
     if pos < len(text) and not partial:
-        raise _unexpected(text, _TRIVIA.match(text, pos).end())  # type: ignore[union-attr]
+        raise _unexpected(text, pos)
     return out
 
 
@@ -235,14 +232,13 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
     chain = 0  # operators, UNIONs, MINUSes, OPTIONALs so far
     for m in _TOKEN.finditer(read):
         if m.start() != pos:
-            break  # characters no token matches at `pos` (after whitespace and comments)
-        kind = m.lastgroup or ""
-        pos = m.end()
-        if kind == "var" or kind == "number" or kind == "end":
-            continue  # frequent tokens with nothing to check
-        value = m.group(kind)
-        start = m.start(kind)
-        at = offsets[start] if offsets else start
+            break  # characters no token matches (or a zero-length match) at `pos`
+        kind = m.lastgroup
+        if kind == "ws" or kind == "var" or kind == "comment" or kind == "number":
+            pos = m.end()
+            continue  # the most frequent tokens: nothing to check
+        value = m.group()
+        at = offsets[pos] if offsets else pos
         declares = ""  # the prefix name this token declares
         if kind == "punct":
             if value in _OPEN:
@@ -278,7 +274,7 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
             if "(" in value or "[" in value:
                 hidden += _hidden_depth(value, depth + hidden, max_nesting, text, at)
         if (kind == "string" or kind == "iri") and "\\" in value and not offsets:
-            _check_codepoints(value, text, start)
+            _check_codepoints(value, text, pos)
         if chain > max_operators:
             line, col = position(text, at)
             raise QueryTooComplex(
@@ -288,8 +284,9 @@ def _scan(read: str, offsets: list[int] | None, text: str, max_nesting: int,
                 "VALUES or IN (...)")
         declaring = kind == "word" and len(value) == 6 and value.upper() == "PREFIX"
         declared = declares
+        pos = m.end()
     if pos < len(read) and not offsets:
-        raise _unexpected(read, _TRIVIA.match(read, pos).end())  # type: ignore[union-attr]
+        raise _unexpected(read, pos)
     if form is None:
         return None
     return CheckedQuery(text, form, frozenset(used - prefixes.keys()), tuple(names), prefixes)

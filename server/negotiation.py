@@ -49,10 +49,11 @@ def negotiate(offered: Sequence[Format], *, format_param: str | Sequence[str] | 
                                 + ", ".join(f.media_type for f in offered), offered=describe_formats(offered))
         return best
     keys = {f.key: f for f in offered}
+    only_graphs = graph_only(offered)
     for value in values:  # a key, an alias or a media type
         word = value.strip().lower()
         key = ALIASES.get(word, word)
-        if graph_only(offered):
+        if only_graphs:
             key = GRAPH_ALIASES.get(key, key)
         media = word.split(";")[0].strip()
         fmt = keys.get(key) or next((f for f in offered if media in (f.media_type, *f.aliases)), None)
