@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from bench.measure import alternating
 from bench.mix import PROBES, query_mix
-from bench.servers import start_ours
-from bench.serving import graph_files, warm
+from bench.servers import graph_files, start_ours, warm
 
 ACTIVITIES = 253  # the 7k graph of bench/serving.py
 

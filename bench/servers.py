@@ -21,6 +21,10 @@ from pathlib import Path
 import psutil
 import requests
 
+from bench import generate
+from bench.mix import query_mix
+from graph.paths import ONTOLOGY_FILE
+from graph.release import parse_file
 from tests.serverproc import ROOT, free_port, stop_process
 
 PEER_VENV = Path(os.environ.get("RABAT_KG_PEER_VENV", "/tmp/peer-venv"))
@@ -152,13 +156,14 @@ def launch(name: str, cmd: Sequence[str], probes: dict[str, str], port: int, log
                    ready_s=ready, memory=memory)
 
 
-def start_ours(data: Path, log_dir: Path, timeout: float, tree: Path = ROOT) -> Running:
+def start_ours(data: Path, log_dir: Path, timeout: float, tree: Path = ROOT,
+               env: dict[str, str] | None = None) -> Running:
     """`rabat-kg serve --data FILE` on a free port, ready when /health answers; the code of
-    the checkout `tree` (this one by default)."""
+    the checkout `tree` (this one by default), with `env` added to its environment."""
     port = free_port()
     cmd = [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data", str(data)]
-    return launch("rabat-kg", cmd, {"/health": "/sparql"}, port, log_dir, timeout, cwd=tree)
+    return launch("rabat-kg", cmd, {"/health": "/sparql"}, port, log_dir, timeout, env=env, cwd=tree)
 
 
 def peer_command() -> list[str]:
@@ -195,3 +200,26 @@ def peer_version() -> str:
     parts = out.stdout.split()
     return f"rdflib-endpoint {parts[0]} (rdflib {parts[1]})" if len(parts) == 2 else "unknown"
 
+
+def graph_files(workdir: Path, activities: int, seed: int = 1) -> tuple[Path, Path]:
+    """(data for our server, the same with the ontology for the peer), made once per size."""
+    data = workdir / f"map-{activities}-seed{seed}.nt"
+    full = workdir / f"map-{activities}-seed{seed}-with-ontology.nt"
+    if not data.exists():
+        generate.write(activities, data, seed=seed)
+    ontology = "".join(f"{t} .\n" for t in parse_file(ONTOLOGY_FILE))
+    full.write_text(ontology + data.read_text(encoding="utf-8"), encoding="utf-8")
+    return data, full
+
+
+def warm(server: Running, activities: int, rounds: int = 3) -> None:
+    """The same requests to each server before its memory is read: every query of the mix."""
+    for qt in query_mix(activities):
+        for i in range(rounds):
+            requests.get(server.url + server.endpoint, params={"query": qt.text(i, i)},
+                         headers={"Accept": qt.accept}, timeout=600)
+
+
+def pss_mb(server: Running) -> float:
+    server.memory.sample()
+    return server.memory.last_pss / 2**20

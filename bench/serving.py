@@ -24,13 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import requests
 
-from bench import generate
 from bench.machine import describe
 from bench.measure import alternating
 from bench.mix import query_mix
-from bench.servers import Running, start_ours, start_peer
-from graph.paths import ONTOLOGY_FILE
-from graph.release import parse_file
+from bench.repeats import repeat_section
+from bench.servers import Running, graph_files, pss_mb, start_ours, start_peer, warm
 from tests.serverproc import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -38,30 +36,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 
 def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def graph_files(workdir: Path, activities: int, seed: int = 1) -> tuple[Path, Path]:
-    """(data for our server, the same with the ontology for the peer), made once per size."""
-    data = workdir / f"map-{activities}-seed{seed}.nt"
-    full = workdir / f"map-{activities}-seed{seed}-with-ontology.nt"
-    if not data.exists():
-        generate.write(activities, data, seed=seed)
-    ontology = "".join(f"{t} .\n" for t in parse_file(ONTOLOGY_FILE))
-    full.write_text(ontology + data.read_text(encoding="utf-8"), encoding="utf-8")
-    return data, full
-
-
-def warm(server: Running, activities: int, rounds: int = 3) -> None:
-    """The same requests to each server before its memory is read: every query of the mix."""
-    for qt in query_mix(activities):
-        for i in range(rounds):
-            requests.get(server.url + server.endpoint, params={"query": qt.text(i, i)},
-                         headers={"Accept": qt.accept}, timeout=600)
-
-
-def pss_mb(server: Running) -> float:
-    server.memory.sample()
-    return server.memory.last_pss / 2**20
 
 
 def startup_s(reps: int) -> list[float]:
@@ -171,6 +145,9 @@ def main() -> int:
             peer.stop()
 
     lines += report(results, starts, bundled_mb, duration, args.clients, args.slices)
+    log("repeated requests, the answer cache on and off (bench/repeats.py)")
+    lines += ["", *repeat_section(args.workdir, clients=args.clients, duration_s=duration / 2,
+                                  slices=1 if args.quick else args.slices)]
     out.write_text("\n".join(lines) + "\n")
     log(f"wrote {out}")
     return 0

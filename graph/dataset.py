@@ -110,8 +110,8 @@ def dataset_description(backend: Backend, base_url: str, stats: Statistics | Non
     partitions = ((VOID.classPartition, VOID["class"], VOID.entities, stats.classes),
                   (VOID.propertyPartition, VOID.property, VOID.triples, stats.properties))
     for link, kind, measure, rows in partitions:
-        for iri, n in rows:
-            part = BNode()
+        for i, (iri, n) in enumerate(rows):
+            part = BNode(f"{kind.rsplit('#', 1)[-1]}{i:04d}")  # named, so written in one order
             g += [(DATASET, link, part), (part, kind, URIRef(iri)), (part, measure, Literal(n))]
     for fmt in DUMPS:
         path = "dump" + fmt.suffix

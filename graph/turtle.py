@@ -27,7 +27,8 @@ def used_prefixes(body: str) -> set[str]:
 
 def turtle(ntriples: bytes, prefixes: Mapping[str, str] | None = None, header: Iterable[str] = ()) -> bytes:
     """N-Triples (an answer, a release) as Turtle, declaring (in sorted order) only the prefixes
-    the text uses. `header` lines are written first as comments.
+    the text uses, its triples in sorted order (the same triples give the same bytes, whatever
+    order an engine found them in). `header` lines are written first as comments.
 
     >>> nt = (b'<https://w3id.org/rabat-kg/id/country/togo> '
     ...       b'<http://www.w3.org/2000/01/rdf-schema#label> "Togo" .')
@@ -41,7 +42,7 @@ def turtle(ntriples: bytes, prefixes: Mapping[str, str] | None = None, header: I
         from graph.namespaces import PREFIXES
 
         prefixes = PREFIXES
-    triples = [q.triple for q in ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)]
+    triples = [q.triple for q in ox.parse(sorted_ntriples(ntriples), format=ox.RdfFormat.N_TRIPLES)]
     text = (ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=dict(prefixes)) or b"").decode()
     lines = list(dropwhile(lambda line: line.startswith("@prefix"), text.splitlines()))
     used = used_prefixes("\n".join(lines))
@@ -49,3 +50,13 @@ def turtle(ntriples: bytes, prefixes: Mapping[str, str] | None = None, header: I
     declared = [f"@prefix {p}: <{ns}> ." for p, ns in sorted(prefixes.items()) if p in used]
     blocks = [*head, *([""] if head else []), *declared, *([""] if declared else []), *lines]
     return ("\n".join(blocks) + "\n").encode()
+
+
+def sorted_ntriples(ntriples: bytes) -> bytes:
+    r"""N-Triples with its lines (one triple each) sorted, so by subject: the same triples give
+    the same bytes whatever order an engine found them in.
+
+    >>> sorted_ntriples(b'<urn:b> <urn:p> "2" .\n<urn:a> <urn:p> "1" .\n').decode()
+    '<urn:a> <urn:p> "1" .\n<urn:b> <urn:p> "2" .\n'
+    """
+    return b"".join(line + b"\n" for line in sorted(ntriples.splitlines()) if line.strip())

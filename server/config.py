@@ -60,6 +60,9 @@ BUDGET_REQUEST_COST_S = 0.002
 
 # HTTP caching of results, pages and dumps (seconds).
 CACHE_MAX_AGE = 300
+# Answers kept in memory by ETag, each for at most CACHE_MAX_AGE (server/answer_cache.py);
+# 0 turns the cache off.
+ANSWER_CACHE_MB = 16
 
 # UI languages, first is the default.
 LANGUAGES = ["en", "fr"]

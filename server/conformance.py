@@ -24,7 +24,7 @@ from flask import current_app
 
 from graph.engine.base import Backend
 from graph.validate import ValidationResult, validate_ntriples
-from server import site
+from server import http, site
 from server.state import get_backend
 
 log = logging.getLogger("rabat_kg.conformance")
@@ -73,14 +73,17 @@ def _start() -> State:
 
 
 def status_for(iri: str) -> dict[str, Any]:
-    """The entity's conformance for its page: conforms / violations / pending / unknown."""
+    """The entity's conformance for its page: conforms / violations / pending / unknown (a page
+    saying "pending", or that the report could not be had, is marked provisional)."""
     try:
         st = state()
     except Exception as exc:  # the page must render even if the report cannot be had
         log.warning("no conformance state", exc_info=True)
+        http.provisional()
         return {"state": "unknown", "reason": f"the report could not be had: {exc}", "results": []}
     waited = time.monotonic() - st.started
     if st.report is None and not st.done.wait(timeout=max(0.0, PENDING_WAIT_S - waited)):
+        http.provisional()
         return {"state": "pending", "reason": None, "results": []}
     if st.report is None:
         return {"state": "conforms-at-load" if st.validated_at_load else "unknown", "reason": st.reason,

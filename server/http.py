@@ -1,8 +1,9 @@
 """HTTP policies for every route, as app-wide hooks, so pages, dumps and the API behave as
 `/sparql` does: 414/413 before any view reads an oversized request; CORS for any origin, without
 credentials; security headers; a strong ETag from the data version and the request, never the
-body, so a view can answer 304 before it runs its query (`not_modified`); `Cache-Control`
-public on successes and `no-store` on errors; deterministic gzip (equal answers, equal bytes).
+body, so a view can answer 304, or send the answer it gave before (`server.answer_cache`),
+before it runs its query (`not_modified`); `Cache-Control` public on successes and `no-store`
+on errors; deterministic gzip (equal answers, equal bytes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 
+from server.answer_cache import AnswerCache
 from server.state import get_state
 
 log = logging.getLogger("rabat_kg.http")
@@ -27,6 +29,10 @@ EXPOSE_HEADERS = ("ETag, Link, Location, Retry-After, Result-Truncated, Result-L
 # What a 304 made from a full answer keeps of its headers (names or name prefixes).
 _KEPT_ON_304 = ("etag", "cache-control", "vary", "content-language", "content-location", "link",
                 "access-control-", "content-security", "x-", "referrer")
+# Headers that describe one request's handling, not the answer: never replayed from the cache.
+_PER_REQUEST = frozenset({"server-timing", "date"})
+CACHE_HIT_TIMING = "cache;desc=hit"
+ANSWERS = "rabat_kg_answers"  # app.extensions key of the AnswerCache
 _COMPRESSIBLE = ("text/", "application/json", "application/problem+json", "application/ld+json",
                  "application/sparql-results+json", "application/sparql-results+xml",
                  "application/rdf+xml", "application/n-triples", "application/xml",
@@ -37,6 +43,10 @@ def init_app(app: Flask) -> None:
     """Register the request and response hooks on the whole app."""
     app.before_request(check_request_size)
     app.after_request(apply_policies)
+    cache_mb = float(app.config.get("ANSWER_CACHE_MB", 0) or 0)
+    if cache_mb > 0:
+        app.extensions[ANSWERS] = AnswerCache(int(cache_mb * 1024 * 1024),
+                                              float(app.config.get("CACHE_MAX_AGE", 300)))
 
 
 def check_request_size() -> None:
@@ -72,38 +82,56 @@ def accepts_gzip() -> bool:
     return "HTTP_ACCEPT_ENCODING" in request.environ and request.accept_encodings["gzip"] > 0
 
 
-def etag_for(media_type: str, language: str | None = None) -> str | None:
+def etag_for(media_type: str, language: str | None = None, version: str | None = None) -> str | None:
     """The strong ETag (quoted) of the current GET/HEAD request's representation, from its
     inputs only: the same data version, path, arguments and negotiated representation give
-    the same bytes, so the tag is known before the body exists."""
-    version = data_version()
+    the same bytes, so the tag is known before the body exists. (Scheme and Host: the service
+    description and the VoID name this server by them.)"""
+    version = version or data_version()
     if version is None:
         return None
     coding = "gzip" if compressible(media_type) and accepts_gzip() else ""
-    parts = (version, "GET", request.host, request.path, request.query_string,
+    parts = (version, "GET", request.scheme, request.host, request.path, request.query_string,
              media_type.split(";")[0].strip().lower(), language or "", coding)
     digest = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f'"{digest}"'
 
 
 def not_modified(media_type: str, language: str | None = None) -> Response | None:
-    """A 304 if the client already holds this representation; else None (and remember the tag).
+    """A 304 if the client already holds this representation, the answer if the cache holds
+    it; else None (and remember the tag).
 
-    Views call it after negotiation and before running a query, so a revalidation costs no
-    query. The ETag is kept in `g` and set on the response by `apply_policies`.
+    Views call it after negotiation and before running a query, so a revalidation or a repeat
+    costs no query. The ETag is kept in `g` and set on the response by `apply_policies`, which
+    keeps the finished answer in the cache.
     """
-    tag = etag_for(media_type, language) if request.method in ("GET", "HEAD") else None
+    version = data_version() if request.method in ("GET", "HEAD") else None
+    tag = etag_for(media_type, language, version) if version else None
     if tag is None:
         return None
-    g.kg_etag = tag
+    g.kg_etag, g.kg_version = tag, version
     g.kg_media_type = media_type
     if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag.strip('"')):
         return Response(status=304, headers={"ETag": tag})
-    return None
+    cache: AnswerCache | None = current_app.extensions.get(ANSWERS)
+    answer = cache.get(version, tag) if cache is not None and version else None
+    if answer is None:
+        return None
+    g.kg_cache_hit = True
+    return Response(answer.body, headers=[*answer.headers, ("Server-Timing", CACHE_HIT_TIMING)])
+
+
+def provisional() -> None:
+    """Mark this request's answer as one that will change within the release (a page showing
+    a report still being computed): sent without an ETag, `no-cache`, never kept."""
+    g.kg_provisional = True
 
 
 def apply_policies(response: Response) -> Response:
-    """The response hook: CORS, security, caching, ETag/304 and gzip, in that order."""
+    """The response hook: CORS, security, caching, ETag/304 and gzip, in that order; then a
+    GET's finished answer goes into the cache."""
+    if g.get("kg_cache_hit"):
+        return response  # sent as it was when kept, policies and all
     headers = response.headers
     headers.pop("Access-Control-Allow-Credentials", None)  # any origin may read, never with credentials
     if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
@@ -128,6 +156,10 @@ def apply_policies(response: Response) -> Response:
         if "cache-control" not in present:
             headers["Cache-Control"] = "no-store"
         return compress(response)
+    if g.get("kg_provisional"):
+        headers["Cache-Control"] = "no-cache"
+        headers.pop("ETag", None)
+        return compress(response)
     if response.status_code in (200, 304) and "cache-control" not in present:
         headers["Cache-Control"] = f"public, max-age={int(current_app.config.get('CACHE_MAX_AGE', 300))}"
     if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
@@ -137,7 +169,20 @@ def apply_policies(response: Response) -> Response:
         if compressible(getattr(g, "kg_media_type", "") or "text/"):
             add_vary(response, "Accept-Encoding")
         return response
-    return compress(response)
+    response = compress(response)
+    keep(response)
+    return response
+
+
+def keep(response: Response) -> None:
+    """Put a GET's finished 200 answer in the cache, under the tag its view checked."""
+    cache: AnswerCache | None = current_app.extensions.get(ANSWERS)
+    if (cache is None or request.method != "GET" or response.status_code != 200 or "kg_etag" not in g
+            or response.is_streamed or response.direct_passthrough):
+        return
+    cache.put(g.kg_version, g.kg_etag,
+              [(name, value) for name, value in response.headers if name.lower() not in _PER_REQUEST],
+              response.get_data())
 
 
 def add_vary(response: Response, name: str) -> None:

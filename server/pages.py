@@ -28,7 +28,7 @@ from graph.namespaces import KG
 from graph.paths import ONTOLOGY_FILE, SHAPES_FILE
 from graph.queries import whole_number
 from graph.search import browse_query, fold, search_hits, search_query
-from graph.turtle import turtle
+from graph.turtle import sorted_ntriples, turtle
 from server import conformance, http, i18n, mapview, schema_views, site
 from server.negotiation import HTML_FORMAT, JSON_FORMAT, negotiate
 from server.site import editor_link, local_href, prefixed
@@ -51,7 +51,8 @@ JSONLD = dataclasses.replace(RDF_BY_KEY["jsonld"], aliases=("application/json",)
 DATA_FORMATS: tuple[Format, ...] = tuple(JSONLD if f.key == "jsonld" else f for f in RDF_FORMATS)
 PAGE_FORMATS: tuple[Format, ...] = (HTML_FORMAT, *DATA_FORMATS)
 SEARCH_FORMATS: tuple[Format, ...] = (HTML_FORMAT, JSON_FORMAT)
-DOCUMENT_WRITERS: dict[str, Callable[[bytes], bytes]] = {"ttl": turtle, "jsonld": compact_jsonld}
+DOCUMENT_WRITERS: dict[str, Callable[[bytes], bytes]] = {"ttl": turtle, "jsonld": compact_jsonld,
+                                                         "nt": sorted_ntriples}
 SAME_AS = (d.SCHEMA + "sameAs", d.OWL + "sameAs", d.SKOS + "exactMatch")
 CODES = ((f"{KG}iso3166Alpha2", "ISO 3166-1 alpha-2"), (f"{KG}iso3166Alpha3", "ISO 3166-1 alpha-3"))
 INCOMING_SHOWN = 25  # links shown per incoming group on a page
@@ -174,8 +175,9 @@ def entity_data(ref: d.EntityRef, fmt: Format, *, negotiated: bool) -> Response:
     cached = http.not_modified(fmt.media_type)
     if cached is not None:
         return cached
-    # Turtle and JSON-LD are written here from the engine's N-Triples: only the prefixes the
-    # document uses, and compact JSON-LD with the published context.
+    # Turtle, JSON-LD and N-Triples are written here from the engine's N-Triples: only the
+    # prefixes the document uses, compact JSON-LD with the published context, and each in one
+    # order (a strong ETag promises the same bytes, from any server process).
     writer = DOCUMENT_WRITERS.get(fmt.key)
     result = run_description(ref, "nt" if writer else fmt.key)
     if result.count == 0:

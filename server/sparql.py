@@ -320,7 +320,7 @@ def service_description(base_url: str) -> Graph:
         g += [(endpoint, SD.feature, SERVICE[name]), (SERVICE[name], RDF.type, SD.Feature),
               (SERVICE[name], RDFS.comment, Literal(comment, lang="en"))]
     for prefix, namespace in PREDECLARED.items():
-        declaration = BNode()
+        declaration = BNode(f"declare-{prefix}")  # named, so written in one order
         g += [(endpoint, SH.declare, declaration), (declaration, SH.prefix, Literal(prefix)),
               (declaration, SH.namespace, Literal(namespace, datatype=XSD.anyURI))]
     limits = [
@@ -346,7 +346,7 @@ def service_description(base_url: str) -> Graph:
     void_doc = URIRef(base_url + ".well-known/void")
     # The sd:defaultDataset: the same VoID/DCAT description /.well-known/void serves.
     dataset = dataset_description(get_backend(), base_url, served_statistics())
-    default_graph = BNode()
+    default_graph = BNode("default-graph")  # named, so written in one order
     g += dataset
     g += [(endpoint, RDFS.seeAlso, void_doc), (endpoint, RDFS.seeAlso, URIRef(base_url + "openapi.json")),
           (DATASET, RDF.type, SD.Dataset), (endpoint, SD.defaultDataset, DATASET),

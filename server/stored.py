@@ -198,7 +198,8 @@ RESULT_HEADERS = {
     "Result-Limit": {"description": "The row limit, present when truncated",
                      "schema": {"type": "integer"}},
     "Server-Timing": {"description": "`engine;dur=MS`: milliseconds the query engine took "
-                                     "(evaluation and serialisation), W3C Server Timing",
+                                     "(evaluation and serialisation), or `cache;desc=hit`: the "
+                                     "answer was sent from the answer cache, W3C Server Timing",
                       "schema": {"type": "string"}},
 }
 NOT_MODIFIED = {"description": "Not modified (If-None-Match)"}
