@@ -4,6 +4,7 @@ from it is the answer the view would have made, header for header and byte for b
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +14,7 @@ import requests
 from flask import Flask
 
 from server import conformance, create_app
-from server.answer_cache import AnswerCache
+from server.answer_cache import AnswerCache, entry_size
 from tests.serverproc import LiveServer, start_server
 from tests.test_http_policies import raw_get
 
@@ -43,7 +44,7 @@ PER_REQUEST = {"server-timing", "date"}
 
 
 def test_keeps_answers_by_tag_for_one_release() -> None:
-    cache = AnswerCache(max_bytes=1600, max_age_s=300)
+    cache = AnswerCache(max_bytes=1 << 20, max_age_s=300)
     cache.put("v1", '"a"', [("Content-Type", "text/plain")], b"alpha")
     answer = cache.get("v1", '"a"')
     assert answer is not None and answer.body == b"alpha"
@@ -51,27 +52,49 @@ def test_keeps_answers_by_tag_for_one_release() -> None:
     assert cache.get("v1", '"b"') is None
     assert cache.get("v2", '"a"') is None  # another release's answer is never served
     cache.put("v2", '"b"', [], b"beta")  # a new release empties the cache
-    assert len(cache) == 1 and cache.size_bytes == 4
+    assert len(cache) == 1 and cache.size_bytes == entry_size([], b"beta")
     assert cache.get("v2", '"b"') is not None
 
 
-def test_is_bounded_by_bytes_least_recently_used_first() -> None:
-    cache = AnswerCache(max_bytes=1600, max_age_s=300)  # entries up to 100 bytes
+def test_is_bounded_least_recently_used_first() -> None:
+    body = b"x" * 100
+    one = entry_size([], body)
+    cache = AnswerCache(max_bytes=16 * one, max_age_s=300)  # entries up to `one`
     for name in "abcdefghijklmnop":
-        cache.put("v", name, [], b"x" * 100)
-    assert cache.size_bytes == 1600 and len(cache) == 16
+        cache.put("v", name, [], body)
+    assert cache.size_bytes == 16 * one and len(cache) == 16
     assert cache.get("v", "a") is not None  # "a" is now the most recently used
-    cache.put("v", "q", [], b"y" * 100)
-    assert cache.size_bytes == 1600
+    cache.put("v", "q", [], body)
+    assert cache.size_bytes == 16 * one
     assert cache.get("v", "b") is None and cache.get("v", "a") is not None
-    cache.put("v", "big", [], b"z" * 101)  # over a sixteenth of the cache: not kept
-    assert cache.get("v", "big") is None and cache.size_bytes == 1600
+    cache.put("v", "big", [], body + b"z")  # over a sixteenth of the cache: not kept
+    assert cache.get("v", "big") is None and cache.size_bytes == 16 * one
     cache.put("v", "a", [], b"w" * 10)  # kept again: replaced, counted once
-    assert cache.size_bytes == 1510 and cache.get("v", "a").body == b"w" * 10  # type: ignore[union-attr]
+    assert cache.size_bytes == 15 * one + entry_size([], b"w" * 10)
+    assert cache.get("v", "a").body == b"w" * 10  # type: ignore[union-attr]
+
+
+def test_many_tiny_answers_stay_within_the_bound_in_real_memory() -> None:
+    # An ASK answer is 26 bytes with 13 headers: what it really takes must be what is counted,
+    # or distinct tiny queries would fill memory far past ANSWER_CACHE_MB.
+    headers = [(f"Header-Name-{i}", "a value of some forty characters or so.") for i in range(13)]
+    body = b'{"head":{},"boolean":true}'
+    cache = AnswerCache(max_bytes=4 << 20, max_age_s=300)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):  # far more than fit; every string and body a new object, as served
+            copies = [(n.encode().decode(), v.encode().decode()) for n, v in headers]
+            cache.put("v", f'"{i:032x}"', copies, bytes(bytearray(body)))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.size_bytes <= 4 << 20 and len(cache) < 20_000
+    assert held <= 1.25 * (4 << 20), f"{held} bytes held for a cache of {4 << 20}"
 
 
 def test_an_answer_is_kept_no_longer_than_proxies_may_keep_it() -> None:
-    cache = AnswerCache(max_bytes=1600, max_age_s=0.0)
+    cache = AnswerCache(max_bytes=1 << 20, max_age_s=0.0)
     cache.put("v", "a", [], b"alpha")
     time.sleep(0.01)
     assert cache.get("v", "a") is None and len(cache) == 0
