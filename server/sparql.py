@@ -31,7 +31,7 @@ from graph.sparql_errors import PREDECLARED, explain_syntax_error, prepare_query
 from server import http, i18n
 from server.dataset import served_statistics
 from server.negotiation import FORMAT_PARAMS, HTML_FORMAT, negotiate
-from server.site import per_version, per_version_lru
+from server.site import per_version
 from server.state import get_backend
 
 bp = Blueprint("sparql", __name__)
@@ -275,11 +275,9 @@ def self_description() -> Response:
     early = http.not_modified(fmt.media_type)
     if early is not None:
         return early
-    base_url = request.host_url
-    # keyed by the Host too (the SD names this endpoint by it): an LRU, so odd Hosts are bounded
-    body = per_version_lru("sparql-sd", f"{base_url} {fmt.key}",
-                           lambda: service_description(base_url).serialize(
-                               format=fmt.rdflib, encoding="utf-8", auto_compact=fmt.key == "jsonld"))
+    # (kept by the answer cache, under a tag that holds the Host the SD names this endpoint by)
+    body = service_description(request.host_url).serialize(format=fmt.rdflib, encoding="utf-8",
+                                                           auto_compact=fmt.key == "jsonld")
     return Response(body, mimetype=fmt.media_type)
 
 
