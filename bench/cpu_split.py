@@ -17,7 +17,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.measure import alternating
+from bench.measure import Distinct, alternating
 from bench.mix import PROBES, query_mix
 from bench.servers import graph_files, start_ours, warm
 
@@ -53,7 +53,7 @@ def main() -> int:
     try:
         warm(ours, ACTIVITIES)
         before = cpu_seconds(ours.proc.pid)
-        result = alternating([(ours.url, ours.endpoint, 120)], types[args.key],
+        result = alternating([(ours.url, Distinct(ours.endpoint, types[args.key]), 120)],
                              clients=args.clients, duration_s=args.duration, slices=1)[0]
         after = cpu_seconds(ours.proc.pid)
     finally:

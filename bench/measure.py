@@ -240,29 +240,52 @@ class Throughput:
     note: str = ""
 
 
-ClientJob = tuple[str, str, QueryType, int, float, float, float]
+@dataclass(frozen=True)
+class Distinct:
+    """The mix's requests: a distinct text of one query type each time, rotating its values."""
+
+    endpoint: str  # the SPARQL endpoint's path
+    qt: QueryType
+
+    @property
+    def accept(self) -> str:
+        return self.qt.accept
+
+    def path(self, worker: int, i: int) -> str:
+        return query_path(self.endpoint, self.qt.text(10_000_000 * (worker + 1) + i, value_index=i + worker))
+
+
+@dataclass(frozen=True)
+class Same:
+    """One request sent again and again (a page, a document, the same query)."""
+
+    target: str  # path and query string
+    accept: str
+
+    def path(self, worker: int, i: int) -> str:
+        return self.target
+
+
+Requests = Distinct | Same
+ClientJob = tuple[str, Requests, int, float, float, float]
 
 
 def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
-    """One concurrent client: distinct texts, rotating parameter values, until the deadline."""
-    base_url, endpoint, qt, worker, start_at, deadline, timeout = args
+    """One concurrent client, sending `requests` back to back until the deadline."""
+    base_url, requests, worker, start_at, deadline, timeout = args
     client = Client(base_url, timeout=timeout)
     ok = errors = 0
     latencies: list[float] = []
     note = ""
-
-    def path(i: int) -> str:
-        return query_path(endpoint, qt.text(10_000_000 * (worker + 1) + i, value_index=i + worker))
-
     # The distinct request lines are written before the clock starts (while waiting for the
     # start), so the clients spend their share of the cores on requests, not on encoding.
-    ready = [path(i) for i in range(PREPARED_REQUESTS)]
+    ready = [requests.path(worker, i) for i in range(PREPARED_REQUESTS)]
     while time.time() < start_at:
         time.sleep(0.001)
     i = 0
     while time.time() < deadline:
         try:
-            reply = client.get(ready[i] if i < len(ready) else path(i), qt.accept)
+            reply = client.get(ready[i] if i < len(ready) else requests.path(worker, i), requests.accept)
             if reply.status == 200:
                 ok += 1
                 latencies.append(reply.seconds)
@@ -277,12 +300,12 @@ def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
     return ok, errors, latencies, note
 
 
-def _run_clients(base_url: str, endpoint: str, qt: QueryType, *, clients: int,
+def _run_clients(base_url: str, requests: Requests, *, clients: int,
                  duration_s: float, timeout: float) -> tuple[int, int, float, list[float], str]:
     """`clients` processes send back to back for `duration_s`: (ok, errors, seconds, latencies, note)."""
     start_at = time.time() + 1.5  # time for each client to prepare its requests
     deadline = start_at + duration_s
-    jobs = [(base_url, endpoint, qt, w, start_at, deadline, timeout) for w in range(clients)]
+    jobs = [(base_url, requests, w, start_at, deadline, timeout) for w in range(clients)]
     with mp.get_context("fork").Pool(clients) as pool:
         results = pool.map(_client_loop, jobs)
     elapsed = max(time.time(), deadline) - start_at
@@ -290,9 +313,9 @@ def _run_clients(base_url: str, endpoint: str, qt: QueryType, *, clients: int,
             [x for r in results for x in r[2]], next((r[3] for r in results if r[3]), ""))
 
 
-def alternating(targets: Sequence[tuple[str, str, float]], qt: QueryType, *, clients: int,
+def alternating(targets: Sequence[tuple[str, Requests, float]], *, clients: int,
                 duration_s: float, slices: int) -> list[Throughput]:
-    """Throughput of each (base URL, endpoint path, timeout), in `slices` turns each, alternating.
+    """Throughput of each (base URL, requests, timeout), in `slices` turns each, alternating.
 
     Each target gets `duration_s` in all, cut into slices taken in turn (A, B, A, B, ...), so
     a shared machine's drift over minutes falls on every target alike instead of on whichever
@@ -300,9 +323,9 @@ def alternating(targets: Sequence[tuple[str, str, float]], qt: QueryType, *, cli
     """
     totals = [_Tally() for _ in targets]
     for _ in range(slices):
-        for tally, (url, endpoint, timeout) in zip(totals, targets, strict=True):
+        for tally, (url, requests, timeout) in zip(totals, targets, strict=True):
             ok, errors, seconds, latencies, note = _run_clients(
-                url, endpoint, qt, clients=clients, duration_s=duration_s / slices, timeout=timeout)
+                url, requests, clients=clients, duration_s=duration_s / slices, timeout=timeout)
             tally.ok += ok
             tally.errors += errors
             tally.seconds += seconds

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench.measure import alternating
+from bench.measure import Distinct, alternating
 from bench.mix import query_mix
 from bench.servers import graph_files, start_ours, warm
 from tests.serverproc import ROOT
@@ -44,8 +44,10 @@ def main() -> int:
             warm(old, ACTIVITIES)
             warm(new, ACTIVITIES)
             for key in keys:
-                before, after = alternating([(old.url, old.endpoint, 120), (new.url, new.endpoint, 120)],
-                                            types[key], clients=4, duration_s=args.duration,
+                qt = types[key]
+                before, after = alternating([(old.url, Distinct(old.endpoint, qt), 120),
+                                             (new.url, Distinct(new.endpoint, qt), 120)],
+                                            clients=4, duration_s=args.duration,
                                             slices=args.slices)
                 print(f"{key}: old {before.requests_per_s:.1f}/s ({before.errors} errors), "
                       f"new {after.requests_per_s:.1f}/s ({after.errors} errors): "

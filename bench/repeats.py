@@ -4,7 +4,7 @@ The throughput mix of bench/serving.py sends a distinct text each time, so it ne
 cache. People and crawlers repeat: the same page, document, VoID or query. This starts our
 server twice on the 7k bench graph, with the answer cache and without (`ANSWER_CACHE_MB=0`),
 plus rdflib-endpoint for the repeated query, and measures each request sent again and again by
-`--clients` client processes, in alternating turns (as bench/measure.py `alternating`). Prints a
+`--clients` client processes, in alternating turns (bench/measure.py `alternating`). Prints a
 Markdown section, which `python bench/serving.py` writes into bench/RESULTS.md, with the servers'
 memory (sum of Pss) before and after.
 """
@@ -12,16 +12,15 @@ memory (sum of Pss) before and after.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 import requests
 
-from bench.client import Client, query_path
+from bench.client import query_path
+from bench.measure import Same, alternating
 from bench.mix import activity_slugs, query_mix
 from bench.servers import Running, graph_files, pss_mb, start_ours, start_peer, warm
 
@@ -44,41 +43,6 @@ def wait_for_report(server: Running) -> None:
     """Until the release's SHACL report is ready: pages say "pending" (and are not kept) before."""
     while requests.get(server.url + "/validation.ttl", timeout=600).status_code == 503:
         pass
-
-
-def _loop(job: tuple[str, str, str, float, float]) -> tuple[int, int]:
-    """One client: the same GET back to back from `start_at` until `deadline`: (ok, errors)."""
-    base_url, path, accept, start_at, deadline = job
-    client = Client(base_url, timeout=60)
-    ok = errors = 0
-    while time.time() < start_at:
-        time.sleep(0.001)
-    while time.time() < deadline:
-        try:
-            if client.get(path, accept).status == 200:
-                ok += 1
-            else:
-                errors += 1
-        except (TimeoutError, OSError):
-            errors += 1
-    client.close()
-    return ok, errors
-
-
-def throughput(targets: list[tuple[str, str]], accept: str, *, clients: int, duration_s: float,
-               slices: int) -> list[tuple[float, int]]:
-    """Requests/s and errors of each (base URL, path), in `slices` alternating turns."""
-    done = [[0, 0, 0.0] for _ in targets]
-    for _ in range(slices):
-        for tally, (url, path) in zip(done, targets, strict=True):
-            start_at = time.time() + 0.5
-            deadline = start_at + duration_s / slices
-            with mp.get_context("fork").Pool(clients) as pool:
-                results = pool.map(_loop, [(url, path, accept, start_at, deadline)] * clients)
-            tally[0] += sum(r[0] for r in results)
-            tally[1] += sum(r[1] for r in results)
-            tally[2] += max(time.time(), deadline) - start_at
-    return [(ok / seconds, int(errors)) for ok, errors, seconds in done]
 
 
 def repeat_section(workdir: Path, *, clients: int, duration_s: float, slices: int) -> list[str]:
@@ -106,15 +70,16 @@ def repeat_section(workdir: Path, *, clients: int, duration_s: float, slices: in
                  "| repeated request | cache on /s | cache off /s | on/off | rdflib-endpoint /s | on/peer |",
                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for label, path, accept in repeated_requests(cached.endpoint):
-            targets = [(cached.url, path), (uncached.url, path)]
+            targets = [(cached.url, Same(path, accept), 60.0), (uncached.url, Same(path, accept), 60.0)]
             is_query = path.startswith(cached.endpoint + "?")
-            if is_query:
-                targets.append((peer.url, path.replace(cached.endpoint, peer.endpoint, 1)))
-            rates = throughput(targets, accept, clients=clients, duration_s=duration_s, slices=slices)
-            (on, _), (off, _) = rates[:2]
-            peer_cells = (f"{rates[2][0]:.1f} | {on / rates[2][0]:.1f}x" if is_query and rates[2][0]
-                          else "- | -")
-            errors = sum(e for _, e in rates)
+            if is_query:  # the same text at the peer's endpoint
+                peer_path = path.replace(cached.endpoint, peer.endpoint, 1)
+                targets.append((peer.url, Same(peer_path, accept), 60.0))
+            rates = alternating(targets, clients=clients, duration_s=duration_s, slices=slices)
+            on, off = rates[0].requests_per_s, rates[1].requests_per_s
+            peer_rate = rates[2].requests_per_s if is_query else 0.0
+            peer_cells = f"{peer_rate:.1f} | {on / peer_rate:.1f}x" if peer_rate else "- | -"
+            errors = sum(r.errors for r in rates)
             lines.append(f"| {label} | {on:.1f} | {off:.1f} | {on / off:.1f}x | {peer_cells} |"
                          + (f" ({errors} errors)" if errors else ""))
             print(lines[-1], flush=True)

@@ -313,7 +313,7 @@ def run_servers(ds: Dataset, s: Settings, floor: ox.Store | None) -> dict[str, d
             if not measured:
                 continue
             tps = measure.alternating(
-                [(x.server.url, x.server.endpoint, x.client.timeout) for x in measured], qt,
+                [(x.server.url, measure.Distinct(x.server.endpoint, qt), x.client.timeout) for x in measured],
                 clients=s.clients, duration_s=s.duration_s, slices=s.throughput_slices)
             for side, tp in zip(measured, tps, strict=True):
                 side.spent_s += tp.seconds

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 import requests
 
 from bench.machine import describe
-from bench.measure import alternating
+from bench.measure import Distinct, alternating
 from bench.mix import query_mix
 from bench.repeats import repeat_section
 from bench.servers import Running, graph_files, pss_mb, start_ours, start_peer, warm
@@ -129,8 +129,9 @@ def main() -> int:
                 for qt in query_mix(activities):
                     if qt.kind == "probe":
                         continue
-                    t = alternating([(ours.url, ours.endpoint, 120), (peer.url, peer.endpoint, 120)],
-                                    qt, clients=args.clients, duration_s=duration,
+                    t = alternating([(ours.url, Distinct(ours.endpoint, qt), 120),
+                                     (peer.url, Distinct(peer.endpoint, qt), 120)],
+                                    clients=args.clients, duration_s=duration,
                                     slices=1 if args.quick else args.slices)
                     rates[qt.key] = (qt, t[0], t[1])
                     log(f"  {qt.key}: ours {t[0].requests_per_s:.1f}/s ({t[0].errors} errors), "

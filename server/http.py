@@ -107,14 +107,14 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
     """
     version = data_version() if request.method in ("GET", "HEAD") else None
     tag = etag_for(media_type, language, version) if version else None
-    if tag is None:
+    if version is None or tag is None:
         return None
     g.kg_etag, g.kg_version = tag, version
     g.kg_media_type = media_type
     if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag.strip('"')):
         return Response(status=304, headers={"ETag": tag})
     cache: AnswerCache | None = current_app.extensions.get(ANSWERS)
-    answer = cache.get(version, tag) if cache is not None and version else None
+    answer = cache.get(version, tag) if cache is not None else None
     if answer is None:
         return None
     g.kg_cache_hit = True

@@ -16,11 +16,9 @@ from flask import Flask
 from server import conformance, create_app
 from server.answer_cache import AnswerCache, entry_size
 from tests.serverproc import LiveServer, start_server
-from tests.test_http_policies import raw_get
+from tests.test_http_policies import LABELS, raw_get
 
 HIT = "cache;desc=hit"
-LABELS = ("PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n"
-          "SELECT ?s ?label WHERE { ?s rdfs:label ?label } ORDER BY ?s STR(?label) LIMIT 50")
 # Requests whose answers the cache keeps: documents, pages in both languages, results, lists.
 REQUESTS = [
     ("/.well-known/void", {"Accept": "text/turtle"}),
