@@ -252,7 +252,7 @@ class Distinct:
         return self.qt.accept
 
     def path(self, worker: int, i: int) -> str:
-        return query_path(self.endpoint, self.qt.text(10_000_000 * (worker + 1) + i, value_index=i + worker))
+        return query_path(self.endpoint, self.qt.text(100_000_000 * (worker + 1) + i, value_index=i + worker))
 
 
 @dataclass(frozen=True)
@@ -267,25 +267,27 @@ class Same:
 
 
 Requests = Distinct | Same
-ClientJob = tuple[str, Requests, int, float, float, float]
+ClientJob = tuple[str, Requests, int, int, float, float, float]
 
 
 def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
-    """One concurrent client, sending `requests` back to back until the deadline."""
-    base_url, requests, worker, start_at, deadline, timeout = args
+    """One concurrent client, sending `requests` back to back until the deadline, numbered from
+    `first` (each turn its own numbers: a text sent again would be answered by the cache)."""
+    base_url, requests, worker, first, start_at, deadline, timeout = args
     client = Client(base_url, timeout=timeout)
     ok = errors = 0
     latencies: list[float] = []
     note = ""
     # The distinct request lines are written before the clock starts (while waiting for the
     # start), so the clients spend their share of the cores on requests, not on encoding.
-    ready = [requests.path(worker, i) for i in range(PREPARED_REQUESTS)]
+    ready = [requests.path(worker, first + i) for i in range(PREPARED_REQUESTS)]
     while time.time() < start_at:
         time.sleep(0.001)
     i = 0
     while time.time() < deadline:
         try:
-            reply = client.get(ready[i] if i < len(ready) else requests.path(worker, i), requests.accept)
+            reply = client.get(ready[i] if i < len(ready) else requests.path(worker, first + i),
+                               requests.accept)
             if reply.status == 200:
                 ok += 1
                 latencies.append(reply.seconds)
@@ -300,12 +302,12 @@ def _client_loop(args: ClientJob) -> tuple[int, int, list[float], str]:
     return ok, errors, latencies, note
 
 
-def _run_clients(base_url: str, requests: Requests, *, clients: int,
+def _run_clients(base_url: str, requests: Requests, *, first: int, clients: int,
                  duration_s: float, timeout: float) -> tuple[int, int, float, list[float], str]:
     """`clients` processes send back to back for `duration_s`: (ok, errors, seconds, latencies, note)."""
     start_at = time.time() + 1.5  # time for each client to prepare its requests
     deadline = start_at + duration_s
-    jobs = [(base_url, requests, w, start_at, deadline, timeout) for w in range(clients)]
+    jobs = [(base_url, requests, w, first, start_at, deadline, timeout) for w in range(clients)]
     with mp.get_context("fork").Pool(clients) as pool:
         results = pool.map(_client_loop, jobs)
     elapsed = max(time.time(), deadline) - start_at
@@ -322,10 +324,11 @@ def alternating(targets: Sequence[tuple[str, Requests, float]], *, clients: int,
     was measured during a slow spell.
     """
     totals = [_Tally() for _ in targets]
-    for _ in range(slices):
+    for turn in range(slices):
         for tally, (url, requests, timeout) in zip(totals, targets, strict=True):
             ok, errors, seconds, latencies, note = _run_clients(
-                url, requests, clients=clients, duration_s=duration_s / slices, timeout=timeout)
+                url, requests, first=turn * 1_000_000, clients=clients, duration_s=duration_s / slices,
+                timeout=timeout)
             tally.ok += ok
             tally.errors += errors
             tally.seconds += seconds

@@ -210,7 +210,10 @@ def start_side(kind: str, file: Path, s: Settings) -> Side | dict[str, Any]:
     started = time.monotonic()
     try:
         server = (start_peer(file, s.workdir, s.peer_load_timeout_s) if peer
-                  else start_ours(file, s.workdir, s.server_timeout_s))
+                  # the answer cache off: pages are sampled again and again, and this report
+                  # measures what serving costs over the engine, not a repeat
+                  else start_ours(file, s.workdir, s.server_timeout_s,
+                                  env={"RABAT_KG_ANSWER_CACHE_MB": "0"}))
     except Exception as exc:  # reported, not raised: the other measurements still count
         log(f"  {kind} did not start: {exc}")
         return {"error": f"did not start: {str(exc)[-1500:]}", "waited_s": time.monotonic() - started}
