@@ -11,6 +11,7 @@ Buckets live in this one server process (waitress: threads, no workers to share 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import threading
@@ -57,6 +58,7 @@ class Buckets:
                 self._left.popitem(last=False)
 
 
+@functools.lru_cache(maxsize=4096)  # each budgeted request asks twice; ipaddress parses slowly
 def client_key(address: str | None) -> str:
     """The bucket of an address: the address itself, an IPv6 address by its /64."""
     try:
