@@ -25,17 +25,20 @@ ACTIVITIES = 253  # the 7k graph of bench/serving.py
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds so far: the web process (user, system) and its children, this process's own."""
+    """CPU seconds so far: the web process (user, system; its I/O thread, the main one, and its
+    worker threads) and its children, this process's own, and the machine's idle and steal."""
     web = psutil.Process(pid)
     children = 0.0
     for child in web.children(recursive=True):
         with contextlib.suppress(psutil.Error):  # (an executor that ended meanwhile)
             children += sum(child.cpu_times()[:2])
     user, system = web.cpu_times()[:2]
+    io_thread = sum(sum(t[1:]) for t in web.threads() if t.id == pid)  # waitress's I/O loop
     own = psutil.Process().cpu_times()
-    return {"web user": user, "web system": system, "executors": children,
-            "bench clients": own.children_user + own.children_system,
-            "machine idle": psutil.cpu_times().idle}
+    machine = psutil.cpu_times()
+    return {"web user": user, "web system": system, "web I/O thread (of those)": io_thread,
+            "executors": children, "bench clients": own.children_user + own.children_system,
+            "machine idle": machine.idle, "machine steal": getattr(machine, "steal", 0.0)}
 
 
 def main() -> int:
