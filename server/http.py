@@ -105,9 +105,10 @@ def not_modified(media_type: str, language: str | None = None) -> Response | Non
     costs no query. The ETag is kept in `g` and set on the response by `apply_policies`, which
     keeps the finished answer in the cache.
     """
-    version = data_version() if request.method in ("GET", "HEAD") else None
-    tag = etag_for(media_type, language, version) if version else None
-    if version is None or tag is None:
+    if request.method not in ("GET", "HEAD") or (version := data_version()) is None:
+        return None
+    tag = etag_for(media_type, language, version)
+    if tag is None:
         return None
     g.kg_etag, g.kg_version = tag, version
     g.kg_media_type = media_type

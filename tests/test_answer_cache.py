@@ -147,6 +147,7 @@ def servers() -> Iterator[tuple[LiveServer, LiveServer]]:
             deadline = time.monotonic() + 300
             while requests.get(server.url + "/validation.ttl", timeout=60).status_code == 503:
                 assert time.monotonic() < deadline, "no validation report"
+                time.sleep(0.2)  # (not a busy loop against the server computing it)
         yield cached, uncached
     finally:
         cached.stop()

@@ -90,6 +90,7 @@ def state(reload_server: LiveServer) -> dict[str, Any]:
     deadline = time.monotonic() + 180
     while requests.get(reload_server.url + "/validation.ttl", timeout=60).status_code == 503:
         assert time.monotonic() < deadline, "the release's validation report never came"
+        time.sleep(0.2)  # (not a busy loop against the server computing it)
     count = requests.get(reload_server.url + "/sparql", params={"query": COUNT}, timeout=30,
                          headers={"Accept": "application/sparql-results+json"})
     page = requests.get(reload_server.url + PAGE, headers={"Accept": "text/html"}, timeout=30)
