@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -23,6 +24,7 @@ from bench.client import query_path
 from bench.measure import Same, alternating
 from bench.mix import activity_slugs, query_mix
 from bench.servers import Running, graph_files, pss_mb, start_ours, start_peer, warm
+from server.config import ANSWER_CACHE_MB
 
 ACTIVITIES = 253  # the 7k graph of bench/serving.py
 HTML, TURTLE = "text/html", "text/turtle"
@@ -39,10 +41,14 @@ def repeated_requests(endpoint: str) -> list[tuple[str, str, str]]:
             ("the same funder join", query_path(endpoint, funder.text(0, 0)), funder.accept)]
 
 
-def wait_for_report(server: Running) -> None:
-    """Until the release's SHACL report is ready: pages say "pending" (and are not kept) before."""
-    while requests.get(server.url + "/validation.ttl", timeout=600).status_code == 503:
-        pass
+def wait_for_report(server: Running, timeout_s: float = 600) -> None:
+    """Until the release's SHACL report is ready: pages say "pending" (and are not kept) before.
+    Polls with a pause, so the wait does not load the server computing the report."""
+    deadline = time.monotonic() + timeout_s
+    while requests.get(server.url + "/validation.ttl", timeout=timeout_s).status_code == 503:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no SHACL report from {server.url} after {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def repeat_section(workdir: Path, *, clients: int, duration_s: float, slices: int) -> list[str]:
@@ -85,7 +91,8 @@ def repeat_section(workdir: Path, *, clients: int, duration_s: float, slices: in
             print(lines[-1], flush=True)
         lines += ["", f"Memory (sum of Pss) after the warm-up and after these runs: cache on "
                       f"{before_mb[0]:.0f} -> {pss_mb(cached):.0f} MB, cache off {before_mb[1]:.0f} -> "
-                      f"{pss_mb(uncached):.0f} MB (the cache holds at most ANSWER_CACHE_MB, 16 MB)."]
+                      f"{pss_mb(uncached):.0f} MB (the cache holds at most ANSWER_CACHE_MB, "
+                      f"{ANSWER_CACHE_MB:g} MB)."]
         return lines
     finally:
         for server in servers:
