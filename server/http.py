@@ -13,6 +13,7 @@ import hashlib
 import logging
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 
 from server.answer_cache import AnswerCache
@@ -129,49 +130,82 @@ def provisional() -> None:
 
 
 def apply_policies(response: Response) -> Response:
-    """The response hook: CORS, security, caching, ETag/304 and gzip, in that order; then a
-    GET's finished answer goes into the cache."""
+    """The response hook: CORS, security, caching, ETag/304 and gzip; then a GET's finished
+    answer goes into the cache.
+
+    The view's headers are read once and the policies' go in with one `extend`: each Werkzeug
+    lookup by name scans every header, and this runs on every response.
+    """
     if g.get("kg_cache_hit"):
         return response  # sent as it was when kept, policies and all
     headers = response.headers
-    headers.pop("Access-Control-Allow-Credentials", None)  # any origin may read, never with credentials
-    if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
+    method = request.method
+    if method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ:
         headers.update(_PREFLIGHT)
         if response.status_code == 200:
             response.status_code = 204
             response.set_data(b"")
             headers.pop("Content-Type", None)
-    # One look at the names the view set: each Werkzeug lookup by name scans them all.
-    present = {name.lower() for name, _ in headers.items()}
-    headers.extend([(name, value) for name, value in _ALWAYS + _UNLESS_SET if name.lower() not in present])
-    for name, value in _ALWAYS:
-        if name.lower() in present:
+    # CORS and security headers: those the view did not set are added, the _ALWAYS ones replace.
+    view_set = {name.lower(): value for name, value in headers.items()}
+    added = [(name, value) for name, value in _ALWAYS + _UNLESS_SET if name.lower() not in view_set]
+
+    def put(name: str, value: str) -> None:
+        if name.lower() in view_set:
             headers[name] = value
-    if request.method in ("GET", "HEAD"):
-        add_vary(response, "Accept")
-    if response.status_code >= 400:
-        headers["Cache-Control"] = "no-store"
-        headers.pop("ETag", None)
-        return compress(response)
-    if request.method not in ("GET", "HEAD"):
-        if "cache-control" not in present:
-            headers["Cache-Control"] = "no-store"
-        return compress(response)
-    if g.get("kg_provisional"):
-        headers["Cache-Control"] = "no-cache"
-        headers.pop("ETag", None)
-        return compress(response)
-    if response.status_code in (200, 304) and "cache-control" not in present:
-        headers["Cache-Control"] = f"public, max-age={int(current_app.config.get('CACHE_MAX_AGE', 300))}"
-    if response.status_code == 200 and not response.is_streamed and not response.direct_passthrough:
-        response = conditional(response)
-    if response.status_code == 304:
+        else:
+            added.append((name, value))
+
+    for name, value in _ALWAYS:
+        if name.lower() in view_set:
+            headers[name] = value
+    if "access-control-allow-credentials" in view_set:  # any origin may read, never with credentials
+        del headers["Access-Control-Allow-Credentials"]
+    # Caching: which copies may be kept, and the ETag a GET's answer is validated by.
+    status, readable = response.status_code, method in ("GET", "HEAD")
+    provisional = readable and status < 400 and g.get("kg_provisional")
+    tag = None
+    if status >= 400 or provisional:  # no shared copies, no validator
+        put("Cache-Control", "no-store" if status >= 400 else "no-cache")
+        if "etag" in view_set:
+            del headers["ETag"]
+    elif not readable:
+        if "cache-control" not in view_set:
+            added.append(("Cache-Control", "no-store"))
+    else:
+        if status in (200, 304) and "cache-control" not in view_set:
+            added.append(("Cache-Control",
+                          f"public, max-age={int(current_app.config.get('CACHE_MAX_AGE', 300))}"))
+        if status == 200 and not response.is_streamed and not response.direct_passthrough:
+            tag = g.get("kg_etag") or etag_for(response.mimetype or "", view_set.get("content-language"))
+            if tag is not None:
+                put("ETag", tag)  # already quoted, as `Response.set_etag` would write it
+    # Vary on what the answer was negotiated by, then everything added goes in at once.
+    if status == 304:
+        zippable = compressible(g.get("kg_media_type") or "text/")
+    else:
+        zippable = (not response.is_streamed and not response.direct_passthrough
+                    and compressible(response.mimetype or ""))
+    merge_vary(headers, view_set, added, (["Accept"] if readable else []) +
+               (["Accept-Encoding"] if zippable else []))
+    headers.extend(added)
+    # 304 if the client holds this representation; else gzip if asked for, and keep it.
+    if tag is not None and "HTTP_IF_NONE_MATCH" in request.environ \
+            and request.if_none_match.contains_weak(tag.strip('"')):
+        response = Response(status=304, headers=[(name, value) for name, value in headers
+                                                 if name.lower().startswith(_KEPT_ON_304)])
+        status = 304
+    if status == 304:
         response.headers.pop("Content-Type", None)
-        if compressible(getattr(g, "kg_media_type", "") or "text/"):
-            add_vary(response, "Accept-Encoding")
         return response
-    response = compress(response)
-    keep(response)
+    if zippable and "content-encoding" not in view_set:
+        body = response.get_data()
+        if len(body) > COMPRESS_MIN_BYTES and accepts_gzip():
+            # deterministic (no timestamp): equal answers stay equal under one ETag
+            response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+            headers.add("Content-Encoding", "gzip")
+    if tag is not None:
+        keep(response)
     return response
 
 
@@ -196,35 +230,20 @@ def add_vary(response: Response, name: str) -> None:
         response.headers["Vary"] = f"{current}, {name}"
 
 
-def conditional(response: Response) -> Response:
-    """Set the strong ETag (from `g` or computed now) and turn a matching request into 304."""
-    language = response.headers.get("Content-Language")
-    tag = getattr(g, "kg_etag", None) or etag_for(response.mimetype or "", language)
-    if tag is None:
-        return response
-    response.headers["ETag"] = tag  # already quoted, as `Response.set_etag` would write it
-    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains_weak(tag.strip('"')):
-        g.kg_media_type = response.mimetype
-        return Response(status=304, headers=[(name, value) for name, value in response.headers
-                                             if name.lower().startswith(_KEPT_ON_304)])
-    return response
-
-
-def compress(response: Response) -> Response:
-    """gzip the body when accepted, compressible and over COMPRESS_MIN_BYTES; deterministically
-    (no timestamp), so equal answers stay equal under one ETag."""
-    if response.is_streamed or response.direct_passthrough:
-        return response
-    if not compressible(response.mimetype or ""):
-        return response
-    add_vary(response, "Accept-Encoding")
-    if "Content-Encoding" in response.headers:
-        return response
-    body = response.get_data()
-    if len(body) > COMPRESS_MIN_BYTES and accepts_gzip():
-        response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
-        response.headers["Content-Encoding"] = "gzip"
-    return response
+def merge_vary(headers: Headers, view_set: dict[str, str], added: list[tuple[str, str]],
+               names: list[str]) -> None:
+    """Add `names` to the Vary header the view set (`view_set`: its headers by lower-case
+    name), or to the headers still to be `added` if it set none."""
+    if not names:
+        return
+    current = view_set.get("vary")
+    if not current:
+        added.append(("Vary", ", ".join(names)))
+        return
+    present = {v.strip().lower() for v in current.split(",")}
+    missing = [name for name in names if name.lower() not in present]
+    if missing:
+        headers["Vary"] = ", ".join([current, *missing])
 
 
 # Every response: CORS for any origin (no credentials), then the security headers.
