@@ -43,6 +43,10 @@ CONTROL_SOCKET = "control.sock"
 LOCK_FILE = "run.lock"
 RELEASE_DIR = "release"
 BIRTH_S = 60.0  # a run directory without its lock file yet is left alone this long
+# An answer up to this size is written by waitress's I/O thread in one send, header and body
+# together, once its worker thread is done (README, "Decisions": "waitress sends small answers
+# whole"); a larger one is flushed by the worker as it is written, as waitress does by default.
+SEND_WHOLE_BYTES = 18000
 
 
 def state_dir() -> Path:
@@ -205,7 +209,8 @@ def serve(args: argparse.Namespace) -> int:
             channel_timeout=int(config["CHANNEL_TIMEOUT_S"]), cleanup_interval=5,
             max_request_header_size=int(config["MAX_HEADER_BYTES"]),
             max_request_body_size=int(config["MAX_REQUEST_BYTES"]),
-            outbuf_high_watermark=64 * 1024 * 1024, ident="rabat-kg", expose_tracebacks=False)
+            outbuf_high_watermark=64 * 1024 * 1024, send_bytes=SEND_WHOLE_BYTES, ident="rabat-kg",
+            expose_tracebacks=False)
         server.channel_class = ProblemChannel  # framing errors in the app's form
         statefile.write_text(json.dumps({"pid": os.getpid(), "port": args.port, "run_dir": str(run),
                                          "store": config.get("STORE_URL")}))
