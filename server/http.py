@@ -13,7 +13,6 @@ import hashlib
 import logging
 
 from flask import Flask, Response, current_app, g, request
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 
 from server.answer_cache import AnswerCache
@@ -186,8 +185,10 @@ def apply_policies(response: Response) -> Response:
     else:
         zippable = (not response.is_streamed and not response.direct_passthrough
                     and compressible(response.mimetype or ""))
-    merge_vary(headers, view_set, added, (["Accept"] if readable else []) +
-               (["Accept-Encoding"] if zippable else []))
+    vary = vary_with(view_set.get("vary"), (["Accept"] if readable else []) +
+                     (["Accept-Encoding"] if zippable else []))
+    if vary is not None:
+        put("Vary", vary)
     headers.extend(added)
     # 304 if the client holds this representation; else gzip if asked for, and keep it.
     if tag is not None and "HTTP_IF_NONE_MATCH" in request.environ \
@@ -223,27 +224,18 @@ def keep(response: Response) -> None:
 def add_vary(response: Response, name: str) -> None:
     """Add `name` to the Vary header unless it is there (as Werkzeug's `response.vary.add`,
     which parses and rewrites the header on each call)."""
-    current = response.headers.get("Vary")
-    if not current:
-        response.headers["Vary"] = name
-    elif name.lower() not in (v.strip().lower() for v in current.split(",")):
-        response.headers["Vary"] = f"{current}, {name}"
+    value = vary_with(response.headers.get("Vary"), [name])
+    if value is not None:
+        response.headers["Vary"] = value
 
 
-def merge_vary(headers: Headers, view_set: dict[str, str], added: list[tuple[str, str]],
-               names: list[str]) -> None:
-    """Add `names` to the Vary header the view set (`view_set`: its headers by lower-case
-    name), or to the headers still to be `added` if it set none."""
-    if not names:
-        return
-    current = view_set.get("vary")
-    if not current:
-        added.append(("Vary", ", ".join(names)))
-        return
-    present = {v.strip().lower() for v in current.split(",")}
+def vary_with(current: str | None, names: list[str]) -> str | None:
+    """The Vary value `current` with the `names` it lacks added; None if it lacks none."""
+    present = {v.strip().lower() for v in (current or "").split(",")}
     missing = [name for name in names if name.lower() not in present]
-    if missing:
-        headers["Vary"] = ", ".join([current, *missing])
+    if not missing:
+        return None
+    return ", ".join([current, *missing]) if current else ", ".join(missing)
 
 
 # Every response: CORS for any origin (no credentials), then the security headers.
