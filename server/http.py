@@ -231,11 +231,11 @@ def add_vary(response: Response, name: str) -> None:
 
 def vary_with(current: str | None, names: list[str]) -> str | None:
     """The Vary value `current` with the `names` it lacks added; None if it lacks none."""
-    present = {v.strip().lower() for v in (current or "").split(",")}
+    if not current:
+        return ", ".join(names) or None
+    present = {v.strip().lower() for v in current.split(",")}
     missing = [name for name in names if name.lower() not in present]
-    if not missing:
-        return None
-    return ", ".join([current, *missing]) if current else ", ".join(missing)
+    return ", ".join([current, *missing]) if missing else None
 
 
 # Every response: CORS for any origin (no credentials), then the security headers.
